@@ -1,0 +1,127 @@
+"""`linli`: serve the API, run the worker, migrate, load demo data, make the first admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from sqlalchemy import select
+
+from api.config import get_settings
+from api.db.migrate import upgrade
+from api.db.models import User
+from api.db.session import Database
+from api.logging import configure_logging
+
+log = logging.getLogger("linli.cli")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "api.main:build_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        proxy_headers=True,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+async def _worker() -> None:
+    from api.wechat import WeChatClient, build_http_client
+    from workers import jobs  # noqa: F401 - registers the handlers
+    from workers.runner import Worker
+
+    settings = get_settings()
+    db = Database(settings.database_url)
+    http = build_http_client(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await Worker(db, settings, WeChatClient(settings, http, db)).run_forever(stop)
+    finally:
+        await http.aclose()
+        await db.dispose()
+
+
+async def _migrate() -> None:
+    db = Database(get_settings().database_url)
+    try:
+        await upgrade(db.engine)
+    finally:
+        await db.dispose()
+
+
+async def _demo(if_empty: bool) -> bool:
+    from api.demo import load_demo
+
+    db = Database(get_settings().database_url)
+    try:
+        return await load_demo(db, if_empty=if_empty)
+    finally:
+        await db.dispose()
+
+
+async def _create_admin(openid: str) -> int:
+    from api import clock
+
+    db = Database(get_settings().database_url)
+    try:
+        async with db.session() as session:
+            user = (await session.execute(select(User).where(User.openid == openid))).scalar_one_or_none()
+            if user is None:
+                now = clock.now()
+                user = User(openid=openid, display_name="", created_at=now, updated_at=now)
+                session.add(user)
+            user.is_platform_admin = True
+            await session.commit()
+            return user.id
+    finally:
+        await db.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="linli", description="Linli (邻里) backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the API (and, in development, an embedded worker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    sub.add_parser("worker", help="run the outbox worker until SIGTERM")
+    sub.add_parser("migrate", help="upgrade the database to the newest migration")
+    demo = sub.add_parser("demo", help="load the demo community (B社区)")
+    demo.add_argument("--if-empty", action="store_true", help="only when the database has no community yet")
+    admin = sub.add_parser("create-admin", help="make a WeChat openid a platform admin")
+    admin.add_argument("openid")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "worker":
+        asyncio.run(_worker())
+    elif args.command == "migrate":
+        asyncio.run(_migrate())
+        print("database is at the newest migration")
+    elif args.command == "demo":
+        loaded = asyncio.run(_demo(args.if_empty))
+        print("demo data loaded" if loaded else "database already has data; demo not loaded")
+    elif args.command == "create-admin":
+        user_id = asyncio.run(_create_admin(args.openid))
+        print(f"user {user_id} ({args.openid}) is a platform admin")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Async engine and sessions.
+
+SQLite gets WAL, a busy timeout and foreign keys, and write transactions start with
+BEGIN IMMEDIATE: SQLite has one writer, and taking the write lock up front makes concurrent
+writers queue on the busy timeout instead of failing when a read lock cannot be upgraded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
+    url = make_url(database_url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        engine = create_async_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # take over BEGIN from the driver, so that we can choose DEFERRED or IMMEDIATE
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+class Database:
+    """The engine plus two session factories: one for reads, one for transactions that write."""
+
+    def __init__(self, database_url: str, *, echo: bool = False) -> None:
+        self.engine = create_engine(database_url, echo=echo)
+        write_engine = (
+            self.engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(self.engine) else self.engine
+        )
+        self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self, *, write: bool = True) -> AsyncSession:
+        return (self.write_sessions if write else self.read_sessions)()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

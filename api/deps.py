@@ -1,0 +1,149 @@
+"""Request-scoped dependencies: the session (one transaction per request), the caller,
+Idempotency-Key handling and pagination parameters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.config import Settings
+from api.db.models import User
+from api.db.session import Database
+from api.errors import Unauthorized
+from api.security import TokenClaims, verify_access_token
+from api.services import idempotency
+from api.wechat import WeChatClient
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_wechat(request: Request) -> WeChatClient:
+    client: WeChatClient = request.app.state.wechat
+    return client
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed when the handler returns and before the response is
+    sent (scope="function"), rolled back on any error."""
+    db: Database = request.app.state.db
+    async with db.session(write=request.method not in READ_METHODS) as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+WeChatDep = Annotated[WeChatClient, Depends(get_wechat)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_token_claims(
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> TokenClaims:
+    """The verified bearer token, without touching the database."""
+    if not authorization:
+        raise Unauthorized("not_authenticated", "请先登录")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("not_authenticated", "请使用 Bearer 登录凭证")
+    return verify_access_token(settings, token.strip())
+
+
+TokenClaimsDep = Annotated[TokenClaims, Depends(get_token_claims)]
+
+
+async def get_current_user(session: SessionDep, claims: TokenClaimsDep) -> User:
+    user = await session.get(User, claims.user_id)
+    if user is None:
+        raise Unauthorized("token_invalid", "登录凭证无效，请重新登录")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user, scope="function")]
+
+
+class Idempotency:
+    """Handed to a POST route. `respond()` stores the answer with the request's transaction."""
+
+    def __init__(
+        self, session: AsyncSession, user: User, key: str | None, request: Request, print_: str, ttl: timedelta
+    ) -> None:
+        self.session = session
+        self.user = user
+        self.key = key
+        self.request = request
+        self.print_ = print_
+        self.ttl = ttl
+
+    async def respond(self, body: Any, status_code: int = 201) -> JSONResponse:
+        content = jsonable_encoder(body)
+        if self.key is not None:
+            await idempotency.save(
+                self.session,
+                user_id=self.user.id,
+                key=self.key,
+                method=self.request.method,
+                path=self.request.url.path,
+                print_=self.print_,
+                status_code=status_code,
+                body=content,
+                ttl=self.ttl,
+            )
+        return JSONResponse(content, status_code=status_code)
+
+
+async def get_idempotency(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="重试安全：同一 key 的重试返回第一次的结果（24 小时内有效）",
+        ),
+    ] = None,
+) -> Idempotency:
+    print_ = ""
+    if idempotency_key is not None:
+        print_ = idempotency.fingerprint(request.method, request.url.path, await request.body())
+        await idempotency.begin(session, user.id, idempotency_key, print_)
+    return Idempotency(session, user, idempotency_key, request, print_, timedelta(hours=settings.idempotency_ttl_hours))
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
+
+
+class PageParams:
+    def __init__(
+        self,
+        cursor: Annotated[str | None, Query(description="上一页返回的 next_cursor")] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> None:
+        self.cursor = cursor
+        self.limit = limit
+
+
+PageDep = Annotated[PageParams, Depends()]

@@ -1,0 +1,25 @@
+"""Opaque cursors for keyset pagination: the last row's sort key, base64url-encoded JSON."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from api.errors import BadRequest
+
+
+def encode_cursor(*values: Any) -> str:
+    raw = json.dumps(list(values), separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except ValueError as exc:
+        raise BadRequest("invalid_cursor", "分页游标无效") from exc
+    if not isinstance(values, list) or len(values) != arity:
+        raise BadRequest("invalid_cursor", "分页游标无效")
+    return values

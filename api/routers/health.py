@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.db.migrate import current_revision, head_revision
+from api.db.session import Database
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The database answers and its schema is at the newest migration")
+async def readyz(request: Request) -> JSONResponse:
+    db: Database = request.app.state.db
+    checks: dict[str, Any] = {}
+    try:
+        async with db.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+        current, head = await current_revision(db.engine), head_revision()
+        checks["migrations"] = {"current": current, "head": head, "ok": current == head}
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    ready = checks.get("database") == "ok" and checks.get("migrations", {}).get("ok", False)
+    if ready:
+        return JSONResponse({"status": "ready", "checks": checks})
+    return JSONResponse({"error": {"code": "not_ready", "message": "服务尚未就绪", "details": checks}}, status_code=503)

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import date, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from api.schemas.common import Schema
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+# The composite space's usual week: Tuesday to Sunday 09:00–21:00, closed on Monday.
+DEFAULT_OPENING_HOURS: dict[str, list[list[str]]] = {
+    day: ([] if day == "mon" else [["09:00", "21:00"]]) for day in WEEKDAYS
+}
+
+OpeningHours = dict[Weekday, list[tuple[str, str]]]
+
+
+def validate_opening_hours(hours: OpeningHours) -> dict[str, list[list[str]]]:
+    normalised: dict[str, list[list[str]]] = {day: [] for day in WEEKDAYS}
+    for day, intervals in hours.items():
+        ordered = sorted(intervals)
+        for opens, closes in ordered:
+            if not _HHMM.match(opens) or not _HHMM.match(closes):
+                raise ValueError(f"{day}: times are HH:MM")
+            if opens >= closes:
+                raise ValueError(f"{day}: {opens}–{closes} closes before it opens")
+        for (_, first_close), (second_open, _) in itertools.pairwise(ordered):
+            if second_open < first_close:
+                raise ValueError(f"{day}: opening intervals overlap")
+        normalised[day] = [[opens, closes] for opens, closes in ordered]
+    return normalised
+
+
+class CommunityCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    city: str = Field(default="", max_length=32)
+    district: str = Field(default="", max_length=32)
+    address: str = Field(default="", max_length=256)
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown time zone") from exc
+        return value
+
+
+class CommunityUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    city: str | None = Field(default=None, max_length=32)
+    district: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=256)
+
+
+class CommunityRead(Schema):
+    id: int
+    name: str
+    city: str
+    district: str
+    address: str
+    timezone: str
+
+
+class CommunityDetail(CommunityRead):
+    my_role: Literal["resident", "staff", "admin"] | None
+    spaces: list[SpaceRead]
+
+
+class SpaceCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    address: str = Field(default="", max_length=256)
+    opening_hours: OpeningHours | None = Field(default=None, description="默认周二至周日 09:00–21:00，周一闭馆")
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _hours(cls, value: OpeningHours | None) -> OpeningHours | None:
+        if value is not None:
+            validate_opening_hours(value)
+        return value
+
+
+class SpaceUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    address: str | None = Field(default=None, max_length=256)
+    opening_hours: OpeningHours | None = None
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _hours(cls, value: OpeningHours | None) -> OpeningHours | None:
+        if value is not None:
+            validate_opening_hours(value)
+        return value
+
+
+class SpaceRead(Schema):
+    id: int
+    community_id: int
+    name: str
+    address: str
+    opening_hours: dict[str, list[list[str]]]
+    open_now: bool
+
+
+class ClosureCreate(BaseModel):
+    starts_on: date
+    ends_on: date
+    reason: str = Field(default="", max_length=128)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClosureCreate:
+        if self.ends_on < self.starts_on:
+            raise ValueError("ends_on is before starts_on")
+        return self
+
+
+class ClosureRead(Schema):
+    id: int
+    space_id: int
+    starts_on: date
+    ends_on: date
+    reason: str
+
+
+class RoleGrant(BaseModel):
+    role: Literal["resident", "staff", "admin"]
+
+
+class StaffRead(BaseModel):
+    user_id: int
+    display_name: str
+    role: Literal["staff", "admin"]
+    since: datetime
+
+
+CommunityDetail.model_rebuild()

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from api.schemas.common import Schema
+
+MemberKind = Literal["adult", "child", "elder"]
+
+
+class JoinRequest(BaseModel):
+    display_name: str = Field(min_length=1, max_length=32)
+    building: str = Field(min_length=1, max_length=32, description="楼栋，如 3栋")
+    unit: str = Field(default="", max_length=32, description="单元，如 2单元")
+    room: str = Field(min_length=1, max_length=32, description="门牌，如 501")
+
+
+class MemberCreate(BaseModel):
+    display_name: str = Field(min_length=1, max_length=32, description="称呼即可，如 小雨；不需要真实姓名")
+    kind: MemberKind
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    guardian_consent: bool = Field(
+        default=False, description="儿童：监护人已阅读并同意《儿童个人信息保护规则》，单独同意"
+    )
+
+    @model_validator(mode="after")
+    def _child_minimum(self) -> MemberCreate:
+        if self.kind == "child" and self.birth_year is None:
+            raise ValueError("a child needs a birth year")
+        return self
+
+
+class MemberUpdate(BaseModel):
+    display_name: str | None = Field(default=None, min_length=1, max_length=32)
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+
+
+class MemberRead(Schema):
+    id: int
+    household_id: int
+    display_name: str
+    kind: MemberKind
+    birth_year: int | None
+    status: Literal["active", "pending"]
+    is_head: bool
+    has_account: bool
+    is_me: bool
+    consent_at: datetime | None
+
+
+class HouseholdRead(Schema):
+    id: int
+    community_id: int
+    building: str
+    unit: str
+    room: str
+    members: list[MemberRead]
+
+
+class HouseholdSummary(Schema):
+    id: int
+    building: str
+    unit: str
+    room: str
+    member_count: int
+    pending_count: int
+
+
+class JoinResult(BaseModel):
+    status: Literal["active", "pending"]
+    member: MemberRead
+    household: HouseholdRead | None = Field(description="待户主或社工确认前为空")

@@ -1,0 +1,82 @@
+"""JWT issue and verification (python-jose, HS256 pinned).
+
+The algorithm never comes from the token: decode accepts HS256 only, so `alg: none` and
+algorithm-confusion tokens are refused. Every token carries sub, iat, exp and jti.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from jose import JWTError, jwt
+
+from api import clock
+from api.config import Settings
+from api.errors import Unauthorized
+
+ALGORITHM = "HS256"
+ISSUER = "linli"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    jti: str
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+def issue_access_token(settings: Settings, user_id: int) -> IssuedToken:
+    now = clock.now()
+    jti = uuid.uuid4().hex
+    claims = {
+        "sub": str(user_id),
+        "iss": ISSUER,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=settings.jwt_ttl_seconds)).timestamp()),
+        "jti": jti,
+    }
+    token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
+    return IssuedToken(token=token, expires_in=settings.jwt_ttl_seconds, jti=jti)
+
+
+def verify_access_token(settings: Settings, token: str) -> TokenClaims:
+    try:
+        header = jwt.get_unverified_header(token)
+    except JWTError as exc:
+        raise Unauthorized("token_invalid", "登录凭证无效，请重新登录") from exc
+    if header.get("alg") != ALGORITHM:
+        raise Unauthorized("token_invalid", "登录凭证无效，请重新登录")
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            # expiry is checked below against the project clock, so tests can move time
+            options={
+                "verify_exp": False,
+                "verify_iat": False,
+                "require_exp": True,
+                "require_iat": True,
+                "require_sub": True,
+                "require_jti": True,
+            },
+        )
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        issued_at = datetime.fromtimestamp(int(claims["iat"]), UTC)
+        user_id = int(claims["sub"])
+    except (JWTError, KeyError, TypeError, ValueError) as exc:
+        raise Unauthorized("token_invalid", "登录凭证无效，请重新登录") from exc
+    if clock.now() >= expires_at:
+        raise Unauthorized("token_expired", "登录已过期，请重新登录")
+    return TokenClaims(user_id=user_id, jti=str(claims["jti"]), issued_at=issued_at, expires_at=expires_at)

@@ -1,0 +1,62 @@
+"""Who may do what in a community. Every service checks the caller through these."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.db.models import Community, CommunityMembership, User
+from api.errors import Forbidden, NotFound
+
+RANK = {"resident": 1, "staff": 2, "admin": 3}
+
+
+async def get_community(session: AsyncSession, community_id: int) -> Community:
+    community = await session.get(Community, community_id)
+    if community is None:
+        raise NotFound("community_not_found", "社区不存在")
+    return community
+
+
+async def role_in(session: AsyncSession, user: User, community_id: int) -> str | None:
+    """The caller's role in the community; platform admins are admins everywhere."""
+    if user.is_platform_admin:
+        return "admin"
+    return (
+        await session.execute(
+            select(CommunityMembership.role).where(
+                CommunityMembership.community_id == community_id, CommunityMembership.user_id == user.id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def require_role(session: AsyncSession, user: User, community_id: int, least: str) -> Community:
+    """The community, if the caller holds at least `least` there; else 404 (no such community)
+    or 403."""
+    community = await get_community(session, community_id)
+    role = await role_in(session, user, community_id)
+    if role is None or RANK[role] < RANK[least]:
+        if least == "resident":
+            raise Forbidden("not_a_member", "请先加入该社区")
+        if least == "staff":
+            raise Forbidden("staff_only", "只有社区工作人员可以执行此操作")
+        raise Forbidden("admin_only", "只有社区管理员可以执行此操作")
+    return community
+
+
+async def require_member(session: AsyncSession, user: User, community_id: int) -> Community:
+    return await require_role(session, user, community_id, "resident")
+
+
+async def require_staff(session: AsyncSession, user: User, community_id: int) -> Community:
+    return await require_role(session, user, community_id, "staff")
+
+
+async def require_admin(session: AsyncSession, user: User, community_id: int) -> Community:
+    return await require_role(session, user, community_id, "admin")
+
+
+def require_platform_admin(user: User) -> None:
+    if not user.is_platform_admin:
+        raise Forbidden("platform_admin_only", "只有平台管理员可以执行此操作")

@@ -1,0 +1,234 @@
+"""Communities, their spaces (opening hours, closures) and the roles of people in them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import clock
+from api.db.models import Community, CommunityMembership, Space, SpaceClosure, User
+from api.errors import Conflict, Forbidden, NotFound
+from api.schemas.communities import DEFAULT_OPENING_HOURS, WEEKDAYS
+from api.services.access import get_community, require_admin, require_platform_admin, require_staff, role_in
+
+# -- communities -----------------------------------------------------------------------------
+
+
+async def create_community(session: AsyncSession, user: User, fields: dict[str, Any]) -> Community:
+    """Platform admins open a community; names are unique."""
+    require_platform_admin(user)
+    community = Community(**fields)
+    session.add(community)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("community_exists", "已有同名社区", details={"name": fields.get("name")}) from exc
+    return community
+
+
+async def list_communities(session: AsyncSession) -> list[Community]:
+    """The communities a resident can choose to join: public names only."""
+    return list((await session.execute(select(Community).order_by(Community.id))).scalars())
+
+
+async def community_detail(session: AsyncSession, user: User, community_id: int) -> dict[str, Any]:
+    community = await get_community(session, community_id)
+    return {
+        **_community_fields(community),
+        "my_role": await role_in(session, user, community_id),
+        "spaces": await list_spaces(session, community_id),
+    }
+
+
+def _community_fields(community: Community) -> dict[str, Any]:
+    return {
+        "id": community.id,
+        "name": community.name,
+        "city": community.city,
+        "district": community.district,
+        "address": community.address,
+        "timezone": community.timezone,
+    }
+
+
+async def update_community(session: AsyncSession, user: User, community_id: int, fields: dict[str, Any]) -> Community:
+    community = await require_admin(session, user, community_id)
+    for name, value in fields.items():
+        setattr(community, name, value)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("community_exists", "已有同名社区") from exc
+    return community
+
+
+# -- spaces and opening hours ----------------------------------------------------------------
+
+
+def is_open(community: Community, space: Space, closures: list[SpaceClosure], at: datetime) -> bool:
+    """Whether the space is open at `at`: inside a weekly interval, local time, and not on a
+    closure day."""
+    local = at.astimezone(ZoneInfo(community.timezone))
+    today = local.date()
+    if any(closure.starts_on <= today <= closure.ends_on for closure in closures):
+        return False
+    hhmm = local.strftime("%H:%M")
+    intervals = space.opening_hours.get(WEEKDAYS[local.weekday()], [])
+    return any(opens <= hhmm < closes for opens, closes in intervals)
+
+
+def space_view(community: Community, space: Space, closures: list[SpaceClosure]) -> dict[str, Any]:
+    return {
+        "id": space.id,
+        "community_id": space.community_id,
+        "name": space.name,
+        "address": space.address,
+        "opening_hours": space.opening_hours,
+        "open_now": is_open(community, space, closures, clock.now()),
+    }
+
+
+async def _closures_from(session: AsyncSession, space_ids: list[int], since: date) -> dict[int, list[SpaceClosure]]:
+    by_space: dict[int, list[SpaceClosure]] = {space_id: [] for space_id in space_ids}
+    if space_ids:
+        rows = await session.execute(
+            select(SpaceClosure)
+            .where(SpaceClosure.space_id.in_(space_ids), SpaceClosure.ends_on >= since)
+            .order_by(SpaceClosure.starts_on)
+        )
+        for closure in rows.scalars():
+            by_space[closure.space_id].append(closure)
+    return by_space
+
+
+def _today(community: Community) -> date:
+    return clock.now().astimezone(ZoneInfo(community.timezone)).date()
+
+
+async def list_spaces(session: AsyncSession, community_id: int) -> list[dict[str, Any]]:
+    """A community's spaces with their hours and whether they are open now (public)."""
+    community = await get_community(session, community_id)
+    spaces = list(
+        (await session.execute(select(Space).where(Space.community_id == community_id).order_by(Space.id))).scalars()
+    )
+    closures = await _closures_from(session, [space.id for space in spaces], _today(community))
+    return [space_view(community, space, closures[space.id]) for space in spaces]
+
+
+async def _space_view(session: AsyncSession, community: Community, space: Space) -> dict[str, Any]:
+    closures = await _closures_from(session, [space.id], _today(community))
+    return space_view(community, space, closures[space.id])
+
+
+async def create_space(session: AsyncSession, user: User, community_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """Admins add spaces; without opening hours a space opens Tue–Sun 09:00–21:00."""
+    community = await require_admin(session, user, community_id)
+    hours = fields.pop("opening_hours", None)
+    space = Space(community_id=community_id, opening_hours=hours or DEFAULT_OPENING_HOURS, **fields)
+    session.add(space)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("space_exists", "该社区已有同名空间") from exc
+    return space_view(community, space, [])
+
+
+async def get_space(session: AsyncSession, space_id: int) -> tuple[Community, Space]:
+    space = await session.get(Space, space_id)
+    if space is None:
+        raise NotFound("space_not_found", "空间不存在")
+    return await get_community(session, space.community_id), space
+
+
+async def update_space(session: AsyncSession, user: User, space_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    community, space = await get_space(session, space_id)
+    await require_admin(session, user, community.id)
+    for name, value in fields.items():
+        setattr(space, name, value)
+    await session.flush()
+    return await _space_view(session, community, space)
+
+
+async def space_closures(session: AsyncSession, space_id: int) -> list[SpaceClosure]:
+    """Closures that end today or later."""
+    community, space = await get_space(session, space_id)
+    return (await _closures_from(session, [space.id], _today(community)))[space.id]
+
+
+async def add_closure(session: AsyncSession, user: User, space_id: int, fields: dict[str, Any]) -> SpaceClosure:
+    """Staff close the space for holidays or repairs; both dates inclusive."""
+    community, space = await get_space(session, space_id)
+    await require_staff(session, user, community.id)
+    closure = SpaceClosure(space_id=space.id, **fields)
+    session.add(closure)
+    await session.flush()
+    return closure
+
+
+async def remove_closure(session: AsyncSession, user: User, closure_id: int) -> None:
+    closure = await session.get(SpaceClosure, closure_id)
+    if closure is None:
+        raise NotFound("closure_not_found", "闭馆安排不存在")
+    community, _ = await get_space(session, closure.space_id)
+    await require_staff(session, user, community.id)
+    await session.delete(closure)
+    await session.flush()
+
+
+# -- roles -----------------------------------------------------------------------------------
+
+
+async def set_role(session: AsyncSession, actor: User, community_id: int, user_id: int, role: str) -> None:
+    """Community admins grant and revoke staff; only platform admins make or unmake admins."""
+    await require_admin(session, actor, community_id)
+    target = await session.get(User, user_id)
+    if target is None:
+        raise NotFound("user_not_found", "用户不存在")
+    membership = (
+        await session.execute(
+            select(CommunityMembership).where(
+                CommunityMembership.community_id == community_id, CommunityMembership.user_id == user_id
+            )
+        )
+    ).scalar_one_or_none()
+    current = membership.role if membership else None
+    if (role == "admin" or current == "admin") and not actor.is_platform_admin:
+        raise Forbidden("platform_admin_only", "只有平台管理员可以任免社区管理员")
+    if membership is None:
+        session.add(CommunityMembership(community_id=community_id, user_id=user_id, role=role, granted_by=actor.id))
+    else:
+        membership.role = role
+        membership.granted_by = actor.id
+    await session.flush()
+
+
+async def list_staff(session: AsyncSession, user: User, community_id: int) -> list[dict[str, Any]]:
+    await require_staff(session, user, community_id)
+    rows = await session.execute(
+        select(CommunityMembership, User.display_name)
+        .join(User, User.id == CommunityMembership.user_id)
+        .where(CommunityMembership.community_id == community_id, CommunityMembership.role.in_(("staff", "admin")))
+        .order_by(CommunityMembership.role.desc(), CommunityMembership.id)
+    )
+    return [
+        {"user_id": m.user_id, "display_name": name, "role": m.role, "since": m.updated_at} for m, name in rows.all()
+    ]
+
+
+async def drop_memberships_without_member(session: AsyncSession, community_id: int, user_id: int) -> None:
+    """A resident who no longer belongs to any household of the community stops being a member."""
+    await session.execute(
+        delete(CommunityMembership).where(
+            CommunityMembership.community_id == community_id,
+            CommunityMembership.user_id == user_id,
+            CommunityMembership.role == "resident",
+        )
+    )

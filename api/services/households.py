@@ -1,0 +1,325 @@
+"""Households and their members (一户一档).
+
+Joining at a new address makes the caller the head of a new household. Joining at an address
+that already has a household only asks: the caller waits as `pending` until the head or staff
+approves, so nobody reads a family's data by typing its address. Heads add members who have no
+WeChat account (children, elders); for a child only a display name, a birth year and the
+guardian's recorded consent are kept.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import clock
+from api.db.models import CommunityMembership, Household, Member, User
+from api.db.upsert import insert_ignore
+from api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from api.pagination import decode_cursor, encode_cursor
+from api.services.access import RANK, get_community, require_staff, role_in
+from api.services.communities import drop_memberships_without_member
+
+CHILD_AGE_LIMIT = 18
+
+_SUFFIXES = {
+    "building": ("号楼", "栋", "幢", "楼", "号", "座"),
+    "unit": ("单元",),
+    "room": ("室", "号", "户"),
+}
+
+
+def _normalise_part(value: str, kind: str) -> str:
+    text = unicodedata.normalize("NFKC", value).strip().upper()
+    text = re.sub(r"\s+", "", text)
+    for suffix in _SUFFIXES[kind]:
+        if text.endswith(suffix) and len(text) > len(suffix):
+            text = text[: -len(suffix)]
+            break
+    return text.lstrip("0") or text
+
+
+def address_key(building: str, unit: str, room: str) -> str:
+    """ "3栋 2单元 501" and "３ 2 ５０１室" are the same household."""
+    return "|".join(
+        (_normalise_part(building, "building"), _normalise_part(unit, "unit"), _normalise_part(room, "room"))
+    )
+
+
+def member_view(member: Member, viewer_id: int | None) -> dict[str, Any]:
+    return {
+        "id": member.id,
+        "household_id": member.household_id,
+        "display_name": member.display_name,
+        "kind": member.kind,
+        "birth_year": member.birth_year,
+        "status": member.status,
+        "is_head": member.is_head,
+        "has_account": member.user_id is not None,
+        "is_me": viewer_id is not None and member.user_id == viewer_id,
+        "consent_at": member.consent_at,
+    }
+
+
+async def _my_member(session: AsyncSession, user: User, community_id: int) -> Member | None:
+    return (
+        await session.execute(select(Member).where(Member.community_id == community_id, Member.user_id == user.id))
+    ).scalar_one_or_none()
+
+
+async def join(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Join a community as a resident at an address (see the module docstring for the rule)."""
+    await get_community(session, community_id)
+    existing = await _my_member(session, user, community_id)
+    if existing is not None:
+        raise Conflict(
+            "already_in_household",
+            "你已登记在本社区的一户中",
+            details={"member_id": existing.id, "household_id": existing.household_id, "status": existing.status},
+        )
+    now = clock.now()
+    key = address_key(data["building"], data["unit"], data["room"])
+    created = await insert_ignore(
+        session,
+        Household,
+        {
+            "community_id": community_id,
+            "building": data["building"].strip(),
+            "unit": data["unit"].strip(),
+            "room": data["room"].strip(),
+            "address_key": key,
+            "created_at": now,
+            "updated_at": now,
+        },
+        ["community_id", "address_key"],
+    )
+    household = (
+        await session.execute(
+            select(Household).where(Household.community_id == community_id, Household.address_key == key)
+        )
+    ).scalar_one()
+    member = Member(
+        community_id=community_id,
+        household_id=household.id,
+        user_id=user.id,
+        display_name=data["display_name"].strip(),
+        kind="adult",
+        status="active" if created else "pending",
+        is_head=created,
+        added_by_user_id=user.id,
+    )
+    session.add(member)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # the same person joining twice at once
+        raise Conflict("already_in_household", "你已登记在本社区的一户中") from exc
+    await insert_ignore(
+        session,
+        CommunityMembership,
+        {"community_id": community_id, "user_id": user.id, "role": "resident", "created_at": now, "updated_at": now},
+        ["community_id", "user_id"],
+    )
+    if not user.display_name:
+        user.display_name = member.display_name
+    await session.flush()
+    result: dict[str, Any] = {"status": member.status, "member": member_view(member, user.id), "household": None}
+    if member.status == "active":
+        result["household"] = await _household_view(session, household, user, show_pending=True)
+    return result
+
+
+async def _household_view(
+    session: AsyncSession, household: Household, viewer: User, *, show_pending: bool
+) -> dict[str, Any]:
+    query = select(Member).where(Member.household_id == household.id)
+    if not show_pending:
+        query = query.where(Member.status == "active")
+    members = (await session.execute(query.order_by(Member.is_head.desc(), Member.id))).scalars()
+    return {
+        "id": household.id,
+        "community_id": household.community_id,
+        "building": household.building,
+        "unit": household.unit,
+        "room": household.room,
+        "members": [member_view(m, viewer.id) for m in members],
+    }
+
+
+async def _authorise_household(session: AsyncSession, user: User, household: Household) -> tuple[bool, Member | None]:
+    """(is staff, the caller's active member record in this household). Anyone else gets the same
+    404 as for a household that does not exist."""
+    role = await role_in(session, user, household.community_id)
+    if role is not None and RANK[role] >= RANK["staff"]:
+        return True, await _my_member(session, user, household.community_id)
+    mine = await _my_member(session, user, household.community_id)
+    if mine is None or mine.household_id != household.id or mine.status != "active":
+        raise NotFound("household_not_found", "找不到该住户")
+    return False, mine
+
+
+async def _household(session: AsyncSession, household_id: int) -> Household:
+    household = await session.get(Household, household_id)
+    if household is None:
+        raise NotFound("household_not_found", "找不到该住户")
+    return household
+
+
+async def get_household(session: AsyncSession, user: User, household_id: int) -> dict[str, Any]:
+    """Staff of the community see any household; residents only their own, once approved.
+    Pending requests are shown to the head and staff."""
+    household = await _household(session, household_id)
+    is_staff, mine = await _authorise_household(session, user, household)
+    show_pending = is_staff or (mine is not None and mine.household_id == household.id and mine.is_head)
+    return await _household_view(session, household, user, show_pending=show_pending)
+
+
+async def _require_head_or_staff(session: AsyncSession, user: User, household: Household) -> None:
+    is_staff, mine = await _authorise_household(session, user, household)
+    if not is_staff and not (mine is not None and mine.household_id == household.id and mine.is_head):
+        raise Forbidden("household_head_only", "只有户主或社工可以管理家庭成员")
+
+
+async def add_member(session: AsyncSession, user: User, household_id: int, data: dict[str, Any]) -> Member:
+    """The head (or staff) adds a member without a WeChat account. A child needs a birth year
+    and the guardian's separate consent, recorded with who gave it and when."""
+    household = await _household(session, household_id)
+    await _require_head_or_staff(session, user, household)
+    kind = data["kind"]
+    now = clock.now()
+    member = Member(
+        community_id=household.community_id,
+        household_id=household.id,
+        display_name=data["display_name"].strip(),
+        kind=kind,
+        birth_year=data.get("birth_year"),
+        status="active",
+        added_by_user_id=user.id,
+    )
+    if kind == "child":
+        if not data.get("guardian_consent"):
+            raise Unprocessable("guardian_consent_required", "登记儿童信息需要监护人单独同意《儿童个人信息保护规则》")
+        age = now.year - int(data["birth_year"])
+        if not 0 <= age < CHILD_AGE_LIMIT:
+            raise Unprocessable("child_age_invalid", "儿童的出生年份不正确", details={"age": age})
+        member.consent_by_user_id = user.id
+        member.consent_at = now
+    session.add(member)
+    await session.flush()
+    return member
+
+
+async def _member(session: AsyncSession, member_id: int) -> tuple[Member, Household]:
+    member = await session.get(Member, member_id)
+    if member is None:
+        raise NotFound("member_not_found", "找不到该成员")
+    return member, await _household(session, member.household_id)
+
+
+async def update_member(session: AsyncSession, user: User, member_id: int, fields: dict[str, Any]) -> Member:
+    """The head or staff edit anyone in the household; an adult may edit their own name."""
+    member, household = await _member(session, member_id)
+    if member.user_id != user.id:
+        await _require_head_or_staff(session, user, household)
+    elif member.status != "active":
+        raise NotFound("member_not_found", "找不到该成员")
+    if "birth_year" in fields and fields["birth_year"] is None and member.kind == "child":
+        raise Unprocessable("child_age_invalid", "儿童需要出生年份")
+    for name, value in fields.items():
+        setattr(member, name, value.strip() if isinstance(value, str) else value)
+    await session.flush()
+    return member
+
+
+async def remove_member(session: AsyncSession, user: User, member_id: int) -> None:
+    """The head or staff remove a member; a member may leave. The head stays (a household
+    always has one)."""
+    member, household = await _member(session, member_id)
+    if member.user_id != user.id:
+        await _require_head_or_staff(session, user, household)
+    if member.is_head:
+        raise Conflict("head_cannot_leave", "户主不能退出；请先联系社工变更户主")
+    await _delete_member(session, member)
+
+
+async def _delete_member(session: AsyncSession, member: Member) -> None:
+    user_id, community_id = member.user_id, member.community_id
+    await session.delete(member)
+    await session.flush()
+    if user_id is not None:
+        await drop_memberships_without_member(session, community_id, user_id)
+
+
+async def _pending_request(session: AsyncSession, user: User, member_id: int) -> Member:
+    member, household = await _member(session, member_id)
+    await _require_head_or_staff(session, user, household)
+    if member.status != "pending":
+        raise Conflict("member_not_pending", "该成员不在待确认状态")
+    return member
+
+
+async def approve_request(session: AsyncSession, user: User, member_id: int) -> Member:
+    """The head or staff let a pending person into the household."""
+    member = await _pending_request(session, user, member_id)
+    member.status = "active"
+    member.approved_by_user_id = user.id
+    member.approved_at = clock.now()
+    await session.flush()
+    return member
+
+
+async def reject_request(session: AsyncSession, user: User, member_id: int) -> None:
+    """The head or staff turn a pending request down; the person may join elsewhere."""
+    await _delete_member(session, await _pending_request(session, user, member_id))
+
+
+async def list_households(
+    session: AsyncSession,
+    user: User,
+    community_id: int,
+    *,
+    building: str | None,
+    pending_only: bool,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Staff browse the community's households (one file per household), by id."""
+    await require_staff(session, user, community_id)
+    member_count = func.count(case((Member.status == "active", 1)))
+    pending_count = func.count(case((Member.status == "pending", 1)))
+    query = (
+        select(Household, member_count.label("members"), pending_count.label("pending"))
+        .outerjoin(Member, Member.household_id == Household.id)
+        .where(Household.community_id == community_id)
+        .group_by(Household.id)
+        .order_by(Household.id)
+        .limit(limit + 1)
+    )
+    if building:
+        query = query.where(
+            Household.address_key.startswith(address_key(building, "", "").split("|")[0] + "|", autoescape=True)
+        )
+    if pending_only:
+        query = query.having(pending_count > 0)
+    if cursor:
+        (after,) = decode_cursor(cursor, 1)
+        query = query.where(and_(Household.id > int(after)))
+    rows = (await session.execute(query)).all()
+    items = [
+        {
+            "id": h.id,
+            "building": h.building,
+            "unit": h.unit,
+            "room": h.room,
+            "member_count": members,
+            "pending_count": pending,
+        }
+        for h, members, pending in rows[:limit]
+    ]
+    next_cursor = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
+    return items, next_cursor

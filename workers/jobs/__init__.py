@@ -1,0 +1,5 @@
+"""Job handlers, one module per domain. Importing this package registers them all."""
+
+from workers.jobs import maintenance
+
+__all__ = ["maintenance"]

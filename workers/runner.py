@@ -1,0 +1,233 @@
+"""The worker: claims due outbox jobs, runs their handlers, retries with backoff, parks the dead.
+
+Claiming is one UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) on PostgreSQL, so any
+number of workers can run side by side without two of them taking the same job. On SQLite the
+claim runs in a BEGIN IMMEDIATE transaction: one writer at a time does the same job.
+
+A claimed job carries a lease; a worker that dies mid-job loses it and the job is claimed again
+when the lease runs out. Each job runs in one transaction with the handler's own changes, and the
+job is marked done in that transaction only if this worker still holds the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import random
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import clock
+from api.config import Settings
+from api.db.models import OutboxJob
+from api.db.session import Database
+from api.wechat import WeChatClient
+from workers.outbox import enqueue
+from workers.registry import Registry, registry
+
+log = logging.getLogger("linli.worker")
+
+MAX_ERROR_LENGTH = 2000
+
+
+class PermanentJobError(Exception):
+    """Raised by a handler when retrying cannot help: the job is parked dead at once."""
+
+
+@dataclass
+class JobContext:
+    session: AsyncSession
+    settings: Settings
+    wechat: WeChatClient | None
+    job_id: int
+    kind: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        wechat: WeChatClient | None = None,
+        *,
+        handlers: Registry | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.wechat = wechat
+        self.registry = handlers or registry
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{random.randrange(1 << 16):04x}"  # noqa: S311
+
+    # -- scheduling -----------------------------------------------------------------------
+
+    async def schedule_periodic(self) -> int:
+        """Enqueue each periodic job once per period, whichever worker gets there first."""
+        if not self.registry.periodic:
+            return 0
+        now = clock.now()
+        added = 0
+        async with self.db.session(write=True) as session:
+            for periodic in self.registry.periodic.values():
+                slot = math.floor(now.timestamp() / periodic.every.total_seconds())
+                added += await enqueue(
+                    session, periodic.kind, {}, run_at=now, dedup_key=f"periodic:{periodic.kind}:{slot}"
+                )
+            await session.commit()
+        return added
+
+    # -- claiming -------------------------------------------------------------------------
+
+    async def claim(self, limit: int | None = None) -> list[ClaimedJob]:
+        now = clock.now()
+        limit = limit or self.settings.worker_batch_size
+        due = or_(
+            and_(OutboxJob.status == "pending", OutboxJob.run_at <= now),
+            and_(OutboxJob.status == "running", OutboxJob.locked_until < now),  # lease lost
+        )
+        candidates = select(OutboxJob.id).where(due).order_by(OutboxJob.run_at, OutboxJob.id).limit(limit)
+        if self.db.dialect == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        stmt = (
+            update(OutboxJob)
+            .where(OutboxJob.id.in_(candidates.scalar_subquery()))
+            .values(
+                status="running",
+                locked_by=self.name,
+                locked_until=now + timedelta(seconds=self.settings.worker_lease_seconds),
+                attempts=OutboxJob.attempts + 1,
+                updated_at=now,
+            )
+            .returning(OutboxJob.id, OutboxJob.kind, OutboxJob.payload, OutboxJob.attempts, OutboxJob.max_attempts)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.db.session(write=True) as session:
+            rows = (await session.execute(stmt)).all()
+            await session.commit()
+        jobs = [
+            ClaimedJob(
+                id=row.id,
+                kind=row.kind,
+                payload=row.payload,
+                attempts=row.attempts,
+                max_attempts=row.max_attempts or self.settings.worker_max_attempts,
+            )
+            for row in rows
+        ]
+        return sorted(jobs, key=lambda job: job.id)
+
+    # -- running --------------------------------------------------------------------------
+
+    async def run_job(self, job: ClaimedJob) -> bool:
+        """Run one claimed job; True if it succeeded."""
+        handler = self.registry.handlers.get(job.kind)
+        async with self.db.session(write=True) as session:
+            try:
+                if handler is None:
+                    raise PermanentJobError(f"no handler registered for {job.kind!r}")
+                context = JobContext(session, self.settings, self.wechat, job.id, job.kind, job.attempts)
+                await handler(context, job.payload)
+                done = await session.execute(
+                    update(OutboxJob)
+                    .where(OutboxJob.id == job.id, OutboxJob.locked_by == self.name, OutboxJob.status == "running")
+                    .values(
+                        status="done",
+                        finished_at=clock.now(),
+                        locked_by=None,
+                        locked_until=None,
+                        updated_at=clock.now(),
+                    )
+                )
+                if getattr(done, "rowcount", 0) != 1:
+                    # another worker took the job over after our lease ran out: its run counts
+                    await session.rollback()
+                    log.warning("job lease lost; result discarded", extra={"job_id": job.id, "kind": job.kind})
+                    return False
+                await session.commit()
+                log.info("job done", extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts})
+                return True
+            except Exception as exc:  # any failure of the handler is recorded on the job
+                await session.rollback()
+                await self._record_failure(job, exc)
+                return False
+
+    async def _record_failure(self, job: ClaimedJob, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+        dead = isinstance(exc, PermanentJobError) or job.attempts >= job.max_attempts
+        now = clock.now()
+        values: dict[str, Any] = {"last_error": error, "locked_by": None, "locked_until": None, "updated_at": now}
+        if dead:
+            values.update(status="dead", finished_at=now)
+        else:
+            values.update(status="pending", run_at=now + self.backoff(job.attempts))
+        async with self.db.session(write=True) as session:
+            await session.execute(
+                update(OutboxJob).where(OutboxJob.id == job.id, OutboxJob.locked_by == self.name).values(**values)
+            )
+            await session.commit()
+        level = logging.ERROR if dead else logging.WARNING
+        log.log(
+            level,
+            "job parked dead" if dead else "job failed; will retry",
+            extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts, "error": error},
+            exc_info=dead and not isinstance(exc, PermanentJobError),
+        )
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Exponential backoff with ±20 % jitter, so failed jobs do not retry in lockstep."""
+        base = self.settings.worker_backoff_base_seconds * (2 ** max(attempts - 1, 0))
+        delay = min(base, self.settings.worker_backoff_max_seconds)
+        return timedelta(seconds=delay * random.uniform(0.8, 1.2))  # noqa: S311
+
+    async def run_once(self) -> int:
+        """Schedule periodic jobs, then claim and run one batch. Returns how many jobs ran."""
+        await self.schedule_periodic()
+        jobs = await self.claim()
+        for job in jobs:
+            await self.run_job(job)
+        return len(jobs)
+
+    async def run_until_idle(self, max_rounds: int = 100) -> int:
+        """Run batches until nothing is due (tests, demo)."""
+        total = 0
+        for _ in range(max_rounds):
+            ran = await self.run_once()
+            total += ran
+            if ran == 0:
+                break
+        return total
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        log.info("worker started", extra={"worker": self.name})
+        failures = 0
+        while not stop.is_set():
+            try:
+                ran = await self.run_once()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("worker round failed", extra={"worker": self.name})
+                ran = 0
+            if ran == 0 or failures:
+                pause = self.settings.worker_poll_seconds * min(2**failures, 30)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
+        log.info("worker stopped", extra={"worker": self.name})
