@@ -1,0 +1,85 @@
+"""Small builders that go through the HTTP API (and the database only where no API exists yet)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import update
+
+from api.db.models import User
+from api.db.session import Database
+
+
+@dataclass
+class Person:
+    name: str
+    user_id: int
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def login(client: httpx.AsyncClient, name: str) -> Person:
+    response = await client.post("/api/v1/auth/wechat/login", json={"code": f"dev:{name}"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return Person(name=name, user_id=body["user"]["id"], token=body["access_token"])
+
+
+async def platform_admin(client: httpx.AsyncClient, db: Database, name: str = "root") -> Person:
+    """What `linli create-admin` does, for a test user."""
+    person = await login(client, name)
+    async with db.session() as session:
+        await session.execute(update(User).where(User.id == person.user_id).values(is_platform_admin=True))
+        await session.commit()
+    return person
+
+
+async def community(client: httpx.AsyncClient, admin: Person, name: str = "B社区") -> dict[str, Any]:
+    response = await client.post("/api/v1/communities", json={"name": name, "city": "成都市"}, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def grant(client: httpx.AsyncClient, admin: Person, community_id: int, person: Person, role: str) -> None:
+    response = await client.put(
+        f"/api/v1/communities/{community_id}/roles/{person.user_id}", json={"role": role}, headers=admin.headers
+    )
+    assert response.status_code == 204, response.text
+
+
+async def join(
+    client: httpx.AsyncClient,
+    person: Person,
+    community_id: int,
+    building: str = "1栋",
+    unit: str = "1单元",
+    room: str = "101",
+    **headers: str,
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/v1/communities/{community_id}/join",
+        json={"display_name": person.name, "building": building, "unit": unit, "room": room},
+        headers={**person.headers, **headers},
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def add_child(
+    client: httpx.AsyncClient, head: Person, household_id: int, name: str = "小雨", birth_year: int = 2018
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/v1/households/{household_id}/members",
+        json={"display_name": name, "kind": "child", "birth_year": birth_year, "guardian_consent": True},
+        headers=head.headers,
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from api.config import DEFAULT_JWT_SECRET, Settings
+
+GOOD_SECRET = "a" * 48
+
+
+def production(**overrides):
+    values = {
+        "environment": "production",
+        "jwt_secret": GOOD_SECRET,
+        "wechat_mode": "real",
+        "wechat_appid": "wx1234567890",
+        "wechat_secret": "real-secret",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+def test_production_accepts_safe_settings():
+    settings = production()
+    assert settings.is_production
+    assert settings.run_embedded_worker is False
+
+
+def test_production_refuses_the_default_jwt_secret():
+    with pytest.raises(ValidationError, match="LINLI_JWT_SECRET"):
+        production(jwt_secret=DEFAULT_JWT_SECRET)
+
+
+def test_production_refuses_a_short_jwt_secret():
+    with pytest.raises(ValidationError, match="LINLI_JWT_SECRET"):
+        production(jwt_secret="short")
+
+
+def test_production_refuses_fake_wechat_mode():
+    with pytest.raises(ValidationError, match="LINLI_WECHAT_MODE=fake"):
+        production(wechat_mode="fake")
+
+
+def test_production_needs_real_wechat_credentials():
+    with pytest.raises(ValidationError, match="LINLI_WECHAT_SECRET"):
+        production(wechat_secret="")
+
+
+def test_development_defaults_run_out_of_the_box():
+    settings = Settings(_env_file=None)
+    assert settings.environment == "development"
+    assert settings.wechat_mode == "fake"
+    assert settings.database_url.startswith("sqlite+aiosqlite://")
+    assert settings.timezone == "Asia/Shanghai"
+    assert settings.run_embedded_worker is True
+
+
+def test_settings_read_the_linli_prefix(monkeypatch):
+    monkeypatch.setenv("LINLI_TIMEZONE", "Asia/Urumqi")
+    monkeypatch.setenv("LINLI_JWT_TTL_SECONDS", "3600")
+    settings = Settings(_env_file=None)
+    assert settings.timezone == "Asia/Urumqi"
+    assert settings.jwt_ttl_seconds == 3600
+
+
+def test_unknown_time_zone_is_refused():
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        Settings(_env_file=None, timezone="Mars/Olympus")
