@@ -111,7 +111,7 @@ async def _empty_tables(db: Database) -> None:
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
             for table in tables:
-                await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - table names from metadata
+                await conn.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture(autouse=True)
@@ -142,7 +142,7 @@ def db(app: Any) -> Database:
 
 
 WECHAT_APPID = "wx-test-app"
-WECHAT_SECRET = "wx-test-secret"  # noqa: S105
+WECHAT_SECRET = "wx-test-secret"
 
 
 @pytest.fixture

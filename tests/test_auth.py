@@ -70,7 +70,9 @@ async def test_patch_me_changes_name_and_avatar(client):
     )
     assert response.status_code == 200
     assert response.json()["display_name"] == "爱丽丝"
-    assert (await client.get("/api/v1/me", headers=alice.headers)).json()["avatar_url"] == "https://thirdwx.qlogo.cn/a.png"
+    assert (await client.get("/api/v1/me", headers=alice.headers)).json()[
+        "avatar_url"
+    ] == "https://thirdwx.qlogo.cn/a.png"
     bad = await client.patch("/api/v1/me", json={"avatar_url": "javascript:alert(1)"}, headers=alice.headers)
     assert bad.status_code == 422
 

@@ -35,7 +35,6 @@ async def test_space_defaults_to_tuesday_to_sunday_and_knows_when_it_is_open(cli
     assert space["opening_hours"]["mon"] == []
     assert all(space["opening_hours"][d] == [["09:00", "21:00"]] for d in ("tue", "wed", "thu", "fri", "sat", "sun"))
 
-
     async def open_at(utc: datetime) -> bool:
         clock.freeze(utc)
         alice = await login(client, "alice")
@@ -86,7 +85,11 @@ async def test_closures_close_the_space_and_only_staff_add_them(client, db):
 async def test_opening_hours_are_validated(client, db):
     root = await platform_admin(client, db)
     b = await community(client, root)
-    for hours in ({"tue": [["21:00", "09:00"]]}, {"tue": [["09:00", "12:00"], ["11:00", "13:00"]]}, {"tue": [["9am", "5pm"]]}):
+    for hours in (
+        {"tue": [["21:00", "09:00"]]},
+        {"tue": [["09:00", "12:00"], ["11:00", "13:00"]]},
+        {"tue": [["9am", "5pm"]]},
+    ):
         response = await client.post(
             f"/api/v1/communities/{b['id']}/spaces", json={"name": "x", "opening_hours": hours}, headers=root.headers
         )

@@ -26,7 +26,7 @@ async def test_demo_loads_once_and_dev_staff_is_staff_of_b_community(client, db)
 
     chen = await login(client, "chen")
     chen_me = (await client.get("/api/v1/me", headers=chen.headers)).json()
-    home = (await client.get(f"/api/v1/households/{chen_me['memberships'][0]['household_id']}", headers=chen.headers))
+    home = await client.get(f"/api/v1/households/{chen_me['memberships'][0]['household_id']}", headers=chen.headers)
     kinds = sorted((m["display_name"], m["kind"]) for m in home.json()["members"])
     assert ("小雨", "child") in kinds and ("小树", "child") in kinds
     detail = (await client.get(f"/api/v1/communities/{community_id}", headers=chen.headers)).json()

@@ -66,7 +66,11 @@ async def test_a_bug_is_a_500_without_a_stack_trace(app, client):
     assert response.status_code == 500
     body = response.json()
     assert body == {
-        "error": {"code": "internal_error", "message": "服务器开小差了，请稍后再试", "details": {"request_id": "trace-me"}}
+        "error": {
+            "code": "internal_error",
+            "message": "服务器开小差了，请稍后再试",
+            "details": {"request_id": "trace-me"},
+        }
     }
     assert "hunter2" not in response.text and "Traceback" not in response.text
     assert response.headers["x-request-id"] == "trace-me"

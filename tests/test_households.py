@@ -183,7 +183,15 @@ async def test_children_keep_the_minimum_and_need_consent(client, db):
     child = extra.json()
     assert child["consent_at"] is not None
     assert set(child) == {
-        "id", "household_id", "display_name", "kind", "birth_year", "status", "is_head", "has_account", "is_me",
+        "id",
+        "household_id",
+        "display_name",
+        "kind",
+        "birth_year",
+        "status",
+        "is_head",
+        "has_account",
+        "is_me",
         "consent_at",
     }
     assert child["has_account"] is False

@@ -153,5 +153,5 @@ async def test_simultaneous_duplicates_change_things_once(client, db):
         assert conflict.json()["error"]["code"] in {"idempotency_in_flight", "already_in_household"}
     me = (await client.get("/api/v1/me", headers=chen.headers)).json()
     assert len(me["memberships"]) == 1
-    household = (await client.get(f"/api/v1/households/{me['memberships'][0]['household_id']}", headers=chen.headers))
+    household = await client.get(f"/api/v1/households/{me['memberships'][0]['household_id']}", headers=chen.headers)
     assert [m["display_name"] for m in household.json()["members"]] == ["陈妈妈"]

@@ -129,7 +129,7 @@ async def test_failing_handler_is_retried_with_backoff_then_parked_dead(app, db,
 
 
 async def test_permanent_error_parks_the_job_at_once(app, db, settings):
-    registry, runs = make_registry()
+    registry, _runs = make_registry()
     async with db.session() as session:
         await enqueue(session, "test.permanent", {})
         await enqueue(session, "no.such.kind", {})

@@ -19,7 +19,7 @@ import os
 import random
 import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -36,6 +36,7 @@ from workers.registry import Registry, registry
 log = logging.getLogger("linli.worker")
 
 MAX_ERROR_LENGTH = 2000
+PERIODIC_CHECK = timedelta(seconds=30)
 
 
 class PermanentJobError(Exception):
@@ -75,15 +76,20 @@ class Worker:
         self.settings = settings
         self.wechat = wechat
         self.registry = handlers or registry
+        self._periodic_checked_at: datetime | None = None
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{random.randrange(1 << 16):04x}"  # noqa: S311
 
     # -- scheduling -----------------------------------------------------------------------
 
     async def schedule_periodic(self) -> int:
-        """Enqueue each periodic job once per period, whichever worker gets there first."""
-        if not self.registry.periodic:
-            return 0
+        """Enqueue each periodic job once per period, whichever worker gets there first.
+        Looks at most every PERIODIC_CHECK, not on every poll."""
         now = clock.now()
+        if not self.registry.periodic or (
+            self._periodic_checked_at is not None and now - self._periodic_checked_at < PERIODIC_CHECK
+        ):
+            return 0
+        self._periodic_checked_at = now
         added = 0
         async with self.db.session(write=True) as session:
             for periodic in self.registry.periodic.values():
