@@ -144,9 +144,14 @@ async def test_community_admins_grant_staff_but_not_admin(client, db):
     await join(client, resident, b["id"])
     assert (await client.get(f"/api/v1/communities/{b['id']}/staff", headers=resident.headers)).status_code == 403
 
-    # revoking: back to resident
-    await grant(client, lead, b["id"], staff, "resident")
+    # revoking: a staff member without a household leaves the community; one with a household stays a resident
+    await join(client, lead, b["id"], "9栋", "1单元", "101")
+    await grant(client, root, b["id"], lead, "resident")
+    await grant(client, root, b["id"], staff, "resident")
     assert (await client.get(f"/api/v1/communities/{b['id']}/staff", headers=staff.headers)).status_code == 403
+    assert (await client.get("/api/v1/me", headers=staff.headers)).json()["memberships"] == []
+    lead_roles = (await client.get("/api/v1/me", headers=lead.headers)).json()["memberships"]
+    assert [(m["role"], m["status"]) for m in lead_roles] == [("resident", "active")]
 
 
 async def test_staff_of_one_community_have_no_power_in_another(client, db):

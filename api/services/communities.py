@@ -6,12 +6,12 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
-from api.db.models import Community, CommunityMembership, Space, SpaceClosure, User
+from api.db.models import Community, CommunityMembership, Member, Space, SpaceClosure, User
 from api.errors import Conflict, Forbidden, NotFound
 from api.schemas.communities import DEFAULT_OPENING_HOURS, WEEKDAYS
 from api.services.access import get_community, require_admin, require_platform_admin, require_staff, role_in
@@ -203,11 +203,15 @@ async def set_role(session: AsyncSession, actor: User, community_id: int, user_i
     if (role == "admin" or current == "admin") and not actor.is_platform_admin:
         raise Forbidden("platform_admin_only", "只有平台管理员可以任免社区管理员")
     if membership is None:
+        if role == "resident":
+            return  # residents become members by joining a household, not by decree
         session.add(CommunityMembership(community_id=community_id, user_id=user_id, role=role, granted_by=actor.id))
     else:
         membership.role = role
         membership.granted_by = actor.id
     await session.flush()
+    if role == "resident":
+        await drop_memberships_without_member(session, community_id, user_id)
 
 
 async def list_staff(session: AsyncSession, user: User, community_id: int) -> list[dict[str, Any]]:
@@ -230,5 +234,6 @@ async def drop_memberships_without_member(session: AsyncSession, community_id: i
             CommunityMembership.community_id == community_id,
             CommunityMembership.user_id == user_id,
             CommunityMembership.role == "resident",
+            ~exists().where(Member.community_id == community_id, Member.user_id == user_id),
         )
     )
