@@ -42,7 +42,7 @@ async def _worker() -> None:
     from workers.runner import Worker
 
     settings = get_settings()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings=settings)
     http = build_http_client(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import re
+from datetime import time
 from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "linli-development-secret-change-me"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/linli.db"
+_QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class TemplateConfig(BaseModel):
+    """The WeChat subscribe-message template of a notification kind, as chosen in the mini-program's
+    console: its id, and optionally another page or field mapping than the kind's default
+    (keyword → format string over the notification's params, e.g. {"thing1": "{activity_title}"})."""
+
+    template_id: str = Field(min_length=1, max_length=128)
+    page: str | None = Field(default=None, max_length=512)
+    fields: dict[str, str] | None = None
 
 
 class Settings(BaseSettings):
@@ -28,6 +41,16 @@ class Settings(BaseSettings):
     wechat_secret: SecretStr = SecretStr("")
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    wechat_miniprogram_state: Literal["formal", "trial", "developer"] = "formal"
+    # notification kind → its subscribe-message template; a kind without one goes to the inbox only
+    wechat_templates: dict[str, TemplateConfig] = {}
+    # WeChat pushes per second across all workers (0: unlimited)
+    notify_send_rate_per_second: float = Field(default=20.0, ge=0)
+    # recipients notified per worker job when an announcement fans out
+    notify_fanout_batch_size: int = Field(default=500, ge=1, le=5000)
+    # no WeChat pushes in this window, community time ("" for none); inbox entries appear at once
+    quiet_hours: str = "21:30-08:00"
 
     timezone: str = "Asia/Shanghai"
     cors_origins: list[str] = []
@@ -52,6 +75,14 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        value = value.strip()
+        if value and (not _QUIET_HOURS.match(value) or value[:5] == value[6:]):
+            raise ValueError("quiet hours are HH:MM-HH:MM, e.g. 21:30-08:00, or empty")
         return value
 
     @model_validator(mode="after")
@@ -83,6 +114,13 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def quiet_window(self) -> tuple[time, time] | None:
+        if not self.quiet_hours:
+            return None
+        start, end = self.quiet_hours.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
 
     @property
     def is_sqlite(self) -> bool:

@@ -23,7 +23,7 @@ from api.config import Settings, get_settings
 from api.db.session import Database
 from api.errors import AppError, error_body
 from api.logging import configure_logging, request_id_var
-from api.routers import auth, communities, health, households
+from api.routers import announcements, auth, communities, health, households, notifications
 from api.services.idempotency import IdempotentReplay
 from api.wechat import WeChatClient, build_http_client
 
@@ -128,7 +128,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None, *, wechat_http: httpx.AsyncClient | None = None) -> FastAPI:
     settings = settings or get_settings()
-    db = Database(settings.database_url, echo=settings.database_echo)
+    db = Database(settings.database_url, echo=settings.database_echo, settings=settings)
     http = wechat_http or build_http_client(settings)
     wechat = WeChatClient(settings, http, db)
 
@@ -173,7 +173,7 @@ def create_app(settings: Settings | None = None, *, wechat_http: httpx.AsyncClie
     _install_error_handlers(app)
 
     app.include_router(health.router)
-    for module in (auth, communities, households):
+    for module in (auth, communities, households, notifications, announcements):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -61,6 +61,8 @@ class WeChatClient:
         self.http = http
         self.db = db
         self._token_lock = asyncio.Lock()
+        # this process's copy of the shared row, so that a burst of sends does not read it every time
+        self._cached: tuple[str, datetime] | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -119,13 +121,21 @@ class WeChatClient:
         expiry, or equal to `stale` (a token WeChat just refused)."""
         appid = self.settings.wechat_appid
 
-        def usable(row: WechatAccessToken | None) -> str | None:
-            if row is None or row.access_token is None or row.expires_at is None:
+        def fresh(token: str | None, expires_at: datetime | None) -> str | None:
+            if token is None or expires_at is None:
                 return None
-            if row.access_token == stale or clock.now() >= row.expires_at - TOKEN_REFRESH_MARGIN:
+            if token == stale or clock.now() >= expires_at - TOKEN_REFRESH_MARGIN:
                 return None
-            return row.access_token
+            return token
 
+        def usable(row: WechatAccessToken | None) -> str | None:
+            token = fresh(row.access_token, row.expires_at) if row is not None else None
+            if token is not None and row is not None and row.expires_at is not None:
+                self._cached = (token, row.expires_at)
+            return token
+
+        if self._cached is not None and (token := fresh(*self._cached)):
+            return token
         async with self.db.session(write=False) as session:
             token = usable(await session.get(WechatAccessToken, appid))
         if token:
@@ -159,6 +169,7 @@ class WeChatClient:
                 row.access_token = token
                 row.expires_at = now + timedelta(seconds=int(data.get("expires_in", 7200)))
                 row.refreshed_at = now
+                self._cached = (token, row.expires_at)
                 log.info("wechat access_token refreshed", extra={"expires_in": data.get("expires_in")})
             await session.commit()
             return token
@@ -187,6 +198,14 @@ class WeChatClient:
         return PhoneInfo(
             pure_phone_number=str(info["purePhoneNumber"]), country_code=str(info.get("countryCode", "86"))
         )
+
+
+    # -- subscribe messages -----------------------------------------------------------------
+
+    async def send_subscribe_message(self, message: dict[str, Any]) -> None:
+        """POST /cgi-bin/message/subscribe/send. Returns when WeChat accepted the message; raises
+        WeChatError (43101 no credit, 47003 bad field, …) or WeChatUnavailable."""
+        await self.call_with_token("/cgi-bin/message/subscribe/send", message)
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:

@@ -1,13 +1,15 @@
 """An in-process WeChat server that follows WECHAT.md's requests, answers and error codes.
 
 It backs `LINLI_WECHAT_MODE=fake` (development: `dev:<name>` logs in openid `dev-<name>`, phone
-codes `dev-phone:<number>` bind that number) and the tests, which also script failures with
-`fail_next()`. It is an httpx transport handler: nothing leaves the process.
+codes `dev-phone:<number>` bind that number, subscribe messages are kept in `sent` instead of
+reaching a phone) and the tests, which also script failures with `fail_next()`. It is an httpx
+transport handler: nothing leaves the process.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -17,6 +19,32 @@ from typing import Any
 import httpx
 
 from api import clock
+
+# WECHAT.md's limits of subscribe-message data values, by keyword type
+_FIELD_LIMITS = {"thing": 20, "phrase": 5, "number": 32, "character_string": 32, "phone_number": 17, "letter": 32}
+_KEYWORD = re.compile(r"^([a-z_]+?)(\d+)$")
+_DAY_TIME = r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?"
+_TIME = re.compile(rf"^{_DAY_TIME}(~{_DAY_TIME})?$|^\d{{2}}:\d{{2}}(~\d{{2}}:\d{{2}})?$")
+_MINIPROGRAM_STATES = ("formal", "trial", "developer")
+
+
+def _field_error(keyword: str, value: object) -> str | None:
+    """Why WeChat would refuse `value` for `keyword` (47003), or None."""
+    match = _KEYWORD.match(keyword)
+    if match is None or not isinstance(value, str) or not value:
+        return f"argument invalid! data.{keyword}.value invalid"
+    kind = match.group(1)
+    if kind == "name":
+        limit = 20 if value.isascii() else 10
+    elif kind in ("time", "date"):
+        return None if _TIME.match(value) else f"argument invalid! data.{keyword}.value invalid time format"
+    else:
+        limit = _FIELD_LIMITS.get(kind, 20)
+    if kind == "number" and not re.fullmatch(r"[0-9.\-]+", value):
+        return f"argument invalid! data.{keyword}.value invalid number"
+    if len(value) > limit:
+        return f"argument invalid! data.{keyword}.value exceeds limit"
+    return None
 
 
 @dataclass
@@ -32,6 +60,8 @@ class FakeWeChat:
     token_ttl_seconds: int = 7200
     unionids: dict[str, str] = field(default_factory=dict)  # openid -> unionid
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    templates: set[str] | None = None  # when set, other template ids answer 40037
+    sent: list[dict[str, Any]] = field(default_factory=list)  # subscribe messages WeChat accepted
     _failures: dict[str, deque[dict[str, Any] | Exception]] = field(default_factory=lambda: defaultdict(deque))
     _token: _Token | None = None
     _token_serial: int = 0
@@ -73,6 +103,7 @@ class FakeWeChat:
             "/sns/jscode2session": self._jscode2session,
             "/cgi-bin/stable_token": self._stable_token,
             "/wxa/business/getuserphonenumber": self._phone_number,
+            "/cgi-bin/message/subscribe/send": self._subscribe_send,
         }.get(path)
         if route is None:
             return httpx.Response(404, text="not found")
@@ -143,3 +174,27 @@ class FakeWeChat:
                 "watermark": {"timestamp": int(clock.now().timestamp()), "appid": self.appid},
             },
         }
+
+    def _subscribe_send(self, params: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        if error := self._token_error(params):
+            return error
+        touser = body.get("touser")
+        if not isinstance(touser, str) or not touser:
+            return {"errcode": 40003, "errmsg": "invalid openid"}
+        template_id = body.get("template_id")
+        if not isinstance(template_id, str) or (self.templates is not None and template_id not in self.templates):
+            return {"errcode": 40037, "errmsg": "invalid template_id"}
+        page = body.get("page", "")
+        if not isinstance(page, str) or page.startswith("/") or " " in page:
+            return {"errcode": 41030, "errmsg": "invalid page"}
+        if body.get("miniprogram_state", "formal") not in _MINIPROGRAM_STATES:
+            return {"errcode": 47001, "errmsg": "data format error: miniprogram_state"}
+        data = body.get("data")
+        if not isinstance(data, dict) or not data:
+            return {"errcode": 47003, "errmsg": "argument invalid! data is empty"}
+        for keyword, entry in data.items():
+            value = entry.get("value") if isinstance(entry, dict) else None
+            if problem := _field_error(keyword, value):
+                return {"errcode": 47003, "errmsg": problem}
+        self.sent.append(body)
+        return {"errcode": 0, "errmsg": "ok", "msgid": 1_000_000 + len(self.sent)}

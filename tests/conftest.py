@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -94,6 +95,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "worker_backoff_base_seconds": 10.0,
         "worker_max_attempts": 3,
         "log_level": "WARNING",
+        # tests that are about them turn these on; elsewhere a night-time CI run must behave like noon
+        "quiet_hours": "",
+        "notify_send_rate_per_second": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -145,8 +149,10 @@ WECHAT_APPID = "wx-test-app"
 WECHAT_SECRET = "wx-test-secret"
 
 
-@pytest.fixture
-async def real_wechat(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, FakeWeChat, Any]]:
+@asynccontextmanager
+async def real_wechat_app(
+    database_url: str, **overrides: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, FakeWeChat, Any]]:
     """The app in real WeChat mode, talking to the in-process fake WeChat server."""
     fake = FakeWeChat(appid=WECHAT_APPID, secret=WECHAT_SECRET)
     settings = make_settings(
@@ -155,10 +161,21 @@ async def real_wechat(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClien
         wechat_appid=WECHAT_APPID,
         wechat_secret=WECHAT_SECRET,
         wechat_api_base="https://wechat.test",
+        **overrides,
     )
     http = httpx.AsyncClient(base_url=settings.wechat_api_base, transport=httpx.MockTransport(fake.handle))
     application = create_app(settings, wechat_http=http)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://linli.test") as c:
-        yield c, fake, application
-    await _empty_tables(application.state.db)
-    await shutdown(application)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://linli.test"
+        ) as c:
+            yield c, fake, application
+    finally:
+        await _empty_tables(application.state.db)
+        await shutdown(application)
+
+
+@pytest.fixture
+async def real_wechat(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, FakeWeChat, Any]]:
+    async with real_wechat_app(database_url) as running:
+        yield running

@@ -83,3 +83,40 @@ async def add_child(
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+async def team(
+    db: Database, community_id: int, name: str, members: list[Person], pending: tuple[Person, ...] = ()
+) -> int:
+    """A volunteer team with active members (no team API yet: the volunteers issue adds it)."""
+    from api import clock
+    from api.db.models import Team, TeamMember
+
+    now = clock.now()
+    async with db.session() as session:
+        row = Team(community_id=community_id, name=name, description="", created_at=now, updated_at=now)
+        session.add(row)
+        await session.flush()
+        for person, status in [(p, "active") for p in members] + [(p, "pending") for p in pending]:
+            session.add(
+                TeamMember(
+                    team_id=row.id, user_id=person.user_id, role="member", status=status, created_at=now, updated_at=now
+                )
+            )
+        await session.commit()
+        return row.id
+
+
+async def subscribe(client: httpx.AsyncClient, person: Person, template_id: str, times: int = 1) -> int:
+    """The resident taps "allow" `times` times for `template_id`; returns the credits they hold."""
+    credits = 0
+    for _ in range(times):
+        response = await client.post(
+            "/api/v1/me/subscriptions",
+            json={"errMsg": "requestSubscribeMessage:ok", template_id: "accept"},
+            headers=person.headers,
+        )
+        assert response.status_code == 200, response.text
+        (entry,) = [t for t in response.json()["templates"] if t["template_id"] == template_id]
+        credits = entry["credits"]
+    return credits

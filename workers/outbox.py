@@ -6,14 +6,33 @@ no job behind, and a committed one is never lost (the worker runs it at least on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
 from api.db.models import OutboxJob
 from api.db.upsert import insert_ignore
+
+
+def _row(
+    kind: str, payload: dict[str, Any], run_at: datetime | None, dedup_key: str | None, max_attempts: int | None
+) -> dict[str, Any]:
+    now = clock.now()
+    return {
+        "kind": kind,
+        "payload": payload,
+        "status": "pending",
+        "run_at": run_at or now,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "dedup_key": dedup_key,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 async def enqueue(
@@ -28,19 +47,26 @@ async def enqueue(
     """Add a job to run at `run_at` (now by default). With a `dedup_key`, a second job with the
     same key is silently dropped. `max_attempts` defaults to the worker's setting.
     Returns whether a job was added."""
-    values: dict[str, Any] = {
-        "kind": kind,
-        "payload": payload,
-        "status": "pending",
-        "run_at": run_at or clock.now(),
-        "attempts": 0,
-        "max_attempts": max_attempts,
-        "dedup_key": dedup_key,
-        "created_at": clock.now(),
-        "updated_at": clock.now(),
-    }
+    values = _row(kind, payload, run_at, dedup_key, max_attempts)
     if dedup_key is None:
         session.add(OutboxJob(**values))
         await session.flush()
         return True
     return await insert_ignore(session, OutboxJob, values, ["dedup_key"])
+
+
+async def enqueue_many(
+    session: AsyncSession, kind: str, payloads: Sequence[dict[str, Any]], run_at: datetime | None = None
+) -> None:
+    """Add one job of `kind` per payload in a single statement (fan-out)."""
+    if payloads:
+        await session.execute(insert(OutboxJob), [_row(kind, p, run_at, None, None) for p in payloads])
+
+
+async def cancel(session: AsyncSession, dedup_key: str) -> bool:
+    """Withdraw the job with `dedup_key` unless it has finished. A worker that is running it
+    finds the row gone when it tries to mark it done, and rolls its own changes back."""
+    result = await session.execute(
+        delete(OutboxJob).where(OutboxJob.dedup_key == dedup_key, OutboxJob.status.in_(("pending", "running")))
+    )
+    return bool(getattr(result, "rowcount", 0))

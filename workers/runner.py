@@ -43,14 +43,35 @@ class PermanentJobError(Exception):
     """Raised by a handler when retrying cannot help: the job is parked dead at once."""
 
 
+class RescheduleJob(Exception):
+    """Raised by a handler that cannot run yet (e.g. quiet hours): the job waits until `run_at`,
+    and this run does not count as an attempt."""
+
+    def __init__(self, run_at: datetime, reason: str = "") -> None:
+        self.run_at = run_at
+        self.reason = reason
+        super().__init__(f"rescheduled to {run_at.isoformat()}: {reason}")
+
+
 @dataclass
 class JobContext:
+    """What a handler gets. `session` is the job's own transaction (committed with the job's
+    `done`, rolled back if the handler fails or the lease was lost); `db` opens independent
+    transactions for effects that must be recorded whatever happens to the job (a WeChat send)."""
+
     session: AsyncSession
     settings: Settings
     wechat: WeChatClient | None
     job_id: int
     kind: str
     attempt: int
+    max_attempts: int
+    db: Database
+    worker: str
+
+    @property
+    def final_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
 
 
 @dataclass(frozen=True)
@@ -149,7 +170,17 @@ class Worker:
             try:
                 if handler is None:
                     raise PermanentJobError(f"no handler registered for {job.kind!r}")
-                context = JobContext(session, self.settings, self.wechat, job.id, job.kind, job.attempts)
+                context = JobContext(
+                    session,
+                    self.settings,
+                    self.wechat,
+                    job.id,
+                    job.kind,
+                    job.attempts,
+                    job.max_attempts,
+                    self.db,
+                    self.name,
+                )
                 await handler(context, job.payload)
                 done = await session.execute(
                     update(OutboxJob)
@@ -170,10 +201,31 @@ class Worker:
                 await session.commit()
                 log.info("job done", extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts})
                 return True
+            except RescheduleJob as later:
+                await session.rollback()
+                await self._reschedule(job, later)
+                return False
             except Exception as exc:  # any failure of the handler is recorded on the job
                 await session.rollback()
                 await self._record_failure(job, exc)
                 return False
+
+    async def _reschedule(self, job: ClaimedJob, later: RescheduleJob) -> None:
+        async with self.db.session(write=True) as session:
+            await session.execute(
+                update(OutboxJob)
+                .where(OutboxJob.id == job.id, OutboxJob.locked_by == self.name)
+                .values(
+                    status="pending",
+                    run_at=later.run_at,
+                    attempts=OutboxJob.attempts - 1,
+                    locked_by=None,
+                    locked_until=None,
+                    updated_at=clock.now(),
+                )
+            )
+            await session.commit()
+        log.info("job rescheduled", extra={"job_id": job.id, "kind": job.kind, "run_at": later.run_at.isoformat()})
 
     async def _record_failure(self, job: ClaimedJob, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]

@@ -14,6 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from api.config import Settings, get_settings
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -54,15 +56,20 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 
 class Database:
-    """The engine plus two session factories: one for reads, one for transactions that write."""
+    """The engine plus two session factories: one for reads, one for transactions that write.
 
-    def __init__(self, database_url: str, *, echo: bool = False) -> None:
+    Sessions carry the process's settings (`settings_of(session)`), so that rules deep in a service
+    (which notification kinds have a WeChat template, the quiet hours) read the same configuration
+    as the app or worker that opened them."""
+
+    def __init__(self, database_url: str, *, echo: bool = False, settings: Settings | None = None) -> None:
         self.engine = create_engine(database_url, echo=echo)
         write_engine = (
             self.engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(self.engine) else self.engine
         )
-        self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
+        info = {"settings": settings} if settings is not None else {}
+        self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False, info=info)
 
     @property
     def dialect(self) -> str:
@@ -73,3 +80,9 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def settings_of(session: AsyncSession) -> Settings:
+    """The settings of the process that opened `session` (see Database)."""
+    settings = session.info.get("settings")
+    return settings if isinstance(settings, Settings) else get_settings()

@@ -5,16 +5,42 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
+
+
+def _insert(session: AsyncSession, model: type[Any]) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 async def insert_ignore(
     session: AsyncSession, model: type[Any], values: dict[str, Any], conflict_columns: Sequence[str]
 ) -> bool:
     """Insert a row unless one with the same `conflict_columns` exists; True if inserted."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    stmt = _insert(session, model).values(**values).on_conflict_do_nothing(index_elements=list(conflict_columns))
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
+
+
+async def insert_ignore_many(
+    session: AsyncSession,
+    model: type[Any],
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+    returning: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
+) -> list[Row[Any]]:
+    """Insert `rows` in one statement, skipping those that conflict on `conflict_columns`;
+    returns the `returning` columns of the rows actually inserted."""
+    if not rows:
+        return []
+    stmt = (
+        _insert(session, model)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=list(conflict_columns))
+        .returning(*returning)
+    )
+    return list((await session.execute(stmt)).all())

@@ -51,6 +51,11 @@ def address_key(building: str, unit: str, room: str) -> str:
     )
 
 
+def building_key(building: str) -> str:
+    """The building part of an address key: "3栋", "3号楼" and "３" are building "3"."""
+    return _normalise_part(building, "building")
+
+
 def member_view(member: Member, viewer_id: int | None) -> dict[str, Any]:
     return {
         "id": member.id,
@@ -302,7 +307,7 @@ async def list_households(
     )
     if building:
         query = query.where(
-            Household.address_key.startswith(address_key(building, "", "").split("|")[0] + "|", autoescape=True)
+            Household.address_key.startswith(building_key(building) + "|", autoescape=True)
         )
     if pending_only:
         query = query.having(pending_count > 0)

@@ -2,19 +2,42 @@
 
 from api.db.models.communities import Community, CommunityMembership, Household, Member, Space, SpaceClosure
 from api.db.models.idempotency import IdempotencyKey
+from api.db.models.notifications import (
+    Announcement,
+    AnnouncementBuilding,
+    AnnouncementReadMark,
+    AnnouncementRevision,
+    Delivery,
+    DeliveryAttempt,
+    Notification,
+    SendSlot,
+    SubscriptionCredit,
+)
 from api.db.models.outbox import OutboxJob
 from api.db.models.users import User
+from api.db.models.volunteers import Team, TeamMember
 from api.db.models.wechat import WechatAccessToken
 
 __all__ = [
+    "Announcement",
+    "AnnouncementBuilding",
+    "AnnouncementReadMark",
+    "AnnouncementRevision",
     "Community",
     "CommunityMembership",
+    "Delivery",
+    "DeliveryAttempt",
     "Household",
     "IdempotencyKey",
     "Member",
+    "Notification",
     "OutboxJob",
+    "SendSlot",
     "Space",
     "SpaceClosure",
+    "SubscriptionCredit",
+    "Team",
+    "TeamMember",
     "User",
     "WechatAccessToken",
 ]

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from api.deps import CurrentUser, IdempotencyDep, PageDep, SessionDep
+from api.schemas.notifications import AnnouncementCreate, AnnouncementPage, AnnouncementUpdate, AnnouncementView
+from api.services.notifications import announcements
+
+router = APIRouter(tags=["announcements"])
+
+
+@router.post(
+    "/communities/{community_id}/announcements",
+    response_model=AnnouncementView,
+    status_code=201,
+    summary="发布公告（社工）",
+    description=(
+        "对象：全体居民、指定楼栋、有某年龄段孩子的家庭、某个志愿团队。即刻或定时发布；可置顶。"
+        "收件箱消息与微信订阅消息由后台分批发送。"
+    ),
+)
+async def create_announcement(
+    community_id: int, body: AnnouncementCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+) -> JSONResponse:
+    view = await announcements.create(session, user, community_id, body.model_dump())
+    return await idem.respond(AnnouncementView(**view))
+
+
+@router.get(
+    "/communities/{community_id}/announcements",
+    response_model=AnnouncementPage,
+    summary="公告列表（置顶在前）",
+    description="居民：已发布且发给自己的公告。社工：全部，含已读数与推送数，可按状态筛选。",
+)
+async def list_announcements(
+    community_id: int,
+    user: CurrentUser,
+    session: SessionDep,
+    page: PageDep,
+    status: Annotated[Literal["scheduled", "published", "withdrawn"] | None, Query(description="社工")] = None,
+) -> AnnouncementPage:
+    items, next_cursor = await announcements.list_announcements(
+        session, user, community_id, status=status, cursor=page.cursor, limit=page.limit
+    )
+    return AnnouncementPage(items=[AnnouncementView(**i) for i in items], next_cursor=next_cursor)
+
+
+@router.get("/announcements/{announcement_id}", response_model=AnnouncementView, summary="公告详情")
+async def get_announcement(announcement_id: int, user: CurrentUser, session: SessionDep) -> AnnouncementView:
+    return AnnouncementView(**await announcements.get_announcement(session, user, announcement_id))
+
+
+@router.patch(
+    "/announcements/{announcement_id}",
+    response_model=AnnouncementView,
+    summary="修改公告（社工）",
+    description="发布前可改全部；发布后只能改标题、正文和置顶，原文保留为修改记录。",
+)
+async def update_announcement(
+    announcement_id: int, body: AnnouncementUpdate, user: CurrentUser, session: SessionDep
+) -> AnnouncementView:
+    view = await announcements.update_announcement(session, user, announcement_id, body.model_dump(exclude_unset=True))
+    return AnnouncementView(**view)
+
+
+@router.post("/announcements/{announcement_id}/withdraw", response_model=AnnouncementView, summary="撤回公告（社工）")
+async def withdraw_announcement(
+    announcement_id: int, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+) -> JSONResponse:
+    view = await announcements.withdraw(session, user, announcement_id)
+    return await idem.respond(AnnouncementView(**view), status_code=200)
+
+
+@router.post("/announcements/{announcement_id}/read", response_model=AnnouncementView, summary="标记公告已读")
+async def read_announcement(
+    announcement_id: int, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+) -> JSONResponse:
+    await announcements.mark_read(session, user, announcement_id)
+    view = await announcements.get_announcement(session, user, announcement_id)
+    return await idem.respond(AnnouncementView(**view), status_code=200)

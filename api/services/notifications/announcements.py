@@ -1,0 +1,565 @@
+"""Staff announcements (通知公告): to the whole community, chosen buildings, households with
+children of an age range, or a volunteer team; now or at a set time; pinned or not.
+
+An announcement is published once its `publish_at` has passed and until it is withdrawn; nothing
+else marks the state. Residents list what is published and addressed to them, judged against
+their household as it is now, so a family that moved in last week still sees last month's notice
+to its building. The inbox entries and WeChat pushes go to the audience as it was at publishing:
+the worker fans out in batches (`fan_out`), never the request. Editing a published announcement
+keeps the earlier words as a revision; withdrawing hides it, its inbox entries and the pushes
+that have not gone out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, false, func, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from api import clock
+from api.db.models import (
+    Announcement,
+    AnnouncementBuilding,
+    AnnouncementReadMark,
+    AnnouncementRevision,
+    Community,
+    Delivery,
+    Household,
+    Member,
+    Notification,
+    Team,
+    TeamMember,
+    User,
+)
+from api.db.upsert import insert_ignore
+from api.errors import BadRequest, Conflict, NotFound, Unprocessable
+from api.pagination import decode_cursor, encode_cursor
+from api.services.access import RANK, require_member, require_staff, role_in
+from api.services.households import building_key
+from api.services.notifications import core
+from workers import outbox
+
+FANOUT_JOB = "announcements.fanout"
+EXCERPT_LENGTH = 60
+DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "no_credit", "cancelled")
+
+
+def cause_key(announcement_id: int) -> str:
+    return f"announcement:{announcement_id}"
+
+
+def _fanout_key(announcement_id: int, after: int) -> str:
+    return f"announcement:{announcement_id}:fanout:{after}"
+
+
+def excerpt(body: str) -> str:
+    flat = " ".join(body.split())
+    return flat if len(flat) <= EXCERPT_LENGTH else flat[: EXCERPT_LENGTH - 1] + "…"
+
+
+def status_of(announcement: Announcement, now: datetime) -> str:
+    if announcement.withdrawn_at is not None:
+        return "withdrawn"
+    return "published" if announcement.publish_at <= now else "scheduled"
+
+
+# -- audience ------------------------------------------------------------------------------------
+
+
+async def _apply_audience(session: AsyncSession, announcement: Announcement, audience: dict[str, Any]) -> None:
+    """Store the audience as entered and in the queryable form the listing and fan-out use."""
+    kind = audience["kind"]
+    years: tuple[int | None, int | None] = (None, None)
+    team_id: int | None = None
+    keys: list[str] = []
+    if kind == "buildings":
+        keys = sorted({building_key(b) for b in audience["buildings"]} - {""})
+        if not keys:
+            raise Unprocessable("audience_buildings_empty", "请至少选择一栋楼")
+    elif kind == "children":
+        community = await session.get(Community, announcement.community_id)
+        assert community is not None
+        # ages by year of birth, in the year the announcement goes out
+        year = announcement.publish_at.astimezone(ZoneInfo(community.timezone)).year
+        years = (year - int(audience["max_age"]), year - int(audience["min_age"]))
+    elif kind == "team":
+        team = await session.get(Team, int(audience["team_id"]))
+        if team is None or team.community_id != announcement.community_id:
+            raise Unprocessable("team_not_found", "本社区没有这个团队", details={"team_id": audience["team_id"]})
+        team_id = team.id
+    announcement.audience = audience
+    announcement.audience_kind = kind
+    announcement.child_birth_year_min, announcement.child_birth_year_max = years
+    announcement.team_id = team_id
+    await session.execute(delete(AnnouncementBuilding).where(AnnouncementBuilding.announcement_id == announcement.id))
+    session.add_all(AnnouncementBuilding(announcement_id=announcement.id, building_key=k) for k in keys)
+    await session.flush()
+
+
+async def _recipients(session: AsyncSession, announcement: Announcement) -> Select[Any]:
+    """The users the announcement is addressed to, as a query of user ids (one row each)."""
+    if announcement.audience_kind == "team":
+        return (
+            select(TeamMember.user_id.label("user_id"))
+            .join(Team, Team.id == TeamMember.team_id)
+            .where(
+                TeamMember.team_id == announcement.team_id,
+                TeamMember.status == "active",
+                Team.community_id == announcement.community_id,
+            )
+        )
+    # residents with a WeChat account, approved into a household of the community
+    query = select(Member.user_id.label("user_id")).where(
+        Member.community_id == announcement.community_id, Member.status == "active", Member.user_id.is_not(None)
+    )
+    if announcement.audience_kind == "buildings":
+        keys = (
+            await session.execute(
+                select(AnnouncementBuilding.building_key).where(AnnouncementBuilding.announcement_id == announcement.id)
+            )
+        ).scalars()
+        query = query.join(Household, Household.id == Member.household_id).where(
+            or_(false(), *(Household.address_key.startswith(key + "|", autoescape=True) for key in keys))
+        )
+    elif announcement.audience_kind == "children":
+        child = aliased(Member)
+        query = query.where(
+            Member.household_id.in_(
+                select(child.household_id).where(
+                    child.community_id == announcement.community_id,
+                    child.kind == "child",
+                    child.birth_year.between(announcement.child_birth_year_min, announcement.child_birth_year_max),
+                )
+            )
+        )
+    return query
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What decides which announcements a person is in the audience of."""
+
+    user_id: int
+    is_staff: bool
+    building_key: str | None
+    child_birth_years: frozenset[int]
+    team_ids: frozenset[int]
+
+    def addressed(self) -> ColumnElement[bool]:
+        """SQL: the announcement is addressed to this reader."""
+        clauses: list[ColumnElement[bool]] = [Announcement.audience_kind == "community"]
+        if self.building_key is not None:
+            clauses.append(
+                and_(
+                    Announcement.audience_kind == "buildings",
+                    exists().where(
+                        AnnouncementBuilding.announcement_id == Announcement.id,
+                        AnnouncementBuilding.building_key == self.building_key,
+                    ),
+                )
+            )
+        for year in sorted(self.child_birth_years):
+            clauses.append(
+                and_(
+                    Announcement.audience_kind == "children",
+                    Announcement.child_birth_year_min <= year,
+                    Announcement.child_birth_year_max >= year,
+                )
+            )
+        if self.team_ids:
+            clauses.append(and_(Announcement.audience_kind == "team", Announcement.team_id.in_(self.team_ids)))
+        return or_(*clauses)
+
+
+async def reader(session: AsyncSession, user: User, community_id: int) -> Reader:
+    """The caller as a reader in the community (a member or staff; others are refused)."""
+    await require_member(session, user, community_id)
+    role = await role_in(session, user, community_id)
+    member = (
+        await session.execute(
+            select(Member).where(
+                Member.community_id == community_id, Member.user_id == user.id, Member.status == "active"
+            )
+        )
+    ).scalar_one_or_none()
+    building: str | None = None
+    years: frozenset[int] = frozenset()
+    if member is not None:
+        household = await session.get(Household, member.household_id)
+        assert household is not None
+        building = household.address_key.split("|")[0]
+        births = await session.execute(
+            select(Member.birth_year).where(
+                Member.household_id == member.household_id, Member.kind == "child", Member.birth_year.is_not(None)
+            )
+        )
+        years = frozenset(year for year in births.scalars() if year is not None)
+    teams = frozenset(
+        (
+            await session.execute(
+                select(TeamMember.team_id)
+                .join(Team, Team.id == TeamMember.team_id)
+                .where(TeamMember.user_id == user.id, TeamMember.status == "active", Team.community_id == community_id)
+            )
+        ).scalars()
+    )
+    return Reader(user.id, role is not None and RANK[role] >= RANK["staff"], building, years, teams)
+
+
+def _published_now() -> ColumnElement[bool]:
+    return and_(Announcement.publish_at <= clock.now(), Announcement.withdrawn_at.is_(None))
+
+
+# -- staff: write --------------------------------------------------------------------------------
+
+
+async def _schedule_fanout(session: AsyncSession, announcement: Announcement) -> None:
+    await outbox.enqueue(
+        session,
+        FANOUT_JOB,
+        {"announcement_id": announcement.id, "after": 0},
+        run_at=announcement.publish_at,
+        dedup_key=_fanout_key(announcement.id, 0),
+    )
+
+
+async def create(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Staff write an announcement; it goes out at `publish_at` (now when absent or past)."""
+    await require_staff(session, user, community_id)
+    now = clock.now()
+    publish_at = data.get("publish_at") or now
+    announcement = Announcement(
+        community_id=community_id,
+        author_id=user.id,
+        title=data["title"].strip(),
+        body=data["body"].strip(),
+        pinned=data.get("pinned", False),
+        publish_at=max(publish_at, now),
+        audience={},
+        audience_kind="community",
+    )
+    session.add(announcement)
+    await session.flush()
+    await _apply_audience(session, announcement, data["audience"])
+    await _schedule_fanout(session, announcement)
+    return await staff_view(session, announcement)
+
+
+async def _for_staff(session: AsyncSession, user: User, announcement_id: int) -> Announcement:
+    announcement = await session.get(Announcement, announcement_id)
+    if announcement is None:
+        raise NotFound("announcement_not_found", "找不到该公告")
+    await require_staff(session, user, announcement.community_id)
+    return announcement
+
+
+async def update_announcement(
+    session: AsyncSession, user: User, announcement_id: int, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Staff edit. Before publishing anything may change; after, only the words and the pin, and
+    the earlier words are kept as a revision."""
+    announcement = await _for_staff(session, user, announcement_id)
+    now = clock.now()
+    status = status_of(announcement, now)
+    if status == "withdrawn":
+        raise Conflict("announcement_withdrawn", "公告已撤回，不能再修改")
+    if status == "published" and ({"audience", "publish_at"} & fields.keys()):
+        raise Conflict("announcement_published", "公告已发布，不能再修改发送对象或发布时间")
+    words = {k: v.strip() for k, v in fields.items() if k in ("title", "body") and v is not None}
+    changed = {k: v for k, v in words.items() if getattr(announcement, k) != v}
+    if status == "published" and changed:
+        session.add(
+            AnnouncementRevision(
+                announcement_id=announcement.id,
+                editor_id=user.id,
+                edited_at=now,
+                title=announcement.title,
+                body=announcement.body,
+            )
+        )
+        announcement.edited_at = now
+    for name, value in changed.items():
+        setattr(announcement, name, value)
+    if fields.get("pinned") is not None:
+        announcement.pinned = fields["pinned"]
+    if status == "scheduled" and ({"audience", "publish_at"} & fields.keys()):
+        if "publish_at" in fields:
+            announcement.publish_at = max(fields["publish_at"] or now, now)
+        await _apply_audience(session, announcement, fields.get("audience") or announcement.audience)
+        await outbox.cancel(session, _fanout_key(announcement.id, 0))
+        await session.flush()
+        await _schedule_fanout(session, announcement)
+    await session.flush()
+    return await staff_view(session, announcement)
+
+
+async def withdraw(session: AsyncSession, user: User, announcement_id: int) -> dict[str, Any]:
+    """Staff withdraw: residents no longer see it, its inbox entries are hidden and pushes that
+    have not gone out are stopped. Withdrawing twice changes nothing."""
+    announcement = await _for_staff(session, user, announcement_id)
+    if announcement.withdrawn_at is None:
+        announcement.withdrawn_at = clock.now()
+        announcement.withdrawn_by = user.id
+        await session.flush()
+        await outbox.cancel(session, _fanout_key(announcement.id, 0))
+        await core.retract(session, cause_key(announcement.id))
+    return await staff_view(session, announcement)
+
+
+# -- fan-out (worker) ----------------------------------------------------------------------------
+
+
+async def fan_out(session: AsyncSession, announcement_id: int, after: int, batch_size: int) -> int:
+    """Notify the next `batch_size` recipients (by user id after `after`) and queue the next batch.
+    Runs in the job's transaction; a withdrawn or not-yet-due announcement notifies nobody.
+    Returns how many were notified."""
+    announcement = (
+        await session.execute(
+            # FOR SHARE: a withdrawal waits for this batch, then retracts it with the rest
+            select(Announcement).where(Announcement.id == announcement_id).with_for_update(read=True)
+        )
+    ).scalar_one_or_none()
+    now = clock.now()
+    if announcement is None or status_of(announcement, now) != "published":
+        return 0
+    recipients = (await _recipients(session, announcement)).subquery()
+    user_ids = list(
+        (
+            await session.execute(
+                select(recipients.c.user_id)
+                .where(recipients.c.user_id > after)
+                .order_by(recipients.c.user_id)
+                .limit(batch_size)
+            )
+        ).scalars()
+    )
+    if not user_ids:
+        return 0
+    community = await session.get(Community, announcement.community_id)
+    assert community is not None
+    params = {
+        "announcement_id": announcement.id,
+        "title": announcement.title,
+        "excerpt": excerpt(announcement.body),
+        "community_name": community.name,
+        "published_at": announcement.publish_at,
+    }
+    await core.notify(session, user_ids, "announcement", params, cause_key(announcement.id), community_id=community.id)
+    if len(user_ids) == batch_size:
+        await outbox.enqueue(
+            session,
+            FANOUT_JOB,
+            {"announcement_id": announcement.id, "after": user_ids[-1]},
+            dedup_key=_fanout_key(announcement.id, user_ids[-1]),
+        )
+    return len(user_ids)
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def _cursor_after(cursor: str) -> ColumnElement[bool]:
+    """Rows after the cursor in (pinned desc, publish_at desc, id desc) order."""
+    pinned, at, last_id = decode_cursor(cursor, 3)
+    try:
+        published = datetime.fromisoformat(str(at))
+        last = int(last_id)
+    except ValueError as exc:
+        raise BadRequest("invalid_cursor", "分页游标无效") from exc
+    later_in_group = or_(
+        Announcement.publish_at < published, and_(Announcement.publish_at == published, Announcement.id < last)
+    )
+    if pinned:
+        return or_(Announcement.pinned == false(), and_(Announcement.pinned == true(), later_in_group))
+    return and_(Announcement.pinned == false(), later_in_group)
+
+
+async def list_announcements(
+    session: AsyncSession, user: User, community_id: int, *, status: str | None, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Pinned first, then newest. Residents: what is published and addressed to them. Staff:
+    everything, with counts, optionally by status."""
+    me = await reader(session, user, community_id)
+    query = (
+        select(Announcement)
+        .where(Announcement.community_id == community_id)
+        .order_by(Announcement.pinned.desc(), Announcement.publish_at.desc(), Announcement.id.desc())
+        .limit(limit + 1)
+    )
+    now = clock.now()
+    if not me.is_staff:
+        query = query.where(_published_now(), me.addressed())
+    elif status == "withdrawn":
+        query = query.where(Announcement.withdrawn_at.is_not(None))
+    elif status == "published":
+        query = query.where(_published_now())
+    elif status == "scheduled":
+        query = query.where(Announcement.withdrawn_at.is_(None), Announcement.publish_at > now)
+    if cursor:
+        query = query.where(_cursor_after(cursor))
+    rows = list((await session.execute(query)).scalars())
+    page = rows[:limit]
+    read = await _read_by(session, user.id, [a.id for a in page])
+    stats = await _stats(session, [a.id for a in page]) if me.is_staff else {}
+    items = [_view(a, now, read=a.id in read, full=False, stats=stats.get(a.id)) for a in page]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor(last.pinned, last.publish_at.isoformat(), last.id)
+    return items, next_cursor
+
+
+async def _visible(session: AsyncSession, user: User, announcement_id: int) -> tuple[Announcement, Reader]:
+    """The announcement if the caller may read it (staff of its community: any; residents: when
+    published and addressed to them); else the same 404 as for one that does not exist."""
+    announcement = await session.get(Announcement, announcement_id)
+    if announcement is None:
+        raise NotFound("announcement_not_found", "找不到该公告")
+    role = await role_in(session, user, announcement.community_id)
+    if role is None:
+        raise NotFound("announcement_not_found", "找不到该公告")
+    me = await reader(session, user, announcement.community_id)
+    if not me.is_staff and not await _addressed(session, announcement.id, me):
+        raise NotFound("announcement_not_found", "找不到该公告")
+    return announcement, me
+
+
+async def _addressed(session: AsyncSession, announcement_id: int, me: Reader) -> bool:
+    found = await session.execute(
+        select(Announcement.id).where(Announcement.id == announcement_id, _published_now(), me.addressed())
+    )
+    return found.first() is not None
+
+
+async def get_announcement(session: AsyncSession, user: User, announcement_id: int) -> dict[str, Any]:
+    announcement, me = await _visible(session, user, announcement_id)
+    if me.is_staff:
+        return await staff_view(
+            session, announcement, read=announcement.id in await _read_by(session, user.id, [announcement.id])
+        )
+    read = announcement.id in await _read_by(session, user.id, [announcement.id])
+    return _view(announcement, clock.now(), read=read, full=True)
+
+
+async def mark_read(session: AsyncSession, user: User, announcement_id: int) -> None:
+    """The reader opened it. Counted once per person, and only for the residents it is addressed
+    to (staff previewing, or someone still waiting to join a household, do not count)."""
+    announcement, me = await _visible(session, user, announcement_id)
+    resident = me.building_key is not None or announcement.audience_kind == "team"
+    if resident and await _addressed(session, announcement.id, me):
+        await record_read(session, user.id, announcement.id)
+
+
+async def record_read(session: AsyncSession, user_id: int, announcement_id: int) -> None:
+    """Count one reader (again is harmless), and clear the inbox entry it came with."""
+    now = clock.now()
+    await insert_ignore(
+        session,
+        AnnouncementReadMark,
+        {"announcement_id": announcement_id, "user_id": user_id, "read_at": now},
+        ["announcement_id", "user_id"],
+    )
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.cause_key == cause_key(announcement_id),
+            Notification.user_id == user_id,
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# -- views ---------------------------------------------------------------------------------------
+
+
+async def _read_by(session: AsyncSession, user_id: int, ids: list[int]) -> set[int]:
+    if not ids:
+        return set()
+    rows = await session.execute(
+        select(AnnouncementReadMark.announcement_id).where(
+            AnnouncementReadMark.user_id == user_id, AnnouncementReadMark.announcement_id.in_(ids)
+        )
+    )
+    return set(rows.scalars())
+
+
+async def _stats(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Per announcement: recipients (inbox entries), readers, and WeChat pushes by status."""
+    stats: dict[int, dict[str, Any]] = {
+        i: {"recipients": 0, "read": 0, "inbox": 0, "wechat": dict.fromkeys(DELIVERY_STATUSES, 0)} for i in ids
+    }
+    if not ids:
+        return stats
+    by_cause = {cause_key(i): i for i in ids}
+    entries = await session.execute(
+        select(Notification.cause_key, func.count())
+        .where(Notification.cause_key.in_(by_cause))
+        .group_by(Notification.cause_key)
+    )
+    for cause, count in entries.all():
+        stats[by_cause[cause]]["recipients"] = stats[by_cause[cause]]["inbox"] = count
+    reads = await session.execute(
+        select(AnnouncementReadMark.announcement_id, func.count())
+        .where(AnnouncementReadMark.announcement_id.in_(ids))
+        .group_by(AnnouncementReadMark.announcement_id)
+    )
+    for announcement_id, count in reads.all():
+        stats[announcement_id]["read"] = count
+    pushes = await session.execute(
+        select(Notification.cause_key, Delivery.status, func.count())
+        .join(Delivery, Delivery.notification_id == Notification.id)
+        .where(Notification.cause_key.in_(by_cause))
+        .group_by(Notification.cause_key, Delivery.status)
+    )
+    for cause, status, count in pushes.all():
+        stats[by_cause[cause]]["wechat"][status] = count
+    return stats
+
+
+def _view(
+    announcement: Announcement, now: datetime, *, read: bool, full: bool, stats: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    status = status_of(announcement, now)
+    view: dict[str, Any] = {
+        "id": announcement.id,
+        "community_id": announcement.community_id,
+        "title": announcement.title,
+        "excerpt": excerpt(announcement.body),
+        "body": announcement.body if full else None,
+        "pinned": announcement.pinned,
+        "published_at": announcement.publish_at if status != "scheduled" else None,
+        "edited_at": announcement.edited_at,
+        "read": read,
+    }
+    if stats is not None:
+        view.update(
+            status=status,
+            publish_at=announcement.publish_at,
+            audience=announcement.audience,
+            author_id=announcement.author_id,
+            withdrawn_at=announcement.withdrawn_at,
+            stats=stats,
+        )
+    return view
+
+
+async def staff_view(session: AsyncSession, announcement: Announcement, *, read: bool = False) -> dict[str, Any]:
+    stats = (await _stats(session, [announcement.id]))[announcement.id]
+    view = _view(announcement, clock.now(), read=read, full=True, stats=stats)
+    revisions = await session.execute(
+        select(AnnouncementRevision)
+        .where(AnnouncementRevision.announcement_id == announcement.id)
+        .order_by(AnnouncementRevision.id)
+    )
+    view["revisions"] = [
+        {"editor_id": r.editor_id, "edited_at": r.edited_at, "title": r.title, "body": r.body}
+        for r in revisions.scalars()
+    ]
+    return view

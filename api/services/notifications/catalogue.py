@@ -1,0 +1,168 @@
+"""The notification kinds, their WeChat templates, and fitting values to WeChat's field limits.
+
+Every kind is declared here, in one place, so an operator sees everything Linli may send when
+choosing templates in the mini-program console. A kind has an inbox title and body, a page of the
+mini-program, and a default mapping of template keywords to its params. Which template a kind
+uses is configuration (`LINLI_WECHAT_TEMPLATES`), because template ids belong to one mini-program
+account; a kind without a template goes to the inbox only. In fake mode every kind has a demo
+template, so development shows the whole path.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from api.config import Settings, TemplateConfig
+
+
+@dataclass(frozen=True)
+class NotificationKind:
+    name: str
+    label: str  # what the resident receives, e.g. 社区公告 (shown next to the subscription)
+    title: str  # inbox title, a format string over the params
+    body: str  # inbox body
+    page: str  # mini-program page with its query, no leading "/"
+    fields: Mapping[str, str] = field(default_factory=dict)  # default template keyword → format string
+
+
+KINDS: dict[str, NotificationKind] = {}
+
+
+def _declare(kind: NotificationKind) -> None:
+    KINDS[kind.name] = kind
+
+
+_declare(
+    NotificationKind(
+        name="announcement",
+        label="社区公告",
+        title="{title}",
+        body="{excerpt}",
+        page="pages/announcements/detail?id={announcement_id}",
+        fields={"thing1": "{title}", "thing2": "{community_name}", "time3": "{published_at}"},
+    )
+)
+
+
+def kind(name: str) -> NotificationKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown notification kind {name!r}") from None
+
+
+@dataclass(frozen=True)
+class Template:
+    kind: str
+    template_id: str
+    page: str
+    fields: Mapping[str, str]
+
+
+def template_for(settings: Settings, kind_name: str) -> Template | None:
+    """The WeChat template of a kind, or None (inbox only)."""
+    spec = kind(kind_name)
+    config: TemplateConfig | None = settings.wechat_templates.get(kind_name)
+    if config is None and settings.wechat_mode == "fake":
+        config = TemplateConfig(template_id=f"demo-{kind_name.replace('.', '-')}")
+    if config is None:
+        return None
+    return Template(
+        kind=kind_name,
+        template_id=config.template_id,
+        page=config.page or spec.page,
+        fields=config.fields if config.fields is not None else spec.fields,
+    )
+
+
+def configured_templates(settings: Settings) -> dict[str, list[NotificationKind]]:
+    """template id → the kinds that use it."""
+    by_template: dict[str, list[NotificationKind]] = {}
+    for name, spec in KINDS.items():
+        template = template_for(settings, name)
+        if template is not None:
+            by_template.setdefault(template.template_id, []).append(spec)
+    return by_template
+
+
+# -- params and rendering ------------------------------------------------------------------------
+
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def render_params(params: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    """Params as stored with the notification: datetimes in the community's local time, 24-hour
+    (the form WeChat's `time` fields take), dates as YYYY-MM-DD; everything JSON."""
+    rendered: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                raise ValueError(f"param {key!r} is a naive datetime")
+            rendered[key] = value.astimezone(tz).strftime(TIME_FORMAT)
+        elif isinstance(value, date):
+            rendered[key] = value.isoformat()
+        elif value is None or isinstance(value, str | int | float | bool):
+            rendered[key] = value
+        else:
+            rendered[key] = str(value)
+    return rendered
+
+
+class _Params(dict[str, Any]):
+    def __missing__(self, key: str) -> Any:
+        raise KeyError(f"template refers to {{{key}}}, which the notification does not carry")
+
+
+def fill(template: str, params: Mapping[str, Any]) -> str:
+    """`template` with {param} placeholders filled; a placeholder without a param is an error."""
+    return string.Formatter().vformat(template, (), _Params(params))
+
+
+# -- WeChat's field limits (WECHAT.md) -----------------------------------------------------------
+
+ELLIPSIS = "…"
+_LIMITS = {"thing": 20, "phrase": 5, "character_string": 32, "phone_number": 17, "letter": 32, "symbol": 5}
+_KEYWORD = re.compile(r"^([a-z_]+?)(\d+)$")
+
+
+def keyword_type(keyword: str) -> str:
+    match = _KEYWORD.match(keyword)
+    if match is None:
+        raise ValueError(f"{keyword!r} is not a template keyword (like thing1, time2)")
+    return match.group(1)
+
+
+def _cut(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + ELLIPSIS
+
+
+def fit(keyword: str, value: str) -> str:
+    """`value` made acceptable to WeChat for `keyword`'s type: text is cut to the limit with "…"
+    (thing ≤ 20, phrase ≤ 5, name ≤ 10 Chinese or 20 Latin characters…), numbers and codes keep
+    only the characters their type allows. Never empty: WeChat refuses empty values."""
+    kind = keyword_type(keyword)
+    value = " ".join(value.split())
+    if kind in ("time", "date"):
+        fitted = value
+    elif kind == "number":
+        fitted = re.sub(r"[^0-9.\-]", "", value)[:32]
+    elif kind == "phone_number":
+        fitted = re.sub(r"[^0-9+\-]", "", value)[:17]
+    elif kind == "character_string":
+        fitted = re.sub(r"[^\x21-\x7e]", "", value)[:32]
+    elif kind == "name":
+        fitted = _cut(value, 20 if value.isascii() else 10)
+    else:
+        fitted = _cut(value, _LIMITS.get(kind, 20))
+    return fitted or "-"
+
+
+def message_data(template: Template, params: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """The `data` of a subscribe message: each keyword's format string filled and fitted."""
+    return {keyword: {"value": fit(keyword, fill(fmt, params))} for keyword, fmt in template.fields.items()}

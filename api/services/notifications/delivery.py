@@ -1,0 +1,259 @@
+"""Sending a delivery: the WeChat subscribe message of one inbox entry (run by the worker).
+
+A delivery is claimed with a conditional update (pending → sending, with a lease) and a credit is
+taken from the ledger in the same short transaction; WeChat is called with no transaction open;
+the outcome and the attempt are recorded in another. So a job that runs twice sends once, a
+worker that dies mid-send is taken over after the lease, and SQLite's single writer is never
+held while WeChat answers.
+
+Outcomes: sent; 43101 (the resident has no grant left: the ledger is zeroed); -1, timeouts,
+45009 and a refused token are retried with the outbox's backoff; anything else (40003, 47003,
+40037, 41030…) fails at once. A message WeChat did not take gives its credit back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import clock
+from api.config import Settings
+from api.db.models import Community, Delivery, DeliveryAttempt, Notification, SendSlot, SubscriptionCredit, User
+from api.db.session import Database
+from api.db.upsert import insert_ignore
+from api.services.notifications import catalogue
+from api.services.notifications.core import push_time
+from api.wechat import TOKEN_INVALID, WeChatClient, WeChatError, WeChatUnavailable
+
+log = logging.getLogger(__name__)
+
+NO_CREDIT = 43101
+RETRYABLE = frozenset({-1, 45009, *TOKEN_INVALID})
+SLOT = "wechat.subscribe"
+
+
+class RetryDelivery(Exception):
+    """WeChat could not take the message now; the job is retried later."""
+
+
+class DeliveryFailed(Exception):
+    """The last attempt failed with a retryable error: the delivery is recorded as failed."""
+
+
+class DeferDelivery(Exception):
+    """Quiet hours: try again at `until`."""
+
+    def __init__(self, until: datetime) -> None:
+        self.until = until
+        super().__init__(f"quiet hours until {until.isoformat()}")
+
+
+@dataclass(frozen=True)
+class _Claim:
+    delivery_id: int
+    user_id: int
+    template_id: str
+    attempt: int
+    message: dict[str, Any] | None  # what to send; None when the claim already settled it
+    settled: str | None = None  # no_credit, or failed (a template mapping that cannot be filled)
+
+
+def build_message(settings: Settings, notification: Notification, template_id: str, openid: str) -> dict[str, Any]:
+    """The subscribe/send body: the kind's template mapping filled from the entry's params and
+    fitted to WeChat's limits."""
+    template = catalogue.template_for(settings, notification.kind)
+    if template is None or template.template_id != template_id:
+        spec = catalogue.kind(notification.kind)
+        template = catalogue.Template(notification.kind, template_id, spec.page, spec.fields)
+    return {
+        "touser": openid,
+        "template_id": template_id,
+        "page": catalogue.fill(template.page, notification.params),
+        "data": catalogue.message_data(template, notification.params),
+        "miniprogram_state": settings.wechat_miniprogram_state,
+        "lang": "zh_CN",
+    }
+
+
+async def _claim(db: Database, settings: Settings, delivery_id: int) -> _Claim | None:
+    now = clock.now()
+    async with db.session() as session:
+        row = (
+            await session.execute(
+                select(Delivery, Notification, User.openid, Community.timezone)
+                .join(Notification, Notification.id == Delivery.notification_id)
+                .join(User, User.id == Delivery.user_id)
+                .join(Community, Community.id == Delivery.community_id)
+                .where(Delivery.id == delivery_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        delivery, notification, openid, timezone = row
+        lease_lost = delivery.locked_until is not None and delivery.locked_until < now
+        if not (delivery.status == "pending" or (delivery.status == "sending" and lease_lost)):
+            return None  # sent, failed, cancelled, or another worker is on it
+        open_ = or_(Delivery.status == "pending", and_(Delivery.status == "sending", Delivery.locked_until < now))
+        morning = push_time(now, ZoneInfo(timezone), settings.quiet_window)
+        if morning > now:
+            raise DeferDelivery(morning)
+        claimed = await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, open_)
+            .values(
+                status="sending",
+                attempts=Delivery.attempts + 1,
+                locked_until=now + timedelta(seconds=settings.worker_lease_seconds),
+                updated_at=now,
+            )
+            .returning(Delivery.attempts)
+        )
+        attempt = claimed.scalar_one_or_none()
+        if attempt is None:
+            await session.rollback()
+            return None
+        taken = await session.execute(
+            update(SubscriptionCredit)
+            .where(
+                SubscriptionCredit.user_id == delivery.user_id,
+                SubscriptionCredit.template_id == delivery.template_id,
+                SubscriptionCredit.credits > 0,
+            )
+            .values(credits=SubscriptionCredit.credits - 1, updated_at=now)
+        )
+        if not getattr(taken, "rowcount", 0):
+            await _finish(session, delivery_id, attempt, "no_credit", None, "no subscription credit left", now)
+            await session.commit()
+            return _Claim(delivery_id, delivery.user_id, delivery.template_id, attempt, None, "no_credit")
+        try:
+            message = build_message(settings, notification, delivery.template_id, openid)
+        except (KeyError, ValueError) as exc:
+            await _refund(session, delivery.user_id, delivery.template_id, now)
+            await _finish(session, delivery_id, attempt, "failed", None, f"template mapping: {exc}", now)
+            await session.commit()
+            return _Claim(delivery_id, delivery.user_id, delivery.template_id, attempt, None, "failed")
+        await session.execute(update(Delivery).where(Delivery.id == delivery_id).values(request=message))
+        await session.commit()
+    return _Claim(delivery_id, delivery.user_id, delivery.template_id, attempt, message)
+
+
+async def _refund(session: AsyncSession, user_id: int, template_id: str, now: datetime) -> None:
+    await session.execute(
+        update(SubscriptionCredit)
+        .where(SubscriptionCredit.user_id == user_id, SubscriptionCredit.template_id == template_id)
+        .values(credits=SubscriptionCredit.credits + 1, updated_at=now)
+    )
+
+
+async def _finish(
+    session: AsyncSession,
+    delivery_id: int,
+    attempt: int,
+    status: str,
+    errcode: int | None,
+    error: str | None,
+    now: datetime,
+) -> bool:
+    """Record the attempt, and the delivery's new status if this attempt still owns it."""
+    outcome = {"pending": "retry"}.get(status, status)
+    session.add(
+        DeliveryAttempt(
+            delivery_id=delivery_id,
+            attempted_at=now,
+            outcome=outcome,
+            errcode=errcode,
+            errmsg=error[:512] if error else None,
+        )
+    )
+    owned = await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == "sending", Delivery.attempts == attempt)
+        .values(
+            status=status,
+            locked_until=None,
+            errcode=errcode,
+            error=error[:512] if error else None,
+            sent_at=now if status == "sent" else None,
+            updated_at=now,
+        )
+    )
+    return bool(getattr(owned, "rowcount", 0))
+
+
+async def reserve_send_slot(db: Database, rate_per_second: float) -> datetime | None:
+    """Take the next slot of the global send rate (shared by all workers through one row) and
+    wait for it. Returns the slot's time, or None when the rate is unlimited."""
+    if rate_per_second <= 0:
+        return None
+    interval = timedelta(seconds=1 / rate_per_second)
+    async with db.session() as session:
+        await insert_ignore(session, SendSlot, {"name": SLOT, "next_at": clock.now()}, ["name"])
+        row = (
+            await session.execute(
+                select(SendSlot)
+                .where(SendSlot.name == SLOT)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one()
+        slot = max(row.next_at, clock.now())
+        row.next_at = slot + interval
+        await session.commit()
+    wait = (slot - clock.now()).total_seconds()
+    if wait > 0:
+        await asyncio.sleep(wait)
+    return slot
+
+
+async def deliver(
+    db: Database, wechat: WeChatClient, settings: Settings, delivery_id: int, *, final_attempt: bool
+) -> str | None:
+    """Send one delivery if it is still to be sent. Returns its new status (None if there was
+    nothing to do). Raises DeferDelivery in quiet hours, RetryDelivery for a retryable failure,
+    DeliveryFailed when that failure was the last attempt."""
+    claim = await _claim(db, settings, delivery_id)
+    if claim is None:
+        return None
+    if claim.message is None:
+        return claim.settled
+    await reserve_send_slot(db, settings.notify_send_rate_per_second)
+    errcode: int | None = None
+    error: str | None = None
+    retryable = False
+    try:
+        await wechat.send_subscribe_message(claim.message)
+        status = "sent"
+    except WeChatUnavailable as exc:
+        status, error, retryable = "failed", str(exc), True
+    except WeChatError as exc:
+        errcode, error = exc.errcode, exc.errmsg or str(exc)
+        status = "no_credit" if exc.errcode == NO_CREDIT else "failed"
+        retryable = exc.errcode in RETRYABLE
+    if retryable and not final_attempt:
+        status = "pending"
+    now = clock.now()
+    async with db.session() as session:
+        owned = await _finish(session, delivery_id, claim.attempt, status, errcode, error, now)
+        if owned and status == "no_credit":
+            # WeChat says the resident has no grant left, whatever the ledger thought
+            await session.execute(
+                update(SubscriptionCredit)
+                .where(SubscriptionCredit.user_id == claim.user_id, SubscriptionCredit.template_id == claim.template_id)
+                .values(credits=0, updated_at=now)
+            )
+        elif owned and status != "sent":
+            await _refund(session, claim.user_id, claim.template_id, now)
+        await session.commit()
+    log.info("delivery attempted", extra={"delivery_id": delivery_id, "status": status, "errcode": errcode})
+    if status == "pending":
+        raise RetryDelivery(f"errcode {errcode}: {error}")
+    if retryable:
+        raise DeliveryFailed(f"gave up after the last attempt: errcode {errcode}: {error}")
+    return status
