@@ -87,7 +87,9 @@ async def test_each_audience_reaches_exactly_its_people(client, app, b):
     await announce(client, b.staff, b.b, title="全体", audience={"kind": "community"})
     await announce(client, b.staff, b.b, title="一栋停水", audience={"kind": "buildings", "buildings": ["1"]})
     await announce(client, b.staff, b.b, title="六到十岁", audience={"kind": "children", "min_age": 6, "max_age": 10})
-    await announce(client, b.staff, b.b, title="十二岁以上", audience={"kind": "children", "min_age": 12, "max_age": 17})
+    await announce(
+        client, b.staff, b.b, title="十二岁以上", audience={"kind": "children", "min_age": 12, "max_age": 17}
+    )
     await announce(client, b.staff, b.b, title="志愿队", audience={"kind": "team", "team_id": b.team})
     await worker(app).run_until_idle()
 
@@ -133,7 +135,9 @@ async def test_nobody_sees_another_communitys_announcements(client, app, b):
         hidden = await client.get(f"/api/v1/announcements/{notice['id']}", headers=person.headers)
         assert hidden.status_code == 404
         assert "B社区内部通知" not in hidden.text
-        assert (await client.post(f"/api/v1/announcements/{notice['id']}/read", headers=person.headers)).status_code == 404
+        assert (
+            await client.post(f"/api/v1/announcements/{notice['id']}/read", headers=person.headers)
+        ).status_code == 404
     assert await inbox_titles(client, outsider) == []
     assert await listed(client, outsider, c) == []
     edit = await client.patch(f"/api/v1/announcements/{notice['id']}", json={"title": "改"}, headers=c_staff.headers)
@@ -199,7 +203,11 @@ async def test_staff_see_read_counts_and_pushes_per_channel(client, app, b):
     assert resident_view["read"] is True and resident_view["stats"] is None and resident_view["audience"] is None
 
     sent = (
-        await client.get(f"/api/v1/communities/{b.b}/deliveries", params={"cause": f"announcement:{notice['id']}"}, headers=b.staff.headers)
+        await client.get(
+            f"/api/v1/communities/{b.b}/deliveries",
+            params={"cause": f"announcement:{notice['id']}"},
+            headers=b.staff.headers,
+        )
     ).json()["items"]
     assert sorted(d["recipient"]["display_name"] for d in sent) == ["chen", "wang"]
     data = sent[0]["request"]["data"]
@@ -230,7 +238,9 @@ async def test_edits_after_publishing_are_recorded_and_withdrawing_hides_everyth
         assert [(r["title"], r["body"]) for r in edited.json()["revisions"]] == [("停水通知", "明天停水")]
         assert edited.json()["edited_at"] is not None
         moved = await client.patch(
-            f"/api/v1/announcements/{notice['id']}", json={"audience": {"kind": "buildings", "buildings": ["2"]}}, headers=b.staff.headers
+            f"/api/v1/announcements/{notice['id']}",
+            json={"audience": {"kind": "buildings", "buildings": ["2"]}},
+            headers=b.staff.headers,
         )
         assert moved.status_code == 409
         assert moved.json()["error"]["code"] == "announcement_published"
@@ -244,7 +254,9 @@ async def test_edits_after_publishing_are_recorded_and_withdrawing_hides_everyth
         assert (await client.get(f"/api/v1/announcements/{notice['id']}", headers=b.chen.headers)).status_code == 404
         assert await inbox_titles(client, b.chen) == []
         assert [a["status"] for a in await listed(client, b.staff, b.b, status="withdrawn")] == ["withdrawn"]
-        again = await client.patch(f"/api/v1/announcements/{notice['id']}", json={"title": "x"}, headers=b.staff.headers)
+        again = await client.patch(
+            f"/api/v1/announcements/{notice['id']}", json={"title": "x"}, headers=b.staff.headers
+        )
         assert again.status_code == 409
 
         clock.advance(timedelta(hours=12))  # morning: nothing goes out for a withdrawn notice
@@ -257,7 +269,10 @@ async def test_a_scheduled_announcement_can_change_everything_before_it_goes_out
     notice = await announce(client, b.staff, b.b, title="预告", publish_at=at.isoformat())
     changed = await client.patch(
         f"/api/v1/announcements/{notice['id']}",
-        json={"audience": {"kind": "buildings", "buildings": ["3栋"]}, "publish_at": (at + timedelta(hours=1)).isoformat()},
+        json={
+            "audience": {"kind": "buildings", "buildings": ["3栋"]},
+            "publish_at": (at + timedelta(hours=1)).isoformat(),
+        },
         headers=b.staff.headers,
     )
     assert changed.status_code == 200 and changed.json()["revisions"] == []
@@ -300,8 +315,12 @@ async def test_only_staff_write_and_audiences_are_checked(client, app, b):
     elsewhere = await team(app.state.db, c, "C队", [])
     cases.append(({"kind": "team", "team_id": elsewhere}, 422, "team_not_found"))
     for audience, status, code in cases:
-        response = await client.post(path, json={"title": "t", "body": "b", "audience": audience}, headers=b.staff.headers)
+        response = await client.post(
+            path, json={"title": "t", "body": "b", "audience": audience}, headers=b.staff.headers
+        )
         assert (response.status_code, response.json()["error"]["code"]) == (status, code), audience
-    naive = await client.post(path, json={"title": "t", "body": "b", "publish_at": "2026-12-01T09:00:00"}, headers=b.staff.headers)
+    naive = await client.post(
+        path, json={"title": "t", "body": "b", "publish_at": "2026-12-01T09:00:00"}, headers=b.staff.headers
+    )
     assert naive.status_code == 422
     assert (await listed(client, b.staff, b.b)) == []  # nothing half-written

@@ -4,6 +4,7 @@ through the worker (credits, field limits, retries, quiet hours, the shared toke
 from __future__ import annotations
 
 import asyncio
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,7 +78,12 @@ class Env:
     async def notify(self, people: list[Person], cause: str = "activity:7:start", **params: Any) -> int:
         async with self.db.session() as session:
             created = await notify(
-                session, [p.user_id for p in people], HELLO.name, {**PARAMS, **params}, cause, community_id=self.community_id
+                session,
+                [p.user_id for p in people],
+                HELLO.name,
+                {**PARAMS, **params},
+                cause,
+                community_id=self.community_id,
             )
             await session.commit()
         return created
@@ -170,7 +176,9 @@ async def test_the_inbox_pages_counts_and_marks_read(dev):
     seen, cursor = [], None
     while True:
         page = (
-            await dev.client.get("/api/v1/me/inbox", params={"limit": 10, **({"cursor": cursor} if cursor else {})}, headers=chen.headers)
+            await dev.client.get(
+                "/api/v1/me/inbox", params={"limit": 10, **({"cursor": cursor} if cursor else {})}, headers=chen.headers
+            )
         ).json()
         assert page["unread_count"] == 25
         seen += [item["page"] for item in page["items"]]
@@ -458,7 +466,12 @@ async def test_reminders_arrive_at_their_time_unless_their_cause_goes_away(dev):
     async with dev.db.session() as session:
         for person, cause in ((chen, "booking:1:remind"), (zhou, "booking:2:remind")):
             await schedule(
-                session, now + timedelta(hours=1), [person.user_id], HELLO.name, PARAMS, cause,
+                session,
+                now + timedelta(hours=1),
+                [person.user_id],
+                HELLO.name,
+                PARAMS,
+                cause,
                 community_id=dev.community_id,
             )
         await session.commit()
@@ -466,7 +479,9 @@ async def test_reminders_arrive_at_their_time_unless_their_cause_goes_away(dev):
         assert await cancel_scheduled(session, "booking:2:remind") is True  # zhou cancelled the booking
         await session.commit()
     async with dev.db.session() as session:  # a reminder scheduled by a change that rolled back
-        await schedule(session, now, [zhou.user_id], HELLO.name, PARAMS, "booking:3:remind", community_id=dev.community_id)
+        await schedule(
+            session, now, [zhou.user_id], HELLO.name, PARAMS, "booking:3:remind", community_id=dev.community_id
+        )
         await session.rollback()
 
     worker = dev.worker()
@@ -492,7 +507,7 @@ async def test_the_send_rate_is_shared_by_all_workers(db, database_url):
     ordered = sorted(s for s in slots if s is not None)
     assert len(set(ordered)) == 12
     assert ordered[0] == clock.now()
-    assert all(b - a == timedelta(milliseconds=1) for a, b in zip(ordered, ordered[1:], strict=False))
+    assert all(b - a == timedelta(milliseconds=1) for a, b in itertools.pairwise(ordered))
     assert await reserve_send_slot(db, 0) is None  # 0: unlimited
 
 
