@@ -37,11 +37,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _worker() -> None:
+    from api.services.notifications import catalogue
     from api.wechat import WeChatClient, build_http_client
     from workers import jobs  # noqa: F401 - registers the handlers
     from workers.runner import Worker
 
     settings = get_settings()
+    catalogue.check_templates(settings)
     db = Database(settings.database_url, settings=settings)
     http = build_http_client(settings)
     stop = asyncio.Event()

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     embedded_worker: bool | None = None  # None: on in development, off in production
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     worker_batch_size: int = Field(default=10, ge=1, le=500)
+    worker_concurrency: int = Field(default=4, ge=1, le=64)  # jobs of a batch run side by side
     worker_max_attempts: int = Field(default=8, ge=1)
     worker_backoff_base_seconds: float = Field(default=5.0, ge=0)
     worker_backoff_max_seconds: float = Field(default=3600.0, ge=0)

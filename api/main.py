@@ -25,6 +25,7 @@ from api.errors import AppError, error_body
 from api.logging import configure_logging, request_id_var
 from api.routers import announcements, auth, communities, health, households, notifications
 from api.services.idempotency import IdempotentReplay
+from api.services.notifications import catalogue
 from api.wechat import WeChatClient, build_http_client
 
 log = logging.getLogger("linli.api")
@@ -128,6 +129,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None, *, wechat_http: httpx.AsyncClient | None = None) -> FastAPI:
     settings = settings or get_settings()
+    catalogue.check_templates(settings)
     db = Database(settings.database_url, echo=settings.database_echo, settings=settings)
     http = wechat_http or build_http_client(settings)
     wechat = WeChatClient(settings, http, db)

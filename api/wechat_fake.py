@@ -62,6 +62,7 @@ class FakeWeChat:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     templates: set[str] | None = None  # when set, other template ids answer 40037
     sent: list[dict[str, Any]] = field(default_factory=list)  # subscribe messages WeChat accepted
+    failing_users: dict[str, dict[str, Any]] = field(default_factory=dict)  # openid -> the error their sends get
     _failures: dict[str, deque[dict[str, Any] | Exception]] = field(default_factory=lambda: defaultdict(deque))
     _token: _Token | None = None
     _token_serial: int = 0
@@ -181,6 +182,8 @@ class FakeWeChat:
         touser = body.get("touser")
         if not isinstance(touser, str) or not touser:
             return {"errcode": 40003, "errmsg": "invalid openid"}
+        if touser in self.failing_users:
+            return self.failing_users[touser]
         template_id = body.get("template_id")
         if not isinstance(template_id, str) or (self.templates is not None and template_id not in self.templates):
             return {"errcode": 40037, "errmsg": "invalid template_id"}

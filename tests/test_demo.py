@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from api.demo import load_demo
 from tests.factories import login
+from workers import jobs  # noqa: F401 - registers the handlers
+from workers.runner import Worker
 
 
 async def test_demo_loads_once_and_dev_staff_is_staff_of_b_community(client, db):
@@ -31,3 +33,29 @@ async def test_demo_loads_once_and_dev_staff_is_staff_of_b_community(client, db)
     assert ("小雨", "child") in kinds and ("小树", "child") in kinds
     detail = (await client.get(f"/api/v1/communities/{community_id}", headers=chen.headers)).json()
     assert [s["name"] for s in detail["spaces"]] == ["B社区复合空间"]
+
+
+async def test_demo_has_a_pinned_welcome_and_fake_pushes_to_inspect(client, app, db):
+    await load_demo(db)
+    await Worker(db, app.state.settings, app.state.wechat).run_until_idle()
+
+    chen = await login(client, "chen")  # children of 8 and 5, not in a team, subscribed
+    community_id = (await client.get("/api/v1/me", headers=chen.headers)).json()["memberships"][0]["community_id"]
+    notices = (await client.get(f"/api/v1/communities/{community_id}/announcements", headers=chen.headers)).json()
+    assert [(a["title"], a["pinned"]) for a in notices["items"]] == [
+        ("欢迎来到B社区复合空间", True),
+        ("周六亲子绘本共读开始报名", False),
+    ]
+    inbox = (await client.get("/api/v1/me/inbox", headers=chen.headers)).json()
+    assert inbox["unread_count"] == 2
+
+    staff = await login(client, "staff")
+    pushes = (
+        await client.get(f"/api/v1/communities/{community_id}/deliveries?limit=100", headers=staff.headers)
+    ).json()["items"]
+    assert {d["status"] for d in pushes} == {"sent", "no_credit"}  # one grant each: the second message finds none
+    sent = [d for d in pushes if d["status"] == "sent"]
+    assert len(sent) == 8  # everyone who tapped "allow" got their one message
+    assert all(d["request"]["template_id"] == "demo-announcement" for d in sent)
+    mine = [d for d in sent if d["recipient"]["display_name"] == "陈妈妈"]
+    assert len(mine) == 1 and mine[0]["request"]["touser"] == "dev-chen"

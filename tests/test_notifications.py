@@ -34,6 +34,7 @@ TEMPLATE = "tmpl-activity-start"
 HELLO = NotificationKind(
     name="test.activity_start",
     label="活动开始提醒",
+    params=frozenset({"activity_id", "activity_title", "start_at", "status", "place"}),
     title="{activity_title}就要开始了",
     body="{activity_title}将于{start_at}在{place}开始",
     page="pages/activities/detail?id={activity_id}",
@@ -294,7 +295,7 @@ async def test_43101_zeroes_the_ledger_and_later_causes_stay_in_the_inbox(wx):
     (delivery,) = await wx.deliveries()
     assert (delivery["status"], delivery["errcode"]) == ("no_credit", 43101)
     assert await wx.credits(chen) == 0
-    assert (await wx.jobs())[0].status == "done"  # not retried
+    assert [j.status for j in await wx.jobs()] == ["done"]  # not retried
 
     await wx.notify([chen], cause="activity:8:start")
     assert await wx.worker().run_until_idle() == 0  # no credit: no push planned
@@ -322,8 +323,10 @@ async def test_retryable_errors_are_retried_with_backoff(wx, failure):
     (delivery,) = await wx.deliveries()
     assert (delivery["status"], delivery["attempts"]) == ("pending", 1)
     assert await wx.credits(chen) == 1  # WeChat did not take it: the credit is kept
-    (job,) = await wx.jobs()
-    assert job.status == "pending" and 8 <= (job.run_at - clock.now()).total_seconds() <= 12
+    first, retry = await wx.jobs()
+    assert first.status == "done"  # the delivery retries on its own job
+    assert retry.payload == {"delivery_ids": [delivery["id"]]}
+    assert retry.status == "pending" and 8 <= (retry.run_at - clock.now()).total_seconds() <= 12
     assert await worker.run_once() == 0  # waits for its backoff
 
     clock.advance(timedelta(seconds=12))
@@ -348,23 +351,24 @@ async def test_permanent_errors_are_recorded_and_not_retried(wx, errcode):
     assert (delivery["status"], delivery["errcode"], delivery["attempts"]) == ("failed", errcode, 1)
     assert wx.fake.count(SEND) == 1
     assert await wx.credits(chen) == 1
-    assert (await wx.jobs())[0].status == "done"
+    assert [j.status for j in await wx.jobs()] == ["done"]
 
 
-async def test_a_push_that_keeps_failing_is_parked_after_the_last_attempt(wx):
-    (chen,) = await _setup(wx, "chen")
+async def test_a_push_that_keeps_failing_gives_up_after_the_last_attempt(wx):
+    (chen, zhou) = await _setup(wx, "chen", "zhou")
     await subscribe(wx.client, chen, TEMPLATE)
-    await wx.notify([chen])
-    for _ in range(3):  # LINLI_WORKER_MAX_ATTEMPTS is 3 in the tests
-        wx.fake.fail_next(SEND, -1, "system error")
-    for _ in range(3):
+    await subscribe(wx.client, zhou, TEMPLATE)
+    await wx.notify([chen, zhou])  # one job for both
+    wx.fake.failing_users["dev-chen"] = {"errcode": -1, "errmsg": "system error"}
+    for _ in range(4):  # LINLI_WORKER_MAX_ATTEMPTS is 3 in the tests
         await wx.worker().run_once()
         clock.advance(timedelta(minutes=5))
-    (delivery,) = await wx.deliveries()
-    assert (delivery["status"], delivery["attempts"], delivery["errcode"]) == ("failed", 3, None)
-    (job,) = await wx.jobs()
-    assert job.status == "dead" and "gave up after the last attempt" in job.last_error
-    assert wx.fake.sent == [] and await wx.credits(chen) == 1
+    chens, zhous = sorted(await wx.deliveries(), key=lambda d: d["recipient"]["display_name"])
+    assert (chens["status"], chens["attempts"], chens["errcode"]) == ("failed", 3, None)
+    assert "busy" in chens["error"]
+    assert (zhous["status"], zhous["attempts"]) == ("sent", 1)  # one resident's trouble holds up nobody else
+    assert [j.status for j in await wx.jobs()] == ["done"] * 3  # the batch, then chen's two retries
+    assert [m["touser"] for m in wx.fake.sent] == ["dev-zhou"] and await wx.credits(chen) == 1
 
 
 async def test_a_template_mapping_that_exceeds_nothing_still_sends_short_values_untouched(wx):
@@ -374,6 +378,51 @@ async def test_a_template_mapping_that_exceeds_nothing_still_sends_short_values_
     await wx.worker().run_until_idle()
     data = {k: v["value"] for k, v in wx.fake.sent[0]["data"].items()}
     assert data == {"thing1": "读书会", "time2": "2026-11-28 09:30", "phrase3": "已确认", "thing4": "-"}
+
+
+async def test_a_push_whose_mapping_no_longer_fits_its_entry_fails_cleanly(wx, monkeypatch):
+    """An entry written before a deploy changed the kind's template mapping: nothing half-sent."""
+    (chen,) = await _setup(wx, "chen")
+    await subscribe(wx.client, chen, TEMPLATE)
+    await wx.notify([chen])
+    changed = NotificationKind(**{**HELLO.__dict__, "fields": {"thing1": "{activity_title}", "amount2": "{price}"}})
+    monkeypatch.setitem(catalogue.KINDS, HELLO.name, changed)
+    await wx.worker().run_until_idle()
+    (delivery,) = await wx.deliveries()
+    assert delivery["status"] == "failed" and "{price}" in delivery["error"]
+    assert wx.fake.count(SEND) == 0 and await wx.credits(chen) == 1
+    assert len((await wx.inbox(chen))["items"]) == 1
+
+
+def test_a_template_configuration_that_could_not_be_sent_is_refused_at_start(database_url):
+    from api.main import create_app
+    from tests.conftest import make_settings
+
+    good = {HELLO.name: {"template_id": "t1", "fields": {"thing1": "{activity_title}", "time2": "{start_at}"}}}
+    catalogue.check_templates(make_settings(database_url, wechat_templates=good))
+    bad = {
+        "no.such.kind": {"template_id": "t1"},
+        HELLO.name: {"template_id": "t2", "fields": {"title": "{activity_title}", "thing2": "{price}"}},
+        "announcement": {"template_id": "t3", "page": "/pages/a?id={id}"},
+    }
+    with pytest.raises(ValueError) as refused:
+        create_app(make_settings(database_url, wechat_templates=bad))
+    message = str(refused.value)
+    for problem in (
+        "no.such.kind: no such notification kind",
+        "'title' is not a template keyword",
+        "thing2: {price} is not a param",
+        "page: {id} is not a param",
+        "no leading /",
+    ):
+        assert problem in message
+
+
+async def test_notify_refuses_a_cause_without_the_kinds_params(dev):
+    await _setup(dev)
+    async with dev.db.session() as session:
+        with pytest.raises(ValueError, match="needs the params"):
+            await notify(session, [1], HELLO.name, {"activity_id": 1}, "x", community_id=dev.community_id)
 
 
 def test_fit_follows_wechats_limits_per_keyword_type():
@@ -451,9 +500,9 @@ async def test_quiet_hours_hold_pushes_until_morning_but_not_the_inbox(database_
         await wx.worker().run_until_idle()
         clock.advance(timedelta(seconds=15))  # 21:30:10, the retry is due
         assert await wx.worker().run_once() == 1
-        second = (await wx.jobs())[-1]
-        assert (second.status, second.attempts) == ("pending", 1)
-        assert second.run_at == datetime(2026, 11, 26, 8, 0, tzinfo=SHANGHAI)
+        retry = (await wx.jobs())[-1]
+        assert (retry.status, retry.attempts) == ("pending", 0)
+        assert retry.run_at == datetime(2026, 11, 26, 8, 0, tzinfo=SHANGHAI)
         assert len(wx.fake.sent) == 1
 
 

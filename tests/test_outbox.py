@@ -218,3 +218,46 @@ async def test_two_workers_never_run_the_same_job(app, settings, database_url, i
     async with dbs[0].session(write=False) as session:
         statuses = (await session.execute(select(OutboxJob.status, func.count()).group_by(OutboxJob.status))).all()
     assert dict(statuses) == {"done": 60}
+
+
+async def test_a_long_job_does_not_hold_up_the_others(app, db, settings):
+    """run_forever keeps LINLI_WORKER_CONCURRENCY jobs going and claims more as each finishes."""
+    registry = Registry()
+    release, fast_done, slow_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    done: list[object] = []
+
+    @registry.job("test.slow")
+    async def slow(ctx, payload):
+        await release.wait()  # e.g. a batch of rate-limited pushes
+        done.append("slow")
+        slow_done.set()
+
+    @registry.job("test.fast")
+    async def fast(ctx, payload):
+        done.append(payload["n"])
+        if len(done) == 5:
+            fast_done.set()
+
+    async def add(kind: str, n: int = 0) -> None:
+        async with db.session() as session:
+            await enqueue(session, kind, {"n": n})
+            await session.commit()
+
+    await add("test.slow")
+    quick = settings.model_copy(update={"worker_concurrency": 2, "worker_poll_seconds": 0.01})
+    stop = asyncio.Event()
+    running = asyncio.create_task(Worker(db, quick, handlers=registry).run_forever(stop))
+    try:
+        for n in range(5):  # arriving one by one while the slow job holds a slot
+            await add("test.fast", n)
+        async with asyncio.timeout(20):  # with the slow job still holding its slot
+            await fast_done.wait()
+        assert done == [0, 1, 2, 3, 4]
+        release.set()
+        async with asyncio.timeout(20):
+            await slow_done.wait()
+    finally:
+        release.set()
+        stop.set()
+        await running
+    assert {j.status for j in await jobs(db)} == {"done"}

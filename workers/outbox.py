@@ -6,14 +6,16 @@ no job behind, and a committed one is never lost (the worker runs it at least on
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
+from api.config import Settings
 from api.db.models import OutboxJob
 from api.db.upsert import insert_ignore
 
@@ -70,3 +72,11 @@ async def cancel(session: AsyncSession, dedup_key: str) -> bool:
         delete(OutboxJob).where(OutboxJob.dedup_key == dedup_key, OutboxJob.status.in_(("pending", "running")))
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def backoff(settings: Settings, attempts: int) -> timedelta:
+    """The wait before retry number `attempts`: base × 2^(attempts−1), capped, with ±20 % jitter
+    so that failures do not retry in lockstep."""
+    base = settings.worker_backoff_base_seconds * (2 ** max(attempts - 1, 0))
+    delay = min(base, settings.worker_backoff_max_seconds)
+    return timedelta(seconds=delay * random.uniform(0.8, 1.2))  # noqa: S311

@@ -12,7 +12,6 @@ job is marked done in that transaction only if this worker still holds the lease
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -30,7 +29,7 @@ from api.config import Settings
 from api.db.models import OutboxJob
 from api.db.session import Database
 from api.wechat import WeChatClient
-from workers.outbox import enqueue
+from workers.outbox import backoff, enqueue
 from workers.registry import Registry, registry
 
 log = logging.getLogger("linli.worker")
@@ -68,10 +67,6 @@ class JobContext:
     max_attempts: int
     db: Database
     worker: str
-
-    @property
-    def final_attempt(self) -> bool:
-        return self.attempt >= self.max_attempts
 
 
 @dataclass(frozen=True)
@@ -250,17 +245,25 @@ class Worker:
         )
 
     def backoff(self, attempts: int) -> timedelta:
-        """Exponential backoff with ±20 % jitter, so failed jobs do not retry in lockstep."""
-        base = self.settings.worker_backoff_base_seconds * (2 ** max(attempts - 1, 0))
-        delay = min(base, self.settings.worker_backoff_max_seconds)
-        return timedelta(seconds=delay * random.uniform(0.8, 1.2))  # noqa: S311
+        return backoff(self.settings, attempts)
 
     async def run_once(self) -> int:
         """Schedule periodic jobs, then claim and run one batch. Returns how many jobs ran."""
         await self.schedule_periodic()
         jobs = await self.claim()
-        for job in jobs:
-            await self.run_job(job)
+        if self.settings.worker_concurrency <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                await self.run_job(job)
+            return len(jobs)
+        # jobs of a batch are independent (each its own transaction and lease); most of a job's time
+        # is spent waiting on the database or WeChat, so a few run side by side
+        slots = asyncio.Semaphore(self.settings.worker_concurrency)
+
+        async def run(job: ClaimedJob) -> None:
+            async with slots:
+                await self.run_job(job)
+
+        await asyncio.gather(*(run(job) for job in jobs))
         return len(jobs)
 
     async def run_until_idle(self, max_rounds: int = 100) -> int:
@@ -274,18 +277,42 @@ class Worker:
         return total
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        """Keep up to LINLI_WORKER_CONCURRENCY jobs running, claiming more whenever one finishes,
+        so a long job (a batch of rate-limited pushes) never holds up the others. Finishes the
+        jobs in hand when `stop` is set."""
         log.info("worker started", extra={"worker": self.name})
+        running: set[asyncio.Task[None]] = set()
+        stopping = asyncio.ensure_future(stop.wait())
         failures = 0
-        while not stop.is_set():
-            try:
-                ran = await self.run_once()
-                failures = 0
-            except Exception:
-                failures += 1
-                log.exception("worker round failed", extra={"worker": self.name})
-                ran = 0
-            if ran == 0 or failures:
+        try:
+            while not stop.is_set():
+                free = self.settings.worker_concurrency - len(running)
+                claimed: list[ClaimedJob] = []
+                if free > 0:
+                    try:
+                        await self.schedule_periodic()
+                        claimed = await self.claim(free)
+                        failures = 0
+                    except Exception:
+                        failures += 1
+                        log.exception("worker round failed", extra={"worker": self.name})
+                for job in claimed:
+                    task = asyncio.create_task(self._run_logged(job))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                if claimed and len(claimed) == free:
+                    continue  # every slot taken and perhaps more due: claim again once one frees
+                # nothing more due now: wait for a slot to free, the next poll, or the stop
                 pause = self.settings.worker_poll_seconds * min(2**failures, 30)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
+                await asyncio.wait({stopping, *running}, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
         log.info("worker stopped", extra={"worker": self.name})
+
+    async def _run_logged(self, job: ClaimedJob) -> None:
+        try:
+            await self.run_job(job)
+        except Exception:  # recording the failure itself failed (the database is gone): the lease retries it
+            log.exception("job could not be recorded", extra={"job_id": job.id, "kind": job.kind})

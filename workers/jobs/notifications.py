@@ -6,22 +6,19 @@ from typing import Any
 
 from api.services.notifications import announcements, core, delivery
 from workers.registry import job
-from workers.runner import JobContext, PermanentJobError, RescheduleJob
+from workers.runner import JobContext, RescheduleJob
 
 
 @job(core.DELIVER_JOB)
 async def deliver(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """Push one inbox entry as a WeChat subscribe message (see api.services.notifications.delivery)."""
+    """Push inbox entries as WeChat subscribe messages (see api.services.notifications.delivery).
+    Each delivery retries on its own; the job fails only if something else breaks (the database)."""
     if ctx.wechat is None:
         raise RuntimeError("this worker has no WeChat client")
     try:
-        await delivery.deliver(
-            ctx.db, ctx.wechat, ctx.settings, int(payload["delivery_id"]), final_attempt=ctx.final_attempt
-        )
+        await delivery.deliver_all(ctx.db, ctx.wechat, ctx.settings, [int(i) for i in payload["delivery_ids"]])
     except delivery.DeferDelivery as quiet:
         raise RescheduleJob(quiet.until, "quiet hours") from quiet
-    except delivery.DeliveryFailed as exc:
-        raise PermanentJobError(str(exc)) from exc
 
 
 @job(core.SCHEDULED_JOB)
@@ -39,7 +36,5 @@ async def scheduled(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 @job(announcements.FANOUT_JOB)
 async def fan_out(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """One batch of an announcement's recipients; the batch queues the next."""
-    await announcements.fan_out(
-        ctx.session, int(payload["announcement_id"]), int(payload["after"]), ctx.settings.notify_fanout_batch_size
-    )
+    """An announcement's inbox entries and pushes, batch by batch (each batch commits on its own)."""
+    await announcements.fan_out(ctx.db, int(payload["announcement_id"]), ctx.settings.notify_fanout_batch_size)

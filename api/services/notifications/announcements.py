@@ -36,6 +36,7 @@ from api.db.models import (
     TeamMember,
     User,
 )
+from api.db.session import Database
 from api.db.upsert import insert_ignore
 from api.errors import BadRequest, Conflict, NotFound, Unprocessable
 from api.pagination import decode_cursor, encode_cursor
@@ -53,8 +54,8 @@ def cause_key(announcement_id: int) -> str:
     return f"announcement:{announcement_id}"
 
 
-def _fanout_key(announcement_id: int, after: int) -> str:
-    return f"announcement:{announcement_id}:fanout:{after}"
+def _fanout_key(announcement_id: int) -> str:
+    return f"announcement:{announcement_id}:fanout"
 
 
 def excerpt(body: str) -> str:
@@ -222,9 +223,9 @@ async def _schedule_fanout(session: AsyncSession, announcement: Announcement) ->
     await outbox.enqueue(
         session,
         FANOUT_JOB,
-        {"announcement_id": announcement.id, "after": 0},
+        {"announcement_id": announcement.id},
         run_at=announcement.publish_at,
-        dedup_key=_fanout_key(announcement.id, 0),
+        dedup_key=_fanout_key(announcement.id),
     )
 
 
@@ -291,7 +292,7 @@ async def update_announcement(
         if "publish_at" in fields:
             announcement.publish_at = max(fields["publish_at"] or now, now)
         await _apply_audience(session, announcement, fields.get("audience") or announcement.audience)
-        await outbox.cancel(session, _fanout_key(announcement.id, 0))
+        await outbox.cancel(session, _fanout_key(announcement.id))
         await session.flush()
         await _schedule_fanout(session, announcement)
     await session.flush()
@@ -306,7 +307,7 @@ async def withdraw(session: AsyncSession, user: User, announcement_id: int) -> d
         announcement.withdrawn_at = clock.now()
         announcement.withdrawn_by = user.id
         await session.flush()
-        await outbox.cancel(session, _fanout_key(announcement.id, 0))
+        await outbox.cancel(session, _fanout_key(announcement.id))
         await core.retract(session, cause_key(announcement.id))
     return await staff_view(session, announcement)
 
@@ -314,19 +315,18 @@ async def withdraw(session: AsyncSession, user: User, announcement_id: int) -> d
 # -- fan-out (worker) ----------------------------------------------------------------------------
 
 
-async def fan_out(session: AsyncSession, announcement_id: int, after: int, batch_size: int) -> int:
-    """Notify the next `batch_size` recipients (by user id after `after`) and queue the next batch.
-    Runs in the job's transaction; a withdrawn or not-yet-due announcement notifies nobody.
-    Returns how many were notified."""
+async def fan_out_batch(session: AsyncSession, announcement_id: int, after: int, batch_size: int) -> int | None:
+    """Notify the next `batch_size` recipients (by user id, after `after`) in the caller's
+    transaction. Returns the last user id notified, or None when nobody is left — or the
+    announcement is withdrawn or not yet due."""
     announcement = (
         await session.execute(
             # FOR SHARE: a withdrawal waits for this batch, then retracts it with the rest
             select(Announcement).where(Announcement.id == announcement_id).with_for_update(read=True)
         )
     ).scalar_one_or_none()
-    now = clock.now()
-    if announcement is None or status_of(announcement, now) != "published":
-        return 0
+    if announcement is None or status_of(announcement, clock.now()) != "published":
+        return None
     recipients = (await _recipients(session, announcement)).subquery()
     user_ids = list(
         (
@@ -339,7 +339,7 @@ async def fan_out(session: AsyncSession, announcement_id: int, after: int, batch
         ).scalars()
     )
     if not user_ids:
-        return 0
+        return None
     community = await session.get(Community, announcement.community_id)
     assert community is not None
     params = {
@@ -350,14 +350,21 @@ async def fan_out(session: AsyncSession, announcement_id: int, after: int, batch
         "published_at": announcement.publish_at,
     }
     await core.notify(session, user_ids, "announcement", params, cause_key(announcement.id), community_id=community.id)
-    if len(user_ids) == batch_size:
-        await outbox.enqueue(
-            session,
-            FANOUT_JOB,
-            {"announcement_id": announcement.id, "after": user_ids[-1]},
-            dedup_key=_fanout_key(announcement.id, user_ids[-1]),
-        )
-    return len(user_ids)
+    return int(user_ids[-1])
+
+
+async def fan_out(db: Database, announcement_id: int, batch_size: int) -> int:
+    """Notify everyone the announcement is addressed to, one transaction per batch, so the inbox
+    fills in seconds however many pushes are queued. A run that stops half-way (a crash, a lost
+    lease) is simply run again: entries already written are skipped. Returns the batches run."""
+    after, batches = 0, 0
+    while True:
+        async with db.session() as session:
+            last = await fan_out_batch(session, announcement_id, after, batch_size)
+            await session.commit()
+        if last is None:
+            return batches
+        after, batches = last, batches + 1
 
 
 # -- reading -------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from api.config import Settings, TemplateConfig
 class NotificationKind:
     name: str
     label: str  # what the resident receives, e.g. 社区公告 (shown next to the subscription)
+    params: frozenset[str]  # what every notification of the kind carries (notify() checks)
     title: str  # inbox title, a format string over the params
     body: str  # inbox body
     page: str  # mini-program page with its query, no leading "/"
@@ -42,6 +43,7 @@ _declare(
     NotificationKind(
         name="announcement",
         label="社区公告",
+        params=frozenset({"announcement_id", "title", "excerpt", "community_name", "published_at"}),
         title="{title}",
         body="{excerpt}",
         page="pages/announcements/detail?id={announcement_id}",
@@ -79,6 +81,37 @@ def template_for(settings: Settings, kind_name: str) -> Template | None:
         page=config.page or spec.page,
         fields=config.fields if config.fields is not None else spec.fields,
     )
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def check_templates(settings: Settings) -> None:
+    """Refuse a template configuration that could not be sent: an unknown kind, a keyword that is
+    not WeChat's (thing1, time2…), or a placeholder the kind does not carry. Run at start-up, so a
+    mistake shows when the service starts rather than as failed pushes."""
+    problems = []
+    for name in settings.wechat_templates:
+        if name not in KINDS:
+            problems.append(f"{name}: no such notification kind (known: {', '.join(sorted(KINDS))})")
+            continue
+        template = template_for(settings, name)
+        assert template is not None
+        for keyword, fmt in template.fields.items():
+            try:
+                keyword_type(keyword)
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
+            unknown = placeholders(fmt) - KINDS[name].params
+            if unknown:
+                problems.append(f"{name}.{keyword}: {{{', '.join(sorted(unknown))}}} is not a param of the kind")
+        if unknown := placeholders(template.page) - KINDS[name].params:
+            problems.append(f"{name}.page: {{{', '.join(sorted(unknown))}}} is not a param of the kind")
+        if template.page.startswith("/"):
+            problems.append(f"{name}.page: a mini-program page has no leading /")
+    if problems:
+        raise ValueError("LINLI_WECHAT_TEMPLATES: " + "; ".join(problems))
 
 
 def configured_templates(settings: Settings) -> dict[str, list[NotificationKind]]:

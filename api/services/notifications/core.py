@@ -26,6 +26,7 @@ from api.services.notifications import catalogue
 from workers import outbox
 
 CHUNK = 500
+DELIVERIES_PER_JOB = 100
 DELIVER_JOB = "notifications.deliver"
 SCHEDULED_JOB = "notifications.scheduled"
 MAX_TITLE = 128
@@ -67,6 +68,8 @@ async def notify(
     for the kind's WeChat template also get a push, sent by the worker outside the quiet hours.
     Datetime params are shown in the community's time zone. Returns how many entries are new."""
     spec = catalogue.kind(kind)
+    if missing := spec.params - params.keys():
+        raise ValueError(f"{kind} needs the params {sorted(missing)}")
     community = await _community(session, community_id)
     tz = ZoneInfo(community.timezone)
     rendered = catalogue.render_params(params, tz)
@@ -75,8 +78,6 @@ async def notify(
     page = catalogue.fill(spec.page, rendered)
     settings = settings_of(session)
     template = catalogue.template_for(settings, kind)
-    if template is not None:
-        catalogue.message_data(template, rendered)  # a mapping that cannot be filled fails here, not at 3 a.m.
     now = clock.now()
     user_ids = sorted(set(recipients))
     created = 0
@@ -136,8 +137,9 @@ async def _plan_pushes(
     ]
     if not rows:
         return
-    delivery_ids = (await session.execute(insert(Delivery).values(rows).returning(Delivery.id))).scalars().all()
-    await outbox.enqueue_many(session, DELIVER_JOB, [{"delivery_id": i} for i in delivery_ids], run_at=run_at)
+    ids = list((await session.execute(insert(Delivery).values(rows).returning(Delivery.id))).scalars())
+    batches = [ids[i : i + DELIVERIES_PER_JOB] for i in range(0, len(ids), DELIVERIES_PER_JOB)]
+    await outbox.enqueue_many(session, DELIVER_JOB, [{"delivery_ids": batch} for batch in batches], run_at=run_at)
 
 
 def _scheduled_key(cause_key: str) -> str:
@@ -159,7 +161,8 @@ async def schedule(
 
     One reminder per cause_key: schedule a changed reminder under a key that names what changed
     (e.g. the new start time), or cancel the old one first. Returns whether it was scheduled."""
-    catalogue.kind(kind)
+    if missing := catalogue.kind(kind).params - params.keys():
+        raise ValueError(f"{kind} needs the params {sorted(missing)}")
     community = await _community(session, community_id)
     payload = {
         "recipients": sorted(set(recipients)),

@@ -7,8 +7,10 @@ worker that dies mid-send is taken over after the lease, and SQLite's single wri
 held while WeChat answers.
 
 Outcomes: sent; 43101 (the resident has no grant left: the ledger is zeroed); -1, timeouts,
-45009 and a refused token are retried with the outbox's backoff; anything else (40003, 47003,
-40037, 41030…) fails at once. A message WeChat did not take gives its credit back.
+45009 and a refused token are retried, each delivery on its own with exponential backoff, up to
+LINLI_WORKER_MAX_ATTEMPTS; anything else (40003, 47003, 40037, 41030…) fails at once. A message
+WeChat did not take gives its credit back. Jobs carry up to DELIVERIES_PER_JOB deliveries, so an
+announcement to thousands makes tens of jobs, not thousands.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
@@ -29,22 +31,15 @@ from api.db.models import Community, Delivery, DeliveryAttempt, Notification, Se
 from api.db.session import Database
 from api.db.upsert import insert_ignore
 from api.services.notifications import catalogue
-from api.services.notifications.core import push_time
+from api.services.notifications.core import DELIVER_JOB, push_time
 from api.wechat import TOKEN_INVALID, WeChatClient, WeChatError, WeChatUnavailable
+from workers import outbox
 
 log = logging.getLogger(__name__)
 
 NO_CREDIT = 43101
 RETRYABLE = frozenset({-1, 45009, *TOKEN_INVALID})
 SLOT = "wechat.subscribe"
-
-
-class RetryDelivery(Exception):
-    """WeChat could not take the message now; the job is retried later."""
-
-
-class DeliveryFailed(Exception):
-    """The last attempt failed with a retryable error: the delivery is recorded as failed."""
 
 
 class DeferDelivery(Exception):
@@ -65,21 +60,26 @@ class _Claim:
     settled: str | None = None  # no_credit, or failed (a template mapping that cannot be filled)
 
 
-def build_message(settings: Settings, notification: Notification, template_id: str, openid: str) -> dict[str, Any]:
+def build_message(
+    settings: Settings, kind: str, params: dict[str, Any], template_id: str, openid: str
+) -> dict[str, Any]:
     """The subscribe/send body: the kind's template mapping filled from the entry's params and
     fitted to WeChat's limits."""
-    template = catalogue.template_for(settings, notification.kind)
+    template = catalogue.template_for(settings, kind)
     if template is None or template.template_id != template_id:
-        spec = catalogue.kind(notification.kind)
-        template = catalogue.Template(notification.kind, template_id, spec.page, spec.fields)
+        spec = catalogue.kind(kind)
+        template = catalogue.Template(kind, template_id, spec.page, spec.fields)
     return {
         "touser": openid,
         "template_id": template_id,
-        "page": catalogue.fill(template.page, notification.params),
-        "data": catalogue.message_data(template, notification.params),
+        "page": catalogue.fill(template.page, params),
+        "data": catalogue.message_data(template, params),
         "miniprogram_state": settings.wechat_miniprogram_state,
         "lang": "zh_CN",
     }
+
+
+_UNSYNCED = {"synchronize_session": False}
 
 
 async def _claim(db: Database, settings: Settings, delivery_id: int) -> _Claim | None:
@@ -87,7 +87,16 @@ async def _claim(db: Database, settings: Settings, delivery_id: int) -> _Claim |
     async with db.session() as session:
         row = (
             await session.execute(
-                select(Delivery, Notification, User.openid, Community.timezone)
+                select(
+                    Delivery.user_id,
+                    Delivery.template_id,
+                    Delivery.status,
+                    Delivery.locked_until,
+                    Notification.kind,
+                    Notification.params,
+                    User.openid,
+                    Community.timezone,
+                )
                 .join(Notification, Notification.id == Delivery.notification_id)
                 .join(User, User.id == Delivery.user_id)
                 .join(Community, Community.id == Delivery.community_id)
@@ -96,52 +105,57 @@ async def _claim(db: Database, settings: Settings, delivery_id: int) -> _Claim |
         ).first()
         if row is None:
             return None
-        delivery, notification, openid, timezone = row
-        lease_lost = delivery.locked_until is not None and delivery.locked_until < now
-        if not (delivery.status == "pending" or (delivery.status == "sending" and lease_lost)):
+        lease_lost = row.locked_until is not None and row.locked_until < now
+        if not (row.status == "pending" or (row.status == "sending" and lease_lost)):
             return None  # sent, failed, cancelled, or another worker is on it
-        open_ = or_(Delivery.status == "pending", and_(Delivery.status == "sending", Delivery.locked_until < now))
-        morning = push_time(now, ZoneInfo(timezone), settings.quiet_window)
+        morning = push_time(now, ZoneInfo(row.timezone), settings.quiet_window)
         if morning > now:
             raise DeferDelivery(morning)
+        message: dict[str, Any] | None
+        try:
+            message, problem = build_message(settings, row.kind, row.params, row.template_id, row.openid), None
+        except (KeyError, ValueError) as exc:
+            message, problem = None, f"template mapping: {exc}"
         claimed = await session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id, open_)
+            .where(
+                Delivery.id == delivery_id,
+                or_(Delivery.status == "pending", and_(Delivery.status == "sending", Delivery.locked_until < now)),
+            )
             .values(
                 status="sending",
                 attempts=Delivery.attempts + 1,
                 locked_until=now + timedelta(seconds=settings.worker_lease_seconds),
+                request=message,
                 updated_at=now,
             )
             .returning(Delivery.attempts)
+            .execution_options(**_UNSYNCED)
         )
         attempt = claimed.scalar_one_or_none()
         if attempt is None:
             await session.rollback()
             return None
-        taken = await session.execute(
-            update(SubscriptionCredit)
-            .where(
-                SubscriptionCredit.user_id == delivery.user_id,
-                SubscriptionCredit.template_id == delivery.template_id,
-                SubscriptionCredit.credits > 0,
+        settled: str | None = None
+        if problem is None:
+            taken = await session.execute(
+                update(SubscriptionCredit)
+                .where(
+                    SubscriptionCredit.user_id == row.user_id,
+                    SubscriptionCredit.template_id == row.template_id,
+                    SubscriptionCredit.credits > 0,
+                )
+                .values(credits=SubscriptionCredit.credits - 1, updated_at=now)
+                .execution_options(**_UNSYNCED)
             )
-            .values(credits=SubscriptionCredit.credits - 1, updated_at=now)
-        )
-        if not getattr(taken, "rowcount", 0):
-            await _finish(session, delivery_id, attempt, "no_credit", None, "no subscription credit left", now)
-            await session.commit()
-            return _Claim(delivery_id, delivery.user_id, delivery.template_id, attempt, None, "no_credit")
-        try:
-            message = build_message(settings, notification, delivery.template_id, openid)
-        except (KeyError, ValueError) as exc:
-            await _refund(session, delivery.user_id, delivery.template_id, now)
-            await _finish(session, delivery_id, attempt, "failed", None, f"template mapping: {exc}", now)
-            await session.commit()
-            return _Claim(delivery_id, delivery.user_id, delivery.template_id, attempt, None, "failed")
-        await session.execute(update(Delivery).where(Delivery.id == delivery_id).values(request=message))
+            if not getattr(taken, "rowcount", 0):
+                settled, problem = "no_credit", "no subscription credit left"
+        else:
+            settled = "failed"
+        if settled is not None:
+            await _finish(session, delivery_id, attempt, settled, None, problem, now)
         await session.commit()
-    return _Claim(delivery_id, delivery.user_id, delivery.template_id, attempt, message)
+    return _Claim(delivery_id, row.user_id, row.template_id, attempt, None if settled else message, settled)
 
 
 async def _refund(session: AsyncSession, user_id: int, template_id: str, now: datetime) -> None:
@@ -149,6 +163,7 @@ async def _refund(session: AsyncSession, user_id: int, template_id: str, now: da
         update(SubscriptionCredit)
         .where(SubscriptionCredit.user_id == user_id, SubscriptionCredit.template_id == template_id)
         .values(credits=SubscriptionCredit.credits + 1, updated_at=now)
+        .execution_options(**_UNSYNCED)
     )
 
 
@@ -163,8 +178,8 @@ async def _finish(
 ) -> bool:
     """Record the attempt, and the delivery's new status if this attempt still owns it."""
     outcome = {"pending": "retry"}.get(status, status)
-    session.add(
-        DeliveryAttempt(
+    await session.execute(
+        insert(DeliveryAttempt).values(
             delivery_id=delivery_id,
             attempted_at=now,
             outcome=outcome,
@@ -183,6 +198,7 @@ async def _finish(
             sent_at=now if status == "sent" else None,
             updated_at=now,
         )
+        .execution_options(**_UNSYNCED)
     )
     return bool(getattr(owned, "rowcount", 0))
 
@@ -212,12 +228,12 @@ async def reserve_send_slot(db: Database, rate_per_second: float) -> datetime | 
     return slot
 
 
-async def deliver(
-    db: Database, wechat: WeChatClient, settings: Settings, delivery_id: int, *, final_attempt: bool
-) -> str | None:
-    """Send one delivery if it is still to be sent. Returns its new status (None if there was
-    nothing to do). Raises DeferDelivery in quiet hours, RetryDelivery for a retryable failure,
-    DeliveryFailed when that failure was the last attempt."""
+async def deliver(db: Database, wechat: WeChatClient, settings: Settings, delivery_id: int) -> str | None:
+    """Send one delivery if it is still to be sent; returns its new status (None: nothing to do).
+
+    A retryable failure puts it back to `pending` with its own retry job after a backoff, until
+    LINLI_WORKER_MAX_ATTEMPTS attempts of this delivery have failed: then it is `failed`. Raises
+    DeferDelivery in the quiet hours."""
     claim = await _claim(db, settings, delivery_id)
     if claim is None:
         return None
@@ -236,7 +252,7 @@ async def deliver(
         errcode, error = exc.errcode, exc.errmsg or str(exc)
         status = "no_credit" if exc.errcode == NO_CREDIT else "failed"
         retryable = exc.errcode in RETRYABLE
-    if retryable and not final_attempt:
+    if retryable and claim.attempt < settings.worker_max_attempts:
         status = "pending"
     now = clock.now()
     async with db.session() as session:
@@ -247,13 +263,29 @@ async def deliver(
                 update(SubscriptionCredit)
                 .where(SubscriptionCredit.user_id == claim.user_id, SubscriptionCredit.template_id == claim.template_id)
                 .values(credits=0, updated_at=now)
+                .execution_options(**_UNSYNCED)
             )
         elif owned and status != "sent":
             await _refund(session, claim.user_id, claim.template_id, now)
+        if owned and status == "pending":
+            await outbox.enqueue(
+                session,
+                DELIVER_JOB,
+                {"delivery_ids": [delivery_id]},
+                run_at=now + outbox.backoff(settings, claim.attempt),
+                dedup_key=f"delivery:{delivery_id}:retry:{claim.attempt}",
+            )
         await session.commit()
-    log.info("delivery attempted", extra={"delivery_id": delivery_id, "status": status, "errcode": errcode})
-    if status == "pending":
-        raise RetryDelivery(f"errcode {errcode}: {error}")
-    if retryable:
-        raise DeliveryFailed(f"gave up after the last attempt: errcode {errcode}: {error}")
+    log.log(
+        logging.INFO if status in ("sent", "no_credit") else logging.WARNING,
+        "delivery attempted",
+        extra={"delivery_id": delivery_id, "status": status, "errcode": errcode, "attempt": claim.attempt},
+    )
     return status
+
+
+async def deliver_all(db: Database, wechat: WeChatClient, settings: Settings, delivery_ids: list[int]) -> None:
+    """Send a batch of deliveries one by one (the send rate spaces them). Those already settled
+    are skipped, so a batch that runs again sends nothing twice."""
+    for delivery_id in delivery_ids:
+        await deliver(db, wechat, settings, delivery_id)
