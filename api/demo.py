@@ -1,33 +1,40 @@
 """Demo data (`linli demo`): B社区 in Chengdu with its composite space, an admin, two social
 workers and a dozen households, several with children; two volunteer teams; a pinned welcome
 announcement and two targeted ones, whose inbox entries and (fake) WeChat pushes the worker
-sends once the service runs. Log in with `dev:<name>` in fake mode."""
+sends once the service runs; a week of activities (the Saturday reading club series, a
+parent–child craft already full with a waitlist, an elders' health talk, a courtyard meeting)
+with bookings. Log in with `dev:<name>` in fake mode."""
 
 from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
-from api.db.models import Community, Team, TeamMember, User
+from api.db.models import Community, Member, Space, Team, TeamMember, User
 from api.db.session import Database, settings_of
 from api.services import communities, households
+from api.services.activities import bookings, manage
 from api.services.notifications import announcements, catalogue, subscriptions
 
-# (login name, display name, building, unit, room, [(child or elder name, kind, birth year)])
+# (login name, display name, building, unit, room, [(child or elder name, kind, age)]): ages, not years,
+# so that the demo's children fit its activities' age ranges whenever it is loaded
 HOUSEHOLDS: list[tuple[str, str, str, str, str, list[tuple[str, str, int]]]] = [
-    ("chen", "陈妈妈", "1栋", "1单元", "301", [("小雨", "child", 2018), ("小树", "child", 2021)]),
-    ("zhou", "周爸爸", "1栋", "2单元", "502", [("乐乐", "child", 2016)]),
-    ("liu", "刘阿姨", "2栋", "1单元", "101", [("刘奶奶", "elder", 1946), ("豆豆", "child", 2019)]),
-    ("wang", "王女士", "2栋", "2单元", "702", [("安安", "child", 2014)]),
+    ("chen", "陈妈妈", "1栋", "1单元", "301", [("小雨", "child", 8), ("小树", "child", 5)]),
+    ("zhou", "周爸爸", "1栋", "2单元", "502", [("乐乐", "child", 10)]),
+    ("liu", "刘阿姨", "2栋", "1单元", "101", [("刘奶奶", "elder", 80), ("豆豆", "child", 7)]),
+    ("wang", "王女士", "2栋", "2单元", "702", [("安安", "child", 12)]),
     ("zhang", "张大爷", "3栋", "1单元", "201", []),
-    ("li", "李妈妈", "3栋", "1单元", "602", [("朵朵", "child", 2020)]),
-    ("zhao", "赵老师", "3栋", "2单元", "403", [("一一", "child", 2012)]),
-    ("huang", "黄先生", "4栋", "1单元", "1101", [("糖糖", "child", 2017), ("果果", "child", 2022)]),
-    ("wu", "吴奶奶", "4栋", "2单元", "104", [("吴爷爷", "elder", 1942)]),
-    ("xu", "徐妈妈", "5栋", "1单元", "808", [("可可", "child", 2015)]),
+    ("li", "李妈妈", "3栋", "1单元", "602", [("朵朵", "child", 6)]),
+    ("zhao", "赵老师", "3栋", "2单元", "403", [("一一", "child", 14)]),
+    ("huang", "黄先生", "4栋", "1单元", "1101", [("糖糖", "child", 9), ("果果", "child", 4)]),
+    ("wu", "吴奶奶", "4栋", "2单元", "104", [("吴爷爷", "elder", 84)]),
+    ("xu", "徐妈妈", "5栋", "1单元", "808", [("可可", "child", 11)]),
     ("sun", "孙阿姨", "5栋", "2单元", "305", []),
-    ("ma", "马爸爸", "6栋", "1单元", "1203", [("小北", "child", 2013), ("小南", "child", 2019)]),
+    ("ma", "马爸爸", "6栋", "1单元", "1203", [("小北", "child", 13), ("小南", "child", 7)]),
 ]
 
 
@@ -98,12 +105,17 @@ async def load_demo(db: Database, *, if_empty: bool = True) -> bool:
                 {"display_name": display_name, "building": building, "unit": unit, "room": room},
             )
             household_id = joined["household"]["id"]
-            for member_name, kind, birth_year in dependants:
+            for member_name, kind, age in dependants:
                 await households.add_member(
                     session,
                     resident,
                     household_id,
-                    {"display_name": member_name, "kind": kind, "birth_year": birth_year, "guardian_consent": True},
+                    {
+                        "display_name": member_name,
+                        "kind": kind,
+                        "birth_year": clock.now().year - age,
+                        "guardian_consent": True,
+                    },
                 )
         # a spouse asking to join the Chen household, waiting for the head's approval
         spouse = await _user(session, "chen2", "陈爸爸")
@@ -111,8 +123,90 @@ async def load_demo(db: Database, *, if_empty: bool = True) -> bool:
             session, spouse, community.id, {"display_name": "陈爸爸", "building": "1栋", "unit": "1单元", "room": "301"}
         )
         await _teams_and_announcements(session, community)
+        await _activities(session, community)
         await session.commit()
     return True
+
+
+# a week at the composite space: (days from today, local start, minutes, title, category, capacity,
+# child ages, series?, location, description)
+WEEK: list[tuple[int, str, int, str, str, int, tuple[int, int] | None, bool, str, str]] = [
+    (1, "19:00", 90, "长者健康讲座：冬季慢病管理", "elders", 40, None, False, "党群服务站二楼会议室",
+     "社区卫生服务中心的医生讲冬季高血压、糖尿病的日常管理，现场免费量血压。"),
+    (2, "18:30", 90, "亲子手工：做一盏元宵灯笼", "parent_child", 6, (4, 10), False, "复合空间亲子活动区",
+     "家长和孩子一起动手，材料由社区准备。每户最多3人。"),
+    (3, "19:30", 120, "院落议事会：3栋楼下停车与绿地", "deliberation", 30, None, False, "复合空间议事角",
+     "围绕3栋楼下的停车和绿地改造听取大家的意见，物业、居民代表、社工一起商量。"),
+    (5, "10:00", 90, "周六读书会：《小王子》", "children", 20, (6, 12), True, "复合空间儿童阅读角",
+     "志愿者带领孩子们共读，读完一起画一画自己的星球。"),
+    (12, "10:00", 90, "周六读书会：《夏洛的网》", "children", 20, (6, 12), True, "复合空间儿童阅读角",
+     "每周六上午的读书会，第二期。"),
+]  # fmt: skip
+# who booked what: (login name, activity title, attendee names — the booker is "me")
+BOOKED = [
+    ("chen", "亲子手工：做一盏元宵灯笼", ["me", "小雨", "小树"]),
+    ("huang", "亲子手工：做一盏元宵灯笼", ["me", "糖糖", "果果"]),
+    ("li", "亲子手工：做一盏元宵灯笼", ["me", "朵朵"]),  # full by now: waitlisted
+    ("ma", "亲子手工：做一盏元宵灯笼", ["me", "小南"]),
+    ("chen", "周六读书会：《小王子》", ["小雨"]),
+    ("zhou", "周六读书会：《小王子》", ["乐乐"]) ,
+    ("xu", "周六读书会：《小王子》", ["可可"]),
+    ("wu", "长者健康讲座：冬季慢病管理", ["me", "吴爷爷"]),
+    ("liu", "长者健康讲座：冬季慢病管理", ["刘奶奶"]),
+    ("zhang", "长者健康讲座：冬季慢病管理", ["me"]),
+    ("zhang", "院落议事会：3栋楼下停车与绿地", ["me"]),
+    ("li", "院落议事会：3栋楼下停车与绿地", ["me"]),
+]  # fmt: skip
+
+
+async def _activities(session: AsyncSession, community: Community) -> None:
+    users = {u.openid.removeprefix("dev-"): u for u in (await session.execute(select(User))).scalars()}
+    staff = users["staff"]
+    tz = ZoneInfo(community.timezone)
+    today = clock.now().astimezone(tz).date()
+    space = (await session.execute(select(Space).where(Space.community_id == community.id))).scalars().first()
+    series = await manage.create_series(
+        session,
+        staff,
+        community.id,
+        {"title": "周六读书会", "description": "每周六上午，复合空间儿童阅读角，6–12岁。", "category": "children"},
+    )
+    for name in ("chen", "zhou", "xu", "zhao"):
+        await manage.follow(session, users[name], series.id, True)
+    ids = {}
+    for days, hhmm, minutes, title, category, capacity, ages, in_series, location, description in WEEK:
+        start = datetime.combine(today + timedelta(days=days), time.fromisoformat(hhmm), tz)
+        activity = await manage.create_activity(
+            session,
+            staff,
+            community.id,
+            {
+                "title": title,
+                "description": description,
+                "category": category,
+                "space_id": space.id if space is not None and "复合空间" in location else None,
+                "location": location.removeprefix("复合空间"),
+                "start_at": start,
+                "end_at": start + timedelta(minutes=minutes),
+                "capacity": capacity,
+                "child_min_age": ages[0] if ages else None,
+                "child_max_age": ages[1] if ages else None,
+                "series_id": series.id if in_series else None,
+            },
+        )
+        await manage.publish(session, staff, activity.id)
+        ids[title] = activity.id
+    for name, title, attendees in BOOKED:
+        user = users[name]
+        mine = (
+            await session.execute(select(Member).where(Member.community_id == community.id, Member.user_id == user.id))
+        ).scalar_one()
+        family = {
+            m.display_name: m.id
+            for m in (await session.execute(select(Member).where(Member.household_id == mine.household_id))).scalars()
+        }
+        member_ids = [mine.id if a == "me" else family[a] for a in attendees]
+        await bookings.book(session, user, ids[title], member_ids)
 
 
 async def _teams_and_announcements(session: AsyncSession, community: Community) -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,11 +16,15 @@ from api.config import Settings
 from api.db.models import User
 from api.db.session import Database
 from api.errors import Unauthorized
+from api.pagination import MAX_ID
 from api.security import TokenClaims, verify_access_token
 from api.services import idempotency
 from api.wechat import WeChatClient
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# an id in a path: out of a 64-bit column's range is a 422, never a database error
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def get_settings(request: Request) -> Settings:

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from pydantic_core import to_jsonable_python
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,7 +24,7 @@ from api.config import Settings, get_settings
 from api.db.session import Database
 from api.errors import AppError, error_body
 from api.logging import configure_logging, request_id_var
-from api.routers import announcements, auth, communities, health, households, notifications
+from api.routers import activities, announcements, auth, communities, health, households, notifications
 from api.services.idempotency import IdempotentReplay
 from api.services.notifications import catalogue
 from api.wechat import WeChatClient, build_http_client
@@ -101,7 +102,8 @@ class RequestContextMiddleware:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        # details may carry times and the like: encoded as the responses encode them
+        return JSONResponse(to_jsonable_python(exc.body()), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(IdempotentReplay)
     async def replay(_request: Request, exc: IdempotentReplay) -> JSONResponse:
@@ -175,7 +177,7 @@ def create_app(settings: Settings | None = None, *, wechat_http: httpx.AsyncClie
     _install_error_handlers(app)
 
     app.include_router(health.router)
-    for module in (auth, communities, households, notifications, announcements):
+    for module in (auth, communities, households, activities, notifications, announcements):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

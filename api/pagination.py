@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from typing import Any
 
 from api.errors import BadRequest
@@ -23,3 +24,24 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != arity:
         raise BadRequest("invalid_cursor", "分页游标无效")
     return values
+
+
+def cursor_time(value: Any) -> datetime:
+    """A datetime carried in a cursor (as ISO text)."""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise BadRequest("invalid_cursor", "分页游标无效") from exc
+    if parsed.tzinfo is None:
+        raise BadRequest("invalid_cursor", "分页游标无效")
+    return parsed
+
+
+MAX_ID = 2**63 - 1
+
+
+def cursor_int(value: Any) -> int:
+    """An id carried in a cursor: a JSON integer a 64-bit column can hold."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise BadRequest("invalid_cursor", "分页游标无效")
+    return value

@@ -6,6 +6,9 @@ algorithm-confusion tokens are refused. Every token carries sub, iat, exp and jt
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -80,3 +83,42 @@ def verify_access_token(settings: Settings, token: str) -> TokenClaims:
     if clock.now() >= expires_at:
         raise Unauthorized("token_expired", "登录已过期，请重新登录")
     return TokenClaims(user_id=user_id, jti=str(claims["jti"]), issued_at=issued_at, expires_at=expires_at)
+
+
+# -- check-in codes ------------------------------------------------------------------------------
+# A booking's code is a QR the resident shows at the door: the booking id and a MAC, so it cannot be
+# made up for another booking. The on-site code is shown on a staff screen and changes every minute,
+# so a photo of yesterday's code, or one sent to a friend at home, does not check anyone in.
+
+ONSITE_CODE_SECONDS = 60
+
+
+def _mac(settings: Settings, message: str) -> bytes:
+    return hmac.new(settings.jwt_secret.get_secret_value().encode(), message.encode(), hashlib.sha256).digest()
+
+
+def checkin_token(settings: Settings, booking_id: int) -> str:
+    mac = base64.urlsafe_b64encode(_mac(settings, f"checkin:{booking_id}")).decode()[:16]
+    return f"{booking_id}.{mac}"
+
+
+def verify_checkin_token(settings: Settings, token: str) -> int | None:
+    """The booking id the token was made for, or None if it is not one of ours."""
+    booking, _, _ = token.partition(".")
+    if not booking.isdigit() or len(booking) > 18:
+        return None
+    return int(booking) if hmac.compare_digest(token, checkin_token(settings, int(booking))) else None
+
+
+def onsite_code(settings: Settings, activity_id: int, at: datetime) -> str:
+    """The activity's on-site code for the minute containing `at` (8 characters, A–Z and 2–7)."""
+    minute = int(at.timestamp()) // ONSITE_CODE_SECONDS
+    return base64.b32encode(_mac(settings, f"onsite:{activity_id}:{minute}")).decode()[:8]
+
+
+def onsite_code_valid(settings: Settings, activity_id: int, code: str, at: datetime) -> bool:
+    """The current code, or the previous minute's (the resident may have scanned it just before it
+    changed)."""
+    code = code.strip().upper()
+    candidates = (onsite_code(settings, activity_id, at - timedelta(seconds=s)) for s in (0, ONSITE_CODE_SECONDS))
+    return any(hmac.compare_digest(code, c) for c in candidates)

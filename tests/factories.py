@@ -120,3 +120,40 @@ async def subscribe(client: httpx.AsyncClient, person: Person, template_id: str,
         (entry,) = [t for t in response.json()["templates"] if t["template_id"] == template_id]
         credits = entry["credits"]
     return credits
+
+
+async def activity(
+    client: httpx.AsyncClient, staff: Person, community_id: int, *, publish: bool = True, **fields: Any
+) -> dict[str, Any]:
+    """An activity (published unless told otherwise). Times default to tomorrow 10:00–11:30 UTC."""
+    from datetime import timedelta
+
+    from api import clock
+
+    start = clock.now().replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    body = {
+        "title": "周六亲子阅读会",
+        "category": "parent_child",
+        "location": "复合空间阅读角",
+        "start_at": start.isoformat(),
+        "end_at": (start + timedelta(minutes=90)).isoformat(),
+        "capacity": 30,
+        **fields,
+    }
+    response = await client.post(f"/api/v1/communities/{community_id}/activities", json=body, headers=staff.headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    if publish:
+        published = await client.post(f"/api/v1/activities/{result['id']}/publish", headers=staff.headers)
+        assert published.status_code == 200, published.text
+        result = published.json()
+    return result
+
+
+async def book(
+    client: httpx.AsyncClient, person: Person, activity_id: int, attendee_ids: list[int] | None = None, **headers: str
+) -> httpx.Response:
+    body = {"attendee_ids": attendee_ids} if attendee_ids is not None else {}
+    return await client.post(
+        f"/api/v1/activities/{activity_id}/bookings", json=body, headers={**person.headers, **headers}
+    )

@@ -47,7 +47,8 @@ async def test_demo_has_a_pinned_welcome_and_fake_pushes_to_inspect(client, app,
         ("周六亲子绘本共读开始报名", False),
     ]
     inbox = (await client.get("/api/v1/me/inbox", headers=chen.headers)).json()
-    assert inbox["unread_count"] == 2
+    # the two notices, and the two reading-club sessions of the series chen follows
+    assert inbox["unread_count"] == 4
 
     staff = await login(client, "staff")
     pushes = (
@@ -58,4 +59,27 @@ async def test_demo_has_a_pinned_welcome_and_fake_pushes_to_inspect(client, app,
     assert len(sent) == 8  # everyone who tapped "allow" got their one message
     assert all(d["request"]["template_id"] == "demo-announcement" for d in sent)
     mine = [d for d in sent if d["recipient"]["display_name"] == "陈妈妈"]
-    assert len(mine) == 1 and mine[0]["request"]["touser"] == "dev-chen"
+    assert len(mine) == 1 and "touser" not in mine[0]["request"]  # staff never see openids
+
+
+async def test_demo_has_a_week_of_activities_one_full_with_a_waitlist(client, db):
+    await load_demo(db)
+    chen = await login(client, "chen")
+    community_id = (await client.get("/api/v1/me", headers=chen.headers)).json()["memberships"][0]["community_id"]
+    week = (await client.get(f"/api/v1/communities/{community_id}/activities", headers=chen.headers)).json()
+    by_title = {a["title"]: a for a in week["items"]}
+    assert len(by_title) == 5
+    craft = by_title["亲子手工：做一盏元宵灯笼"]
+    assert (craft["seats_left"], craft["waitlist"]) == (0, 2)
+    mine = (await client.get("/api/v1/me/bookings", headers=chen.headers)).json()["items"]
+    assert {b["activity"]["title"]: b["status"] for b in mine} == {
+        "亲子手工：做一盏元宵灯笼": "confirmed",
+        "周六读书会：《小王子》": "confirmed",
+    }
+    li = await login(client, "li")
+    (waiting,) = [
+        b
+        for b in (await client.get("/api/v1/me/bookings", headers=li.headers)).json()["items"]
+        if b["status"] == "waitlisted"
+    ]
+    assert waiting["waitlist_position"] == 1

@@ -611,3 +611,64 @@ async def test_concurrent_workers_and_duplicate_jobs_push_each_entry_once(wx, da
         entries = (await session.execute(select(func.count()).select_from(Notification))).scalar_one()
     assert dict(statuses) == {"sent": 12}
     assert entries == 12
+
+
+async def test_a_push_whose_worker_died_mid_send_goes_out_after_its_lease(wx):
+    from api.services.notifications import delivery
+
+    (chen,) = await _setup(wx, "chen")
+    await subscribe(wx.client, chen, TEMPLATE, times=2)
+    await wx.notify([chen])
+    (job,) = await wx.jobs()
+    settings = wx.app.state.settings
+    # a worker claims the delivery (taking a credit), then dies before WeChat answers
+    (delivery_id,) = job.payload["delivery_ids"]
+    assert await delivery._claim(wx.db, settings, delivery_id) is not None
+    assert await wx.credits(chen) == 1
+
+    worker = wx.worker()
+    await worker.run_until_idle()  # the job comes round: the delivery is still held
+    (held,) = await wx.jobs()
+    assert held.status == "pending" and held.run_at > clock.now()
+    assert wx.fake.sent == []
+    clock.advance(timedelta(seconds=settings.worker_lease_seconds + 2))
+    await worker.run_until_idle()
+    assert [m["touser"] for m in wx.fake.sent] == ["dev-chen"]
+    (sent,) = await wx.deliveries()
+    assert (sent["status"], sent["attempts"]) == ("sent", 2)
+    assert await wx.credits(chen) == 1  # one message, one credit: the takeover took none
+
+
+@pytest.mark.parametrize(
+    "cursor", ["WyJ4Il0", "W251bGxd", "W1sxXV0", "WzEuNWUzMF0", "WzkyMjMzNzIwMzY4NTQ3NzU4MDhd", "not-base64!"]
+)
+async def test_malformed_cursors_are_400_not_500(dev, cursor):
+    """["x"], [null], [[1]], [1.5e30], [2**63] and garbage."""
+    (chen,) = await _setup(dev, "chen")
+    for path, who in (
+        ("/api/v1/me/inbox", chen),
+        (f"/api/v1/communities/{dev.community_id}/deliveries", dev.staff),
+        (f"/api/v1/communities/{dev.community_id}/households", dev.staff),
+    ):
+        response = await dev.client.get(path, params={"cursor": cursor}, headers=who.headers)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_ids_beyond_64_bits_are_422_not_500(dev):
+    (chen,) = await _setup(dev, "chen")
+    huge = 2**70
+    for method, path in (
+        ("POST", f"/api/v1/me/inbox/{huge}/read"),
+        ("GET", f"/api/v1/announcements/{huge}"),
+        ("GET", f"/api/v1/deliveries/{huge}"),
+        ("GET", f"/api/v1/households/{huge}"),
+        ("GET", f"/api/v1/activities/{huge}"),
+    ):
+        response = await dev.client.request(method, path, headers=chen.headers)
+        assert response.status_code == 422, path
+    body = {"title": "t", "body": "b", "audience": {"kind": "team", "team_id": huge}}
+    response = await dev.client.post(
+        f"/api/v1/communities/{dev.community_id}/announcements", json=body, headers=dev.staff.headers
+    )
+    assert response.status_code == 422

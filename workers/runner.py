@@ -64,9 +64,7 @@ class JobContext:
     job_id: int
     kind: str
     attempt: int
-    max_attempts: int
     db: Database
-    worker: str
 
 
 @dataclass(frozen=True)
@@ -165,17 +163,7 @@ class Worker:
             try:
                 if handler is None:
                     raise PermanentJobError(f"no handler registered for {job.kind!r}")
-                context = JobContext(
-                    session,
-                    self.settings,
-                    self.wechat,
-                    job.id,
-                    job.kind,
-                    job.attempts,
-                    job.max_attempts,
-                    self.db,
-                    self.name,
-                )
+                context = JobContext(session, self.settings, self.wechat, job.id, job.kind, job.attempts, self.db)
                 await handler(context, job.payload)
                 done = await session.execute(
                     update(OutboxJob)

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentUser, IdempotencyDep, PageDep, SessionDep
+from api.deps import CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep
 from api.schemas.notifications import AnnouncementCreate, AnnouncementPage, AnnouncementUpdate, AnnouncementView
 from api.services.notifications import announcements
 
@@ -23,7 +23,7 @@ router = APIRouter(tags=["announcements"])
     ),
 )
 async def create_announcement(
-    community_id: int, body: AnnouncementCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+    community_id: IdPath, body: AnnouncementCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     view = await announcements.create(session, user, community_id, body.model_dump())
     return await idem.respond(AnnouncementView(**view))
@@ -36,7 +36,7 @@ async def create_announcement(
     description="居民：已发布且发给自己的公告。社工：全部，含已读数与推送数，可按状态筛选。",
 )
 async def list_announcements(
-    community_id: int,
+    community_id: IdPath,
     user: CurrentUser,
     session: SessionDep,
     page: PageDep,
@@ -49,7 +49,7 @@ async def list_announcements(
 
 
 @router.get("/announcements/{announcement_id}", response_model=AnnouncementView, summary="公告详情")
-async def get_announcement(announcement_id: int, user: CurrentUser, session: SessionDep) -> AnnouncementView:
+async def get_announcement(announcement_id: IdPath, user: CurrentUser, session: SessionDep) -> AnnouncementView:
     return AnnouncementView(**await announcements.get_announcement(session, user, announcement_id))
 
 
@@ -60,7 +60,7 @@ async def get_announcement(announcement_id: int, user: CurrentUser, session: Ses
     description="发布前可改全部；发布后只能改标题、正文和置顶，原文保留为修改记录。",
 )
 async def update_announcement(
-    announcement_id: int, body: AnnouncementUpdate, user: CurrentUser, session: SessionDep
+    announcement_id: IdPath, body: AnnouncementUpdate, user: CurrentUser, session: SessionDep
 ) -> AnnouncementView:
     view = await announcements.update_announcement(session, user, announcement_id, body.model_dump(exclude_unset=True))
     return AnnouncementView(**view)
@@ -68,7 +68,7 @@ async def update_announcement(
 
 @router.post("/announcements/{announcement_id}/withdraw", response_model=AnnouncementView, summary="撤回公告（社工）")
 async def withdraw_announcement(
-    announcement_id: int, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+    announcement_id: IdPath, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     view = await announcements.withdraw(session, user, announcement_id)
     return await idem.respond(AnnouncementView(**view), status_code=200)
@@ -76,7 +76,7 @@ async def withdraw_announcement(
 
 @router.post("/announcements/{announcement_id}/read", response_model=AnnouncementView, summary="标记公告已读")
 async def read_announcement(
-    announcement_id: int, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+    announcement_id: IdPath, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     await announcements.mark_read(session, user, announcement_id)
     view = await announcements.get_announcement(session, user, announcement_id)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, IdPath, SessionDep
 from api.schemas.communities import (
     ClosureCreate,
     ClosureRead,
@@ -34,27 +34,27 @@ async def list_communities(_user: CurrentUser, session: SessionDep) -> list[Comm
 
 
 @router.get("/communities/{community_id}", response_model=CommunityDetail, summary="社区及其空间")
-async def get_community(community_id: int, user: CurrentUser, session: SessionDep) -> CommunityDetail:
+async def get_community(community_id: IdPath, user: CurrentUser, session: SessionDep) -> CommunityDetail:
     return CommunityDetail(**await communities.community_detail(session, user, community_id))
 
 
 @router.patch("/communities/{community_id}", response_model=CommunityRead, summary="修改社区（社区管理员）")
 async def update_community(
-    community_id: int, body: CommunityUpdate, user: CurrentUser, session: SessionDep
+    community_id: IdPath, body: CommunityUpdate, user: CurrentUser, session: SessionDep
 ) -> CommunityRead:
     community = await communities.update_community(session, user, community_id, body.model_dump(exclude_unset=True))
     return CommunityRead.model_validate(community)
 
 
 @router.get("/communities/{community_id}/spaces", response_model=list[SpaceRead], summary="社区的空间与开放时间")
-async def list_spaces(community_id: int, _user: CurrentUser, session: SessionDep) -> list[SpaceRead]:
+async def list_spaces(community_id: IdPath, _user: CurrentUser, session: SessionDep) -> list[SpaceRead]:
     return [SpaceRead(**view) for view in await communities.list_spaces(session, community_id)]
 
 
 @router.post(
     "/communities/{community_id}/spaces", response_model=SpaceRead, status_code=201, summary="新建空间（社区管理员）"
 )
-async def create_space(community_id: int, body: SpaceCreate, user: CurrentUser, session: SessionDep) -> SpaceRead:
+async def create_space(community_id: IdPath, body: SpaceCreate, user: CurrentUser, session: SessionDep) -> SpaceRead:
     fields = body.model_dump()
     if body.opening_hours is not None:
         fields["opening_hours"] = validate_opening_hours(body.opening_hours)
@@ -62,7 +62,7 @@ async def create_space(community_id: int, body: SpaceCreate, user: CurrentUser, 
 
 
 @router.patch("/spaces/{space_id}", response_model=SpaceRead, summary="修改空间或开放时间（社区管理员）")
-async def update_space(space_id: int, body: SpaceUpdate, user: CurrentUser, session: SessionDep) -> SpaceRead:
+async def update_space(space_id: IdPath, body: SpaceUpdate, user: CurrentUser, session: SessionDep) -> SpaceRead:
     fields = body.model_dump(exclude_unset=True)
     if body.opening_hours is not None:
         fields["opening_hours"] = validate_opening_hours(body.opening_hours)
@@ -72,23 +72,23 @@ async def update_space(space_id: int, body: SpaceUpdate, user: CurrentUser, sess
 
 
 @router.get("/spaces/{space_id}/closures", response_model=list[ClosureRead], summary="今天起的闭馆安排")
-async def list_closures(space_id: int, _user: CurrentUser, session: SessionDep) -> list[ClosureRead]:
+async def list_closures(space_id: IdPath, _user: CurrentUser, session: SessionDep) -> list[ClosureRead]:
     return [ClosureRead.model_validate(c) for c in await communities.space_closures(session, space_id)]
 
 
 @router.post("/spaces/{space_id}/closures", response_model=ClosureRead, status_code=201, summary="登记闭馆（社工）")
-async def add_closure(space_id: int, body: ClosureCreate, user: CurrentUser, session: SessionDep) -> ClosureRead:
+async def add_closure(space_id: IdPath, body: ClosureCreate, user: CurrentUser, session: SessionDep) -> ClosureRead:
     return ClosureRead.model_validate(await communities.add_closure(session, user, space_id, body.model_dump()))
 
 
 @router.delete("/closures/{closure_id}", status_code=204, summary="取消闭馆安排（社工）")
-async def remove_closure(closure_id: int, user: CurrentUser, session: SessionDep) -> Response:
+async def remove_closure(closure_id: IdPath, user: CurrentUser, session: SessionDep) -> Response:
     await communities.remove_closure(session, user, closure_id)
     return Response(status_code=204)
 
 
 @router.get("/communities/{community_id}/staff", response_model=list[StaffRead], summary="社区工作人员")
-async def list_staff(community_id: int, user: CurrentUser, session: SessionDep) -> list[StaffRead]:
+async def list_staff(community_id: IdPath, user: CurrentUser, session: SessionDep) -> list[StaffRead]:
     return [StaffRead(**row) for row in await communities.list_staff(session, user, community_id)]
 
 
@@ -99,7 +99,7 @@ async def list_staff(community_id: int, user: CurrentUser, session: SessionDep) 
     description="社区管理员可任免社工（staff）；任免社区管理员（admin）需平台管理员。",
 )
 async def set_role(
-    community_id: int, user_id: int, body: RoleGrant, user: CurrentUser, session: SessionDep
+    community_id: IdPath, user_id: IdPath, body: RoleGrant, user: CurrentUser, session: SessionDep
 ) -> Response:
     await communities.set_role(session, user, community_id, user_id, body.role)
     return Response(status_code=204)

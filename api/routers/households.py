@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentUser, IdempotencyDep, PageDep, SessionDep
+from api.deps import CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep
 from api.schemas.common import Page
 from api.schemas.households import (
     HouseholdRead,
@@ -30,7 +30,7 @@ router = APIRouter(tags=["households"])
     description="新门牌：建立新户，你是户主。已有住户的门牌：等待户主或社工确认（pending），确认前看不到该户信息。",
 )
 async def join(
-    community_id: int, body: JoinRequest, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+    community_id: IdPath, body: JoinRequest, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     result = await households.join(session, user, community_id, body.model_dump())
     return await idem.respond(JoinResult(**result))
@@ -40,7 +40,7 @@ async def join(
     "/communities/{community_id}/households", response_model=Page[HouseholdSummary], summary="住户档案列表（社工）"
 )
 async def list_households(
-    community_id: int,
+    community_id: IdPath,
     user: CurrentUser,
     session: SessionDep,
     page: PageDep,
@@ -54,7 +54,7 @@ async def list_households(
 
 
 @router.get("/households/{household_id}", response_model=HouseholdRead, summary="一户一档：住户及其成员")
-async def get_household(household_id: int, user: CurrentUser, session: SessionDep) -> HouseholdRead:
+async def get_household(household_id: IdPath, user: CurrentUser, session: SessionDep) -> HouseholdRead:
     return HouseholdRead(**await households.get_household(session, user, household_id))
 
 
@@ -65,31 +65,33 @@ async def get_household(household_id: int, user: CurrentUser, session: SessionDe
     summary="添加没有微信账号的家庭成员（儿童、老人）",
 )
 async def add_member(
-    household_id: int, body: MemberCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+    household_id: IdPath, body: MemberCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     member = await households.add_member(session, user, household_id, body.model_dump())
     return await idem.respond(MemberRead(**member_view(member, user.id)))
 
 
 @router.patch("/members/{member_id}", response_model=MemberRead, summary="修改成员信息")
-async def update_member(member_id: int, body: MemberUpdate, user: CurrentUser, session: SessionDep) -> MemberRead:
+async def update_member(member_id: IdPath, body: MemberUpdate, user: CurrentUser, session: SessionDep) -> MemberRead:
     member = await households.update_member(session, user, member_id, body.model_dump(exclude_unset=True))
     return MemberRead(**member_view(member, user.id))
 
 
 @router.delete("/members/{member_id}", status_code=204, summary="移除成员，或自己退出该户")
-async def remove_member(member_id: int, user: CurrentUser, session: SessionDep) -> Response:
+async def remove_member(member_id: IdPath, user: CurrentUser, session: SessionDep) -> Response:
     await households.remove_member(session, user, member_id)
     return Response(status_code=204)
 
 
 @router.post("/members/{member_id}/approve", response_model=MemberRead, summary="确认加入本户的申请（户主或社工）")
-async def approve_member(member_id: int, user: CurrentUser, session: SessionDep, idem: IdempotencyDep) -> JSONResponse:
+async def approve_member(
+    member_id: IdPath, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+) -> JSONResponse:
     member = await households.approve_request(session, user, member_id)
     return await idem.respond(MemberRead(**member_view(member, user.id)), status_code=200)
 
 
 @router.post("/members/{member_id}/reject", status_code=204, summary="拒绝加入本户的申请（户主或社工）")
-async def reject_member(member_id: int, user: CurrentUser, session: SessionDep) -> Response:
+async def reject_member(member_id: IdPath, user: CurrentUser, session: SessionDep) -> Response:
     await households.reject_request(session, user, member_id)
     return Response(status_code=204)

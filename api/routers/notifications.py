@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentUser, IdempotencyDep, PageDep, SessionDep
+from api.deps import CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep
+from api.pagination import MAX_ID
 from api.schemas.common import Page
 from api.schemas.notifications import (
     DeliveryDetail,
@@ -29,7 +30,7 @@ async def list_inbox(
     session: SessionDep,
     page: PageDep,
     unread: Annotated[bool, Query(description="只看未读")] = False,
-    community_id: Annotated[int | None, Query(description="只看某个社区的消息")] = None,
+    community_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="只看某个社区的消息")] = None,
 ) -> InboxPage:
     items, next_cursor, unread_count = await inbox.list_inbox(
         session, user, cursor=page.cursor, limit=page.limit, unread_only=unread, community_id=community_id
@@ -39,7 +40,7 @@ async def list_inbox(
 
 @router.post("/me/inbox/{notification_id}/read", response_model=InboxEntry, summary="标为已读")
 async def read_entry(
-    notification_id: int, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+    notification_id: IdPath, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     entry = await inbox.mark_read(session, user, notification_id)
     return await idem.respond(InboxEntry(**inbox.entry_view(entry)), status_code=200)
@@ -78,7 +79,7 @@ async def report_subscriptions(
     description="每条订阅消息推送的状态、错误码和请求内容；fake 模式下即“本应发送”的消息。",
 )
 async def list_deliveries(
-    community_id: int,
+    community_id: IdPath,
     user: CurrentUser,
     session: SessionDep,
     page: PageDep,
@@ -92,5 +93,5 @@ async def list_deliveries(
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryDetail, summary="一条推送及每次尝试（社工）")
-async def get_delivery(delivery_id: int, user: CurrentUser, session: SessionDep) -> DeliveryDetail:
+async def get_delivery(delivery_id: IdPath, user: CurrentUser, session: SessionDep) -> DeliveryDetail:
     return DeliveryDetail(**await deliveries.get_delivery(session, user, delivery_id))

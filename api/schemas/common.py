@@ -1,14 +1,25 @@
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.pagination import MAX_ID
 
 T = TypeVar("T")
+
+# an id given by a client: what a 64-bit id column can hold, so a huge number is a 422, not a crash
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Schema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class Input(BaseModel):
+    """A request body: text is trimmed before it is checked, so "   " is not a title."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
 
 
 class Page(BaseModel, Generic[T]):

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, RootModel, field_validator, model_validator
 
-from api.schemas.common import Schema
+from api.schemas.common import Id, Input, Schema
 
 SubscribeResult = Literal["accept", "reject", "ban", "filter"]
 DeliveryStatus = Literal["pending", "sending", "sent", "failed", "no_credit", "cancelled"]
@@ -120,7 +120,7 @@ class CommunityAudience(BaseModel):
     kind: Literal["community"] = "community"
 
 
-class BuildingsAudience(BaseModel):
+class BuildingsAudience(Input):
     kind: Literal["buildings"]
     buildings: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
         min_length=1, max_length=100, description="楼栋，如 3栋、5号楼"
@@ -141,15 +141,21 @@ class ChildrenAudience(BaseModel):
 
 class TeamAudience(BaseModel):
     kind: Literal["team"]
-    team_id: int
+    team_id: Id
+
+
+class ActivityAudience(BaseModel):
+    kind: Literal["activity"]
+    activity_id: Id = Field(description="该活动已确认预约的家庭")
 
 
 Audience = Annotated[
-    CommunityAudience | BuildingsAudience | ChildrenAudience | TeamAudience, Field(discriminator="kind")
+    CommunityAudience | BuildingsAudience | ChildrenAudience | TeamAudience | ActivityAudience,
+    Field(discriminator="kind"),
 ]
 
 
-class AnnouncementCreate(BaseModel):
+class AnnouncementCreate(Input):
     title: str = Field(min_length=1, max_length=64)
     body: str = Field(min_length=1, max_length=5000)
     audience: Audience = Field(default_factory=CommunityAudience, description="默认全体居民")
@@ -157,7 +163,7 @@ class AnnouncementCreate(BaseModel):
     publish_at: AwareDatetime | None = Field(default=None, description="定时发布；不填即刻发布")
 
 
-class AnnouncementUpdate(BaseModel):
+class AnnouncementUpdate(Input):
     title: str | None = Field(default=None, min_length=1, max_length=64)
     body: str | None = Field(default=None, min_length=1, max_length=5000)
     pinned: bool | None = None

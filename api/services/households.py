@@ -21,7 +21,7 @@ from api import clock
 from api.db.models import CommunityMembership, Household, Member, User
 from api.db.upsert import insert_ignore
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import cursor_int, decode_cursor, encode_cursor
 from api.services.access import RANK, get_community, require_staff, role_in
 from api.services.communities import drop_memberships_without_member
 
@@ -313,7 +313,7 @@ async def list_households(
         query = query.having(pending_count > 0)
     if cursor:
         (after,) = decode_cursor(cursor, 1)
-        query = query.where(and_(Household.id > int(after)))
+        query = query.where(and_(Household.id > cursor_int(after)))
     rows = (await session.execute(query)).all()
     items = [
         {

@@ -17,8 +17,8 @@ async def deliver(ctx: JobContext, payload: dict[str, Any]) -> None:
         raise RuntimeError("this worker has no WeChat client")
     try:
         await delivery.deliver_all(ctx.db, ctx.wechat, ctx.settings, [int(i) for i in payload["delivery_ids"]])
-    except delivery.DeferDelivery as quiet:
-        raise RescheduleJob(quiet.until, "quiet hours") from quiet
+    except delivery.DeferDelivery as later:
+        raise RescheduleJob(later.until, later.reason) from later
 
 
 @job(core.SCHEDULED_JOB)

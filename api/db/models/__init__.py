@@ -1,5 +1,14 @@
 """All tables, imported so that Base.metadata knows them (Alembic autogenerate, tests)."""
 
+from api.db.models.activities import (
+    Activity,
+    ActivityPolicy,
+    Booking,
+    BookingAttendee,
+    BookingBlock,
+    Series,
+    SeriesFollow,
+)
 from api.db.models.communities import Community, CommunityMembership, Household, Member, Space, SpaceClosure
 from api.db.models.idempotency import IdempotencyKey
 from api.db.models.notifications import (
@@ -19,10 +28,15 @@ from api.db.models.volunteers import Team, TeamMember
 from api.db.models.wechat import WechatAccessToken
 
 __all__ = [
+    "Activity",
+    "ActivityPolicy",
     "Announcement",
     "AnnouncementBuilding",
     "AnnouncementReadMark",
     "AnnouncementRevision",
+    "Booking",
+    "BookingAttendee",
+    "BookingBlock",
     "Community",
     "CommunityMembership",
     "Delivery",
@@ -33,6 +47,8 @@ __all__ = [
     "Notification",
     "OutboxJob",
     "SendSlot",
+    "Series",
+    "SeriesFollow",
     "Space",
     "SpaceClosure",
     "SubscriptionCredit",

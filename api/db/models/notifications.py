@@ -12,7 +12,7 @@ from api.db.models._util import one_of
 DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "no_credit", "cancelled")
 ATTEMPT_OUTCOMES = ("sent", "retry", "failed", "no_credit")
 SUBSCRIPTION_RESULTS = ("accept", "reject", "ban")
-AUDIENCE_KINDS = ("community", "buildings", "children", "team")
+AUDIENCE_KINDS = ("community", "buildings", "children", "team", "activity")
 
 
 class Notification(IdMixin, Base):
@@ -113,7 +113,7 @@ class Announcement(IdMixin, TimestampMixin, Base):
     """A staff notice. Published once `publish_at` has passed (now or a set time), unless withdrawn.
 
     The audience is kept as entered (`audience`) and in queryable form: its kind, the building keys
-    (announcement_buildings), the children's birth-year range or the team."""
+    (announcement_buildings), the children's birth-year range, the team or the activity."""
 
     __tablename__ = "announcements"
 
@@ -126,7 +126,9 @@ class Announcement(IdMixin, TimestampMixin, Base):
     audience_kind: Mapped[str] = mapped_column(String(16))
     child_birth_year_min: Mapped[int | None]
     child_birth_year_max: Mapped[int | None]
-    team_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("teams.id", ondelete="SET NULL"))
+    # no ON DELETE: a team or activity that has been announced to stays (the CHECKs need it)
+    team_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("teams.id"))
+    activity_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("activities.id"))
     publish_at: Mapped[datetime]
     edited_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]
@@ -140,6 +142,7 @@ class Announcement(IdMixin, TimestampMixin, Base):
             name="children_range",
         ),
         CheckConstraint("audience_kind <> 'team' OR team_id IS NOT NULL", name="team_target"),
+        CheckConstraint("audience_kind <> 'activity' OR activity_id IS NOT NULL", name="activity_target"),
         Index("ix_announcements_listing", "community_id", "pinned", "publish_at", "id"),
     )
 

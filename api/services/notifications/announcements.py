@@ -1,5 +1,6 @@
 """Staff announcements (通知公告): to the whole community, chosen buildings, households with
-children of an age range, or a volunteer team; now or at a set time; pinned or not.
+children of an age range, a volunteer team, or the households booked for an activity; now or at a
+set time; pinned or not.
 
 An announcement is published once its `publish_at` has passed and until it is withdrawn; nothing
 else marks the state. Residents list what is published and addressed to them, judged against
@@ -23,10 +24,12 @@ from sqlalchemy.orm import aliased
 
 from api import clock
 from api.db.models import (
+    Activity,
     Announcement,
     AnnouncementBuilding,
     AnnouncementReadMark,
     AnnouncementRevision,
+    Booking,
     Community,
     Delivery,
     Household,
@@ -36,10 +39,11 @@ from api.db.models import (
     TeamMember,
     User,
 )
+from api.db.models.notifications import DELIVERY_STATUSES
 from api.db.session import Database
 from api.db.upsert import insert_ignore
-from api.errors import BadRequest, Conflict, NotFound, Unprocessable
-from api.pagination import decode_cursor, encode_cursor
+from api.errors import Conflict, NotFound, Unprocessable
+from api.pagination import cursor_int, cursor_time, decode_cursor, encode_cursor
 from api.services.access import RANK, require_member, require_staff, role_in
 from api.services.households import building_key
 from api.services.notifications import core
@@ -47,7 +51,6 @@ from workers import outbox
 
 FANOUT_JOB = "announcements.fanout"
 EXCERPT_LENGTH = 60
-DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "no_credit", "cancelled")
 
 
 def cause_key(announcement_id: int) -> str:
@@ -77,11 +80,10 @@ async def _apply_audience(session: AsyncSession, announcement: Announcement, aud
     kind = audience["kind"]
     years: tuple[int | None, int | None] = (None, None)
     team_id: int | None = None
+    activity_id: int | None = None
     keys: list[str] = []
     if kind == "buildings":
-        keys = sorted({building_key(b) for b in audience["buildings"]} - {""})
-        if not keys:
-            raise Unprocessable("audience_buildings_empty", "请至少选择一栋楼")
+        keys = sorted({building_key(b) for b in audience["buildings"]})
     elif kind == "children":
         community = await session.get(Community, announcement.community_id)
         assert community is not None
@@ -93,10 +95,18 @@ async def _apply_audience(session: AsyncSession, announcement: Announcement, aud
         if team is None or team.community_id != announcement.community_id:
             raise Unprocessable("team_not_found", "本社区没有这个团队", details={"team_id": audience["team_id"]})
         team_id = team.id
+    elif kind == "activity":
+        activity = await session.get(Activity, int(audience["activity_id"]))
+        if activity is None or activity.community_id != announcement.community_id:
+            raise Unprocessable(
+                "activity_not_found", "本社区没有这个活动", details={"activity_id": audience["activity_id"]}
+            )
+        activity_id = activity.id
     announcement.audience = audience
     announcement.audience_kind = kind
     announcement.child_birth_year_min, announcement.child_birth_year_max = years
     announcement.team_id = team_id
+    announcement.activity_id = activity_id
     await session.execute(delete(AnnouncementBuilding).where(AnnouncementBuilding.announcement_id == announcement.id))
     session.add_all(AnnouncementBuilding(announcement_id=announcement.id, building_key=k) for k in keys)
     await session.flush()
@@ -104,6 +114,14 @@ async def _apply_audience(session: AsyncSession, announcement: Announcement, aud
 
 async def _recipients(session: AsyncSession, announcement: Announcement) -> Select[Any]:
     """The users the announcement is addressed to, as a query of user ids (one row each)."""
+    if announcement.audience_kind == "activity":
+        # the residents with WeChat in the households holding a confirmed booking
+        booked = select(Booking.household_id).where(
+            Booking.activity_id == announcement.activity_id, Booking.status == "confirmed"
+        )
+        return select(Member.user_id.label("user_id")).where(
+            Member.household_id.in_(booked), Member.status == "active", Member.user_id.is_not(None)
+        )
     if announcement.audience_kind == "team":
         return (
             select(TeamMember.user_id.label("user_id"))
@@ -150,6 +168,7 @@ class Reader:
     building_key: str | None
     child_birth_years: frozenset[int]
     team_ids: frozenset[int]
+    activity_ids: frozenset[int]
 
     def addressed(self) -> ColumnElement[bool]:
         """SQL: the announcement is addressed to this reader."""
@@ -174,6 +193,10 @@ class Reader:
             )
         if self.team_ids:
             clauses.append(and_(Announcement.audience_kind == "team", Announcement.team_id.in_(self.team_ids)))
+        if self.activity_ids:
+            clauses.append(
+                and_(Announcement.audience_kind == "activity", Announcement.activity_id.in_(self.activity_ids))
+            )
         return or_(*clauses)
 
 
@@ -190,6 +213,7 @@ async def reader(session: AsyncSession, user: User, community_id: int) -> Reader
     ).scalar_one_or_none()
     building: str | None = None
     years: frozenset[int] = frozenset()
+    activities: frozenset[int] = frozenset()
     if member is not None:
         household = await session.get(Household, member.household_id)
         assert household is not None
@@ -200,6 +224,12 @@ async def reader(session: AsyncSession, user: User, community_id: int) -> Reader
             )
         )
         years = frozenset(year for year in births.scalars() if year is not None)
+        booked = await session.execute(
+            select(Booking.activity_id).where(
+                Booking.household_id == member.household_id, Booking.status == "confirmed"
+            )
+        )
+        activities = frozenset(booked.scalars())
     teams = frozenset(
         (
             await session.execute(
@@ -209,7 +239,7 @@ async def reader(session: AsyncSession, user: User, community_id: int) -> Reader
             )
         ).scalars()
     )
-    return Reader(user.id, role is not None and RANK[role] >= RANK["staff"], building, years, teams)
+    return Reader(user.id, role is not None and RANK[role] >= RANK["staff"], building, years, teams, activities)
 
 
 def _published_now() -> ColumnElement[bool]:
@@ -252,11 +282,20 @@ async def create(session: AsyncSession, user: User, community_id: int, data: dic
 
 
 async def _for_staff(session: AsyncSession, user: User, announcement_id: int) -> Announcement:
+    """The announcement, locked: a change waits for a fan-out batch in flight (which holds it FOR
+    SHARE), and a fan-out starting now waits for the change, so "scheduled" or "published" as
+    judged here stays true until the change commits."""
     announcement = await session.get(Announcement, announcement_id)
     if announcement is None:
         raise NotFound("announcement_not_found", "找不到该公告")
     await require_staff(session, user, announcement.community_id)
-    return announcement
+    locked = await session.execute(
+        select(Announcement)
+        .where(Announcement.id == announcement_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return locked.scalar_one()
 
 
 async def update_announcement(
@@ -373,11 +412,7 @@ async def fan_out(db: Database, announcement_id: int, batch_size: int) -> int:
 def _cursor_after(cursor: str) -> ColumnElement[bool]:
     """Rows after the cursor in (pinned desc, publish_at desc, id desc) order."""
     pinned, at, last_id = decode_cursor(cursor, 3)
-    try:
-        published = datetime.fromisoformat(str(at))
-        last = int(last_id)
-    except ValueError as exc:
-        raise BadRequest("invalid_cursor", "分页游标无效") from exc
+    published, last = cursor_time(at), cursor_int(last_id)
     later_in_group = or_(
         Announcement.publish_at < published, and_(Announcement.publish_at == published, Announcement.id < last)
     )

@@ -52,6 +52,76 @@ _declare(
 )
 
 
+_ACTIVITY = frozenset({"activity_id", "activity_title", "start_at", "place"})
+_ACTIVITY_PAGE = "pages/activities/detail?id={activity_id}"
+_declare(
+    NotificationKind(
+        name="booking.promoted",
+        label="候补转为预约成功",
+        params=_ACTIVITY | {"seats"},
+        title="候补成功：{activity_title}",
+        body="你候补的「{activity_title}」有名额了，已为你确认{seats}个座位。时间：{start_at}，地点：{place}。",
+        page=_ACTIVITY_PAGE,
+        fields={"thing1": "{activity_title}", "time2": "{start_at}", "thing3": "{place}", "phrase4": "候补成功"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="activity.reminder",
+        label="活动开始前提醒",
+        params=_ACTIVITY,
+        title="活动提醒：{activity_title}",
+        body="「{activity_title}」将于{start_at}在{place}开始，到场后请签到。来不了请提前取消，把名额留给候补的邻居。",
+        page=_ACTIVITY_PAGE,
+        fields={"thing1": "{activity_title}", "time2": "{start_at}", "thing3": "{place}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="activity.changed",
+        label="活动时间地点变更",
+        params=_ACTIVITY,
+        title="活动有变：{activity_title}",
+        body="「{activity_title}」改为{start_at}在{place}举行。如不能参加，请取消预约，把名额留给候补的邻居。",
+        page=_ACTIVITY_PAGE,
+        fields={"thing1": "{activity_title}", "time2": "{start_at}", "thing3": "{place}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="activity.cancelled",
+        label="活动取消通知",
+        params=frozenset({"activity_id", "activity_title", "start_at", "reason"}),
+        title="活动取消：{activity_title}",
+        body="原定{start_at}的「{activity_title}」取消了。{reason}",
+        page=_ACTIVITY_PAGE,
+        fields={"thing1": "{activity_title}", "time2": "{start_at}", "thing3": "{reason}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="series.new_session",
+        label="关注的系列活动上新",
+        params=_ACTIVITY | {"series_title"},
+        title="{series_title}：{activity_title}",
+        body="你关注的「{series_title}」有新一期：{start_at}，{place}。快来预约吧。",
+        page=_ACTIVITY_PAGE,
+        fields={"thing1": "{activity_title}", "time2": "{start_at}", "thing3": "{place}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="booking.blocked",
+        label="预约暂停通知",
+        params=frozenset({"member_name", "no_shows", "until"}),
+        title="预约暂停至{until}",
+        body="{member_name}近期有{no_shows}次预约未到场，{until}前暂不能预约新活动。如有特殊情况，请联系社工。",
+        page="pages/me/bookings",
+        fields={"thing1": "{member_name}", "time2": "{until}", "thing3": "近期多次预约未到场"},
+    )
+)
+
+
 def kind(name: str) -> NotificationKind:
     try:
         return KINDS[name]

@@ -182,6 +182,9 @@ async def cancel_scheduled(session: AsyncSession, cause_key: str) -> bool:
 async def retract(session: AsyncSession, cause_key: str) -> int:
     """The cause was withdrawn: hide its inbox entries, stop its pushes that have not started,
     and cancel its reminder. Returns how many entries were hidden."""
+    # first: a reminder firing right now then either fails to commit, or has committed its rows
+    # before the updates below run, so they see them
+    await cancel_scheduled(session, cause_key)
     now = clock.now()
     of_cause = select(Notification.id).where(Notification.cause_key == cause_key)
     await session.execute(
@@ -196,5 +199,4 @@ async def retract(session: AsyncSession, cause_key: str) -> int:
         .values(retracted_at=now)
         .execution_options(synchronize_session=False)
     )
-    await cancel_scheduled(session, cause_key)
     return int(getattr(hidden, "rowcount", 0) or 0)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import Delivery, DeliveryAttempt, Notification, User
 from api.errors import NotFound
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import cursor_int, decode_cursor, encode_cursor
 from api.services.access import require_staff
 
 
@@ -27,7 +27,8 @@ def _view(delivery: Delivery, notification: Notification, display_name: str) -> 
         "attempts": delivery.attempts,
         "errcode": delivery.errcode,
         "error": delivery.error,
-        "request": delivery.request,
+        # the resident's openid stays on the server: staff need what was said, not the account id
+        "request": {k: v for k, v in delivery.request.items() if k != "touser"} if delivery.request else None,
         "created_at": delivery.created_at,
         "sent_at": delivery.sent_at,
     }
@@ -60,7 +61,7 @@ async def list_deliveries(
         query = query.where(Notification.cause_key == cause_key)
     if cursor:
         (before,) = decode_cursor(cursor, 1)
-        query = query.where(Delivery.id < int(before))
+        query = query.where(Delivery.id < cursor_int(before))
     rows = (await session.execute(query)).all()
     next_cursor = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
     return [_view(*row) for row in rows[:limit]], next_cursor

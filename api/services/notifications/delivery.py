@@ -2,9 +2,10 @@
 
 A delivery is claimed with a conditional update (pending → sending, with a lease) and a credit is
 taken from the ledger in the same short transaction; WeChat is called with no transaction open;
-the outcome and the attempt are recorded in another. So a job that runs twice sends once, a
-worker that dies mid-send is taken over after the lease, and SQLite's single writer is never
-held while WeChat answers.
+the outcome and the attempt are recorded in another. So a job that runs twice sends once, and
+SQLite's single writer is never held while WeChat answers. A worker that dies mid-send leaves the
+delivery `sending`: its job comes back for it when the delivery's lease runs out and sends it
+(at least once, as the outbox is), without taking a second credit.
 
 Outcomes: sent; 43101 (the resident has no grant left: the ledger is zeroed); -1, timeouts,
 45009 and a refused token are retried, each delivery on its own with exponential backoff, up to
@@ -43,11 +44,12 @@ SLOT = "wechat.subscribe"
 
 
 class DeferDelivery(Exception):
-    """Quiet hours: try again at `until`."""
+    """Not now: quiet hours, or another worker holds the delivery. Try again at `until`."""
 
-    def __init__(self, until: datetime) -> None:
+    def __init__(self, until: datetime, reason: str = "quiet hours") -> None:
         self.until = until
-        super().__init__(f"quiet hours until {until.isoformat()}")
+        self.reason = reason
+        super().__init__(f"{reason} until {until.isoformat()}")
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,12 @@ async def _claim(db: Database, settings: Settings, delivery_id: int) -> _Claim |
         ).first()
         if row is None:
             return None
-        lease_lost = row.locked_until is not None and row.locked_until < now
-        if not (row.status == "pending" or (row.status == "sending" and lease_lost)):
-            return None  # sent, failed, cancelled, or another worker is on it
+        takeover = row.status == "sending"
+        if row.status not in ("pending", "sending"):
+            return None  # sent, failed, no credit or cancelled: settled
+        if takeover and row.locked_until is not None and row.locked_until >= now:
+            # another worker is on it — or died on it: look again when its lease has run out
+            raise DeferDelivery(row.locked_until + timedelta(seconds=1), "held by another worker")
         morning = push_time(now, ZoneInfo(row.timezone), settings.quiet_window)
         if morning > now:
             raise DeferDelivery(morning)
@@ -137,7 +142,9 @@ async def _claim(db: Database, settings: Settings, delivery_id: int) -> _Claim |
             await session.rollback()
             return None
         settled: str | None = None
-        if problem is None:
+        if problem is not None:
+            settled = "failed"
+        elif not takeover:  # a worker that died mid-send took the credit already
             taken = await session.execute(
                 update(SubscriptionCredit)
                 .where(
@@ -150,8 +157,6 @@ async def _claim(db: Database, settings: Settings, delivery_id: int) -> _Claim |
             )
             if not getattr(taken, "rowcount", 0):
                 settled, problem = "no_credit", "no subscription credit left"
-        else:
-            settled = "failed"
         if settled is not None:
             await _finish(session, delivery_id, attempt, settled, None, problem, now)
         await session.commit()
@@ -286,6 +291,16 @@ async def deliver(db: Database, wechat: WeChatClient, settings: Settings, delive
 
 async def deliver_all(db: Database, wechat: WeChatClient, settings: Settings, delivery_ids: list[int]) -> None:
     """Send a batch of deliveries one by one (the send rate spaces them). Those already settled
-    are skipped, so a batch that runs again sends nothing twice."""
+    are skipped, so a batch that runs again sends nothing twice. One held by another worker
+    (which may have died mid-send) does not hold up the rest: the batch comes back for it once
+    that worker's lease has run out, so no delivery is left behind. Quiet hours stop the batch."""
+    held: DeferDelivery | None = None
     for delivery_id in delivery_ids:
-        await deliver(db, wechat, settings, delivery_id)
+        try:
+            await deliver(db, wechat, settings, delivery_id)
+        except DeferDelivery as later:
+            if later.reason == "quiet hours":
+                raise
+            held = later if held is None or later.until > held.until else held
+    if held is not None:
+        raise held

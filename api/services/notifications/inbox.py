@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import Notification, User
 from api.errors import NotFound
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import cursor_int, decode_cursor, encode_cursor
 from api.services.notifications import announcements
 
 
@@ -48,7 +48,7 @@ async def list_inbox(
         query = query.where(Notification.community_id == community_id)
     if cursor:
         (before,) = decode_cursor(cursor, 1)
-        query = query.where(Notification.id < int(before))
+        query = query.where(Notification.id < cursor_int(before))
     entries = list((await session.execute(query)).scalars())
     unread = (
         await session.execute(select(func.count()).where(_visible(user), Notification.read_at.is_(None)))

@@ -123,7 +123,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["team_id"], ["teams.id"], name=op.f("fk_announcements_team_id_teams"), ondelete="SET NULL"
+            ["team_id"], ["teams.id"], name=op.f("fk_announcements_team_id_teams")
         ),
         sa.ForeignKeyConstraint(
             ["withdrawn_by"], ["users.id"], name=op.f("fk_announcements_withdrawn_by_users"), ondelete="SET NULL"

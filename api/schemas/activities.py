@@ -1,0 +1,264 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, model_validator
+
+from api.schemas.common import Id, Input, Schema
+
+Category = Literal["children", "parent_child", "elders", "culture", "volunteering", "deliberation", "other"]
+Age = Annotated[int, Field(ge=0, le=17)]
+
+
+class _Times(Input):
+    @model_validator(mode="after")
+    def _ordered(self) -> _Times:
+        start, end = getattr(self, "start_at", None), getattr(self, "end_at", None)
+        if start is not None and end is not None and end <= start:
+            raise ValueError("end_at must be after start_at")
+        low, high = getattr(self, "child_min_age", None), getattr(self, "child_max_age", None)
+        if low is not None and high is not None and low > high:
+            raise ValueError("child_min_age is above child_max_age")
+        return self
+
+
+class ActivityCreate(_Times):
+    title: str = Field(min_length=1, max_length=64)
+    description: str = Field(default="", max_length=5000)
+    category: Category
+    space_id: Id | None = Field(default=None, description="本社区的空间；或用 location 写地点")
+    location: str = Field(default="", max_length=128, description="地点，如 二楼活动室、3栋楼下")
+    start_at: AwareDatetime
+    end_at: AwareDatetime
+    capacity: int = Field(ge=1, le=10000, description="座位数")
+    max_seats_per_booking: int = Field(default=3, ge=1, le=10)
+    registration_opens_at: AwareDatetime | None = Field(default=None, description="不填：发布即开放报名")
+    registration_closes_at: AwareDatetime | None = Field(default=None, description="不填：活动开始时截止")
+    cancel_deadline: AwareDatetime | None = Field(default=None, description="居民取消的截止时间；不填：活动开始时")
+    checkin_opens_at: AwareDatetime | None = Field(default=None, description="不填：开始前 30 分钟")
+    checkin_closes_at: AwareDatetime | None = Field(default=None, description="不填：开始后 30 分钟")
+    child_min_age: Age | None = Field(default=None, description="儿童参加者的年龄下限（按出生年份）")
+    child_max_age: Age | None = None
+    cover_url: HttpUrl | None = None
+    series_id: Id | None = None
+
+
+class ActivityUpdate(_Times):
+    title: str | None = Field(default=None, min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=5000)
+    category: Category | None = None
+    space_id: Id | None = None
+    location: str | None = Field(default=None, max_length=128)
+    start_at: AwareDatetime | None = Field(
+        default=None, description="改开始时间时，未指定的报名、取消、签到时间随之平移"
+    )
+    end_at: AwareDatetime | None = None
+    capacity: int | None = Field(default=None, ge=1, le=10000, description="加座位会自动为候补者转正")
+    max_seats_per_booking: int | None = Field(default=None, ge=1, le=10)
+    registration_opens_at: AwareDatetime | None = None
+    registration_closes_at: AwareDatetime | None = None
+    cancel_deadline: AwareDatetime | None = None
+    checkin_opens_at: AwareDatetime | None = None
+    checkin_closes_at: AwareDatetime | None = None
+    child_min_age: Age | None = None
+    child_max_age: Age | None = None
+    cover_url: HttpUrl | None = None
+    series_id: Id | None = None
+
+
+class ActivityCancel(Input):
+    reason: str = Field(default="", max_length=200, description="告诉已预约的居民为什么取消")
+
+
+ActivityStatus = Literal["draft", "published", "finished", "cancelled"]
+
+
+class ActivityItem(BaseModel):
+    """Small on purpose: the list is read on slow phones."""
+
+    id: int
+    title: str
+    category: Category
+    start_at: datetime
+    end_at: datetime
+    place: str
+    cover_url: str | None
+    status: ActivityStatus
+    seats_left: int
+    waitlist: int = Field(description="候补的预约数")
+    registration: Literal["not_yet", "open", "closed"] | None
+    child_min_age: int | None
+    child_max_age: int | None
+    series_id: int | None
+
+
+class AttendeeRead(BaseModel):
+    member_id: int | None
+    name: str
+    checked_in_at: datetime | None
+    no_show: bool
+
+
+class BookingActivity(BaseModel):
+    id: int
+    title: str
+    start_at: datetime
+    end_at: datetime
+    place: str
+    status: Literal["draft", "published", "cancelled"]
+
+
+class BookingRead(BaseModel):
+    id: int
+    status: Literal["confirmed", "waitlisted", "cancelled"]
+    seats: int
+    waitlist_position: int | None = Field(description="候补第几位（仅候补时）")
+    source: Literal["app", "walkin"]
+    activity: BookingActivity
+    attendees: list[AttendeeRead]
+    can_cancel: bool
+    cancel_deadline: datetime
+    created_at: datetime
+    cancelled_at: datetime | None
+
+
+class SeriesRef(BaseModel):
+    id: int
+    title: str
+
+
+class ActivityDetail(ActivityItem):
+    description: str
+    capacity: int
+    taken: int
+    max_seats_per_booking: int
+    registration_opens_at: datetime | None
+    registration_closes_at: datetime
+    cancel_deadline: datetime
+    checkin_opens_at: datetime
+    checkin_closes_at: datetime
+    space_id: int | None
+    location: str
+    series: SeriesRef | None
+    cancel_reason: str | None
+    my_bookings: list[BookingRead] = Field(description="本户对该活动的有效预约")
+
+
+class BookingCreate(BaseModel):
+    attendee_ids: list[Id] | None = Field(
+        default=None, max_length=10, description="本户成员的 member id；不填：只为自己预约"
+    )
+
+
+class CheckinCode(BaseModel):
+    booking_id: int
+    token: str = Field(description="做成二维码，给社工扫")
+
+
+class ScanCheckin(Input):
+    token: str = Field(min_length=3, max_length=64)
+    attendee_ids: list[Id] | None = Field(default=None, max_length=10, description="只为其中几位签到；不填：全部")
+
+
+class SelfCheckin(Input):
+    code: str = Field(min_length=4, max_length=16, description="现场屏幕上的签到码（每分钟更换）")
+    attendee_ids: list[Id] | None = Field(default=None, max_length=10)
+
+
+class OnsiteCode(BaseModel):
+    activity_id: int
+    code: str
+    valid_until: datetime
+    rotates_every_seconds: int
+
+
+class WalkIn(Input):
+    member_ids: list[Id] = Field(default=[], max_length=10, description="本社区同一户的成员")
+    guests: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        default=[], max_length=10, description="未登记的来访者，写称呼即可"
+    )
+
+    @model_validator(mode="after")
+    def _someone(self) -> WalkIn:
+        if not self.member_ids and not self.guests:
+            raise ValueError("name at least one member or guest")
+        return self
+
+
+class RosterAttendee(BaseModel):
+    member_id: int | None
+    name: str
+    kind: Literal["adult", "child", "elder", "guest"]
+    checked_in_at: datetime | None
+    checkin_method: str | None
+    no_show: bool
+
+
+class RosterBooking(BaseModel):
+    booking_id: int
+    status: Literal["confirmed", "waitlisted"]
+    source: Literal["app", "walkin"]
+    seats: int
+    booked_by: str | None
+    household: str | None
+    attendees: list[RosterAttendee]
+    waitlist_position: int | None = None
+
+
+class Attendance(BaseModel):
+    activity_id: int
+    capacity: int
+    taken: int
+    expected: int
+    checked_in: int
+    no_show: int
+    waitlisted_seats: int
+    bookings: list[RosterBooking]
+    waitlist: list[RosterBooking]
+
+
+class SeriesCreate(Input):
+    title: str = Field(min_length=1, max_length=64)
+    description: str = Field(default="", max_length=2000)
+    category: Category = "other"
+
+
+class SeriesRead(Schema):
+    id: int
+    community_id: int
+    title: str
+    description: str
+    category: Category
+
+
+class SeriesDetail(SeriesRead):
+    following: bool
+    followers: int
+    upcoming: list[ActivityItem]
+
+
+class PolicyRead(BaseModel):
+    no_show_limit: int = Field(description="多少次爽约…")
+    no_show_window_days: int = Field(description="…在多少天内…")
+    block_days: int = Field(description="…暂停预约多少天（0：不暂停）")
+    reminder_hours: int = Field(description="活动开始前多少小时提醒（0：不提醒）")
+
+
+class PolicyUpdate(BaseModel):
+    no_show_limit: int | None = Field(default=None, ge=1, le=50)
+    no_show_window_days: int | None = Field(default=None, ge=1, le=365)
+    block_days: int | None = Field(default=None, ge=0, le=365)
+    reminder_hours: int | None = Field(default=None, ge=0, le=168)
+
+
+class BlockRead(BaseModel):
+    id: int
+    member_id: int
+    member_name: str
+    household: str
+    no_shows: int
+    blocked_at: datetime
+    until: datetime
+    lifted_at: datetime | None
+    active: bool

@@ -1,0 +1,244 @@
+"""Check-in (签到), per attendee, only inside the activity's check-in window, idempotent:
+
+- staff scan the QR of a resident's booking (`checkin_token`);
+- or the resident scans the on-site code on a staff screen, which changes every minute;
+- or staff register walk-ins at the door while seats are free.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import clock
+from api.db.models import Activity, Booking, BookingAttendee, Household, Member, User
+from api.db.session import settings_of
+from api.errors import Conflict, Unprocessable
+from api.security import ONSITE_CODE_SECONDS, checkin_token, onsite_code, onsite_code_valid, verify_checkin_token
+from api.services.access import require_staff
+from api.services.activities.bookings import _booking_for, booking_view, take_seats
+from api.services.activities.browse import visible_activity
+from api.services.activities.common import get_activity, lock_activity, my_member
+
+
+def _check_window(activity: Activity, now: datetime) -> None:
+    if activity.status != "published":
+        raise Conflict("activity_not_open", "活动未发布或已取消")
+    if not activity.checkin_opens_at <= now <= activity.checkin_closes_at:
+        raise Conflict(
+            "checkin_closed",
+            "现在不在签到时间内",
+            details={"opens_at": activity.checkin_opens_at, "closes_at": activity.checkin_closes_at},
+        )
+
+
+async def booking_code(session: AsyncSession, user: User, booking_id: int) -> dict[str, Any]:
+    """The QR a resident shows at the door: their confirmed booking, signed."""
+    booking, _, _ = await _booking_for(session, user, booking_id)
+    if booking.status != "confirmed":
+        raise Conflict("booking_not_confirmed", "只有已确认的预约可以签到", details={"status": booking.status})
+    return {"booking_id": booking.id, "token": checkin_token(settings_of(session), booking.id)}
+
+
+async def _check_in(
+    session: AsyncSession, booking: Booking, member_ids: list[int] | None, by: User, method: str, now: datetime
+) -> None:
+    attendees = list(
+        (
+            await session.execute(
+                select(BookingAttendee).where(BookingAttendee.booking_id == booking.id, BookingAttendee.active)
+            )
+        ).scalars()
+    )
+    chosen = attendees
+    if member_ids:
+        chosen = [a for a in attendees if a.member_id in set(member_ids)]
+        if len(chosen) != len(set(member_ids)):
+            raise Unprocessable("attendee_not_in_booking", "签到的人不在这个预约里")
+    await session.execute(
+        update(BookingAttendee)
+        .where(BookingAttendee.id.in_([a.id for a in chosen]), BookingAttendee.checked_in_at.is_(None))
+        .values(checked_in_at=now, checked_in_by=by.id, checkin_method=method)
+        .execution_options(synchronize_session=False)
+    )
+    await session.flush()
+
+
+async def scan(
+    session: AsyncSession, user: User, activity_id: int, token: str, member_ids: list[int] | None
+) -> dict[str, Any]:
+    """Staff scan a booking's QR: its attendees (or those named) are checked in. Scanning again
+    changes nothing."""
+    activity = await get_activity(session, activity_id)
+    await require_staff(session, user, activity.community_id)
+    booking_id = verify_checkin_token(settings_of(session), token)
+    booking = await session.get(Booking, booking_id) if booking_id is not None else None
+    if booking is None or booking.activity_id != activity.id:
+        raise Unprocessable("checkin_code_invalid", "这不是本活动的预约码")
+    if booking.status != "confirmed":
+        raise Conflict("booking_not_confirmed", "这个预约没有确认（候补或已取消）", details={"status": booking.status})
+    now = clock.now()
+    _check_window(activity, now)
+    await _check_in(session, booking, member_ids, user, "scan", now)
+    return await booking_view(session, booking, activity, viewer_is_staff=True)
+
+
+async def current_onsite_code(session: AsyncSession, user: User, activity_id: int) -> dict[str, Any]:
+    """For the staff screen at the door: the code of this minute, and when it changes."""
+    activity = await get_activity(session, activity_id)
+    await require_staff(session, user, activity.community_id)
+    if activity.status != "published":
+        raise Conflict("activity_not_open", "活动未发布或已取消")
+    now = clock.now()
+    minute_start = int(now.timestamp()) // ONSITE_CODE_SECONDS * ONSITE_CODE_SECONDS
+    return {
+        "activity_id": activity.id,
+        "code": onsite_code(settings_of(session), activity.id, now),
+        "valid_until": datetime.fromtimestamp(minute_start + ONSITE_CODE_SECONDS, UTC),
+        "rotates_every_seconds": ONSITE_CODE_SECONDS,
+    }
+
+
+async def self_checkin(
+    session: AsyncSession, user: User, activity_id: int, code: str, member_ids: list[int] | None
+) -> dict[str, Any]:
+    """The resident scans the on-site code: their household's confirmed booking is checked in."""
+    activity, _ = await visible_activity(session, user, activity_id)
+    now = clock.now()
+    if not onsite_code_valid(settings_of(session), activity.id, code, now):
+        raise Unprocessable("onsite_code_invalid", "签到码已过期或不正确，请扫描现场屏幕上最新的二维码")
+    _check_window(activity, now)
+    me = await my_member(session, user, activity.community_id)
+    booking = None
+    if me is not None:
+        booking = (
+            await session.execute(
+                select(Booking).where(
+                    Booking.activity_id == activity.id,
+                    Booking.household_id == me.household_id,
+                    Booking.status == "confirmed",
+                )
+            )
+        ).scalar_one_or_none()
+    if booking is None:
+        raise Conflict("not_booked", "你家没有本活动已确认的预约；没预约的请到门口找社工登记")
+    await _check_in(session, booking, member_ids, user, "self", now)
+    return await booking_view(session, booking, activity, viewer_is_staff=False)
+
+
+async def walk_in(
+    session: AsyncSession, user: User, activity_id: int, member_ids: list[int], guests: list[str]
+) -> dict[str, Any]:
+    """Staff register people who came without booking, while seats are free: members of one
+    household of the community, and guests by name. They are checked in at once."""
+    activity = await get_activity(session, activity_id)
+    await require_staff(session, user, activity.community_id)
+    now = clock.now()
+    _check_window(activity, now)
+    members: list[Member] = []
+    if member_ids:
+        members = list(
+            (
+                await session.execute(
+                    select(Member).where(
+                        Member.id.in_(member_ids),
+                        Member.community_id == activity.community_id,
+                        Member.status == "active",
+                    )
+                )
+            ).scalars()
+        )
+        if len(members) != len(set(member_ids)) or len({m.household_id for m in members}) != 1:
+            raise Unprocessable("walkin_members_invalid", "登记的成员须属于本社区的同一户")
+    seats = len(members) + len(guests)
+    activity = await lock_activity(session, activity.id)
+    if not await take_seats(session, activity, seats):
+        raise Conflict(
+            "activity_full", "名额已满", details={"seats_left": activity.capacity - activity.taken, "asked": seats}
+        )
+    booking = Booking(
+        activity_id=activity.id,
+        community_id=activity.community_id,
+        household_id=members[0].household_id if members else None,
+        booked_by=None,
+        seats=seats,
+        status="confirmed",
+        source="walkin",
+        confirmed_at=now,
+    )
+    session.add(booking)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+            session.add_all(
+                [
+                    *(BookingAttendee(booking_id=booking.id, activity_id=activity.id, member_id=m.id) for m in members),
+                    *(BookingAttendee(booking_id=booking.id, activity_id=activity.id, guest_name=g) for g in guests),
+                ]
+            )
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("already_booked", "已经预约过本活动，请扫他们的预约码签到") from exc
+    await _check_in(session, booking, None, user, "walkin", now)
+    return await booking_view(session, booking, activity, viewer_is_staff=True)
+
+
+async def attendance(session: AsyncSession, user: User, activity_id: int) -> dict[str, Any]:
+    """Staff: the roster — every confirmed booking with who is in, then the waitlist."""
+    activity = await get_activity(session, activity_id)
+    await require_staff(session, user, activity.community_id)
+    rows = (
+        await session.execute(
+            select(Booking, BookingAttendee, Member, Household, User.display_name)
+            .join(BookingAttendee, BookingAttendee.booking_id == Booking.id)
+            .outerjoin(Member, Member.id == BookingAttendee.member_id)
+            .outerjoin(Household, Household.id == Booking.household_id)
+            .outerjoin(User, User.id == Booking.booked_by)
+            .where(Booking.activity_id == activity.id, Booking.status != "cancelled")
+            .order_by(Booking.id, BookingAttendee.id)
+        )
+    ).all()
+    bookings: dict[int, dict[str, Any]] = {}
+    for booking, attendee, member, household, booker in rows:
+        entry = bookings.setdefault(
+            booking.id,
+            {
+                "booking_id": booking.id,
+                "status": booking.status,
+                "source": booking.source,
+                "seats": booking.seats,
+                "booked_by": booker,
+                "household": f"{household.building}{household.unit}{household.room}" if household else None,
+                "attendees": [],
+            },
+        )
+        entry["attendees"].append(
+            {
+                "member_id": attendee.member_id,
+                "name": member.display_name if member else attendee.guest_name,
+                "kind": member.kind if member else "guest",
+                "checked_in_at": attendee.checked_in_at,
+                "checkin_method": attendee.checkin_method,
+                "no_show": attendee.no_show,
+            }
+        )
+    confirmed = [b for b in bookings.values() if b["status"] == "confirmed"]
+    waitlist = [b for b in bookings.values() if b["status"] == "waitlisted"]
+    for position, entry in enumerate(waitlist, start=1):
+        entry["waitlist_position"] = position
+    people = [a for b in confirmed for a in b["attendees"]]
+    return {
+        "activity_id": activity.id,
+        "capacity": activity.capacity,
+        "taken": activity.taken,
+        "checked_in": sum(1 for a in people if a["checked_in_at"] is not None),
+        "no_show": sum(1 for a in people if a["no_show"]),
+        "expected": len(people),
+        "waitlisted_seats": sum(b["seats"] for b in waitlist),
+        "bookings": confirmed,
+        "waitlist": waitlist,
+    }
