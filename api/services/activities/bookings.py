@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -33,6 +32,7 @@ from api.services.activities.common import (
     lock_activity,
     my_member,
     place_of,
+    policy,
     schedule_reminder,
 )
 from api.services.notifications import notify
@@ -201,6 +201,11 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
             details={"member_id": block.member_id, "until": block.until, "no_shows": block.no_shows},
         )
 
+    # what the reminder and the answer need, read before the lock so that its holder is quick
+    rules = await policy(session, activity.community_id)
+    await activity_params(session, activity)
+    await community_tz(session, activity.community_id)
+
     activity = await lock_activity(session, activity_id)  # from here on, one booking at a time
     _check_open(activity, now)
     held = (
@@ -230,17 +235,12 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
         confirmed_at=now if confirmed else None,
     )
     session.add(booking)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-            session.add_all(
-                BookingAttendee(booking_id=booking.id, activity_id=activity.id, member_id=m.id) for m in members
-            )
-            await session.flush()
-    except IntegrityError as exc:  # the same person booked by another request at this moment
-        raise Conflict("already_booked", "已经预约过本活动") from exc
+    await session.flush()
+    # under the lock nobody else books these people now; the unique index would refuse it anyway
+    session.add_all(BookingAttendee(booking_id=booking.id, activity_id=activity.id, member_id=m.id) for m in members)
+    await session.flush()
     if confirmed:
-        await schedule_reminder(session, activity, booking)
+        await schedule_reminder(session, activity, booking, rules=rules)
     return await booking_view(session, booking, activity, viewer_is_staff=False)
 
 

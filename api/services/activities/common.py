@@ -114,11 +114,13 @@ async def activity_params(session: AsyncSession, activity: Activity) -> dict[str
     }
 
 
-async def schedule_reminder(session: AsyncSession, activity: Activity, booking: Booking) -> None:
+async def schedule_reminder(
+    session: AsyncSession, activity: Activity, booking: Booking, *, rules: Policy | None = None
+) -> None:
     """Remind the booker `reminder_hours` before the start, if that is still ahead."""
     if booking.booked_by is None:
         return
-    hours = (await policy(session, activity.community_id)).reminder_hours
+    hours = (rules or await policy(session, activity.community_id)).reminder_hours
     at = activity.start_at - timedelta(hours=hours)
     if hours == 0 or at <= clock.now():
         return
