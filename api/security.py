@@ -105,7 +105,7 @@ def checkin_token(settings: Settings, booking_id: int) -> str:
 def verify_checkin_token(settings: Settings, token: str) -> int | None:
     """The booking id the token was made for, or None if it is not one of ours."""
     booking, _, _ = token.partition(".")
-    if not booking.isdigit() or len(booking) > 18:
+    if not token.isascii() or not booking.isdigit() or len(booking) > 18:
         return None
     return int(booking) if hmac.compare_digest(token, checkin_token(settings, int(booking))) else None
 
@@ -120,5 +120,7 @@ def onsite_code_valid(settings: Settings, activity_id: int, code: str, at: datet
     """The current code, or the previous minute's (the resident may have scanned it just before it
     changed)."""
     code = code.strip().upper()
+    if not code.isascii():
+        return False
     candidates = (onsite_code(settings, activity_id, at - timedelta(seconds=s)) for s in (0, ONSITE_CODE_SECONDS))
     return any(hmac.compare_digest(code, c) for c in candidates)

@@ -166,9 +166,7 @@ async def real_wechat_app(
     http = httpx.AsyncClient(base_url=settings.wechat_api_base, transport=httpx.MockTransport(fake.handle))
     application = create_app(settings, wechat_http=http)
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application), base_url="http://linli.test"
-        ) as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://linli.test") as c:
             yield c, fake, application
     finally:
         await _empty_tables(application.state.db)

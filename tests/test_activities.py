@@ -444,6 +444,8 @@ async def test_scanning_a_booking_code_checks_in_inside_the_window_only(client, 
 
     forged = await client.post(scan, json={"token": f"{family['id']}.AAAAAAAAAAAAAAAA"}, headers=b.staff.headers)
     assert (forged.status_code, forged.json()["error"]["code"]) == (422, "checkin_code_invalid")
+    for odd in ({"token": "1.é"}, {"token": code["token"], "booking_id": family["id"]}, {}):
+        assert (await client.post(scan, json=odd, headers=b.staff.headers)).status_code == 422
     by_resident = await client.post(scan, json={"token": code["token"]}, headers=b.zhou.headers)
     assert by_resident.status_code == 403
     clock.advance(timedelta(hours=1))  # 30 minutes after the start has passed
@@ -464,7 +466,7 @@ async def test_the_on_site_code_rotates_every_minute(client, b):
         selfie, json={"code": shown["code"].lower(), "attendee_ids": [b.xiaoyu]}, headers=b.chen.headers
     )
     assert fresh.status_code == 200
-    assert [x["name"] for x in fresh.json()["attendees"] if x["checked_in_at"]] == ["小雨"]
+    assert [x["name"] for x in fresh.json()[0]["attendees"] if x["checked_in_at"]] == ["小雨"]
     clock.advance(timedelta(minutes=2))  # a photo of that code, sent home, is useless now
     stale = await client.post(selfie, json={"code": shown["code"]}, headers=b.chen.headers)
     assert (stale.status_code, stale.json()["error"]["code"]) == (422, "onsite_code_invalid")
@@ -495,12 +497,20 @@ async def test_walk_ins_take_free_seats_at_the_door(client, b):
 
 
 async def test_three_no_shows_block_booking_for_thirty_days_until_staff_lift_it(client, app, b):
+    others = []
     for n in range(3):
         a = await activity(client, b.staff, b.b, title=f"第{n}次", start_at=at(n + 1), end_at=at(n + 1, 1))
         await book(client, b.chen, a["id"], [b.xiaoyu])
+        others.append((a["id"], (await book(client, b.zhou, a["id"])).json()["id"]))
     came = await activity(client, b.staff, b.b, title="来了", start_at=at(1, 2), end_at=at(1, 3))
     booked = (await book(client, b.chen, came["id"], [b.xiaoyu])).json()
     token = (await client.get(f"/api/v1/bookings/{booked['id']}/checkin-code", headers=b.chen.headers)).json()["token"]
+    for n, (activity_id, booking_id) in enumerate(others):  # zhou comes, ticked off the roster by staff
+        clock.freeze(NOW + timedelta(days=n + 1))
+        ticked = await client.post(
+            f"/api/v1/activities/{activity_id}/checkins", json={"booking_id": booking_id}, headers=b.staff.headers
+        )
+        assert ticked.status_code == 200 and ticked.json()["attendees"][0]["checked_in_at"] is not None
     clock.freeze(NOW + timedelta(days=1, hours=2))
     await client.post(f"/api/v1/activities/{came['id']}/checkins", json={"token": token}, headers=b.staff.headers)
 
@@ -543,7 +553,12 @@ async def test_the_no_show_policy_is_the_communitys(client, app, b):
     assert changed.json()["no_show_limit"] == 1 and changed.json()["reminder_hours"] == 24
     a = await activity(client, b.staff, b.b, start_at=at(1), end_at=at(1, 1))
     await book(client, b.zhou, a["id"], [b.lele])
-    clock.advance(timedelta(days=2))
+    came = (await book(client, b.chen, a["id"])).json()
+    clock.advance(timedelta(days=1))
+    await client.post(
+        f"/api/v1/activities/{a['id']}/checkins", json={"booking_id": came["id"]}, headers=b.staff.headers
+    )
+    clock.advance(timedelta(days=1))
     await worker(app).run_until_idle()
     later = await activity(client, b.staff, b.b, start_at=at(5), end_at=at(5, 1))
     refused = await book(client, b.zhou, later["id"], [b.lele])
@@ -605,3 +620,100 @@ async def test_an_announcement_reaches_the_households_booked_for_an_activity(cli
     assert await inbox_kinds(client, b.zhou) == []
     listed = (await client.get(f"/api/v1/communities/{b.b}/announcements", headers=b.zhou.headers)).json()
     assert listed["items"] == []
+
+
+# -- edges found in review -------------------------------------------------------------------------
+
+
+async def test_a_time_given_in_china_time_moves_the_reminder_and_cancelling_removes_it(client, app, b):
+    a = await activity(client, b.staff, b.b, start_at=at(3), end_at=at(3, 1))
+    booking = (await book(client, b.chen, a["id"])).json()
+    moved = await client.patch(
+        f"/api/v1/activities/{a['id']}", json={"start_at": "2026-12-05T10:00:00+08:00"}, headers=b.staff.headers
+    )  # a phone in China sends local times
+    assert moved.status_code == 200 and moved.json()["start_at"] == "2026-12-05T02:00:00Z"
+    assert (await client.post(f"/api/v1/bookings/{booking['id']}/cancel", headers=b.chen.headers)).status_code == 200
+    clock.advance(timedelta(days=5))
+    await worker(app).run_until_idle()
+    assert "活动提醒：周六亲子阅读会" not in await inbox_kinds(client, b.chen)
+
+
+async def test_late_check_in_inside_the_window_counts_even_after_a_short_activity_ends(client, app, b):
+    a = await activity(client, b.staff, b.b, start_at=at(hours=1), end_at=at(hours=1, minutes=20))
+    late, early = (await book(client, b.chen, a["id"])).json(), (await book(client, b.zhou, a["id"])).json()
+    clock.advance(timedelta(hours=1))
+    await client.post(
+        f"/api/v1/activities/{a['id']}/checkins", json={"booking_id": early["id"]}, headers=b.staff.headers
+    )
+    clock.advance(timedelta(minutes=25))  # the activity ended 5 minutes ago; check-in is still open
+    await worker(app).run_until_idle()
+    ticked = await client.post(
+        f"/api/v1/activities/{a['id']}/checkins", json={"booking_id": late["id"]}, headers=b.staff.headers
+    )
+    assert ticked.status_code == 200 and ticked.json()["attendees"][0]["no_show"] is False
+    clock.advance(timedelta(minutes=10))
+    await worker(app).run_until_idle()
+    roster = (await client.get(f"/api/v1/activities/{a['id']}/attendance", headers=b.staff.headers)).json()
+    assert (roster["checked_in"], roster["no_show"]) == (2, 0)
+
+
+async def test_nobody_is_marked_absent_where_check_in_was_not_run(client, app, b):
+    a = await activity(client, b.staff, b.b, start_at=at(1), end_at=at(1, 1))
+    await book(client, b.chen, a["id"])
+    clock.advance(timedelta(days=2))
+    await worker(app).run_until_idle()
+    roster = (await client.get(f"/api/v1/activities/{a['id']}/attendance", headers=b.staff.headers)).json()
+    assert (roster["expected"], roster["no_show"]) == (1, 0)
+
+
+async def test_a_household_with_two_bookings_checks_in_both_at_the_door(client, b):
+    a = await activity(client, b.staff, b.b, start_at=at(minutes=10), end_at=at(hours=1))
+    await book(client, b.chen, a["id"])
+    await book(client, b.chen, a["id"], [b.xiaoyu])
+    code = (await client.get(f"/api/v1/activities/{a['id']}/onsite-code", headers=b.staff.headers)).json()["code"]
+    selfie = f"/api/v1/activities/{a['id']}/checkins/self"
+    only_child = await client.post(selfie, json={"code": code, "attendee_ids": [b.xiaoyu]}, headers=b.chen.headers)
+    assert only_child.status_code == 200 and len(only_child.json()) == 1
+    everyone = await client.post(selfie, json={"code": code}, headers=b.chen.headers)
+    assert [[x["checked_in_at"] is not None for x in bk["attendees"]] for bk in everyone.json()] == [[True], [True]]
+    stranger = await client.post(selfie, json={"code": code, "attendee_ids": [b.lele]}, headers=b.chen.headers)
+    assert stranger.json()["error"]["code"] == "attendee_not_in_booking"
+    assert (await client.post(selfie, json={"code": "签到码四"}, headers=b.chen.headers)).status_code == 422
+
+
+async def test_late_promotion_can_be_declined_and_never_happens_after_the_start(client, app, b):
+    a = await activity(client, b.staff, b.b, capacity=1, start_at=at(1), end_at=at(1, 1), cancel_deadline=at(hours=12))
+    first = (await book(client, b.chen, a["id"])).json()
+    waiting = (await book(client, b.zhou, a["id"])).json()
+    clock.advance(timedelta(hours=13))  # past the deadline: staff cancel chen's booking (ill)
+    await client.post(f"/api/v1/bookings/{first['id']}/cancel", headers=b.staff.headers)
+    promoted = (await client.get(f"/api/v1/bookings/{waiting['id']}", headers=b.zhou.headers)).json()
+    assert promoted["status"] == "confirmed" and promoted["can_cancel"] is True
+    declined = await client.post(f"/api/v1/bookings/{waiting['id']}/cancel", headers=b.zhou.headers)
+    assert declined.status_code == 200  # it was never theirs to cancel in time
+
+    third = await b.resident("wu", "201")
+    fourth = await b.resident("xu", "202")
+    again = (await book(client, third, a["id"])).json()
+    assert again["status"] == "confirmed"
+    queued = (await book(client, fourth, a["id"])).json()
+    assert queued["status"] == "waitlisted"
+    left = await client.post(f"/api/v1/bookings/{queued['id']}/cancel", headers=fourth.headers)
+    assert left.status_code == 200  # leaving the waitlist is always allowed
+    queued = (await book(client, fourth, a["id"])).json()
+    clock.advance(timedelta(hours=11, minutes=5))  # the activity has started
+    await client.post(f"/api/v1/bookings/{again['id']}/cancel", headers=b.staff.headers)
+    still = (await client.get(f"/api/v1/bookings/{queued['id']}", headers=fourth.headers)).json()
+    assert still["status"] == "waitlisted"  # nobody at home is pulled in once it has begun
+
+
+async def test_odd_patches_and_dates_are_clean_errors(client, b):
+    a = await activity(client, b.staff, b.b, child_min_age=6, child_max_age=10)
+    path = f"/api/v1/activities/{a['id']}"
+    kept = await client.patch(path, json={"start_at": None, "title": None, "location": None}, headers=b.staff.headers)
+    assert kept.status_code == 200 and kept.json()["title"] == "周六亲子阅读会"
+    ages = await client.patch(path, json={"child_min_age": 12}, headers=b.staff.headers)
+    assert (ages.status_code, ages.json()["error"]["code"]) == (422, "activity_times_invalid")
+    for query in ("date_to=9999-12-31", "date_from=0001-01-01"):
+        response = await client.get(f"/api/v1/communities/{b.b}/activities?{query}", headers=b.chen.headers)
+        assert response.status_code == 422

@@ -113,3 +113,23 @@ async def test_a_rush_of_bookings_and_cancellations_never_overbooks(client, db):
     retry = await book(client, person, a["id"], members, **{"Idempotency-Key": f"rush-{person.name}"})
     assert retry.status_code == 201 and retry.headers["idempotent-replayed"] == "true"
     assert (await client.get(f"/api/v1/activities/{a['id']}", headers=staff.headers)).json()["taken"] == taken
+
+
+async def test_waitlist_positions_answered_in_a_rush_are_the_arrival_order(client, db):
+    """No cancellations: the position each waitlisted household is told at once is exactly its
+    place by arrival (booking id), 1, 2, 3… with no gap and no repeat."""
+    root = await platform_admin(client, db)
+    b = (await community(client, root))["id"]
+    staff = await login(client, "staff")
+    await grant(client, root, b, staff, "staff")
+    a = await activity(client, staff, b, title="元宵灯笼", capacity=10)
+    people = []
+    for n in range(120):
+        person = await login(client, f"q{n}")
+        await join(client, person, b, "2栋", "1单元", str(300 + n))
+        people.append(person)
+    answers = await asyncio.gather(*(book(client, person, a["id"]) for person in people))
+    assert {r.status_code for r in answers} == {201}
+    waitlisted = sorted((r.json() for r in answers if r.json()["status"] == "waitlisted"), key=lambda x: x["id"])
+    assert len(waitlisted) == 110
+    assert [x["waitlist_position"] for x in waitlisted] == list(range(1, 111))

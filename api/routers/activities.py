@@ -74,8 +74,8 @@ async def list_activities(
     status: Annotated[Literal["draft", "published", "cancelled"] | None, Query(description="社工")] = None,
     category: Category | None = None,
     series_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
+    date_from: Annotated[date | None, Query(ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
+    date_to: Annotated[date | None, Query(ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
     has_seats: Annotated[bool, Query(description="只看还有名额的")] = False,
     for_my_children: Annotated[bool, Query(description="只看适合我家孩子年龄的")] = False,
 ) -> Page[ActivityItem]:
@@ -184,11 +184,17 @@ async def booking_code(booking_id: IdPath, user: CurrentUser, session: SessionDe
     return CheckinCode(**await checkin.booking_code(session, user, booking_id))
 
 
-@router.post("/activities/{activity_id}/checkins", response_model=BookingRead, summary="扫居民的签到码（社工）")
+@router.post(
+    "/activities/{activity_id}/checkins",
+    response_model=BookingRead,
+    summary="签到（社工）：扫居民的预约码，或在名单上勾选",
+)
 async def scan(
     activity_id: IdPath, body: ScanCheckin, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
-    result = await checkin.scan(session, user, activity_id, body.token, body.attendee_ids)
+    result = await checkin.scan(
+        session, user, activity_id, token=body.token, booking_id=body.booking_id, member_ids=body.attendee_ids
+    )
     return await idem.respond(BookingRead(**result), 200)
 
 
@@ -202,7 +208,7 @@ async def self_checkin(
     activity_id: IdPath, body: SelfCheckin, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     result = await checkin.self_checkin(session, user, activity_id, body.code, body.attendee_ids)
-    return await idem.respond(BookingRead(**result), 200)
+    return await idem.respond([BookingRead(**b) for b in result], 200)
 
 
 @router.post(

@@ -157,12 +157,23 @@ class CheckinCode(BaseModel):
 
 
 class ScanCheckin(Input):
-    token: str = Field(min_length=3, max_length=64)
+    token: str | None = Field(
+        default=None, min_length=3, max_length=64, pattern=r"^[0-9A-Za-z._-]+$", description="扫到的预约码"
+    )
+    booking_id: Id | None = Field(default=None, description="或：在名单上为没带手机的人签到")
     attendee_ids: list[Id] | None = Field(default=None, max_length=10, description="只为其中几位签到；不填：全部")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ScanCheckin:
+        if (self.token is None) == (self.booking_id is None):
+            raise ValueError("give either token or booking_id")
+        return self
 
 
 class SelfCheckin(Input):
-    code: str = Field(min_length=4, max_length=16, description="现场屏幕上的签到码（每分钟更换）")
+    code: str = Field(
+        min_length=4, max_length=16, pattern=r"^[0-9A-Za-z]+$", description="现场屏幕上的签到码（每分钟更换）"
+    )
     attendee_ids: list[Id] | None = Field(default=None, max_length=10)
 
 

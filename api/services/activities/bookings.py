@@ -70,8 +70,9 @@ async def release_seats(session: AsyncSession, activity: Activity, seats: int) -
 async def promote(session: AsyncSession, activity: Activity) -> list[Booking]:
     """Fill free seats from the waitlist in arrival order, under the activity's lock. A booking
     needing more seats than are free is passed over but keeps its place. The promoted are told
-    and reminded."""
-    if activity.taken >= activity.capacity:
+    and reminded. Once the activity has started nobody is promoted: people at home would only be
+    marked absent; staff admit those at the door as walk-ins."""
+    if activity.taken >= activity.capacity or activity.start_at <= clock.now():
         return []
     waiting = (
         await session.execute(
@@ -83,9 +84,10 @@ async def promote(session: AsyncSession, activity: Activity) -> list[Booking]:
     now = clock.now()
     promoted = []
     for booking in waiting:
-        if activity.capacity - activity.taken <= 0:
+        free = activity.capacity - activity.taken
+        if free <= 0:
             break
-        if await take_seats(session, activity, booking.seats):
+        if booking.seats <= free and await take_seats(session, activity, booking.seats):
             booking.status = "confirmed"
             booking.confirmed_at = booking.promoted_at = now
             promoted.append(booking)
@@ -155,9 +157,10 @@ async def _attendees(
         raise Unprocessable("attendee_not_in_household", "只能为本户的家庭成员预约")
     if activity.child_min_age is not None or activity.child_max_age is not None:
         low, high = activity.child_min_age or 0, activity.child_max_age or 200
+        tz = await community_tz(session, activity.community_id)
         for member in members:
             if member.kind == "child" and member.birth_year is not None:
-                age = age_in(member.birth_year, activity.start_at)
+                age = age_in(member.birth_year, activity.start_at, tz)
                 if not low <= age <= high:
                     raise Unprocessable(
                         "attendee_age",
@@ -202,9 +205,9 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
         )
 
     # what the reminder and the answer need, read before the lock so that its holder is quick
+    # (the community and the space stay in the session for the answer)
     rules = await policy(session, activity.community_id)
-    await activity_params(session, activity)
-    await community_tz(session, activity.community_id)
+    params = await activity_params(session, activity)
 
     activity = await lock_activity(session, activity_id)  # from here on, one booking at a time
     _check_open(activity, now)
@@ -240,7 +243,7 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
     session.add_all(BookingAttendee(booking_id=booking.id, activity_id=activity.id, member_id=m.id) for m in members)
     await session.flush()
     if confirmed:
-        await schedule_reminder(session, activity, booking, rules=rules)
+        await schedule_reminder(session, activity, booking, rules=rules, params=params)
     return await booking_view(session, booking, activity, viewer_is_staff=False)
 
 
@@ -270,7 +273,7 @@ async def cancel(session: AsyncSession, user: User, booking_id: int) -> dict[str
         return await booking_view(session, booking, activity, viewer_is_staff=staff)
     if activity.end_at <= now:
         raise Conflict("activity_finished", "活动已经结束")
-    if not staff and now >= activity.cancel_deadline:
+    if not staff and now >= activity.cancel_deadline and not _free_to_leave(activity, booking):
         deadline = local_text(activity.cancel_deadline, await community_tz(session, activity.community_id))
         raise Conflict(
             "cancel_deadline_passed",
@@ -280,6 +283,14 @@ async def cancel(session: AsyncSession, user: User, booking_id: int) -> dict[str
     await _cancel_booking(session, activity, booking, user, now)
     await promote(session, activity)
     return await booking_view(session, booking, activity, viewer_is_staff=staff)
+
+
+def _free_to_leave(activity: Activity, booking: Booking) -> bool:
+    """After the deadline a household may still leave the waitlist, and give back seats it was
+    promoted to after the deadline (it never chose them in time to cancel)."""
+    return booking.status == "waitlisted" or (
+        booking.promoted_at is not None and booking.promoted_at >= activity.cancel_deadline
+    )
 
 
 async def _cancel_booking(
@@ -367,7 +378,7 @@ async def booking_view(
         ],
         "can_cancel": booking.status != "cancelled"
         and activity.end_at > now
-        and (viewer_is_staff or now < activity.cancel_deadline),
+        and (viewer_is_staff or now < activity.cancel_deadline or _free_to_leave(activity, booking)),
         "cancel_deadline": activity.cancel_deadline,
         "created_at": booking.created_at,
         "cancelled_at": booking.cancelled_at,

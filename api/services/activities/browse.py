@@ -79,7 +79,8 @@ async def _children_birth_years(session: AsyncSession, user: User, community_id:
 
 
 def _suits(years: set[int], now: datetime) -> ColumnElement[bool]:
-    """The activity has no age range, or one of these children is inside it (age by year)."""
+    """The activity has no age range, or one of these children is inside it (age by year, this
+    year where the community is; booking checks the year of the activity itself)."""
     open_to_all = and_(Activity.child_min_age.is_(None), Activity.child_max_age.is_(None))
     fits = [
         and_(
@@ -134,7 +135,7 @@ async def list_activities(
     if has_seats:
         query = query.where(Activity.taken < Activity.capacity)
     if for_my_children:
-        query = query.where(_suits(await _children_birth_years(session, user, community_id), now))
+        query = query.where(_suits(await _children_birth_years(session, user, community_id), now.astimezone(tz)))
     if cursor:
         at, last = decode_cursor(cursor, 2)
         start, last_id = cursor_time(at), cursor_int(last)

@@ -61,21 +61,34 @@ async def _check_in(
             raise Unprocessable("attendee_not_in_booking", "签到的人不在这个预约里")
     await session.execute(
         update(BookingAttendee)
-        .where(BookingAttendee.id.in_([a.id for a in chosen]), BookingAttendee.checked_in_at.is_(None))
-        .values(checked_in_at=now, checked_in_by=by.id, checkin_method=method)
+        .where(
+            BookingAttendee.id.in_([a.id for a in chosen]),
+            BookingAttendee.active,  # not cancelled in the meantime
+            BookingAttendee.checked_in_at.is_(None),
+        )
+        .values(checked_in_at=now, checked_in_by=by.id, checkin_method=method, no_show=False)
         .execution_options(synchronize_session=False)
     )
     await session.flush()
 
 
 async def scan(
-    session: AsyncSession, user: User, activity_id: int, token: str, member_ids: list[int] | None
+    session: AsyncSession,
+    user: User,
+    activity_id: int,
+    *,
+    token: str | None,
+    booking_id: int | None,
+    member_ids: list[int] | None,
 ) -> dict[str, Any]:
-    """Staff scan a booking's QR: its attendees (or those named) are checked in. Scanning again
-    changes nothing."""
+    """Staff check a booking in: by scanning its QR (`token`), or from the roster (`booking_id`)
+    for someone without a phone. Its attendees (or those named) are in; again changes nothing."""
     activity = await get_activity(session, activity_id)
     await require_staff(session, user, activity.community_id)
-    booking_id = verify_checkin_token(settings_of(session), token)
+    if token is not None:
+        booking_id = verify_checkin_token(settings_of(session), token)
+        if booking_id is None:
+            raise Unprocessable("checkin_code_invalid", "这不是本活动的预约码")
     booking = await session.get(Booking, booking_id) if booking_id is not None else None
     if booking is None or booking.activity_id != activity.id:
         raise Unprocessable("checkin_code_invalid", "这不是本活动的预约码")
@@ -83,7 +96,7 @@ async def scan(
         raise Conflict("booking_not_confirmed", "这个预约没有确认（候补或已取消）", details={"status": booking.status})
     now = clock.now()
     _check_window(activity, now)
-    await _check_in(session, booking, member_ids, user, "scan", now)
+    await _check_in(session, booking, member_ids, user, "scan" if token is not None else "staff", now)
     return await booking_view(session, booking, activity, viewer_is_staff=True)
 
 
@@ -105,29 +118,51 @@ async def current_onsite_code(session: AsyncSession, user: User, activity_id: in
 
 async def self_checkin(
     session: AsyncSession, user: User, activity_id: int, code: str, member_ids: list[int] | None
-) -> dict[str, Any]:
-    """The resident scans the on-site code: their household's confirmed booking is checked in."""
+) -> list[dict[str, Any]]:
+    """The resident scans the on-site code: their household's confirmed bookings of the activity
+    (or the attendees named) are checked in."""
     activity, _ = await visible_activity(session, user, activity_id)
     now = clock.now()
     if not onsite_code_valid(settings_of(session), activity.id, code, now):
         raise Unprocessable("onsite_code_invalid", "签到码已过期或不正确，请扫描现场屏幕上最新的二维码")
     _check_window(activity, now)
     me = await my_member(session, user, activity.community_id)
-    booking = None
+    booked: list[Booking] = []
     if me is not None:
-        booking = (
-            await session.execute(
-                select(Booking).where(
-                    Booking.activity_id == activity.id,
-                    Booking.household_id == me.household_id,
-                    Booking.status == "confirmed",
+        booked = list(
+            (
+                await session.execute(
+                    select(Booking)
+                    .where(
+                        Booking.activity_id == activity.id,
+                        Booking.household_id == me.household_id,
+                        Booking.status == "confirmed",
+                    )
+                    .order_by(Booking.id)
                 )
-            )
-        ).scalar_one_or_none()
-    if booking is None:
+            ).scalars()
+        )
+    if not booked:
         raise Conflict("not_booked", "你家没有本活动已确认的预约；没预约的请到门口找社工登记")
-    await _check_in(session, booking, member_ids, user, "self", now)
-    return await booking_view(session, booking, activity, viewer_is_staff=False)
+    if member_ids:
+        holders = await session.execute(
+            select(BookingAttendee.booking_id, BookingAttendee.member_id).where(
+                BookingAttendee.booking_id.in_([b.id for b in booked]), BookingAttendee.active
+            )
+        )
+        by_booking: dict[int, list[int]] = {}
+        for holder_booking, member_id in holders.all():
+            if member_id in member_ids:
+                by_booking.setdefault(holder_booking, []).append(member_id)
+        if sum(len(v) for v in by_booking.values()) != len(set(member_ids)):
+            raise Unprocessable("attendee_not_in_booking", "签到的人不在你家的预约里")
+        booked = [b for b in booked if b.id in by_booking]
+        for booking in booked:
+            await _check_in(session, booking, by_booking[booking.id], user, "self", now)
+    else:
+        for booking in booked:
+            await _check_in(session, booking, None, user, "self", now)
+    return [await booking_view(session, b, activity, viewer_is_staff=False) for b in booked]
 
 
 async def walk_in(
@@ -156,6 +191,7 @@ async def walk_in(
             raise Unprocessable("walkin_members_invalid", "登记的成员须属于本社区的同一户")
     seats = len(members) + len(guests)
     activity = await lock_activity(session, activity.id)
+    _check_window(activity, now)  # again: it may have been cancelled while we waited
     if not await take_seats(session, activity, seats):
         raise Conflict(
             "activity_full", "名额已满", details={"seats_left": activity.capacity - activity.taken, "asked": seats}

@@ -4,7 +4,7 @@ household, the community's policy, and the notifications every booking change se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -93,16 +93,18 @@ def local_text(at: datetime, tz: ZoneInfo) -> str:
     return f"{local.month}月{local.day}日 {local:%H:%M}"
 
 
-def age_in(birth_year: int, at: datetime) -> int:
-    return at.year - birth_year
+def age_in(birth_year: int, at: datetime, tz: ZoneInfo) -> int:
+    """Age by year of birth (all Linli keeps of a child), in the year of `at` where the community is."""
+    return at.astimezone(tz).year - birth_year
 
 
 # -- notifications of booking changes ------------------------------------------------------------
 
 
 def reminder_key(booking_id: int, start_at: datetime) -> str:
-    # names the start time, so a moved activity gets a new reminder rather than a dropped one
-    return f"booking:{booking_id}:remind:{start_at.strftime('%Y%m%dT%H%M')}"
+    # names the start time (in UTC, whatever offset it came with), so a moved activity gets a new
+    # reminder rather than a dropped one
+    return f"booking:{booking_id}:remind:{start_at.astimezone(UTC).strftime('%Y%m%dT%H%M')}"
 
 
 async def activity_params(session: AsyncSession, activity: Activity) -> dict[str, Any]:
@@ -115,7 +117,12 @@ async def activity_params(session: AsyncSession, activity: Activity) -> dict[str
 
 
 async def schedule_reminder(
-    session: AsyncSession, activity: Activity, booking: Booking, *, rules: Policy | None = None
+    session: AsyncSession,
+    activity: Activity,
+    booking: Booking,
+    *,
+    rules: Policy | None = None,
+    params: dict[str, Any] | None = None,
 ) -> None:
     """Remind the booker `reminder_hours` before the start, if that is still ahead."""
     if booking.booked_by is None:
@@ -129,7 +136,7 @@ async def schedule_reminder(
         at,
         [booking.booked_by],
         "activity.reminder",
-        await activity_params(session, activity),
+        params or await activity_params(session, activity),
         reminder_key(booking.id, activity.start_at),
         community_id=activity.community_id,
     )

@@ -20,7 +20,6 @@ from api.services.activities import bookings
 from api.services.activities.common import (
     DEFAULT_POLICY,
     activity_params,
-    cancel_reminder,
     get_activity,
     lock_activity,
     reminder_key,
@@ -31,6 +30,8 @@ from api.services.notifications import cancel_scheduled, notify
 CHECKIN_BEFORE = timedelta(minutes=30)
 CHECKIN_AFTER = timedelta(minutes=30)
 SHIFTED_WITH_START = ("registration_closes_at", "cancel_deadline", "checkin_opens_at", "checkin_closes_at")
+# fields a PATCH may clear with null; for the others null means "leave as it is"
+CLEARABLE = frozenset({"space_id", "registration_opens_at", "child_min_age", "child_max_age", "cover_url", "series_id"})
 
 
 async def _check_refs(session: AsyncSession, community_id: int, fields: dict[str, Any]) -> None:
@@ -62,6 +63,9 @@ def _check_times(activity: Activity) -> None:
         problems.append("the check-in window does not overlap the activity")
     if not (activity.location.strip() or activity.space_id):
         problems.append("a space or a location is needed")
+    low, high = activity.child_min_age, activity.child_max_age
+    if low is not None and high is not None and low > high:
+        problems.append("child_min_age is above child_max_age")
     if problems:
         raise Unprocessable("activity_times_invalid", "活动时间设置不合理：" + "；".join(problems), details=problems)
 
@@ -109,6 +113,7 @@ async def update_activity(session: AsyncSession, user: User, activity_id: int, f
     activity = await _for_staff(session, user, activity_id)
     activity = await lock_activity(session, activity.id)
     now = clock.now()
+    fields = {k: v for k, v in fields.items() if v is not None or k in CLEARABLE}
     if activity.status == "cancelled":
         raise Conflict("activity_cancelled", "活动已取消，不能再修改")
     if activity.status == "published" and activity.end_at <= now:
@@ -168,6 +173,7 @@ async def _tell_booked_of_change(session: AsyncSession, activity: Activity, old_
 async def publish(session: AsyncSession, user: User, activity_id: int) -> Activity:
     """Draft → published. Followers of its series hear of the new session."""
     activity = await _for_staff(session, user, activity_id)
+    activity = await lock_activity(session, activity.id)  # not while someone cancels it
     if activity.status != "draft":
         raise Conflict("activity_not_draft", "只有草稿可以发布", details={"status": activity.status})
     now = clock.now()
@@ -203,9 +209,7 @@ async def cancel_activity(session: AsyncSession, user: User, activity_id: int, r
     if activity.status == "published" and activity.end_at <= now:
         raise Conflict("activity_finished", "活动已经结束，不能取消")
     told = await _booked_users(session, activity.id)
-    cancelled = await bookings.cancel_all(session, activity, user)
-    for booking in cancelled:
-        await cancel_reminder(session, activity, booking)
+    await bookings.cancel_all(session, activity, user)  # and their reminders
     activity.status = "cancelled"
     activity.cancelled_at = now
     activity.cancel_reason = reason

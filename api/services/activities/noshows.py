@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
@@ -22,14 +22,22 @@ CLOSE_BATCH = 50
 
 
 async def close_attendance(session: AsyncSession) -> int:
-    """Mark the no-shows of activities that have ended and block those over the limit. Returns how
-    many activities were closed (at most CLOSE_BATCH a run; the next run takes the rest)."""
+    """Mark the no-shows of activities whose end and check-in window have both passed, and block
+    those over the limit. Not counted: an activity where nobody checked in at all (check-in was
+    not run that day), and seats promoted from the waitlist after the cancellation deadline
+    (nobody chose them in time to cancel). Returns how many activities were closed (at most
+    CLOSE_BATCH a run; the next run takes the rest)."""
     now = clock.now()
     ended = list(
         (
             await session.execute(
                 select(Activity)
-                .where(Activity.status == "published", Activity.end_at <= now, Activity.attendance_closed_at.is_(None))
+                .where(
+                    Activity.status == "published",
+                    Activity.end_at <= now,
+                    Activity.checkin_closes_at <= now,
+                    Activity.attendance_closed_at.is_(None),
+                )
                 .order_by(Activity.end_at)
                 .limit(CLOSE_BATCH)
                 .with_for_update(skip_locked=True)
@@ -37,11 +45,26 @@ async def close_attendance(session: AsyncSession) -> int:
         ).scalars()
     )
     for activity in ended:
-        confirmed = select(Booking.id).where(Booking.activity_id == activity.id, Booking.status == "confirmed")
+        activity.attendance_closed_at = now
+        await session.flush()
+        checked_in = (
+            await session.execute(
+                select(func.count()).where(
+                    BookingAttendee.activity_id == activity.id, BookingAttendee.checked_in_at.is_not(None)
+                )
+            )
+        ).scalar_one()
+        if not checked_in:
+            continue
+        counted = select(Booking.id).where(
+            Booking.activity_id == activity.id,
+            Booking.status == "confirmed",
+            or_(Booking.promoted_at.is_(None), Booking.promoted_at < activity.cancel_deadline),
+        )
         marked = await session.execute(
             update(BookingAttendee)
             .where(
-                BookingAttendee.booking_id.in_(confirmed.scalar_subquery()),
+                BookingAttendee.booking_id.in_(counted.scalar_subquery()),
                 BookingAttendee.active,
                 BookingAttendee.checked_in_at.is_(None),
                 BookingAttendee.member_id.is_not(None),
@@ -51,8 +74,6 @@ async def close_attendance(session: AsyncSession) -> int:
             .execution_options(synchronize_session=False)
         )
         member_ids = sorted({m for m in marked.scalars() if m is not None})
-        activity.attendance_closed_at = now
-        await session.flush()
         rules = await policy(session, activity.community_id)
         for member_id in member_ids:
             await _block_if_over(session, activity.community_id, member_id, rules, now)
