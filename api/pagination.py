@@ -7,6 +7,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import and_, or_
+
 from api.errors import BadRequest
 
 
@@ -45,3 +47,12 @@ def cursor_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
         raise BadRequest("invalid_cursor", "分页游标无效")
     return value
+
+
+def after_time_and_id(cursor: str, time_column: Any, id_column: Any, *, ascending: bool) -> Any:
+    """The rows after a (time, id) cursor in `ORDER BY time, id` (or both descending)."""
+    at, last = decode_cursor(cursor, 2)
+    when, last_id = cursor_time(at), cursor_int(last)
+    if ascending:
+        return or_(time_column > when, and_(time_column == when, id_column > last_id))
+    return or_(time_column < when, and_(time_column == when, id_column < last_id))

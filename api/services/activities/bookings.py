@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from api import clock
 from api.db.models import Activity, Booking, BookingAttendee, BookingBlock, Member, User
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
-from api.pagination import cursor_int, cursor_time, decode_cursor, encode_cursor
+from api.pagination import after_time_and_id, encode_cursor
 from api.services.access import role_in
 from api.services.activities.common import (
     activity_params,
@@ -409,12 +409,7 @@ async def my_bookings(
     else:
         query = query.where(Activity.end_at <= now).order_by(Activity.start_at.desc(), Booking.id.desc())
     if cursor:
-        at, last = decode_cursor(cursor, 2)
-        start, last_id = cursor_time(at), cursor_int(last)
-        if upcoming:
-            query = query.where(or_(Activity.start_at > start, and_(Activity.start_at == start, Booking.id > last_id)))
-        else:
-            query = query.where(or_(Activity.start_at < start, and_(Activity.start_at == start, Booking.id < last_id)))
+        query = query.where(after_time_and_id(cursor, Activity.start_at, Booking.id, ascending=upcoming))
     rows = (await session.execute(query)).all()
     items = [await booking_view(session, b, a, viewer_is_staff=False) for b, a in rows[:limit]]
     next_cursor = None

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import Activity, Booking, Member, Series, SeriesFollow, Space, User
 from api.errors import NotFound
-from api.pagination import cursor_int, cursor_time, decode_cursor, encode_cursor
+from api.pagination import after_time_and_id, encode_cursor
 from api.services.access import RANK, require_member, role_in
 from api.services.activities.bookings import booking_view, registration_state
 from api.services.activities.common import community_tz, is_staff, my_member
@@ -137,12 +137,7 @@ async def list_activities(
     if for_my_children:
         query = query.where(_suits(await _children_birth_years(session, user, community_id), now.astimezone(tz)))
     if cursor:
-        at, last = decode_cursor(cursor, 2)
-        start, last_id = cursor_time(at), cursor_int(last)
-        if upcoming:
-            query = query.where(or_(Activity.start_at > start, and_(Activity.start_at == start, Activity.id > last_id)))
-        else:
-            query = query.where(or_(Activity.start_at < start, and_(Activity.start_at == start, Activity.id < last_id)))
+        query = query.where(after_time_and_id(cursor, Activity.start_at, Activity.id, ascending=upcoming))
     rows = list((await session.execute(query)).scalars())
     page = rows[:limit]
     places = await _places(session, page)
