@@ -3,7 +3,8 @@ workers and a dozen households, several with children; two volunteer teams; a pi
 announcement and two targeted ones, whose inbox entries and (fake) WeChat pushes the worker
 sends once the service runs; a week of activities (the Saturday reading club series, a
 parent–child craft already full with a waitlist, an elders' health talk, a courtyard meeting)
-with bookings. Log in with `dev:<name>` in fake mode."""
+with bookings; the reading corner's ~190 children's books, a few on loan (one overdue) and a hold
+queue. Log in with `dev:<name>` in fake mode."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
-from api.db.models import Community, Member, Space, Team, TeamMember, User
+from api.db.models import Book, BookCopy, Community, Loan, Member, Space, Team, TeamMember, User
 from api.db.session import Database, settings_of
+from api.demo_books import catalogue as demo_books
 from api.services import communities, households
 from api.services.activities import bookings, manage
+from api.services.library import circulation
 from api.services.notifications import announcements, catalogue, subscriptions
 
 # (login name, display name, building, unit, room, [(child or elder name, kind, age)]): ages, not years,
@@ -124,8 +127,72 @@ async def load_demo(db: Database, *, if_empty: bool = True) -> bool:
         )
         await _teams_and_announcements(session, community)
         await _activities(session, community)
+        await _library(session, community)
         await session.commit()
     return True
+
+
+# who has what from the reading corner: (login, member, title); the last one is long overdue
+LENT = [
+    ("chen", "小雨", "猜猜我有多爱你"),
+    ("chen", "小雨", "不一样的卡梅拉：我想去看海"),
+    ("zhou", "乐乐", "神奇校车：地球内部探秘"),
+    ("ma", "小北", "窗边的小豆豆"),
+]
+# waiting for the school-bus book: (login, member)
+HOLDING = [("li", "朵朵"), ("xu", "可可")]
+
+
+async def _library(session: AsyncSession, community: Community) -> None:
+    users = {u.openid.removeprefix("dev-"): u for u in (await session.execute(select(User))).scalars()}
+    staff = users["staff"]
+    ids: dict[str, int] = {}
+    barcodes: dict[str, str] = {}
+    number = 0
+    for n, entry in enumerate(demo_books(), start=1):
+        book = Book(
+            community_id=community.id,
+            title=entry.title,
+            isbn=entry.isbn,
+            author=entry.author,
+            publisher=entry.publisher,
+            age_min=entry.age_min,
+            age_max=entry.age_max,
+            tags=entry.tags,
+        )
+        session.add(book)
+        await session.flush()
+        ids[book.title] = book.id
+        for _ in range(2 if n % 7 == 1 else 1):  # the favourites have two copies
+            number += 1
+            barcode = f"BQ{number:05d}"
+            session.add(BookCopy(book_id=book.id, community_id=community.id, barcode=barcode, state="available"))
+            barcodes.setdefault(book.title, barcode)
+    await session.flush()
+
+    async def member(login: str, name: str) -> int:
+        head = (
+            await session.execute(
+                select(Member).where(Member.community_id == community.id, Member.user_id == users[login].id)
+            )
+        ).scalar_one()
+        return (
+            await session.execute(
+                select(Member.id).where(Member.household_id == head.household_id, Member.display_name == name)
+            )
+        ).scalar_one()
+
+    loans = [
+        await circulation.borrow(session, staff, community.id, barcodes[title], await member(login, name))
+        for login, name, title in LENT
+    ]
+    # 小北's book was borrowed seventeen days ago: three days overdue
+    late = await session.get(Loan, loans[-1]["id"])
+    assert late is not None
+    late.borrowed_at -= timedelta(days=17)
+    late.due_at -= timedelta(days=17)
+    for login, name in HOLDING:
+        await circulation.place_hold(session, users[login], ids["神奇校车：地球内部探秘"], await member(login, name))
 
 
 # a week at the composite space: (days from today, local start, minutes, title, category, capacity,

@@ -83,3 +83,25 @@ async def test_demo_has_a_week_of_activities_one_full_with_a_waitlist(client, db
         if b["status"] == "waitlisted"
     ]
     assert waiting["waitlist_position"] == 1
+
+
+async def test_demo_reading_corner_has_books_loans_an_overdue_and_a_queue(client, db):
+    await load_demo(db)
+    staff = await login(client, "staff")
+    community_id = (await client.get("/api/v1/me", headers=staff.headers)).json()["memberships"][0]["community_id"]
+    found = (await client.get(f"/api/v1/communities/{community_id}/books?limit=100", headers=staff.headers)).json()
+    more = (
+        await client.get(
+            f"/api/v1/communities/{community_id}/books?limit=100&cursor={found['next_cursor']}", headers=staff.headers
+        )
+    ).json()
+    assert len(found["items"]) + len(more["items"]) >= 180
+    overdue = (await client.get(f"/api/v1/communities/{community_id}/library/overdue", headers=staff.headers)).json()
+    assert [(o["member_name"], o["title"]) for o in overdue] == [("小北", "窗边的小豆豆")]
+    bus = (await client.get(f"/api/v1/communities/{community_id}/books?q=地球内部探秘", headers=staff.headers)).json()[
+        "items"
+    ][0]
+    assert (bus["available"], bus["holds"]) == (0, 2)
+    chen = await login(client, "chen")
+    shelf = (await client.get("/api/v1/me/loans", headers=chen.headers)).json()
+    assert sorted(x["book"]["title"] for x in shelf["loans"]) == ["不一样的卡梅拉：我想去看海", "猜猜我有多爱你"]

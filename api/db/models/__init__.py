@@ -11,6 +11,7 @@ from api.db.models.activities import (
 )
 from api.db.models.communities import Community, CommunityMembership, Household, Member, Space, SpaceClosure
 from api.db.models.idempotency import IdempotencyKey
+from api.db.models.library import Book, BookCopy, Hold, Loan, LoanPolicy
 from api.db.models.notifications import (
     Announcement,
     AnnouncementBuilding,
@@ -34,6 +35,8 @@ __all__ = [
     "AnnouncementBuilding",
     "AnnouncementReadMark",
     "AnnouncementRevision",
+    "Book",
+    "BookCopy",
     "Booking",
     "BookingAttendee",
     "BookingBlock",
@@ -41,8 +44,11 @@ __all__ = [
     "CommunityMembership",
     "Delivery",
     "DeliveryAttempt",
+    "Hold",
     "Household",
     "IdempotencyKey",
+    "Loan",
+    "LoanPolicy",
     "Member",
     "Notification",
     "OutboxJob",

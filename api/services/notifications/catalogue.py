@@ -122,6 +122,54 @@ _declare(
 )
 
 
+_LOAN = frozenset({"loan_id", "book_title", "member_name", "due_on"})
+_HOLD = frozenset({"hold_id", "book_title", "member_name", "pickup_by", "place"})
+_declare(
+    NotificationKind(
+        name="loan.due_soon",
+        label="还书提醒",
+        params=_LOAN,
+        title="还书提醒：《{book_title}》",
+        body="{member_name}借的《{book_title}》{due_on}到期。还没看完可以在小程序里续借一次。",
+        page="pages/library/shelf",
+        fields={"thing1": "{book_title}", "date2": "{due_on}", "thing3": "{member_name}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="loan.overdue",
+        label="逾期提醒",
+        params=_LOAN | {"days_overdue"},
+        title="《{book_title}》已逾期{days_overdue}天",
+        body="{member_name}借的《{book_title}》已于{due_on}到期。逾期期间不能借新书，请尽快送回书屋或还书箱。",
+        page="pages/library/shelf",
+        fields={"thing1": "{book_title}", "date2": "{due_on}", "thing3": "逾期{days_overdue}天，请尽快归还"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="hold.ready",
+        label="预约到书通知",
+        params=_HOLD,
+        title="预约的书到了：《{book_title}》",
+        body="{member_name}预约的《{book_title}》已放在{place}的预约书架，请在{pickup_by}前来借。",
+        page="pages/library/shelf",
+        fields={"thing1": "{book_title}", "date2": "{pickup_by}", "thing3": "{place}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="hold.expiring",
+        label="预约即将过期",
+        params=_HOLD,
+        title="预约的书明天过期：《{book_title}》",
+        body="{member_name}预约的《{book_title}》还在{place}的预约书架，{pickup_by}后就给下一位邻居了。",
+        page="pages/library/shelf",
+        fields={"thing1": "{book_title}", "date2": "{pickup_by}", "thing3": "{place}"},
+    )
+)
+
+
 def kind(name: str) -> NotificationKind:
     try:
         return KINDS[name]

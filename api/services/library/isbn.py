@@ -1,0 +1,37 @@
+"""ISBN-10 and ISBN-13: checked and kept as ISBN-13 digits (an ISBN-10 becomes 978 + its digits)."""
+
+from __future__ import annotations
+
+import re
+
+_SEPARATORS = re.compile(r"[\s\-‐‑–—_]")
+
+
+def _isbn13_check(first12: str) -> str:
+    total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(first12))
+    return str((10 - total % 10) % 10)
+
+
+def _isbn10_valid(digits: str) -> bool:
+    total = sum((10 - i) * (10 if c in "Xx" else int(c)) for i, c in enumerate(digits))
+    return total % 11 == 0
+
+
+def normalise(raw: str) -> str:
+    """ISBN-13 digits for a valid ISBN-10 or ISBN-13 (hyphens and spaces allowed, "ISBN" prefix
+    too); ValueError for anything else."""
+    text = _SEPARATORS.sub("", raw.strip()).upper().removeprefix("ISBN").lstrip(":：")
+    if re.fullmatch(r"\d{9}[\dX]", text):
+        if not _isbn10_valid(text):
+            raise ValueError("ISBN-10 check digit does not match")
+        core = "978" + text[:9]
+        return core + _isbn13_check(core)
+    if re.fullmatch(r"97[89]\d{10}", text):
+        if _isbn13_check(text[:12]) != text[12]:
+            raise ValueError("ISBN-13 check digit does not match")
+        return text
+    raise ValueError("not an ISBN-10 or ISBN-13")
+
+
+def display(isbn13: str) -> str:
+    return f"{isbn13[:3]}-{isbn13[3]}-{isbn13[4:8]}-{isbn13[8:12]}-{isbn13[12]}" if len(isbn13) == 13 else isbn13
