@@ -16,15 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +28,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -51,23 +46,17 @@ from api.db.models import (  # noqa: E402
 )
 from api.db.session import Database  # noqa: E402
 from api.security import issue_access_token  # noqa: E402
+from bench.loadgen import (  # noqa: E402
+    SECRET,
+    burst,
+    free_port,
+    fresh_database,
+    percentiles,
+    start_server,
+    wait_ready,
+)
 
-DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-SECRET = "bench-secret-" + "x" * 40
 CAPACITY = 30
-
-
-async def admin_execute(url: str, statement: str) -> None:
-    import asyncpg
-
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        host=u.host, port=u.port or 5432, user=u.username, password=u.password, database=u.database
-    )
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 async def seed(db: Database, residents: int) -> tuple[int, int, list[int]]:
@@ -149,87 +138,6 @@ async def seed(db: Database, residents: int) -> tuple[int, int, list[int]]:
         return community.id, activity.id, user_ids
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "LINLI_DATABASE_URL": url,
-        "LINLI_JWT_SECRET": SECRET,
-        "LINLI_EMBEDDED_WORKER": "false",
-        "LINLI_LOG_LEVEL": "WARNING",
-        "LINLI_WECHAT_MODE": "fake",
-    }
-    return subprocess.Popen(
-        [str(ROOT / ".venv/bin/linli"), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT
-    )
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
-
-    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": round(ordered[-1] * 1000, 1)}
-
-
-async def burst(
-    port: int, concurrency: int, requests: list[tuple[str, str, dict[str, str], dict[str, Any] | None]]
-) -> tuple[float, list[dict[str, Any]]]:
-    """Send the requests over `concurrency` keep-alive connections; returns the wall time and, per
-    request, when it was sent, its latency and its answer. A bare HTTP/1.1 client: httpx tops out
-    near 250 requests/s on this machine and would measure itself instead of the server."""
-    queue: asyncio.Queue[tuple[int, str, str, dict[str, str], Any]] = asyncio.Queue()
-    for index, request in enumerate(requests):
-        queue.put_nowait((index, *request))
-    results: list[dict[str, Any]] = []
-
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while not queue.empty():
-                index, method, path, headers, body = queue.get_nowait()
-                payload = json.dumps(body).encode() if body is not None else b""
-                head = "".join(
-                    [
-                        f"{method} {path} HTTP/1.1\r\nHost: bench\r\n",
-                        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n",
-                        *(f"{k}: {v}\r\n" for k, v in headers.items()),
-                        "\r\n",
-                    ]
-                )
-                sent = time.perf_counter()
-                writer.write(head.encode() + payload)
-                await writer.drain()
-                status = int((await reader.readline()).split()[1])
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode("latin-1").partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                data = await reader.readexactly(length)
-                results.append(
-                    {
-                        "index": index,
-                        "sent": sent,
-                        "latency": time.perf_counter() - sent,
-                        "status": status,
-                        "body": json.loads(data) if data else None,
-                    }
-                )
-        finally:
-            writer.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return time.perf_counter() - started, results
-
-
 PGBENCH_SCRIPT = """\\set guest random(1, 1000000000)
 BEGIN;
 SELECT id, taken, capacity FROM activities WHERE id = :activity FOR UPDATE;
@@ -306,10 +214,11 @@ async def pgbench(url: str, community_id: int, clients: int, seconds: int) -> fl
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    base_url = os.environ.get("LINLI_BENCH_DATABASE_URL", DEFAULT_URL)
-    name = f"linli_bench_{uuid.uuid4().hex[:8]}"
-    await admin_execute(base_url, f'CREATE DATABASE "{name}"')
-    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    async with fresh_database() as url:
+        return await measure(url, args)
+
+
+async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     db = Database(url)
     server: subprocess.Popen[bytes] | None = None
     try:
@@ -319,14 +228,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         tokens = [issue_access_token(settings, u).token for u in user_ids]
         port = free_port()
         server = start_server(url, port)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as probe:
-            for _ in range(100):
-                try:
-                    if (await probe.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
+        await wait_ready(port)
         # warm the server's connections and caches with a few requests nobody counts
         await burst(port, 20, [("GET", "/healthz", {}, None)] * 200)
 
@@ -412,7 +314,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
         await db.dispose()
-        await admin_execute(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

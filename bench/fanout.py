@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from api import clock  # noqa: E402
 from api.config import Settings  # noqa: E402
@@ -48,22 +46,9 @@ from api.db.models import (  # noqa: E402
 )
 from api.db.session import Database  # noqa: E402
 from api.main import create_app, shutdown  # noqa: E402
+from bench.loadgen import fresh_database  # noqa: E402
 
-DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TEMPLATE = "demo-announcement"
-
-
-async def admin_execute(url: str, statement: str) -> None:
-    import asyncpg
-
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        host=u.host, port=u.port or 5432, user=u.username, password=u.password, database=u.database
-    )
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 async def seed(db: Database, residents: int, subscribed: float) -> tuple[int, int]:
@@ -174,10 +159,11 @@ def peak_rss_mb(pid: int) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    base = os.environ.get("LINLI_BENCH_DATABASE_URL", DEFAULT_URL)
-    name = f"linli_bench_{uuid.uuid4().hex[:8]}"
-    await admin_execute(base, f'CREATE DATABASE "{name}"')
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    async with fresh_database() as url:
+        return await measure(url, args)
+
+
+async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     env_extra = {
         "LINLI_NOTIFY_SEND_RATE_PER_SECOND": str(args.rate),
         "LINLI_WORKER_BATCH_SIZE": str(args.batch),
@@ -256,7 +242,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for w in workers:
             w.wait(timeout=30)
         await shutdown(app)
-        await admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:
