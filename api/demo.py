@@ -21,7 +21,7 @@ from api.demo_books import catalogue as demo_books
 from api.services import communities, households
 from api.services.activities import bookings, manage
 from api.services.library import circulation
-from api.services.notifications import announcements, catalogue, subscriptions
+from api.services.notifications import announcements, cancel_scheduled, catalogue, subscriptions
 
 # (login name, display name, building, unit, room, [(child or elder name, kind, age)]): ages, not years,
 # so that the demo's children fit its activities' age ranges whenever it is loaded
@@ -189,6 +189,7 @@ async def _library(session: AsyncSession, community: Community) -> None:
     # 小北's book was borrowed seventeen days ago: three days overdue
     late = await session.get(Loan, loans[-1]["id"])
     assert late is not None
+    await cancel_scheduled(session, circulation.due_key(late))  # no "due soon" for a book long overdue
     late.borrowed_at -= timedelta(days=17)
     late.due_at -= timedelta(days=17)
     for login, name in HOLDING:

@@ -233,11 +233,12 @@ async def test_a_sheet_with_mistakes_imports_nothing_and_says_where(client, lib)
     assert unknown.status_code == 415
 
 
-def xlsx(rows: list[list[Any]]) -> bytes:
-    """A minimal workbook as Excel writes it: shared strings, numbers for numbers."""
+def xlsx(rows: list[list[Any]], numbers: list[int] | None = None, mangle: Any = None) -> bytes:
+    """A minimal workbook as Excel writes it: shared strings, numbers for numbers. `numbers` are
+    the sheet's row numbers (Excel leaves blank rows out); `mangle` edits the sheet's XML."""
     strings: list[str] = []
     cells = []
-    for r, row in enumerate(rows, start=1):
+    for r, row in zip(numbers or range(1, len(rows) + 1), rows, strict=True):
         parts = []
         for c, value in enumerate(row):
             ref = f"{chr(65 + c)}{r}"
@@ -261,7 +262,8 @@ def xlsx(rows: list[list[Any]]) -> bytes:
             '<Relationship Id="rId1" Target="worksheets/sheet1.xml" Type="worksheet"/></Relationships>',
         )
         z.writestr("xl/sharedStrings.xml", f"<sst {ns}>" + "".join(f"<si><t>{s}</t></si>" for s in strings) + "</sst>")
-        z.writestr("xl/worksheets/sheet1.xml", f"<worksheet {ns}><sheetData>{''.join(cells)}</sheetData></worksheet>")
+        sheet = f"<worksheet {ns}><sheetData>{''.join(cells)}</sheetData></worksheet>"
+        z.writestr("xl/worksheets/sheet1.xml", mangle(sheet) if mangle else sheet)
     return out.getvalue()
 
 
@@ -499,3 +501,83 @@ async def test_due_and_overdue_reminders_and_the_desks_lists(client, app, lib):
     ]
     history = (await client.get("/api/v1/me/loans?state=history", headers=lib.chen.headers)).json()
     assert [x["returned_at"] is not None for x in history["loans"]] == [True]
+
+
+# -- edges found in review -------------------------------------------------------------------------
+
+
+async def test_a_copy_back_from_repair_goes_to_the_hold_queue_and_a_lost_loan_is_closed(client, lib):
+    book = await lib.book(copies=1)
+    copy_id = (await client.get(f"/api/v1/books/{book['id']}", headers=lib.staff.headers)).json()["copies_detail"][0][
+        "id"
+    ]
+    await client.patch(f"/api/v1/copies/{copy_id}", json={"state": "repair"}, headers=lib.staff.headers)
+    waiting = (await lib.hold(lib.zhou, book["id"], lib.lele)).json()
+    assert waiting["status"] == "waiting"
+    mended = await client.patch(f"/api/v1/copies/{copy_id}", json={"state": "available"}, headers=lib.staff.headers)
+    assert mended.json()["state"] == "on_hold_shelf"  # not the open shelf: 乐乐 is waiting
+    assert (await client.get(f"/api/v1/holds/{waiting['id']}", headers=lib.zhou.headers)).json()["status"] == "ready"
+    assert code(await lib.borrow(lib.chen, book["barcodes"][0], lib.xiaoyu)) == (409, "copy_held")
+
+    loan = (await lib.borrow(lib.zhou, book["barcodes"][0], lib.lele)).json()
+    clock.advance(timedelta(days=20))
+    late = await lib.borrow(lib.staff, (await lib.book("下一本"))["barcodes"][0], lib.lele)
+    assert code(late) == (409, "member_overdue")
+    assert (await client.post(f"/api/v1/loans/{loan['id']}/lost", headers=lib.zhou.headers)).status_code == 403
+    lost = await client.post(f"/api/v1/loans/{loan['id']}/lost", headers=lib.staff.headers)
+    assert lost.status_code == 200 and lost.json()["lost"] is True
+    assert (await lib.borrow(lib.staff, (await lib.book("再下一本"))["barcodes"][0], lib.lele)).status_code == 201
+    copies = (
+        await client.get(f"/api/v1/communities/{lib.b}/library/copies?state=lost", headers=lib.staff.headers)
+    ).json()
+    assert [c["barcode"] for c in copies] == [book["barcodes"][0]]
+
+
+async def test_children_may_have_their_own_limit(client, lib):
+    await client.put(f"/api/v1/communities/{lib.b}/loan-policy", json={"child_max_loans": 1}, headers=lib.staff.headers)
+    first, second = await lib.book("一"), await lib.book("二")
+    assert (await lib.borrow(lib.chen, first["barcodes"][0], lib.xiaoyu)).status_code == 201
+    assert code(await lib.borrow(lib.chen, second["barcodes"][0], lib.xiaoyu)) == (409, "loan_limit")
+    assert (await lib.borrow(lib.chen, second["barcodes"][0], lib.chen_me)).status_code == 201  # adults: 3
+    kept = await client.put(
+        f"/api/v1/communities/{lib.b}/loan-policy", json={"loan_days": None}, headers=lib.staff.headers
+    )
+    assert kept.status_code == 200 and kept.json()["loan_days"] == 14  # null leaves a rule as it is
+
+
+async def test_odd_sheets_and_fields_are_clean_errors(client, lib):
+    path = f"/api/v1/communities/{lib.b}/books/import"
+
+    async def send(data: bytes, kind: str = "csv") -> Any:
+        return await client.post(f"{path}?format={kind}", content=data, headers=lib.staff.headers)
+
+    # Excel leaves blank rows out of the file: the error still names the sheet's row
+    assert (await send(xlsx([["书名", "ISBN"], ["好书", "9787533259563"]], [1, 7]), "xlsx")).status_code == 200
+    bad_row = xlsx([["书名", "ISBN"], ["好书", "9787533259564"]], [1, 5])
+    assert [p["row"] for p in (await send(bad_row, "xlsx")).json()["error"]["details"]] == [5]
+    wide = xlsx([["书名"], ["x"]], mangle=lambda sheet: sheet.replace('r="A2"', 'r="ZZZZZZZ2"'))
+    assert code(await send(wide, "xlsx")) == (422, "import_unreadable")
+    broken = xlsx([["书名"], ["x"]], mangle=lambda sheet: sheet.replace("<v>1</v>", "<v>99</v>"))
+    assert code(await send(broken, "xlsx")) == (422, "import_unreadable")
+    entity = xlsx([["书名"], ["x"]], mangle=lambda sheet: '<!DOCTYPE x [<!ENTITY a "aaaa">]>' + sheet)
+    assert code(await send(entity, "xlsx")) == (422, "import_unreadable")
+    huge_age = "书名,适读年龄\n好书,3000000000岁以上\n".encode()
+    assert code(await send(huge_age)) == (422, "import_invalid")
+    long_field = b'\xe4\xb9\xa6\xe5\x90\x8d\n"' + b"x" * 200_000 + b'"\n'
+    assert code(await send(long_field)) == (422, "import_unreadable")
+    with_nul = "书名,作者\n好书,张\x00三\n".encode()
+    assert (await send(with_nul)).json()["books_created"] == 1
+    too_big = await client.post(f"{path}?format=csv", content=b"x" * (5 * 1024 * 1024 + 1), headers=lib.staff.headers)
+    assert too_big.status_code == 413
+    cover = await client.post(
+        f"/api/v1/communities/{lib.b}/books",
+        json={"title": "t", "cover_url": "https://img.example/" + "x" * 600},
+        headers=lib.staff.headers,
+    )
+    assert cover.status_code == 422
+    wide_isbn = await client.post(
+        f"/api/v1/communities/{lib.b}/books",
+        json={"title": "全角", "isbn": "７-０２-０００２２０-X"},
+        headers=lib.staff.headers,
+    )
+    assert wide_isbn.json()["isbn"] == "9787020002207"

@@ -78,6 +78,21 @@ async def search_books(
     return Page[BookItem](items=[BookItem(**i) for i in items], next_cursor=next_cursor)
 
 
+async def _upload(request: Request) -> bytes:
+    """The request body, refused past the import limit without reading it all."""
+    too_large = AppError("payload_too_large", "文件不能超过 5 MB", status=413)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > importer.MAX_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > importer.MAX_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @router.post(
     "/communities/{community_id}/books/import",
     response_model=ImportSummary,
@@ -108,7 +123,7 @@ async def import_books(
     kind = format or ("xlsx" if content_type == XLSX else "csv" if content_type in ("text/csv", "text/plain") else None)
     if kind is None:
         raise AppError("unsupported_media_type", "请上传 CSV 或 XLSX 文件", status=415)
-    summary = await importer.import_catalogue(session, user, community_id, await request.body(), kind)
+    summary = await importer.import_catalogue(session, user, community_id, await _upload(request), kind)
     return await idem.respond(ImportSummary(**summary), 200)
 
 
@@ -171,6 +186,11 @@ async def return_copy(
 @router.get("/loans/{loan_id}", response_model=LoanRead, summary="借阅详情")
 async def get_loan(loan_id: IdPath, user: CurrentUser, session: SessionDep) -> LoanRead:
     return LoanRead(**await circulation.get_loan(session, user, loan_id))
+
+
+@router.post("/loans/{loan_id}/lost", response_model=LoanRead, summary="登记借出的书遗失（社工）：结清借阅")
+async def mark_lost(loan_id: IdPath, user: CurrentUser, session: SessionDep, idem: IdempotencyDep) -> JSONResponse:
+    return await idem.respond(LoanRead(**await circulation.mark_lost(session, user, loan_id)), 200)
 
 
 @router.post("/loans/{loan_id}/renew", response_model=LoanRead, summary="续借")

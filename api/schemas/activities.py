@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from api.schemas.common import Id, Input, Schema
+from api.schemas.common import Id, Input, Schema, Url
 
 Category = Literal["children", "parent_child", "elders", "culture", "volunteering", "deliberation", "other"]
 Age = Annotated[int, Field(ge=0, le=17)]
@@ -40,7 +40,7 @@ class ActivityCreate(_Times):
     checkin_closes_at: AwareDatetime | None = Field(default=None, description="不填：开始后 30 分钟")
     child_min_age: Age | None = Field(default=None, description="儿童参加者的年龄下限（按出生年份）")
     child_max_age: Age | None = None
-    cover_url: HttpUrl | None = None
+    cover_url: Url | None = None
     series_id: Id | None = None
 
 
@@ -63,7 +63,7 @@ class ActivityUpdate(_Times):
     checkin_closes_at: AwareDatetime | None = None
     child_min_age: Age | None = None
     child_max_age: Age | None = None
-    cover_url: HttpUrl | None = None
+    cover_url: Url | None = None
     series_id: Id | None = None
 
 

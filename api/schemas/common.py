@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints
 
 from api.pagination import MAX_ID
 
@@ -10,6 +10,8 @@ T = TypeVar("T")
 
 # an id given by a client: what a 64-bit id column can hold, so a huge number is a 422, not a crash
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# a link Linli stores (covers, avatars): as long as its column holds
+Url = Annotated[HttpUrl, UrlConstraints(max_length=512)]
 
 
 class Schema(BaseModel):

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, HttpUrl, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from api.schemas.common import Id, Input
+from api.schemas.common import Id, Input, Url
 
 CopyState = Literal["available", "on_loan", "on_hold_shelf", "repair", "lost", "withdrawn"]
 Tag = Annotated[str, Field(min_length=1, max_length=16)]
@@ -27,7 +27,7 @@ class BookCreate(_Ages):
     author: str = Field(default="", max_length=128)
     publisher: str = Field(default="", max_length=128)
     year: int | None = Field(default=None, ge=1900, le=2100)
-    cover_url: HttpUrl | None = None
+    cover_url: Url | None = None
     age_min: Age | None = Field(default=None, description="适读年龄段")
     age_max: Age | None = None
     tags: list[Tag] = Field(default=[], max_length=10)
@@ -40,7 +40,7 @@ class BookUpdate(_Ages):
     author: str | None = Field(default=None, max_length=128)
     publisher: str | None = Field(default=None, max_length=128)
     year: int | None = Field(default=None, ge=1900, le=2100)
-    cover_url: HttpUrl | None = None
+    cover_url: Url | None = None
     age_min: Age | None = None
     age_max: Age | None = None
     tags: list[Tag] | None = Field(default=None, max_length=10)
@@ -162,6 +162,7 @@ class LoanRead(BaseModel):
     days_overdue: int
     renewals_left: int
     returned_at: datetime | None
+    lost: bool = Field(default=False, description="这册书遗失，借阅已结清")
     next: NextPlace | None = Field(default=None, description="还书时：这册书接下来放哪里")
 
 

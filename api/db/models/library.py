@@ -80,8 +80,9 @@ class Loan(IdMixin, Base):
     borrowed_at: Mapped[datetime]
     due_at: Mapped[datetime]  # the end of the due day, community time
     renewals: Mapped[int] = mapped_column(default=0)
-    returned_at: Mapped[datetime | None]
+    returned_at: Mapped[datetime | None]  # or, with `lost`, the day staff wrote the copy off
     returned_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
+    lost: Mapped[bool] = mapped_column(default=False)
 
     __table_args__ = (
         # never lent twice: one active loan per copy
@@ -96,6 +97,7 @@ class Loan(IdMixin, Base):
         Index("ix_loans_household", "household_id", "id"),
         Index("ix_loans_community_due", "community_id", "returned_at", "due_at"),
         CheckConstraint("renewals >= 0", name="renewals"),
+        CheckConstraint("NOT lost OR returned_at IS NOT NULL", name="lost_closed"),
     )
 
 

@@ -10,12 +10,13 @@ from sqlalchemy import String, cast, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.models import Book, BookCopy, Hold, Loan, Member, User
+from api.db.models import Book, BookCopy, Hold, Loan, Member, Space, User
 from api.errors import Conflict, NotFound, Unprocessable
 from api.pagination import cursor_int, decode_cursor, encode_cursor
 from api.services.access import require_member, require_staff
+from api.services.library import circulation
 from api.services.library import isbn as isbns
-from api.services.library.common import is_staff, my_member
+from api.services.library.common import is_staff, lock_book, my_member
 
 STAFF_STATES = ("available", "repair", "lost", "withdrawn")  # what staff may set by hand
 CLEARABLE = frozenset({"isbn", "year", "cover_url", "age_min", "age_max"})  # null clears these; elsewhere it is ignored
@@ -77,6 +78,10 @@ async def add_copy(session: AsyncSession, user: User, book_id: int, data: dict[s
     """Staff label a copy; a barcode is unique in the community."""
     book = await _book(session, book_id)
     await require_staff(session, user, book.community_id)
+    if data.get("space_id") is not None:
+        space = await session.get(Space, data["space_id"])
+        if space is None or space.community_id != book.community_id:
+            raise Unprocessable("space_not_found", "本社区没有这个空间", details={"space_id": data["space_id"]})
     copy = BookCopy(book_id=book.id, community_id=book.community_id, state="available", **data)
     session.add(copy)
     try:
@@ -89,21 +94,31 @@ async def add_copy(session: AsyncSession, user: User, book_id: int, data: dict[s
 
 async def update_copy(session: AsyncSession, user: User, copy_id: int, fields: dict[str, Any]) -> BookCopy:
     """Staff move a copy between available, repair, lost and withdrawn, or note where it is.
-    A copy on loan or on the hold shelf changes only by return, loan or hold."""
+    A copy on loan or on the hold shelf changes only by return, loan or hold (a lent copy that is
+    lost: `POST /loans/{id}/lost`). A copy put back on the shelf goes to the first hold in line."""
     copy = await session.get(BookCopy, copy_id)
     if copy is None:
         raise NotFound("copy_not_found", "找不到这册书")
     await require_staff(session, user, copy.community_id)
+    await lock_book(session, copy.book_id)
+    await session.refresh(copy)
     state = fields.pop("state", None)
-    if state is not None and state != copy.state:
-        if copy.state not in STAFF_STATES:
-            raise Conflict(
-                "copy_in_circulation", "这册书正在借出或在预约书架上，请先归还或取消预约", details={"state": copy.state}
-            )
-        copy.state = state
     for name, value in fields.items():
         setattr(copy, name, value)
     await session.flush()
+    if state is not None and state != copy.state:
+        if copy.state not in STAFF_STATES:
+            raise Conflict(
+                "copy_in_circulation",
+                "这册书正在借出或在预约书架上，请先归还或取消预约",
+                details={"state": copy.state},
+            )
+        if state == "available":
+            await circulation.pass_on(session, copy.id, copy.state)
+        else:
+            copy.state = state
+            await session.flush()
+        await session.refresh(copy)
     return copy
 
 

@@ -32,6 +32,7 @@ from api.services.library.common import (
     get_copy_by_barcode,
     is_staff,
     local_day,
+    lock_book,
     member_for,
     my_member,
     rules,
@@ -44,7 +45,7 @@ UNSYNCED = {"synchronize_session": False}
 # -- reminders -----------------------------------------------------------------------------------
 
 
-def _due_key(loan: Loan) -> str:
+def due_key(loan: Loan) -> str:
     return f"loan:{loan.id}:due:{int(loan.due_at.timestamp())}"
 
 
@@ -92,7 +93,7 @@ async def _schedule_due_reminder(session: AsyncSession, loan: Loan) -> None:
         await _recipients(session, loan),
         "loan.due_soon",
         await _loan_params(session, loan),
-        _due_key(loan),
+        due_key(loan),
         community_id=loan.community_id,
     )
 
@@ -137,8 +138,9 @@ async def borrow(session: AsyncSession, user: User, community_id: int, barcode: 
     policy = await rules(session, community_id)
     now = clock.now()
 
-    # one borrow of this member at a time: the limit holds under double taps
+    # one borrow of this member at a time (the limit holds under double taps), then the book
     await session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
+    await lock_book(session, copy.book_id)
     overdue = (
         await session.execute(
             select(Loan.id, Book.title)
@@ -187,7 +189,7 @@ async def borrow(session: AsyncSession, user: User, community_id: int, barcode: 
         fulfilled.closed_at = now
         await session.flush()
         await cancel_scheduled(session, _expiring_key(fulfilled))
-        await _pass_on(session, kept, "on_hold_shelf")  # they took another copy: the kept one goes on
+        await pass_on(session, kept, "on_hold_shelf")  # they took another copy: the kept one goes on
     community, space = await copy_space(session, copy)
     loan = Loan(
         community_id=community_id,
@@ -214,7 +216,7 @@ async def borrow(session: AsyncSession, user: User, community_id: int, barcode: 
 # -- returning and the hold queue ----------------------------------------------------------------
 
 
-async def _pass_on(session: AsyncSession, copy_id: int | None, from_state: str) -> Hold | None:
+async def pass_on(session: AsyncSession, copy_id: int | None, from_state: str) -> Hold | None:
     """A copy has come free (returned, its hold cancelled or expired, or found on the shelf for a
     new hold): it goes to the first hold in line for its book — to the hold shelf, and the member
     is told — else back on the shelf. Moves the copy only if it is still `from_state` (a concurrent
@@ -285,9 +287,12 @@ async def _tell_hold_ready(session: AsyncSession, hold: Hold, space: Space | Non
     users = await _recipients(session, hold)
     await notify(session, users, "hold.ready", params, f"hold:{hold.id}:ready", community_id=hold.community_id)
     assert hold.expires_at is not None
+    at = hold.expires_at - timedelta(hours=36)  # noon of the day before the last day
+    if at <= clock.now():
+        return
     await schedule(
         session,
-        hold.expires_at - timedelta(hours=36),  # noon of the day before the last day
+        at,
         users,
         "hold.expiring",
         params,
@@ -301,6 +306,7 @@ async def return_copy(session: AsyncSession, user: User, community_id: int, barc
     in line, else back on the shelf. Returning twice is refused with `not_on_loan`."""
     await require_staff(session, user, community_id)
     copy = await get_copy_by_barcode(session, community_id, barcode)
+    await lock_book(session, copy.book_id)
     loan = (
         await session.execute(select(Loan).where(Loan.copy_id == copy.id, Loan.returned_at.is_(None)))
     ).scalar_one_or_none()
@@ -316,8 +322,8 @@ async def return_copy(session: AsyncSession, user: User, community_id: int, barc
     if not getattr(closed, "rowcount", 0):
         raise Conflict("not_on_loan", "这册书刚刚已经还过了", details={"barcode": copy.barcode})
     await session.refresh(loan)
-    await cancel_scheduled(session, _due_key(loan))
-    hold = await _pass_on(session, copy.id, "on_loan")
+    await cancel_scheduled(session, due_key(loan))
+    hold = await pass_on(session, copy.id, "on_loan")
     view = await loan_view(session, loan)
     view["next"] = {"to": "shelf", "hold_id": None, "member_name": None}
     if hold is not None:  # staff put it on the hold shelf, labelled for this member
@@ -326,11 +332,39 @@ async def return_copy(session: AsyncSession, user: User, community_id: int, barc
     return view
 
 
+async def mark_lost(session: AsyncSession, user: User, loan_id: int) -> dict[str, Any]:
+    """Staff record that a lent copy is lost: the loan is closed (the member is no longer
+    overdue) and the copy is marked lost. No money changes hands."""
+    loan = await session.get(Loan, loan_id)
+    if loan is None:
+        raise NotFound("loan_not_found", "找不到该借阅记录")
+    await require_staff(session, user, loan.community_id)
+    await lock_book(session, loan.book_id)
+    await session.refresh(loan)
+    if loan.returned_at is not None:
+        raise Conflict("loan_returned", "这本书已经还了")
+    now = clock.now()
+    loan.returned_at = now
+    loan.returned_by = user.id
+    loan.lost = True
+    await session.execute(
+        update(BookCopy)
+        .where(BookCopy.id == loan.copy_id, BookCopy.state == "on_loan")
+        .values(state="lost", updated_at=now)
+        .execution_options(**UNSYNCED)
+    )
+    await session.flush()
+    await cancel_scheduled(session, due_key(loan))
+    return await loan_view(session, loan)
+
+
 async def renew(session: AsyncSession, user: User, loan_id: int) -> dict[str, Any]:
     """The borrower's household or staff extend a loan by its loan period, counted from its due
     day. Refused when the renewals are used up, the loan is already overdue, or someone is waiting
     for the book."""
     loan = await _loan_for(session, user, loan_id)
+    await lock_book(session, loan.book_id)
+    await session.refresh(loan)  # as it is now that nobody else can move it
     if loan.returned_at is not None:
         raise Conflict("loan_returned", "这本书已经还了")
     policy = await rules(session, loan.community_id)
@@ -347,7 +381,7 @@ async def renew(session: AsyncSession, user: User, loan_id: int) -> dict[str, An
     ).scalar_one()
     if waiting:
         raise Conflict("book_on_hold", "有邻居在排队预约这本书，不能续借", details={"waiting": waiting})
-    await cancel_scheduled(session, _due_key(loan))
+    await cancel_scheduled(session, due_key(loan))
     member = await session.get(Member, loan.member_id)
     copy = await session.get(BookCopy, loan.copy_id)
     assert member is not None and copy is not None
@@ -373,6 +407,7 @@ async def place_hold(session: AsyncSession, user: User, book_id: int, member_id:
     member, _ = await member_for(session, user, book.community_id, member_id)
     policy = await rules(session, book.community_id)
     await session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
+    await lock_book(session, book.id)
     held = (
         (
             await session.execute(
@@ -418,7 +453,7 @@ async def place_hold(session: AsyncSession, user: User, book_id: int, member_id:
         )
     ).scalar_one_or_none()
     if on_shelf is not None:  # kept for the first in line at once — usually this hold
-        await _pass_on(session, on_shelf, "available")
+        await pass_on(session, on_shelf, "available")
     await session.refresh(hold)
     return await hold_view(session, hold)
 
@@ -426,6 +461,8 @@ async def place_hold(session: AsyncSession, user: User, book_id: int, member_id:
 async def cancel_hold(session: AsyncSession, user: User, hold_id: int) -> dict[str, Any]:
     """The household or staff withdraw a hold; a copy kept for it passes to the next in line."""
     hold = await _hold_for(session, user, hold_id)
+    await lock_book(session, hold.book_id)
+    await session.refresh(hold)  # it may have expired or been collected meanwhile
     if hold.status in ("waiting", "ready"):
         was_ready, copy_id = hold.status == "ready", hold.copy_id
         hold.status = "cancelled"
@@ -433,7 +470,7 @@ async def cancel_hold(session: AsyncSession, user: User, hold_id: int) -> dict[s
         await session.flush()
         await cancel_scheduled(session, _expiring_key(hold))
         if was_ready:
-            await _pass_on(session, copy_id, "on_hold_shelf")
+            await pass_on(session, copy_id, "on_hold_shelf")
     return await hold_view(session, hold)
 
 
@@ -447,15 +484,16 @@ async def expire_holds(session: AsyncSession) -> int:
             )
         ).scalars()
     )
-    for hold in expired:
+    for hold in sorted(expired, key=lambda h: (h.book_id, h.id)):  # locks in one order
+        await lock_book(session, hold.book_id)
         done = await session.execute(
             update(Hold)
-            .where(Hold.id == hold.id, Hold.status == "ready")
+            .where(Hold.id == hold.id, Hold.status == "ready", Hold.expires_at <= now)
             .values(status="expired", closed_at=now)
             .execution_options(**UNSYNCED)
         )
         if getattr(done, "rowcount", 0):
-            await _pass_on(session, hold.copy_id, "on_hold_shelf")
+            await pass_on(session, hold.copy_id, "on_hold_shelf")
     return len(expired)
 
 
@@ -531,6 +569,7 @@ async def loan_view(session: AsyncSession, loan: Loan) -> dict[str, Any]:
         "days_overdue": (local_day(now, community) - due_day(loan.due_at, community)).days if overdue else 0,
         "renewals_left": max(policy.renewals - loan.renewals, 0),
         "returned_at": loan.returned_at,
+        "lost": loan.lost,
     }
 
 

@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
-from api.db.models import BookCopy, Community, LoanPolicy, Member, Space, SpaceClosure, User
+from api.db.models import Book, BookCopy, Community, LoanPolicy, Member, Space, SpaceClosure, User
 from api.errors import NotFound, Unprocessable
 from api.schemas.communities import WEEKDAYS
 from api.services.access import RANK, get_community, role_in
@@ -132,8 +131,11 @@ def due_day(due: datetime, community: Community) -> date:
     return (due.astimezone(ZoneInfo(community.timezone)) - timedelta(seconds=1)).date()
 
 
-def is_overdue(due: datetime) -> bool:
-    return clock.now() >= due
+async def lock_book(session: AsyncSession, book_id: int) -> None:
+    """Everything that moves a book's copies, loans or holds — borrow, return, renew, holds placed,
+    cancelled or expired, staff editing a copy — happens one transaction at a time per book, so a
+    hold cannot be served twice or skipped. Lock order: a member first (borrowing), then the book."""
+    await session.execute(select(Book.id).where(Book.id == book_id).with_for_update())
 
 
 async def get_copy_by_barcode(session: AsyncSession, community_id: int, barcode: str) -> BookCopy:

@@ -29,6 +29,7 @@ async def get_policy(session: AsyncSession, user: User, community_id: int) -> di
 async def set_policy(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """Staff change the lending rules; unset fields keep theirs (null clears a child override)."""
     await require_staff(session, user, community_id)
+    data = {k: v for k, v in data.items() if v is not None or k.startswith("child_")}
     row = await session.get(LoanPolicy, community_id)
     if row is None:
         row = LoanPolicy(community_id=community_id, **DEFAULT_POLICY, updated_at=clock.now())

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import re
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ MAX_UNZIPPED = 50 * 1024 * 1024
 MAX_ROWS = 20_000
 MAX_ERRORS = 200
 MAX_COPIES_PER_ROW = 50
+MAX_COLUMNS = 64  # a catalogue sheet has a dozen; Excel allows 16,384
 
 COLUMNS = {
     "title": ("书名", "题名", "名称", "title"),
@@ -91,13 +93,15 @@ _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 
 
-def _column(ref: str) -> int:
-    index = 0
-    for char in ref:
-        if not char.isalpha():
-            break
-        index = index * 26 + (ord(char.upper()) - 64)
-    return index - 1
+def _cell_ref(ref: str) -> tuple[int, int]:
+    """(row, column) of an A1 reference, both from 1."""
+    match = re.fullmatch(r"([A-Z]{1,3})([0-9]{1,7})", ref.upper())
+    if match is None:
+        raise ValueError(f"bad cell reference {ref!r}")
+    column = 0
+    for char in match.group(1):
+        column = column * 26 + (ord(char) - 64)
+    return int(match.group(2)), column
 
 
 def _xml(data: bytes) -> ElementTree.Element:
@@ -124,25 +128,35 @@ def read_xlsx(data: bytes) -> list[list[str]]:
         rels = _xml(book.read("xl/_rels/workbook.xml.rels"))
         target = next(r.get("Target", "") for r in rels if r.get("Id") == first.get(f"{_REL}id"))
         sheet = _xml(book.read("xl/" + target.removeprefix("/xl/").lstrip("/")))
-    except (zipfile.BadZipFile, KeyError, StopIteration, ElementTree.ParseError) as exc:
+    except (zipfile.BadZipFile, KeyError, StopIteration, ElementTree.ParseError, ValueError) as exc:
         raise Unprocessable("import_unreadable", "无法读取这个 XLSX 文件，请另存为 CSV 再试") from exc
     rows: list[list[str]] = []
-    for row in sheet.iter(f"{_NS}row"):
-        cells: dict[int, str] = {}
-        for cell in row.iter(f"{_NS}c"):
-            kind, value = cell.get("t"), cell.find(f"{_NS}v")
-            if kind == "s" and value is not None and value.text is not None:
-                text = shared[int(value.text)]
-            elif kind == "inlineStr":
-                text = "".join(t.text or "" for t in cell.iter(f"{_NS}t"))
-            else:
-                text = value.text if value is not None and value.text is not None else ""
-                if kind is None and re.fullmatch(r"\d+\.0", text):
-                    text = text[:-2]  # a whole number Excel stored as a float (ISBNs, years)
-            cells[_column(cell.get("r", "A"))] = text
-        rows.append([cells.get(i, "") for i in range(max(cells) + 1)] if cells else [])
-        if len(rows) > MAX_ROWS + 1:
-            raise Unprocessable("import_too_large", f"最多导入{MAX_ROWS}行")
+    try:
+        for row in sheet.iter(f"{_NS}row"):
+            cells: dict[int, str] = {}
+            number = int(row.get("r", len(rows) + 1))  # Excel leaves empty rows out of the file
+            for position, cell in enumerate(row.iter(f"{_NS}c"), start=1):
+                ref = cell.get("r")
+                column = _cell_ref(ref)[1] if ref else position
+                if column > MAX_COLUMNS:
+                    continue  # far to the right of any catalogue column
+                kind, value = cell.get("t"), cell.find(f"{_NS}v")
+                if kind == "s" and value is not None and value.text is not None:
+                    text = shared[int(value.text)]
+                elif kind == "inlineStr":
+                    text = "".join(t.text or "" for t in cell.iter(f"{_NS}t"))
+                else:
+                    text = value.text if value is not None and value.text is not None else ""
+                    if kind is None and re.fullmatch(r"\d+\.0", text):
+                        text = text[:-2]  # a whole number Excel stored as a float (ISBNs, years)
+                cells[column - 1] = text
+            if number > MAX_ROWS + 1 or len(rows) > MAX_ROWS:
+                raise Unprocessable("import_too_large", f"最多导入{MAX_ROWS}行")
+            while len(rows) < number - 1:
+                rows.append([])  # the rows Excel left out, so that numbers match the sheet
+            rows.append([cells.get(i, "") for i in range(max(cells) + 1)] if cells else [])
+    except (ValueError, IndexError) as exc:
+        raise Unprocessable("import_unreadable", "无法读取这个 XLSX 文件，请另存为 CSV 再试") from exc
     return rows
 
 
@@ -150,11 +164,16 @@ def read_table(data: bytes, kind: str) -> list[list[str]]:
     if len(data) > MAX_BYTES:
         raise Unprocessable("import_too_large", "文件不能超过 5 MB")
     if kind == "xlsx":
-        return read_xlsx(data)
-    rows = list(csv.reader(io.StringIO(_decode(data))))
-    if len(rows) > MAX_ROWS + 1:
+        table = read_xlsx(data)
+    else:
+        try:
+            table = list(csv.reader(io.StringIO(_decode(data))))
+        except csv.Error as exc:  # a field past csv's limit, a stray quote at the end…
+            raise Unprocessable("import_unreadable", f"CSV 文件格式有误：{exc}") from exc
+    if len(table) > MAX_ROWS + 1:
         raise Unprocessable("import_too_large", f"最多导入{MAX_ROWS}行")
-    return rows
+    # NUL characters go: no database text column takes them
+    return [[cell.replace("\x00", "") for cell in row] for row in table]
 
 
 # -- checking the rows ---------------------------------------------------------------------------
@@ -171,14 +190,14 @@ def _header_map(header: list[str]) -> dict[str, int]:
 
 
 def _ages(text: str) -> tuple[int | None, int | None]:
-    numbers = [int(n) for n in re.findall(r"\d+", text)]
-    if not numbers:
-        raise ValueError("写成 3-6 或 6岁以上")
+    numbers = [int(n) for n in re.findall(r"[0-9]+", unicodedata.normalize("NFKC", text))[:2]]
+    if not numbers or any(n > 18 for n in numbers):
+        raise ValueError("写成 3-6 或 6岁以上（0–18 岁）")
     if len(numbers) == 1:
         return (numbers[0], None) if re.search(r"以上|\+|起", text) else (numbers[0], numbers[0])
-    low, high = numbers[0], numbers[1]
-    if low > high or high > 18:
-        raise ValueError("年龄段应在 0–18 岁之间，小的在前")
+    low, high = numbers
+    if low > high:
+        raise ValueError("年龄段小的在前，如 3-6")
     return low, high
 
 

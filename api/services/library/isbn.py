@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _SEPARATORS = re.compile(r"[\s\-‐‑–—_]")
 
@@ -20,18 +21,14 @@ def _isbn10_valid(digits: str) -> bool:
 def normalise(raw: str) -> str:
     """ISBN-13 digits for a valid ISBN-10 or ISBN-13 (hyphens and spaces allowed, "ISBN" prefix
     too); ValueError for anything else."""
-    text = _SEPARATORS.sub("", raw.strip()).upper().removeprefix("ISBN").lstrip(":：")
-    if re.fullmatch(r"\d{9}[\dX]", text):
+    text = _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw).strip()).upper().removeprefix("ISBN").lstrip(":")
+    if re.fullmatch(r"[0-9]{9}[0-9X]", text):
         if not _isbn10_valid(text):
             raise ValueError("ISBN-10 check digit does not match")
         core = "978" + text[:9]
         return core + _isbn13_check(core)
-    if re.fullmatch(r"97[89]\d{10}", text):
+    if re.fullmatch(r"97[89][0-9]{10}", text):
         if _isbn13_check(text[:12]) != text[12]:
             raise ValueError("ISBN-13 check digit does not match")
         return text
     raise ValueError("not an ISBN-10 or ISBN-13")
-
-
-def display(isbn13: str) -> str:
-    return f"{isbn13[:3]}-{isbn13[3]}-{isbn13[4:8]}-{isbn13[8:12]}-{isbn13[12]}" if len(isbn13) == 13 else isbn13

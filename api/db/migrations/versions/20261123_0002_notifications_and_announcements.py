@@ -122,9 +122,7 @@ def upgrade() -> None:
             name=op.f("fk_announcements_community_id_communities"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["team_id"], ["teams.id"], name=op.f("fk_announcements_team_id_teams")
-        ),
+        sa.ForeignKeyConstraint(["team_id"], ["teams.id"], name=op.f("fk_announcements_team_id_teams")),
         sa.ForeignKeyConstraint(
             ["withdrawn_by"], ["users.id"], name=op.f("fk_announcements_withdrawn_by_users"), ondelete="SET NULL"
         ),

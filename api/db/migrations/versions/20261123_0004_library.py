@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-23 13:25:09.898148
+Create Date: 2026-11-23 13:45:42.573229
 """
 
 from collections.abc import Sequence
@@ -184,7 +184,9 @@ def upgrade() -> None:
         sa.Column("renewals", sa.Integer(), nullable=False),
         sa.Column("returned_at", api.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("returned_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("lost", sa.Boolean(), nullable=False),
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.CheckConstraint("NOT lost OR returned_at IS NOT NULL", name=op.f("ck_loans_lost_closed")),
         sa.CheckConstraint("renewals >= 0", name=op.f("ck_loans_renewals")),
         sa.ForeignKeyConstraint(["book_id"], ["books.id"], name=op.f("fk_loans_book_id_books"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
