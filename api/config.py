@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from datetime import time
 from functools import lru_cache
@@ -34,6 +36,9 @@ class Settings(BaseSettings):
     database_echo: bool = False
 
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
+    # 32 random bytes, base64: seals personal data at rest (volunteers' ID numbers). Unset in
+    # development: derived from the JWT secret. Required in production.
+    data_key: SecretStr | None = None
     jwt_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
 
     wechat_mode: Literal["real", "fake"] = "fake"
@@ -94,6 +99,8 @@ class Settings(BaseSettings):
         secret = self.jwt_secret.get_secret_value()
         if secret == DEFAULT_JWT_SECRET or len(secret) < 32:
             problems.append("LINLI_JWT_SECRET must be set to a random value of at least 32 characters")
+        if self.data_key is None:
+            problems.append("LINLI_DATA_KEY must be set (32 random bytes, base64) to seal personal data")
         if self.wechat_mode != "real":
             problems.append("LINLI_WECHAT_MODE=fake (development logins) is refused in production")
         if not self.wechat_secret.get_secret_value() or self.wechat_appid == "wx-linli-dev":
@@ -101,6 +108,15 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
+
+    @property
+    def data_key_bytes(self) -> bytes:
+        if self.data_key is None:
+            return hashlib.sha256(b"linli-data-key:" + self.jwt_secret.get_secret_value().encode()).digest()
+        key = base64.b64decode(self.data_key.get_secret_value())
+        if len(key) != 32:
+            raise ValueError("LINLI_DATA_KEY must be 32 bytes, base64-encoded")
+        return key
 
     @property
     def is_production(self) -> bool:

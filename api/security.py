@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -110,17 +111,40 @@ def verify_checkin_token(settings: Settings, token: str) -> int | None:
     return int(booking) if hmac.compare_digest(token, checkin_token(settings, int(booking))) else None
 
 
-def onsite_code(settings: Settings, activity_id: int, at: datetime) -> str:
-    """The activity's on-site code for the minute containing `at` (8 characters, A–Z and 2–7)."""
+def onsite_code(settings: Settings, target: int, at: datetime, *, scope: str = "activity") -> str:
+    """The on-site code of an activity (or a volunteer shift, `scope="shift"`) for the minute
+    containing `at` (8 characters, A–Z and 2–7)."""
     minute = int(at.timestamp()) // ONSITE_CODE_SECONDS
-    return base64.b32encode(_mac(settings, f"onsite:{activity_id}:{minute}")).decode()[:8]
+    return base64.b32encode(_mac(settings, f"onsite:{scope}:{target}:{minute}")).decode()[:8]
 
 
-def onsite_code_valid(settings: Settings, activity_id: int, code: str, at: datetime) -> bool:
+def onsite_code_valid(settings: Settings, target: int, code: str, at: datetime, *, scope: str = "activity") -> bool:
     """The current code, or the previous minute's (the resident may have scanned it just before it
     changed)."""
     code = code.strip().upper()
     if not code.isascii():
         return False
-    candidates = (onsite_code(settings, activity_id, at - timedelta(seconds=s)) for s in (0, ONSITE_CODE_SECONDS))
+    candidates = (
+        onsite_code(settings, target, at - timedelta(seconds=s), scope=scope) for s in (0, ONSITE_CODE_SECONDS)
+    )
     return any(hmac.compare_digest(code, c) for c in candidates)
+
+
+# -- personal data at rest -----------------------------------------------------------------------
+
+
+def seal(settings: Settings, plaintext: str, *, purpose: str) -> str:
+    """AES-256-GCM with LINLI_DATA_KEY; `purpose` is bound in as associated data, so a sealed value
+    cannot be moved to another field. base64 of nonce + ciphertext."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    sealed = AESGCM(settings.data_key_bytes).encrypt(nonce, plaintext.encode(), purpose.encode())
+    return base64.b64encode(nonce + sealed).decode()
+
+
+def unseal(settings: Settings, token: str, *, purpose: str) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    raw = base64.b64decode(token)
+    return AESGCM(settings.data_key_bytes).decrypt(raw[:12], raw[12:], purpose.encode()).decode()

@@ -15,6 +15,7 @@ def production(**overrides):
         "wechat_mode": "real",
         "wechat_appid": "wx1234567890",
         "wechat_secret": "real-secret",
+        "data_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -24,6 +25,11 @@ def test_production_accepts_safe_settings():
     settings = production()
     assert settings.is_production
     assert settings.run_embedded_worker is False
+
+
+def test_production_needs_a_data_key_for_personal_data():
+    with pytest.raises(ValidationError, match="LINLI_DATA_KEY"):
+        production(data_key=None)
 
 
 def test_production_refuses_the_default_jwt_secret():

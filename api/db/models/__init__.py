@@ -25,7 +25,18 @@ from api.db.models.notifications import (
 )
 from api.db.models.outbox import OutboxJob
 from api.db.models.users import User
-from api.db.models.volunteers import Team, TeamMember
+from api.db.models.volunteers import (
+    Certificate,
+    ServiceRecord,
+    Shift,
+    ShiftRule,
+    ShiftSignup,
+    Team,
+    TeamMember,
+    VolunteerPolicy,
+    VolunteerProfile,
+    VolunteerStory,
+)
 from api.db.models.wechat import WechatAccessToken
 
 __all__ = [
@@ -40,6 +51,7 @@ __all__ = [
     "Booking",
     "BookingAttendee",
     "BookingBlock",
+    "Certificate",
     "Community",
     "CommunityMembership",
     "Delivery",
@@ -55,11 +67,18 @@ __all__ = [
     "SendSlot",
     "Series",
     "SeriesFollow",
+    "ServiceRecord",
+    "Shift",
+    "ShiftRule",
+    "ShiftSignup",
     "Space",
     "SpaceClosure",
     "SubscriptionCredit",
     "Team",
     "TeamMember",
     "User",
+    "VolunteerPolicy",
+    "VolunteerProfile",
+    "VolunteerStory",
     "WechatAccessToken",
 ]
