@@ -24,7 +24,17 @@ from api.config import Settings, get_settings
 from api.db.session import Database
 from api.errors import AppError, error_body
 from api.logging import configure_logging, request_id_var
-from api.routers import activities, announcements, auth, communities, health, households, library, notifications
+from api.routers import (
+    activities,
+    announcements,
+    auth,
+    communities,
+    health,
+    households,
+    library,
+    notifications,
+    volunteers,
+)
 from api.services.idempotency import IdempotentReplay
 from api.services.notifications import catalogue
 from api.wechat import WeChatClient, build_http_client
@@ -177,8 +187,9 @@ def create_app(settings: Settings | None = None, *, wechat_http: httpx.AsyncClie
     _install_error_handlers(app)
 
     app.include_router(health.router)
-    for module in (auth, communities, households, activities, library, notifications, announcements):
+    for module in (auth, communities, households, activities, library, volunteers, notifications, announcements):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(volunteers.public, prefix=API_PREFIX)
     return app
 
 

@@ -17,12 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import Activity, Booking, BookingAttendee, Household, Member, User
 from api.db.session import settings_of
-from api.errors import Conflict, Unprocessable
+from api.errors import Conflict, Forbidden, Unprocessable
 from api.security import ONSITE_CODE_SECONDS, checkin_token, onsite_code, onsite_code_valid, verify_checkin_token
 from api.services.access import require_staff
 from api.services.activities.bookings import _booking_for, booking_view, take_seats
 from api.services.activities.browse import visible_activity
-from api.services.activities.common import get_activity, lock_activity, my_member
+from api.services.activities.common import get_activity, is_staff, lock_activity, my_member
+from api.services.volunteers import shifts
 
 
 def _check_window(activity: Activity, now: datetime) -> None:
@@ -82,9 +83,13 @@ async def scan(
     member_ids: list[int] | None,
 ) -> dict[str, Any]:
     """Staff check a booking in: by scanning its QR (`token`), or from the roster (`booking_id`)
-    for someone without a phone. Its attendees (or those named) are in; again changes nothing."""
+    for someone without a phone. Volunteers on a shift of the activity may scan too. Its attendees
+    (or those named) are in; again changes nothing."""
     activity = await get_activity(session, activity_id)
-    await require_staff(session, user, activity.community_id)
+    # a volunteer on a shift of this activity may scan its booking codes, and only that
+    volunteer = token is not None and await shifts.can_scan_for(session, user, activity.id)
+    if not volunteer and not await is_staff(session, user, activity.community_id):
+        raise Forbidden("staff_only", "只有社工或本活动的值班志愿者可以扫码签到")
     if token is not None:
         booking_id = verify_checkin_token(settings_of(session), token)
         if booking_id is None:

@@ -170,6 +170,63 @@ _declare(
 )
 
 
+_declare(
+    NotificationKind(
+        name="team.join_request",
+        label="团队入队申请",
+        params=frozenset({"team_id", "team_name", "applicant"}),
+        title="{applicant}申请加入{team_name}",
+        body="{applicant}想加入{team_name}，请在小程序里确认。",
+        page="pages/volunteers/team?id={team_id}",
+        fields={"thing1": "{team_name}", "name2": "{applicant}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="shift.tomorrow",
+        label="志愿值班提醒",
+        params=frozenset({"shift_id", "role", "start_at", "place"}),
+        title="明天值班：{role}",
+        body="你报名了{start_at}在{place}的「{role}」，到了请扫码签到。来不了请提前退出，让别的队员补上。",
+        page="pages/volunteers/shift?id={shift_id}",
+        fields={"thing1": "{role}", "time2": "{start_at}", "thing3": "{place}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="volunteer.thanks",
+        label="志愿服务时长确认",
+        params=frozenset({"record_id", "service", "hours", "service_date"}),
+        title="谢谢你！{service_date}的志愿服务记为{hours}小时",
+        body="你在{service_date}的「{service}」已经审核，记录志愿服务{hours}小时。谢谢你为社区出力！",
+        page="pages/volunteers/records",
+        fields={"thing1": "{service}", "date2": "{service_date}", "number3": "{hours}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="records.awaiting",
+        label="志愿服务记录待审核",
+        params=frozenset({"pending", "overdue", "day"}),
+        title="有{pending}条志愿服务记录待审核",
+        body="其中{overdue}条已超过10个工作日的审核期限，请尽快处理。",
+        page="pages/staff/service-records",
+        fields={"thing1": "待审核{pending}条，超期{overdue}条", "date2": "{day}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="volunteer.story",
+        label="人物故事征求同意",
+        params=frozenset({"story_id", "title"}),
+        title="社工想分享你的故事：{title}",
+        body="社工写了一篇关于你的人物故事「{title}」。你同意后才会给邻居们看到，不同意也没关系。",
+        page="pages/volunteers/story?id={story_id}",
+        fields={"thing1": "{title}"},
+    )
+)
+
+
 def kind(name: str) -> NotificationKind:
     try:
         return KINDS[name]

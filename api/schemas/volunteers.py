@@ -1,0 +1,255 @@
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from api.schemas.common import Id, Input
+from api.schemas.communities import OpeningHours, Weekday, validate_opening_hours
+
+Skill = Annotated[str, Field(min_length=1, max_length=16)]
+
+
+class TeamCreate(Input):
+    name: str = Field(min_length=1, max_length=64)
+    description: str = Field(default="", max_length=2000)
+    leader_ids: list[Id] = Field(default=[], max_length=10, description="队长的用户 id（本社区居民）")
+
+
+class RosterEntry(BaseModel):
+    user_id: int
+    display_name: str
+    phone: str | None = Field(description="打码显示")
+    role: Literal["leader", "member"]
+    status: Literal["pending", "active"]
+    since: datetime
+
+
+class TeamRead(BaseModel):
+    id: int
+    community_id: int
+    name: str
+    description: str
+    members: int = Field(description="在队人数")
+    my_status: Literal["pending", "active"] | None
+    my_role: Literal["leader", "member"] | None
+    roster: list[RosterEntry] | None = Field(default=None, description="队长和社工可见")
+
+
+class ReviewRequest(BaseModel):
+    approve: bool
+
+
+class RoleRequest(BaseModel):
+    role: Literal["leader", "member"]
+
+
+class ProfileWrite(Input):
+    skills: list[Skill] | None = Field(default=None, max_length=20)
+    availability: OpeningHours | None = Field(default=None, description='可服务时段，如 {"tue": [["14:00", "18:00"]]}')
+    real_name: str | None = Field(default=None, max_length=32, description="仅在需要出具官方记录时填写")
+    id_number: str | None = Field(default=None, max_length=32, description="身份证号，加密保存、打码显示；空字符串删除")
+    ranked: bool | None = Field(default=None, description="是否出现在服务时长排行中")
+
+    @model_validator(mode="after")
+    def _hours(self) -> ProfileWrite:
+        if self.availability is not None:
+            validate_opening_hours(self.availability)
+        return self
+
+
+class ProfileRead(BaseModel):
+    community_id: int
+    skills: list[str]
+    availability: dict[str, list[list[str]]]
+    real_name: str | None
+    id_number: str | None = Field(description="打码显示，如 5101**********123X")
+    ranked: bool
+
+
+class StoryCreate(Input):
+    user_id: Id
+    title: str = Field(min_length=1, max_length=64)
+    body: str = Field(min_length=1, max_length=10000)
+
+
+class StoryAnswer(BaseModel):
+    consent: bool
+
+
+class StoryRead(BaseModel):
+    id: int
+    user_id: int
+    title: str
+    body: str
+    status: Literal["waiting", "consented", "declined"]
+
+
+class ShiftCreate(Input):
+    role: str = Field(min_length=1, max_length=64, description="岗位，如 开馆值班、活动签到")
+    place: str = Field(default="", max_length=128)
+    start_at: AwareDatetime
+    end_at: AwareDatetime
+    needed: int = Field(ge=1, le=500, description="需要几位志愿者")
+    team_id: Id | None = Field(default=None, description="只给这个团队的队员")
+    activity_id: Id | None = Field(default=None, description="为这个活动值班：可以为居民扫码签到")
+    withdraw_deadline: AwareDatetime | None = Field(default=None, description="不填：开始前 12 小时")
+
+    @model_validator(mode="after")
+    def _times(self) -> ShiftCreate:
+        if self.end_at <= self.start_at:
+            raise ValueError("end_at must be after start_at")
+        if self.end_at - self.start_at > timedelta(hours=24):
+            raise ValueError("a shift lasts at most 24 hours")
+        return self
+
+
+class RuleCreate(Input):
+    role: str = Field(min_length=1, max_length=64)
+    place: str = Field(default="", max_length=128)
+    weekdays: list[Weekday] = Field(min_length=1, max_length=7)
+    starts: time
+    ends: time = Field(description="早于开始时间表示次日结束（夜间值班）")
+    needed: int = Field(ge=1, le=500)
+    team_id: Id | None = None
+    active_from: date
+    active_until: date | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> RuleCreate:
+        if self.starts == self.ends:
+            raise ValueError("starts and ends are the same time")
+        if self.active_until is not None and self.active_until < self.active_from:
+            raise ValueError("active_until is before active_from")
+        return self
+
+
+class RuleMade(BaseModel):
+    id: int
+    shifts_made: int
+
+
+class SignupRead(BaseModel):
+    id: int
+    shift_id: int
+    user_id: int
+    status: Literal["active", "withdrawn", "completed", "absent"]
+    checked_in_at: datetime | None
+    checked_out_at: datetime | None
+    auto_closed: bool = Field(description="忘记签退，由系统按结束时间签退：待社工核对")
+    display_name: str | None = None
+
+
+class ShiftRead(BaseModel):
+    id: int
+    role: str
+    place: str
+    start_at: datetime
+    end_at: datetime
+    needed: int
+    taken: int
+    team_id: int | None
+    team_name: str | None
+    activity_id: int | None
+    withdraw_deadline: datetime
+    cancelled: bool
+    my_signup: SignupRead | None
+    signups: list[SignupRead] | None = Field(default=None, description="社工和队长可见")
+
+
+class SignupRequest(BaseModel):
+    volunteer_id: Id | None = Field(default=None, description="队长或社工为队员安排；不填：自己报名")
+
+
+class OnSite(Input):
+    code: str | None = Field(default=None, min_length=4, max_length=16, pattern=r"^[0-9A-Za-z]+$")
+    volunteer_id: Id | None = Field(default=None, description="队长或社工代为确认时填写")
+
+    @model_validator(mode="after")
+    def _one(self) -> OnSite:
+        if self.code is None and self.volunteer_id is None:
+            raise ValueError("give the on-site code, or the volunteer being confirmed")
+        return self
+
+
+class ShiftCode(BaseModel):
+    shift_id: int
+    code: str
+    valid_until: datetime
+    rotates_every_seconds: int
+
+
+class RecordRead(BaseModel):
+    id: int
+    user_id: int
+    volunteer: str | None = None
+    service: str
+    activity_name: str
+    service_date: date
+    place: str
+    start_at: datetime
+    end_at: datetime
+    minutes: int
+    hours: str
+    organiser: str
+    person_in_charge: str
+    status: Literal["pending", "approved", "rejected"]
+    review_by: date = Field(description="审核期限：服务后 10 个工作日")
+    reviewed_at: datetime | None
+    review_note: str | None
+    flagged: bool
+    corrects_id: int | None
+    correction_reason: str | None
+    overdue: bool | None = None
+
+
+class RecordReview(Input):
+    approve: bool
+    note: str | None = Field(default=None, max_length=256, description="不通过时必填")
+
+
+class RecordAmend(BaseModel):
+    service: str | None = Field(default=None, min_length=1, max_length=128)
+    start_at: AwareDatetime | None = None
+    end_at: AwareDatetime | None = None
+    minutes: int | None = Field(default=None, ge=0, le=24 * 60)
+
+
+class RecordCorrection(Input):
+    start_at: AwareDatetime | None = None
+    end_at: AwareDatetime | None = None
+    minutes: int | None = Field(default=None, ge=0, le=24 * 60)
+    service: str | None = Field(default=None, min_length=1, max_length=128)
+    reason: str = Field(min_length=1, max_length=256)
+
+
+class PeriodHours(BaseModel):
+    period: str
+    hours: str
+
+
+class MyRecords(BaseModel):
+    records: list[RecordRead]
+    total_hours: str
+    by_month: list[PeriodHours]
+    by_year: list[PeriodHours]
+    counted_ids: list[int] = Field(description="计入时长的记录（已审核、未被更正替代）")
+
+
+class RankRead(BaseModel):
+    rank: int
+    user_id: int
+    display_name: str
+    hours: str
+
+
+class CertificateCheck(BaseModel):
+    number: str
+    name: str = Field(description="只显示姓氏")
+    hours: str
+    period_from: date
+    period_to: date
+    services: list[str]
+    organiser: str
+    issued_at: datetime

@@ -1,0 +1,474 @@
+"""Service records (志愿服务记录), their review, corrections, totals, rankings, the certificate and
+the export.
+
+A completed sign-up yields a pending record; staff approve or reject it within 10 working days of
+the service. Approved records never change (the database refuses it); a correction is a new
+record pointing at the one it corrects, and once approved it counts instead of it. The hours a
+volunteer has are the approved records that no approved correction replaces.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from api import clock, pdf, xlsx
+from api.db.models import (
+    Activity,
+    Certificate,
+    Community,
+    CommunityMembership,
+    Member,
+    ServiceRecord,
+    Shift,
+    ShiftSignup,
+    User,
+    VolunteerProfile,
+)
+from api.db.session import settings_of
+from api.errors import Conflict, NotFound, Unprocessable
+from api.security import unseal
+from api.services.access import get_community, require_member, require_staff, role_in
+from api.services.notifications import notify
+from api.services.volunteers.common import credited_minutes, crediting, hours, working_days_after
+
+REVIEW_WORKING_DAYS = 10
+CERTIFICATE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
+
+
+async def _person_in_charge(session: AsyncSession, shift: Shift) -> str:
+    creator = await session.get(User, shift.created_by) if shift.created_by else None
+    return creator.display_name if creator else ""
+
+
+async def from_signup(
+    session: AsyncSession, signup: ShiftSignup, shift: Shift, *, recorded_by: int | None, flagged: bool
+) -> ServiceRecord:
+    """The record of a completed sign-up: the time actually given inside the shift, rounded by the
+    community's rule, waiting for review."""
+    assert signup.checked_in_at is not None and signup.checked_out_at is not None
+    policy = await crediting(session, shift.community_id)
+    community = await get_community(session, shift.community_id)
+    tz = ZoneInfo(community.timezone)
+    start = max(shift.start_at, signup.checked_in_at)
+    end = max(min(shift.end_at, signup.checked_out_at), start + timedelta(seconds=1))
+    activity_name = ""
+    if shift.activity_id is not None:
+        activity = await session.get(Activity, shift.activity_id)
+        activity_name = activity.title if activity else ""
+    service_date = start.astimezone(tz).date()
+    record = ServiceRecord(
+        community_id=shift.community_id,
+        user_id=signup.user_id,
+        signup_id=signup.id,
+        shift_id=shift.id,
+        team_id=shift.team_id,
+        service=shift.role,
+        activity_name=activity_name,
+        service_date=service_date,
+        place=shift.place,
+        start_at=start,
+        end_at=end,
+        minutes=credited_minutes(
+            shift.start_at, shift.end_at, signup.checked_in_at, signup.checked_out_at, policy.rounding_minutes
+        ),
+        organiser=policy.organiser,
+        person_in_charge=await _person_in_charge(session, shift),
+        recorded_by=recorded_by,
+        status="pending",
+        review_by=working_days_after(service_date, REVIEW_WORKING_DAYS),
+        flagged=flagged,
+    )
+    session.add(record)
+    await session.flush()
+    return record
+
+
+def record_view(record: ServiceRecord, name: str | None = None) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "user_id": record.user_id,
+        "volunteer": name,
+        "service": record.service,
+        "activity_name": record.activity_name,
+        "service_date": record.service_date,
+        "place": record.place,
+        "start_at": record.start_at,
+        "end_at": record.end_at,
+        "minutes": record.minutes,
+        "hours": hours(record.minutes),
+        "organiser": record.organiser,
+        "person_in_charge": record.person_in_charge,
+        "status": record.status,
+        "review_by": record.review_by,
+        "reviewed_at": record.reviewed_at,
+        "review_note": record.review_note,
+        "flagged": record.flagged,
+        "corrects_id": record.corrects_id,
+        "correction_reason": record.correction_reason,
+    }
+
+
+async def _record(session: AsyncSession, record_id: int) -> ServiceRecord:
+    record = await session.get(ServiceRecord, record_id)
+    if record is None:
+        raise NotFound("record_not_found", "找不到这条服务记录")
+    return record
+
+
+async def review(session: AsyncSession, user: User, record_id: int, approve: bool, note: str | None) -> dict[str, Any]:
+    """Staff approve a pending record (the volunteer is thanked with the hours) or reject it with
+    a reason."""
+    record = await _record(session, record_id)
+    await require_staff(session, user, record.community_id)
+    if record.status != "pending":
+        raise Conflict(
+            "record_not_pending", "这条记录已经审核过了；需要改动请提交更正", details={"status": record.status}
+        )
+    if not approve and not note:
+        raise Unprocessable("reason_required", "不通过时请写明原因")
+    record.status = "approved" if approve else "rejected"
+    record.reviewed_by = user.id
+    record.reviewed_at = clock.now()
+    record.review_note = note
+    await session.flush()
+    if approve:
+        await notify(
+            session,
+            [record.user_id],
+            "volunteer.thanks",
+            {
+                "record_id": record.id,
+                "service": record.service,
+                "hours": hours(record.minutes),
+                "service_date": record.service_date.isoformat(),
+            },
+            f"record:{record.id}:approved",
+            community_id=record.community_id,
+        )
+    return record_view(record)
+
+
+async def amend(session: AsyncSession, user: User, record_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """Staff fix a record still pending review (the times, the minutes credited, the service)."""
+    record = await _record(session, record_id)
+    await require_staff(session, user, record.community_id)
+    if record.status != "pending":
+        raise Conflict("record_immutable", "已审核的记录不能修改，请提交更正记录", details={"status": record.status})
+    for name, value in fields.items():
+        setattr(record, name, value)
+    if record.end_at <= record.start_at:
+        raise Unprocessable("record_times_invalid", "结束时间须晚于开始时间")
+    await session.flush()
+    return record_view(record)
+
+
+async def correct(session: AsyncSession, user: User, record_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Staff correct an approved record: a new record, linked to it, with the reason; it is
+    reviewed like any other and, once approved, counts instead of it."""
+    original = await _record(session, record_id)
+    await require_staff(session, user, original.community_id)
+    if original.status != "approved":
+        raise Conflict("record_not_approved", "只有已审核通过的记录需要更正；待审核的可直接修改")
+    start, end = data.get("start_at", original.start_at), data.get("end_at", original.end_at)
+    if end <= start:
+        raise Unprocessable("record_times_invalid", "结束时间须晚于开始时间")
+    policy = await crediting(session, original.community_id)
+    minutes = data.get("minutes")
+    if minutes is None:
+        minutes = credited_minutes(start, end, start, end, policy.rounding_minutes)
+    community = await get_community(session, original.community_id)
+    service_date = start.astimezone(ZoneInfo(community.timezone)).date()
+    correction = ServiceRecord(
+        community_id=original.community_id,
+        user_id=original.user_id,
+        signup_id=original.signup_id,
+        shift_id=original.shift_id,
+        team_id=original.team_id,
+        service=data.get("service") or original.service,
+        activity_name=original.activity_name,
+        service_date=service_date,
+        place=original.place,
+        start_at=start,
+        end_at=end,
+        minutes=minutes,
+        organiser=original.organiser,
+        person_in_charge=original.person_in_charge,
+        recorded_by=user.id,
+        status="pending",
+        review_by=working_days_after(clock.now().astimezone(ZoneInfo(community.timezone)).date(), REVIEW_WORKING_DAYS),
+        corrects_id=original.id,
+        correction_reason=data["reason"],
+    )
+    session.add(correction)
+    await session.flush()
+    return record_view(correction)
+
+
+def counted() -> ColumnElement[bool]:
+    """Approved records that no approved correction replaces."""
+    newer = aliased(ServiceRecord)
+    return and_(
+        ServiceRecord.status == "approved",
+        ~exists().where(newer.corrects_id == ServiceRecord.id, newer.status == "approved"),
+    )
+
+
+async def my_records(session: AsyncSession, user: User, community_id: int) -> dict[str, Any]:
+    """The caller's records (newest first) with approved hours by month and by year."""
+    await require_member(session, user, community_id)
+    rows = list(
+        (
+            await session.execute(
+                select(ServiceRecord)
+                .where(ServiceRecord.community_id == community_id, ServiceRecord.user_id == user.id)
+                .order_by(ServiceRecord.service_date.desc(), ServiceRecord.id.desc())
+            )
+        ).scalars()
+    )
+    replaced = {r.corrects_id for r in rows if r.status == "approved" and r.corrects_id}
+    by_month: dict[str, int] = defaultdict(int)
+    by_year: dict[str, int] = defaultdict(int)
+    for record in rows:
+        if record.status == "approved" and record.id not in replaced:
+            by_month[record.service_date.strftime("%Y-%m")] += record.minutes
+            by_year[str(record.service_date.year)] += record.minutes
+    return {
+        "records": [record_view(r) for r in rows],
+        "total_hours": hours(sum(by_year.values())),
+        "by_month": [{"period": k, "hours": hours(v)} for k, v in sorted(by_month.items(), reverse=True)],
+        "by_year": [{"period": k, "hours": hours(v)} for k, v in sorted(by_year.items(), reverse=True)],
+        "counted_ids": sorted(r.id for r in rows if r.status == "approved" and r.id not in replaced),
+    }
+
+
+async def rankings(session: AsyncSession, user: User, community_id: int, team_id: int | None) -> list[dict[str, Any]]:
+    """Approved hours per volunteer, most first; those who opted out are left out."""
+    await require_member(session, user, community_id)
+    query = (
+        select(User.id, User.display_name, func.sum(ServiceRecord.minutes))
+        .join(ServiceRecord, ServiceRecord.user_id == User.id)
+        .outerjoin(
+            VolunteerProfile,
+            and_(VolunteerProfile.user_id == User.id, VolunteerProfile.community_id == community_id),
+        )
+        .where(ServiceRecord.community_id == community_id, counted())
+        .where((VolunteerProfile.ranked.is_(None)) | VolunteerProfile.ranked)
+        .group_by(User.id, User.display_name)
+        .order_by(func.sum(ServiceRecord.minutes).desc(), User.id)
+        .limit(50)
+    )
+    if team_id is not None:
+        query = query.where(ServiceRecord.team_id == team_id)
+    rows = (await session.execute(query)).all()
+    return [
+        {"rank": n, "user_id": uid, "display_name": name, "hours": hours(int(minutes))}
+        for n, (uid, name, minutes) in enumerate(rows, start=1)
+    ]
+
+
+async def to_review(session: AsyncSession, user: User, community_id: int) -> list[dict[str, Any]]:
+    """Staff: records waiting for review, the most urgent first; overdue and auto-closed ones say so."""
+    await require_staff(session, user, community_id)
+    rows = await session.execute(
+        select(ServiceRecord, User.display_name)
+        .join(User, User.id == ServiceRecord.user_id)
+        .where(ServiceRecord.community_id == community_id, ServiceRecord.status == "pending")
+        .order_by(ServiceRecord.review_by, ServiceRecord.id)
+    )
+    today = clock.now().astimezone(ZoneInfo((await get_community(session, community_id)).timezone)).date()
+    return [{**record_view(r, name), "overdue": r.review_by < today} for r, name in rows.all()]
+
+
+async def remind_reviewers(session: AsyncSession) -> int:
+    """The worker's daily note to each community's staff: how many records wait, how many are late."""
+    pending = (
+        await session.execute(
+            select(ServiceRecord.community_id, ServiceRecord.review_by).where(ServiceRecord.status == "pending")
+        )
+    ).all()
+    by_community: dict[int, list[date]] = defaultdict(list)
+    for community_id, review_by in pending:
+        by_community[community_id].append(review_by)
+    told = 0
+    for community_id, due in by_community.items():
+        community = await get_community(session, community_id)
+        today = clock.now().astimezone(ZoneInfo(community.timezone)).date()
+        staff = await _staff_of(session, community_id)
+        told += await notify(
+            session,
+            staff,
+            "records.awaiting",
+            {"pending": len(due), "overdue": sum(1 for d in due if d < today), "day": today.isoformat()},
+            f"records:{community_id}:awaiting:{today.isoformat()}",
+            community_id=community_id,
+        )
+    return told
+
+
+async def _staff_of(session: AsyncSession, community_id: int) -> list[int]:
+    rows = await session.execute(
+        select(CommunityMembership.user_id).where(
+            CommunityMembership.community_id == community_id, CommunityMembership.role.in_(("staff", "admin"))
+        )
+    )
+    return sorted(rows.scalars())
+
+
+# -- certificate and export ----------------------------------------------------------------------
+
+
+async def _name(session: AsyncSession, user_id: int, community_id: int) -> str:
+    profile = await session.get(VolunteerProfile, (community_id, user_id))
+    if profile is not None and profile.real_name:
+        return profile.real_name
+    member = (
+        await session.execute(
+            select(Member.display_name).where(Member.community_id == community_id, Member.user_id == user_id)
+        )
+    ).scalar_one_or_none()
+    user = await session.get(User, user_id)
+    return member or (user.display_name if user else "") or "志愿者"
+
+
+async def certificate(
+    session: AsyncSession, user: User, community_id: int, period_from: date | None, period_to: date | None
+) -> tuple[bytes, str]:
+    """A PDF stating the volunteer's approved hours, the services, the period and the recording
+    organisation, with a number anyone can check at /certificates/{number}. Free, as the rules say."""
+    await require_member(session, user, community_id)
+    query = select(ServiceRecord).where(
+        ServiceRecord.community_id == community_id, ServiceRecord.user_id == user.id, counted()
+    )
+    if period_from is not None:
+        query = query.where(ServiceRecord.service_date >= period_from)
+    if period_to is not None:
+        query = query.where(ServiceRecord.service_date <= period_to)
+    records = list((await session.execute(query.order_by(ServiceRecord.service_date))).scalars())
+    if not records:
+        raise Conflict("no_approved_hours", "这段时间还没有审核通过的志愿服务记录")
+    policy = await crediting(session, community_id)
+    name = await _name(session, user.id, community_id)
+    minutes = sum(r.minutes for r in records)
+    services = sorted({r.service for r in records})
+    first, last = records[0].service_date, records[-1].service_date
+    number = "".join(secrets.choice(CERTIFICATE_ALPHABET) for _ in range(12))
+    now = clock.now()
+    session.add(
+        Certificate(
+            number=number,
+            community_id=community_id,
+            user_id=user.id,
+            name=name,
+            minutes=minutes,
+            period_from=period_from or first,
+            period_to=period_to or last,
+            services=services,
+            organiser=policy.organiser,
+            issued_at=now,
+        )
+    )
+    await session.flush()
+    community: Community = await get_community(session, community_id)
+    issued = now.astimezone(ZoneInfo(community.timezone)).date()
+    lines = [
+        pdf.Line("志愿服务证明", 24, 225, 110),
+        pdf.Line(f"姓名：{name}", 14, 80, 180),
+        pdf.Line(f"志愿服务时长：{hours(minutes)} 小时", 14, 80, 210),
+        pdf.Line(f"服务期间：{(period_from or first).isoformat()} 至 {(period_to or last).isoformat()}", 14, 80, 240),
+        pdf.Line(f"服务内容：{'、'.join(services)[:40]}", 14, 80, 270),
+        pdf.Line(f"记录单位：{policy.organiser}", 14, 80, 300),
+        pdf.Line(f"兹证明{name}在上述期间参加志愿服务，累计时长如上，依据本单位的志愿服务记录出具。", 11, 80, 350),
+        pdf.Line(f"证明编号：{number}    可在线核验：/api/v1/certificates/{number}", 11, 80, 380),
+        pdf.Line(f"开具日期：{issued.isoformat()}", 11, 80, 405),
+    ]
+    return pdf.render(lines, title="志愿服务证明"), number
+
+
+async def verify(session: AsyncSession, number: str) -> dict[str, Any]:
+    """Anyone holding a certificate's number (a school, an employer) can check it; the name is
+    masked, nothing else personal is shown."""
+    found = await session.get(Certificate, number.strip().upper()) if len(number) <= 16 else None
+    if found is None:
+        raise NotFound("certificate_not_found", "没有这个编号的证明")
+    return {
+        "number": found.number,
+        "name": found.name[:1] + "*" * max(len(found.name) - 1, 1),
+        "hours": hours(found.minutes),
+        "period_from": found.period_from,
+        "period_to": found.period_to,
+        "services": found.services,
+        "organiser": found.organiser,
+        "issued_at": found.issued_at,
+    }
+
+
+EXPORT_COLUMNS = (
+    "记录编号", "姓名", "证件号码", "服务内容", "活动名称", "服务日期", "服务地点",
+    "开始时间", "结束时间", "服务时长（小时）", "组织单位", "负责人", "记录人", "审核状态", "更正自",
+)  # fmt: skip
+
+
+async def export(
+    session: AsyncSession, user: User, community_id: int, period_from: date | None, period_to: date | None
+) -> bytes:
+    """Staff export approved records (those counted) as XLSX, in the columns the national record
+    rules use, for re-entry into the provincial or national platform. The ID number is written in
+    full only for community admins (who file the records); staff see it masked."""
+    await require_staff(session, user, community_id)
+    community = await get_community(session, community_id)
+    tz = ZoneInfo(community.timezone)
+    admin = (await role_in(session, user, community_id)) == "admin" or user.is_platform_admin
+    query = (
+        select(ServiceRecord, VolunteerProfile, Member.display_name, User.display_name)
+        .join(User, User.id == ServiceRecord.user_id)
+        .outerjoin(
+            VolunteerProfile,
+            and_(VolunteerProfile.user_id == ServiceRecord.user_id, VolunteerProfile.community_id == community_id),
+        )
+        .outerjoin(Member, and_(Member.user_id == ServiceRecord.user_id, Member.community_id == community_id))
+        .where(ServiceRecord.community_id == community_id, counted())
+        .order_by(ServiceRecord.service_date, ServiceRecord.id)
+    )
+    if period_from is not None:
+        query = query.where(ServiceRecord.service_date >= period_from)
+    if period_to is not None:
+        query = query.where(ServiceRecord.service_date <= period_to)
+    settings = settings_of(session)
+    rows = []
+    for record, profile, member_name, user_name in (await session.execute(query)).all():
+        id_number = ""
+        if profile is not None and profile.id_number_sealed:
+            id_number = (
+                unseal(settings, profile.id_number_sealed, purpose="volunteer.id_number")
+                if admin
+                else profile.id_number_hint or ""
+            )
+        recorder = await session.get(User, record.recorded_by) if record.recorded_by else None
+        rows.append(
+            [
+                record.id,
+                (profile.real_name if profile and profile.real_name else None) or member_name or user_name,
+                id_number,
+                record.service,
+                record.activity_name,
+                record.service_date.isoformat(),
+                record.place,
+                record.start_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                record.end_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                float(hours(record.minutes)),
+                record.organiser,
+                record.person_in_charge,
+                recorder.display_name if recorder else "系统（自动签退）",
+                "已审核",
+                record.corrects_id or "",
+            ]
+        )
+    return xlsx.write("志愿服务记录", EXPORT_COLUMNS, rows)

@@ -1,0 +1,493 @@
+"""Shifts (岗位): slots for volunteers, one-off or from a weekly rule; sign-up, check-in and out.
+
+Never overfilled: a sign-up takes a slot with one conditional UPDATE (`taken < needed`) and a
+CHECK guards `taken <= needed`. A person's sign-ups queue on their user row, so two overlapping
+shifts cannot both be taken by the same person at once. After a shift ends the worker checks out
+whoever forgot (flagged for review) and marks who never came.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import clock
+from api.db.models import Activity, Shift, ShiftRule, ShiftSignup, Team, User
+from api.db.session import settings_of
+from api.db.upsert import insert_ignore
+from api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from api.pagination import after_time_and_id, encode_cursor
+from api.schemas.communities import WEEKDAYS
+from api.security import ONSITE_CODE_SECONDS, onsite_code, onsite_code_valid
+from api.services.access import get_community, require_member
+from api.services.notifications import cancel_scheduled, schedule
+from api.services.volunteers import records
+from api.services.volunteers.common import is_leader, is_staff, membership
+
+CHECKIN_EARLY = timedelta(minutes=30)
+CHECKOUT_LATE = timedelta(hours=2)
+RULE_HORIZON_DAYS = 28
+UNSYNCED = {"synchronize_session": False}
+
+
+async def _may_manage(session: AsyncSession, user: User, community_id: int, team_id: int | None) -> bool:
+    """Staff manage every shift; a team's leaders manage the shifts of their team."""
+    if await is_staff(session, user, community_id):
+        return True
+    return team_id is not None and await is_leader(session, user, team_id)
+
+
+async def _check_refs(session: AsyncSession, community_id: int, data: dict[str, Any]) -> None:
+    if data.get("team_id") is not None:
+        team = await session.get(Team, data["team_id"])
+        if team is None or team.community_id != community_id:
+            raise Unprocessable("team_not_found", "本社区没有这个团队")
+    if data.get("activity_id") is not None:
+        activity = await session.get(Activity, data["activity_id"])
+        if activity is None or activity.community_id != community_id:
+            raise Unprocessable("activity_not_found", "本社区没有这个活动")
+
+
+async def create_shift(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> Shift:
+    """Staff (or a team's leader, for a shift of their team) open a slot. Volunteers may withdraw
+    until `withdraw_deadline` (default: 12 hours before the start)."""
+    await require_member(session, user, community_id)
+    if not await _may_manage(session, user, community_id, data.get("team_id")):
+        raise Forbidden("staff_only", "只有社工或本团队队长可以设置岗位")
+    await _check_refs(session, community_id, data)
+    deadline = data.get("withdraw_deadline") or data["start_at"] - timedelta(hours=12)
+    shift = Shift(
+        community_id=community_id,
+        team_id=data.get("team_id"),
+        activity_id=data.get("activity_id"),
+        role=data["role"],
+        place=data.get("place", ""),
+        start_at=data["start_at"],
+        end_at=data["end_at"],
+        needed=data["needed"],
+        taken=0,
+        withdraw_deadline=min(deadline, data["start_at"]),
+        created_by=user.id,
+    )
+    session.add(shift)
+    await session.flush()
+    return shift
+
+
+async def create_rule(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """A standing duty repeated weekly; its shifts are made for the next four weeks, and the
+    worker keeps making them."""
+    if not await _may_manage(session, user, community_id, data.get("team_id")):
+        raise Forbidden("staff_only", "只有社工或本团队队长可以设置岗位")
+    await _check_refs(session, community_id, data)
+    rule = ShiftRule(community_id=community_id, created_by=user.id, **data)
+    session.add(rule)
+    await session.flush()
+    made = await extend_rule(session, rule)
+    return {"id": rule.id, "shifts_made": made}
+
+
+async def extend_rule(session: AsyncSession, rule: ShiftRule) -> int:
+    """Make the rule's shifts up to RULE_HORIZON_DAYS ahead; those already made stay as they are."""
+    community = await get_community(session, rule.community_id)
+    tz = ZoneInfo(community.timezone)
+    today = clock.now().astimezone(tz).date()
+    day = max(today, rule.active_from)
+    last = today + timedelta(days=RULE_HORIZON_DAYS)
+    if rule.active_until is not None:
+        last = min(last, rule.active_until)
+    made = 0
+    while day <= last:
+        if WEEKDAYS[day.weekday()] in rule.weekdays:
+            start = datetime.combine(day, rule.starts, tz)
+            end_day = day if rule.ends > rule.starts else day + timedelta(days=1)
+            end = datetime.combine(end_day, rule.ends, tz)
+            if start > clock.now():
+                now = clock.now()
+                made += await insert_ignore(
+                    session,
+                    Shift,
+                    {
+                        "community_id": rule.community_id,
+                        "team_id": rule.team_id,
+                        "rule_id": rule.id,
+                        "role": rule.role,
+                        "place": rule.place,
+                        "start_at": start.astimezone(UTC),
+                        "end_at": end.astimezone(UTC),
+                        "needed": rule.needed,
+                        "taken": 0,
+                        "withdraw_deadline": (start - timedelta(hours=12)).astimezone(UTC),
+                        "created_by": rule.created_by,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                    ["rule_id", "start_at"],
+                )
+        day += timedelta(days=1)
+    return made
+
+
+async def extend_all_rules(session: AsyncSession) -> int:
+    """The worker's daily round: every active rule keeps four weeks of shifts ahead."""
+    today = clock.now().date()
+    rules = (
+        await session.execute(
+            select(ShiftRule).where(or_(ShiftRule.active_until.is_(None), ShiftRule.active_until >= today))
+        )
+    ).scalars()
+    return sum([await extend_rule(session, rule) for rule in list(rules)])
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+async def _get_shift(session: AsyncSession, shift_id: int) -> Shift:
+    shift = await session.get(Shift, shift_id)
+    if shift is None:
+        raise NotFound("shift_not_found", "找不到这个岗位")
+    return shift
+
+
+def shift_view(shift: Shift, mine: ShiftSignup | None, team_name: str | None) -> dict[str, Any]:
+    return {
+        "id": shift.id,
+        "role": shift.role,
+        "place": shift.place,
+        "start_at": shift.start_at,
+        "end_at": shift.end_at,
+        "needed": shift.needed,
+        "taken": shift.taken,
+        "team_id": shift.team_id,
+        "team_name": team_name,
+        "activity_id": shift.activity_id,
+        "withdraw_deadline": shift.withdraw_deadline,
+        "cancelled": shift.cancelled_at is not None,
+        "my_signup": _signup_view(mine) if mine else None,
+    }
+
+
+def _signup_view(signup: ShiftSignup) -> dict[str, Any]:
+    return {
+        "id": signup.id,
+        "shift_id": signup.shift_id,
+        "user_id": signup.user_id,
+        "status": signup.status,
+        "checked_in_at": signup.checked_in_at,
+        "checked_out_at": signup.checked_out_at,
+        "auto_closed": signup.auto_closed,
+    }
+
+
+async def list_shifts(
+    session: AsyncSession,
+    user: User,
+    community_id: int,
+    *,
+    team_id: int | None,
+    open_only: bool,
+    mine_only: bool,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Upcoming shifts, soonest first: all, a team's, those with free slots, or the caller's."""
+    await require_member(session, user, community_id)
+    query = (
+        select(Shift, Team.name, ShiftSignup)
+        .outerjoin(Team, Team.id == Shift.team_id)
+        .outerjoin(
+            ShiftSignup,
+            and_(
+                ShiftSignup.shift_id == Shift.id,
+                ShiftSignup.user_id == user.id,
+                ShiftSignup.status.in_(("active", "completed")),
+            ),
+        )
+        .where(Shift.community_id == community_id, Shift.end_at > clock.now(), Shift.cancelled_at.is_(None))
+        .order_by(Shift.start_at, Shift.id)
+        .limit(limit + 1)
+    )
+    if team_id is not None:
+        query = query.where(Shift.team_id == team_id)
+    if open_only:
+        query = query.where(Shift.taken < Shift.needed)
+    if mine_only:
+        query = query.where(ShiftSignup.id.is_not(None))
+    if cursor:
+        query = query.where(after_time_and_id(cursor, Shift.start_at, Shift.id, ascending=True))
+    rows = (await session.execute(query)).all()
+    items = [shift_view(shift, mine, name) for shift, name, mine in rows[:limit]]
+    next_cursor = (
+        encode_cursor(rows[limit - 1][0].start_at.isoformat(), rows[limit - 1][0].id) if len(rows) > limit else None
+    )
+    return items, next_cursor
+
+
+async def shift_detail(session: AsyncSession, user: User, shift_id: int) -> dict[str, Any]:
+    """A shift; who signed up is shown to staff and the team's leaders."""
+    shift = await _get_shift(session, shift_id)
+    await require_member(session, user, shift.community_id)
+    mine = (
+        await session.execute(
+            select(ShiftSignup).where(
+                ShiftSignup.shift_id == shift.id,
+                ShiftSignup.user_id == user.id,
+                ShiftSignup.status.in_(("active", "completed")),
+            )
+        )
+    ).scalar_one_or_none()
+    team = await session.get(Team, shift.team_id) if shift.team_id else None
+    view = shift_view(shift, mine, team.name if team else None)
+    view["signups"] = None
+    if await _may_manage(session, user, shift.community_id, shift.team_id):
+        rows = await session.execute(
+            select(ShiftSignup, User.display_name)
+            .join(User, User.id == ShiftSignup.user_id)
+            .where(ShiftSignup.shift_id == shift.id)
+            .order_by(ShiftSignup.id)
+        )
+        view["signups"] = [{**_signup_view(s), "display_name": name} for s, name in rows.all()]
+    return view
+
+
+# -- signing up ----------------------------------------------------------------------------------
+
+
+def _reminder_key(signup: ShiftSignup, shift: Shift) -> str:
+    return f"signup:{signup.id}:tomorrow:{int(shift.start_at.timestamp())}"
+
+
+async def sign_up(session: AsyncSession, user: User, shift_id: int, volunteer_id: int | None) -> dict[str, Any]:
+    """Take a slot — for oneself, or (a leader or staff) for a member of the team. Refused when
+    the shift is full, restricted to a team the volunteer is not in, already started, or overlaps
+    another of the volunteer's shifts."""
+    shift = await _get_shift(session, shift_id)
+    await require_member(session, user, shift.community_id)
+    target = volunteer_id or user.id
+    if target != user.id and not await _may_manage(session, user, shift.community_id, shift.team_id):
+        raise Forbidden("team_leader_only", "只有社工或本团队队长可以安排别人值班")
+    if shift.cancelled_at is not None or shift.start_at <= clock.now():
+        raise Conflict("shift_closed", "这个岗位已经开始或取消了")
+    if shift.team_id is not None:
+        member = await membership(session, target, shift.team_id)
+        if member is None or member.status != "active":
+            raise Forbidden("team_only", "这个岗位只给本团队的队员")
+    elif target != user.id:
+        raise Unprocessable("team_only", "只有团队岗位可以由队长安排")
+    # one sign-up of this person at a time: overlapping shifts cannot slip past each other
+    await session.execute(select(User.id).where(User.id == target).with_for_update())
+    clash = (
+        await session.execute(
+            select(Shift.id, Shift.role, Shift.start_at)
+            .join(ShiftSignup, ShiftSignup.shift_id == Shift.id)
+            .where(
+                ShiftSignup.user_id == target,
+                ShiftSignup.status == "active",
+                Shift.cancelled_at.is_(None),
+                Shift.start_at < shift.end_at,
+                Shift.end_at > shift.start_at,
+            )
+        )
+    ).first()
+    if clash is not None:
+        code = "already_signed_up" if clash.id == shift.id else "shift_overlap"
+        raise Conflict(code, f"和已报名的「{clash.role}」时间重叠" if clash.id != shift.id else "已经报名了这个岗位",
+                       details={"shift_id": clash.id})  # fmt: skip
+    taken = await session.execute(
+        update(Shift)
+        .where(Shift.id == shift.id, Shift.taken < Shift.needed, Shift.cancelled_at.is_(None))
+        .values(taken=Shift.taken + 1)
+        .execution_options(**UNSYNCED)
+    )
+    if not getattr(taken, "rowcount", 0):
+        raise Conflict("shift_full", "这个岗位的人已经够了", details={"needed": shift.needed})
+    signup = ShiftSignup(
+        shift_id=shift.id, user_id=target, status="active", assigned_by=user.id if target != user.id else None
+    )
+    session.add(signup)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("already_signed_up", "已经报名了这个岗位") from exc
+    await session.refresh(shift)
+    at = shift.start_at - timedelta(hours=24)
+    if at > clock.now():
+        await schedule(
+            session,
+            at,
+            [target],
+            "shift.tomorrow",
+            {"shift_id": shift.id, "role": shift.role, "start_at": shift.start_at, "place": shift.place or "社区"},
+            _reminder_key(signup, shift),
+            community_id=shift.community_id,
+        )
+    return await shift_detail(session, user, shift.id)
+
+
+async def _signup(session: AsyncSession, signup_id: int) -> tuple[ShiftSignup, Shift]:
+    signup = await session.get(ShiftSignup, signup_id)
+    if signup is None:
+        raise NotFound("signup_not_found", "找不到这个报名")
+    return signup, await _get_shift(session, signup.shift_id)
+
+
+async def withdraw(session: AsyncSession, user: User, signup_id: int) -> dict[str, Any]:
+    """The volunteer steps back before the shift's deadline (a leader or staff until it starts)."""
+    signup, shift = await _signup(session, signup_id)
+    manager = await _may_manage(session, user, shift.community_id, shift.team_id)
+    if signup.user_id != user.id and not manager:
+        raise NotFound("signup_not_found", "找不到这个报名")
+    if signup.status != "active" or signup.checked_in_at is not None:
+        raise Conflict("signup_not_active", "这个报名已经签到或结束，不能退出")
+    now = clock.now()
+    limit = shift.start_at if manager else shift.withdraw_deadline
+    if now >= limit:
+        raise Conflict("withdraw_deadline_passed", "已过退出的截止时间，请联系队长或社工", details={"deadline": limit})
+    done = await session.execute(
+        update(ShiftSignup)
+        .where(ShiftSignup.id == signup.id, ShiftSignup.status == "active")
+        .values(status="withdrawn", updated_at=now)
+        .execution_options(**UNSYNCED)
+    )
+    if getattr(done, "rowcount", 0):
+        await session.execute(
+            update(Shift).where(Shift.id == shift.id).values(taken=Shift.taken - 1).execution_options(**UNSYNCED)
+        )
+        await cancel_scheduled(session, _reminder_key(signup, shift))
+    return await shift_detail(session, user, shift.id)
+
+
+# -- on site -------------------------------------------------------------------------------------
+
+
+async def current_code(session: AsyncSession, user: User, shift_id: int) -> dict[str, Any]:
+    """For the screen of the staff or leader on duty: the shift's code of this minute."""
+    shift = await _get_shift(session, shift_id)
+    if not await _may_manage(session, user, shift.community_id, shift.team_id):
+        raise Forbidden("team_leader_only", "只有社工或本团队队长可以出示签到码")
+    now = clock.now()
+    minute_start = int(now.timestamp()) // ONSITE_CODE_SECONDS * ONSITE_CODE_SECONDS
+    return {
+        "shift_id": shift.id,
+        "code": onsite_code(settings_of(session), shift.id, now, scope="shift"),
+        "valid_until": datetime.fromtimestamp(minute_start + ONSITE_CODE_SECONDS, UTC),
+        "rotates_every_seconds": ONSITE_CODE_SECONDS,
+    }
+
+
+async def _on_site(
+    session: AsyncSession, user: User, shift_id: int, code: str | None, volunteer_id: int | None
+) -> tuple[ShiftSignup, Shift]:
+    """The sign-up being checked in or out: by the volunteer with the on-site code, or confirmed
+    by a leader of the team or staff."""
+    shift = await _get_shift(session, shift_id)
+    target = volunteer_id or user.id
+    if target != user.id or code is None:
+        if not await _may_manage(session, user, shift.community_id, shift.team_id):
+            raise Forbidden("team_leader_only", "只有社工或本团队队长可以代为确认")
+    elif not onsite_code_valid(settings_of(session), shift.id, code, clock.now(), scope="shift"):
+        raise Unprocessable("onsite_code_invalid", "签到码已过期或不正确，请扫描现场最新的二维码")
+    signup = (
+        await session.execute(
+            select(ShiftSignup)
+            .where(ShiftSignup.shift_id == shift.id, ShiftSignup.user_id == target, ShiftSignup.status == "active")
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if signup is None:
+        raise Conflict("not_signed_up", "没有报名这个岗位")
+    return signup, shift
+
+
+async def check_in(
+    session: AsyncSession, user: User, shift_id: int, code: str | None, volunteer_id: int | None
+) -> dict[str, Any]:
+    """From 30 minutes before the start until the end; again changes nothing."""
+    signup, shift = await _on_site(session, user, shift_id, code, volunteer_id)
+    now = clock.now()
+    if not shift.start_at - CHECKIN_EARLY <= now <= shift.end_at:
+        raise Conflict(
+            "checkin_closed",
+            "现在不在签到时间内",
+            details={"opens_at": shift.start_at - CHECKIN_EARLY, "closes_at": shift.end_at},
+        )
+    if signup.checked_in_at is None:
+        signup.checked_in_at = now
+        signup.confirmed_by = user.id if signup.user_id != user.id or code is None else None
+        await session.flush()
+    return _signup_view(signup)
+
+
+async def check_out(
+    session: AsyncSession, user: User, shift_id: int, code: str | None, volunteer_id: int | None
+) -> dict[str, Any]:
+    """After checking in, until two hours after the end: the sign-up is complete and its service
+    record waits for staff approval."""
+    signup, shift = await _on_site(session, user, shift_id, code, volunteer_id)
+    now = clock.now()
+    if signup.checked_in_at is None:
+        raise Conflict("not_checked_in", "还没有签到")
+    if now > shift.end_at + CHECKOUT_LATE:
+        raise Conflict("checkout_closed", "签退时间已过，系统会按岗位结束时间为你签退，社工会核对")
+    signup.checked_out_at = now
+    signup.status = "completed"
+    await session.flush()
+    await records.from_signup(session, signup, shift, recorded_by=user.id, flagged=False)
+    return _signup_view(signup)
+
+
+async def close_ended(session: AsyncSession) -> int:
+    """The worker's round after shifts end: whoever checked in but not out is checked out at the
+    end (flagged for review), whoever never came is marked absent."""
+    now = clock.now()
+    ended = list(
+        (
+            await session.execute(
+                select(Shift)
+                .where(Shift.end_at <= now - CHECKOUT_LATE, Shift.closed_at.is_(None))
+                .order_by(Shift.end_at)
+                .limit(100)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    for shift in ended:
+        signups = (
+            await session.execute(
+                select(ShiftSignup).where(ShiftSignup.shift_id == shift.id, ShiftSignup.status == "active")
+            )
+        ).scalars()
+        for signup in list(signups):
+            if signup.checked_in_at is None:
+                signup.status = "absent"
+                continue
+            signup.checked_out_at = shift.end_at
+            signup.status = "completed"
+            signup.auto_closed = True
+            await session.flush()
+            await records.from_signup(session, signup, shift, recorded_by=None, flagged=True)
+        shift.closed_at = now
+        await session.flush()
+    return len(ended)
+
+
+async def can_scan_for(session: AsyncSession, user: User, activity_id: int) -> bool:
+    """A volunteer on a shift attached to the activity may scan its residents' booking codes."""
+    found = await session.execute(
+        select(ShiftSignup.id)
+        .join(Shift, Shift.id == ShiftSignup.shift_id)
+        .where(
+            Shift.activity_id == activity_id,
+            Shift.cancelled_at.is_(None),
+            ShiftSignup.user_id == user.id,
+            ShiftSignup.status.in_(("active", "completed")),
+        )
+        .limit(1)
+    )
+    return found.first() is not None
