@@ -18,10 +18,20 @@ def _insert(session: AsyncSession, model: type[Any]) -> Any:
 
 
 async def insert_ignore(
-    session: AsyncSession, model: type[Any], values: dict[str, Any], conflict_columns: Sequence[str]
+    session: AsyncSession,
+    model: type[Any],
+    values: dict[str, Any],
+    conflict_columns: Sequence[str],
+    index_where: ColumnElement[bool] | None = None,
 ) -> bool:
-    """Insert a row unless one with the same `conflict_columns` exists; True if inserted."""
-    stmt = _insert(session, model).values(**values).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    """Insert a row unless one with the same `conflict_columns` exists; True if inserted.
+    `index_where` names the predicate of a partial unique index, which both engines need to
+    match the conflict to that index."""
+    stmt = (
+        _insert(session, model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(conflict_columns), index_where=index_where)
+    )
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
 

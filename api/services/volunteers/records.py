@@ -44,8 +44,10 @@ CERTIFICATE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
 
 
 async def _person_in_charge(session: AsyncSession, shift: Shift) -> str:
-    creator = await session.get(User, shift.created_by) if shift.created_by else None
-    return creator.display_name if creator else ""
+    """Who set the shift up: the name a certificate gives as the one in charge."""
+    if shift.created_by is None:
+        return "社工"
+    return await _name(session, shift.created_by, shift.community_id, fallback="社工")
 
 
 async def from_signup(
@@ -325,7 +327,7 @@ async def _staff_of(session: AsyncSession, community_id: int) -> list[int]:
 # -- certificate and export ----------------------------------------------------------------------
 
 
-async def _name(session: AsyncSession, user_id: int, community_id: int) -> str:
+async def _name(session: AsyncSession, user_id: int, community_id: int, fallback: str = "志愿者") -> str:
     profile = await session.get(VolunteerProfile, (community_id, user_id))
     if profile is not None and profile.real_name:
         return profile.real_name
@@ -335,7 +337,7 @@ async def _name(session: AsyncSession, user_id: int, community_id: int) -> str:
         )
     ).scalar_one_or_none()
     user = await session.get(User, user_id)
-    return member or (user.display_name if user else "") or "志愿者"
+    return member or (user.display_name if user else "") or fallback
 
 
 async def certificate(

@@ -98,7 +98,7 @@ async def extend_rule(session: AsyncSession, rule: ShiftRule) -> int:
     tz = ZoneInfo(community.timezone)
     today = clock.now().astimezone(tz).date()
     day = max(today, rule.active_from)
-    last = today + timedelta(days=RULE_HORIZON_DAYS)
+    last = today + timedelta(days=RULE_HORIZON_DAYS - 1)  # four weeks, today included
     if rule.active_until is not None:
         last = min(last, rule.active_until)
     made = 0
@@ -128,6 +128,7 @@ async def extend_rule(session: AsyncSession, rule: ShiftRule) -> int:
                         "updated_at": now,
                     },
                     ["rule_id", "start_at"],
+                    index_where=Shift.rule_id.is_not(None),
                 )
         day += timedelta(days=1)
     return made
@@ -360,6 +361,8 @@ async def withdraw(session: AsyncSession, user: User, signup_id: int) -> dict[st
             update(Shift).where(Shift.id == shift.id).values(taken=Shift.taken - 1).execution_options(**UNSYNCED)
         )
         await cancel_scheduled(session, _reminder_key(signup, shift))
+    await session.refresh(signup)
+    await session.refresh(shift)
     return await shift_detail(session, user, shift.id)
 
 
