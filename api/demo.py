@@ -1,10 +1,12 @@
 """Demo data (`linli demo`): B社区 in Chengdu with its composite space, an admin, two social
-workers and a dozen households, several with children; two volunteer teams; a pinned welcome
+workers and a dozen households, several with children; three volunteer teams; a pinned welcome
 announcement and two targeted ones, whose inbox entries and (fake) WeChat pushes the worker
 sends once the service runs; a week of activities (the Saturday reading club series, a
 parent–child craft already full with a waitlist, an elders' health talk, a courtyard meeting)
 with bookings; the reading corner's ~190 children's books, a few on loan (one overdue) and a hold
-queue. Log in with `dev:<name>` in fake mode."""
+queue; the volunteers' month of opening duty (Tue–Sun 14:00–18:00) from a weekly rule, a helper's
+shift at the reading club, and three weeks already served with approved service records (the
+last day's waiting for review). Log in with `dev:<name>` in fake mode."""
 
 from __future__ import annotations
 
@@ -15,13 +17,33 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
-from api.db.models import Book, BookCopy, Community, Loan, Member, Space, Team, TeamMember, User
+from api.db.models import (
+    Activity,
+    Book,
+    BookCopy,
+    Community,
+    Loan,
+    Member,
+    ServiceRecord,
+    Shift,
+    ShiftRule,
+    ShiftSignup,
+    Space,
+    Team,
+    TeamMember,
+    User,
+)
 from api.db.session import Database, settings_of
 from api.demo_books import catalogue as demo_books
+from api.schemas.communities import WEEKDAYS
 from api.services import communities, households
 from api.services.activities import bookings, manage
 from api.services.library import circulation
 from api.services.notifications import announcements, cancel_scheduled, catalogue, subscriptions
+from api.services.volunteers import common as volunteers_common
+from api.services.volunteers import records as volunteer_records
+from api.services.volunteers import shifts as volunteer_shifts
+from api.services.volunteers import teams as volunteer_teams
 
 # (login name, display name, building, unit, room, [(child or elder name, kind, age)]): ages, not years,
 # so that the demo's children fit its activities' age ranges whenever it is loaded
@@ -45,7 +67,25 @@ HOUSEHOLDS: list[tuple[str, str, str, str, str, list[tuple[str, str, int]]]] = [
 TEAMS: list[tuple[str, str, list[str]]] = [
     ("公益志愿队", "社区公共服务：复合空间值班、活动签到、环境整治", ["liu", "zhang", "sun", "wu", "zhao"]),
     ("空间营造队", "复合空间的布置与维护：书架、活动室、议事角", ["ma", "huang", "zhou"]),
+    ("爱心联盟", "助老助困：探访独居老人、节日慰问、爱心义卖", ["sun", "wu", "li"]),
 ]
+# volunteers who filled in a profile: (login, skills, availability, real name, ID number, ranked)
+PROFILES: list[tuple[str, list[str], dict[str, list[list[str]]], str | None, str | None, bool]] = [
+    ("liu", ["绘本共读", "活动签到"], {"tue": [["14:00", "18:00"]], "sat": [["09:00", "12:00"]]}, "刘芳",
+     "510105196503150022", True),
+    ("zhang", ["维修", "值班"], {"wed": [["14:00", "18:00"]], "fri": [["14:00", "18:00"]]}, None, None, True),
+    ("sun", ["探访", "手工"], {"thu": [["14:00", "18:00"]], "sun": [["14:00", "18:00"]]}, None, None, True),
+    ("zhao", ["绘本共读", "书法"], {"sat": [["14:00", "18:00"]]}, None, None, False),  # keeps out of rankings
+]  # fmt: skip
+# the last three weeks of opening duty, already served: who was on it each weekday
+SERVED: dict[str, list[str]] = {
+    "tue": ["liu", "wu"],
+    "wed": ["zhang", "zhao"],
+    "thu": ["sun", "liu"],
+    "fri": ["zhang", "wu"],
+    "sat": ["zhao", "liu"],
+    "sun": ["sun", "zhang"],
+}
 # residents who tapped "allow" for announcement messages (each tap is one message)
 SUBSCRIBED = ["chen", "zhou", "liu", "wang", "li", "zhao", "xu", "ma"]
 
@@ -128,6 +168,7 @@ async def load_demo(db: Database, *, if_empty: bool = True) -> bool:
         await _teams_and_announcements(session, community)
         await _activities(session, community)
         await _library(session, community)
+        await _volunteers(session, community)
         await session.commit()
     return True
 
@@ -328,3 +369,96 @@ async def _teams_and_announcements(session: AsyncSession, community: Community) 
             "audience": {"kind": "team", "team_id": team_ids["公益志愿队"]},
         },
     )
+
+
+async def _volunteers(session: AsyncSession, community: Community) -> None:
+    """Profiles, a month of opening duty from the weekly rule with some sign-ups, a helper's shift
+    at the reading club, and three weeks of duty already served: approved records, and the last
+    one waiting for review (its check-out forgotten)."""
+    users = {u.openid.removeprefix("dev-"): u for u in (await session.execute(select(User))).scalars()}
+    staff = users["staff"]
+    tz = ZoneInfo(community.timezone)
+    today = clock.now().astimezone(tz).date()
+    teams = {t.name: t.id for t in (await session.execute(select(Team))).scalars()}
+    organiser = {"organiser": "D社会工作服务中心（B社区复合空间）"}
+    await volunteers_common.set_policy(session, staff, community.id, organiser)
+    for login, skills, availability, real_name, id_number, ranked in PROFILES:
+        data: dict[str, object] = {"skills": skills, "availability": availability, "ranked": ranked}
+        if real_name:
+            data |= {"real_name": real_name, "id_number": id_number}
+        await volunteer_teams.save_profile(session, users[login], community.id, data)
+    # wang asks to join the public volunteer team; its leader liu sees the request
+    await volunteer_teams.join(session, users["wang"], teams["公益志愿队"])
+
+    duty = {"role": "复合空间开馆值班", "place": "复合空间服务台", "weekdays": list(SERVED), "needed": 2,
+            "starts": time(14, 0), "ends": time(18, 0), "team_id": teams["公益志愿队"]}  # fmt: skip
+    made = await volunteer_shifts.create_rule(
+        session, staff, community.id, {**duty, "active_from": today - timedelta(days=21)}
+    )
+    upcoming = (
+        (await session.execute(select(Shift).where(Shift.rule_id == made["id"]).order_by(Shift.start_at)))
+        .scalars()
+        .all()
+    )
+    for shift in upcoming[:6]:  # this week's duty is half taken
+        on_duty = SERVED[WEEKDAYS[shift.start_at.astimezone(tz).weekday()]][0]
+        await volunteer_shifts.sign_up(session, users[on_duty], shift.id, None)
+    club = (
+        await session.execute(
+            select(Activity).where(Activity.community_id == community.id, Activity.title == "周六读书会：《小王子》")
+        )
+    ).scalar_one()
+    helper = await volunteer_shifts.create_shift(
+        session,
+        staff,
+        community.id,
+        {"role": "读书会签到引导", "place": "复合空间儿童阅读角", "start_at": club.start_at - timedelta(minutes=30),
+         "end_at": club.end_at, "needed": 2, "team_id": teams["公益志愿队"], "activity_id": club.id},
+    )  # fmt: skip
+    await volunteer_shifts.sign_up(session, users["liu"], helper.id, None)  # liu may scan the club's codes
+
+    # three weeks of duty already served (made as the rule would have, minus the sign-up flow)
+    rule = await session.get(ShiftRule, made["id"])
+    assert rule is not None
+    days = [today - timedelta(days=back) for back in range(21, 0, -1)]
+    days = [day for day in days if WEEKDAYS[day.weekday()] in SERVED]
+    served: list[ServiceRecord] = []
+    for day in days:
+        start = datetime.combine(day, time(14, 0), tz)
+        shift = Shift(
+            community_id=community.id, team_id=rule.team_id, rule_id=rule.id, role=rule.role, place=rule.place,
+            start_at=start, end_at=start + timedelta(hours=4), needed=2, taken=2,
+            withdraw_deadline=start - timedelta(hours=12), closed_at=start + timedelta(hours=6), created_by=staff.id,
+        )  # fmt: skip
+        session.add(shift)
+        await session.flush()
+        for n, login in enumerate(SERVED[WEEKDAYS[day.weekday()]]):
+            forgot = day == days[-1] and n == 1  # the worker checked them out at the end
+            signup = ShiftSignup(
+                shift_id=shift.id,
+                user_id=users[login].id,
+                status="completed",
+                checked_in_at=start - timedelta(minutes=10),
+                checked_out_at=shift.end_at if forgot else start + timedelta(hours=3, minutes=50 - 20 * n),
+                auto_closed=forgot,
+            )
+            session.add(signup)
+            await session.flush()
+            record = await volunteer_records.from_signup(
+                session, signup, shift, recorded_by=None if forgot else users[login].id, flagged=forgot
+            )
+            if day != days[-1]:
+                served.append(record)
+    for record in served:  # reviewed by the social worker the next day
+        record.status = "approved"
+        record.reviewed_by = staff.id
+        record.reviewed_at = datetime.combine(record.service_date + timedelta(days=1), time(10, 0), tz)
+    await session.flush()
+    story = await volunteer_teams.write_story(
+        session,
+        staff,
+        community.id,
+        {"user_id": users["liu"].id, "title": "刘阿姨的周二下午",
+         "body": "退休后的刘阿姨每周二下午都在复合空间值班，给孩子们读绘本，也教他们把书放回原处。"},
+    )  # fmt: skip
+    await volunteer_teams.answer_story(session, users["liu"], story["id"], True)

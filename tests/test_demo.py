@@ -105,3 +105,27 @@ async def test_demo_reading_corner_has_books_loans_an_overdue_and_a_queue(client
     chen = await login(client, "chen")
     shelf = (await client.get("/api/v1/me/loans", headers=chen.headers)).json()
     assert sorted(x["book"]["title"] for x in shelf["loans"]) == ["不一样的卡梅拉：我想去看海", "猜猜我有多爱你"]
+
+
+async def test_demo_volunteers_have_three_teams_a_month_of_duty_and_served_hours(client, db):
+    await load_demo(db)
+    staff = await login(client, "staff")
+    community_id = (await client.get("/api/v1/me", headers=staff.headers)).json()["memberships"][0]["community_id"]
+    teams = (await client.get(f"/api/v1/communities/{community_id}/teams", headers=staff.headers)).json()
+    assert sorted(t["name"] for t in teams) == ["公益志愿队", "爱心联盟", "空间营造队"]
+    liu = await login(client, "liu")
+    shifts = (await client.get(f"/api/v1/communities/{community_id}/shifts?limit=100", headers=liu.headers)).json()
+    duty = [s for s in shifts["items"] if s["role"] == "复合空间开馆值班"]
+    assert 20 <= len(duty) <= 24  # Tue–Sun for four weeks, less what already started today
+    assert any(s["role"] == "读书会签到引导" and s["my_signup"] for s in shifts["items"])
+    mine = (await client.get(f"/api/v1/me/service-records?community_id={community_id}", headers=liu.headers)).json()
+    assert float(mine["total_hours"]) >= 3 * 3  # three weeks, three duties a week, some 4 hours each
+    assert (
+        await client.get(f"/api/v1/me/service-records/certificate?community_id={community_id}", headers=liu.headers)
+    ).status_code == 200
+    pending = (
+        await client.get(f"/api/v1/communities/{community_id}/service-records/pending", headers=staff.headers)
+    ).json()
+    assert len(pending) == 2 and [r["flagged"] for r in pending].count(True) == 1
+    ranking = (await client.get(f"/api/v1/communities/{community_id}/volunteers/rankings", headers=liu.headers)).json()
+    assert "赵老师" not in [r["display_name"] for r in ranking] and len(ranking) == 4

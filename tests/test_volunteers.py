@@ -370,6 +370,25 @@ async def test_a_completed_shift_becomes_a_record_staff_approve_and_nobody_chang
         assert (original.minutes, original.status) == (120, "approved")
 
 
+async def test_staff_set_the_rounding_and_the_recording_organisation_for_later_records(client, v):
+    path = f"/api/v1/communities/{v.b}/volunteer-policy"
+    assert (await client.get(path, headers=v.zhang.headers)).json() == {"organiser": "B社区", "rounding_minutes": 30}
+    body = {"organiser": "D社会工作服务中心", "rounding_minutes": 15}
+    assert code_of(await client.put(path, json=body, headers=v.liu.headers)) == (403, "staff_only")
+    assert (await client.put(path, json={"rounding_minutes": 20}, headers=v.staff.headers)).status_code == 422
+    assert (await client.put(path, json=body, headers=v.staff.headers)).json() == body
+    shift = await v.shift(start=0.25, hours_long=3)
+    await v.sign_up(v.zhang, shift["id"])
+    await v.attend(v.zhang, shift["id"], out=False)
+    clock.advance(timedelta(hours=2))  # leaves at 12:00
+    await client.post(
+        f"/api/v1/shifts/{shift['id']}/checkout", json={"code": await v.code(shift["id"])}, headers=v.zhang.headers
+    )
+    (record,) = await v.pending()
+    # 10:15 (the start; arriving early is not service) to 12:00 is 1 h 45: kept whole by quarters
+    assert (record["minutes"], record["hours"], record["organiser"]) == (105, "1.75", "D社会工作服务中心")
+
+
 async def test_a_forgotten_check_out_is_closed_at_the_end_and_flagged(client, app, v):
     shift = await v.shift(start=0.25, hours_long=2)
     await v.sign_up(v.zhang, shift["id"])

@@ -13,6 +13,8 @@ from api.schemas.volunteers import (
     CertificateCheck,
     MyRecords,
     OnSite,
+    PolicyRead,
+    PolicyWrite,
     ProfileRead,
     ProfileWrite,
     RankRead,
@@ -35,7 +37,7 @@ from api.schemas.volunteers import (
     TeamCreate,
     TeamRead,
 )
-from api.services.volunteers import records, shifts, teams
+from api.services.volunteers import common, records, shifts, teams
 from api.xlsx import CONTENT_TYPE as XLSX
 
 router = APIRouter(tags=["volunteers"])
@@ -318,3 +320,18 @@ async def rankings(
     team_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[RankRead]:
     return [RankRead(**r) for r in await records.rankings(session, user, community_id, team_id)]
+
+
+@router.get("/communities/{community_id}/volunteer-policy", response_model=PolicyRead, summary="时长记录规则")
+async def policy(community_id: IdPath, user: CurrentUser, session: SessionDep) -> PolicyRead:
+    return PolicyRead(**await common.get_policy(session, user, community_id))
+
+
+@router.put(
+    "/communities/{community_id}/volunteer-policy",
+    response_model=PolicyRead,
+    summary="设置时长记录规则（社工）",
+    description="记录单位和取整方式；只影响之后生成的记录，已有记录不变。",
+)
+async def set_policy(community_id: IdPath, body: PolicyWrite, user: CurrentUser, session: SessionDep) -> PolicyRead:
+    return PolicyRead(**await common.set_policy(session, user, community_id, body.model_dump(exclude_none=True)))

@@ -253,3 +253,17 @@ class CertificateCheck(BaseModel):
     services: list[str]
     organiser: str
     issued_at: datetime
+
+
+class PolicyWrite(Input):
+    organiser: str | None = Field(
+        default=None, max_length=128, description="记录单位（证明和导出里的组织单位）；空则用社区名称"
+    )
+    rounding_minutes: Literal[1, 5, 10, 15, 30, 60] | None = Field(
+        default=None, description="服务时长按此分钟数四舍五入（默认30）"
+    )
+
+
+class PolicyRead(BaseModel):
+    organiser: str
+    rounding_minutes: int

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import clock
 from api.db.models import Community, Team, TeamMember, User, VolunteerPolicy
 from api.errors import Forbidden, NotFound
-from api.services.access import RANK, get_community, role_in
+from api.services.access import RANK, get_community, require_member, require_staff, role_in
 
 
 async def is_staff(session: AsyncSession, user: User, community_id: int) -> bool:
@@ -57,6 +59,29 @@ async def crediting(session: AsyncSession, community_id: int) -> Crediting:
     community: Community = await get_community(session, community_id)
     organiser = (row.organiser if row is not None and row.organiser else "") or community.name
     return Crediting(organiser=organiser, rounding_minutes=row.rounding_minutes if row is not None else 30)
+
+
+async def get_policy(session: AsyncSession, user: User, community_id: int) -> dict[str, Any]:
+    """How the community credits hours; anyone in it may read it."""
+    await require_member(session, user, community_id)
+    policy = await crediting(session, community_id)
+    return {"organiser": policy.organiser, "rounding_minutes": policy.rounding_minutes}
+
+
+async def set_policy(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Staff change how hours are credited from now on; records already made keep their hours."""
+    await require_staff(session, user, community_id)
+    row = await session.get(VolunteerPolicy, community_id)
+    if row is None:
+        row = VolunteerPolicy(community_id=community_id, organiser="", rounding_minutes=30, updated_at=clock.now())
+        session.add(row)
+    if "organiser" in data:
+        row.organiser = data["organiser"].strip()
+    if "rounding_minutes" in data:
+        row.rounding_minutes = data["rounding_minutes"]
+    row.updated_at = clock.now()
+    await session.flush()
+    return await get_policy(session, user, community_id)
 
 
 def credited_minutes(start: datetime, end: datetime, checked_in: datetime, checked_out: datetime, unit: int) -> int:
