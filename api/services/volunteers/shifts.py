@@ -463,7 +463,9 @@ async def close_ended(session: AsyncSession) -> int:
     for shift in ended:
         signups = (
             await session.execute(
-                select(ShiftSignup).where(ShiftSignup.shift_id == shift.id, ShiftSignup.status == "active")
+                select(ShiftSignup)
+                .where(ShiftSignup.shift_id == shift.id, ShiftSignup.status == "active")
+                .with_for_update()  # a check-out at the last moment either finishes first or waits
             )
         ).scalars()
         for signup in list(signups):
