@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # 32 random bytes, base64: seals personal data at rest (volunteers' ID numbers). Unset in
     # development: derived from the JWT secret. Required in production.
     data_key: SecretStr | None = None
+    # where the service is reached from outside (https://linli.example.org): printed on
+    # certificates so that whoever holds one can check it; "" prints the path only
+    public_url: str = Field(default="", max_length=200, pattern=r"^(https?://[^\s/]+(/[^\s]*)?)?$")
     jwt_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
 
     wechat_mode: Literal["real", "fake"] = "fake"
@@ -108,6 +111,18 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
+
+    @field_validator("data_key")
+    @classmethod
+    def _data_key_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                key = base64.b64decode(value.get_secret_value(), validate=True)
+            except ValueError:
+                key = b""
+            if len(key) != 32:
+                raise ValueError("LINLI_DATA_KEY must be 32 random bytes, base64-encoded (openssl rand -base64 32)")
+        return value
 
     @property
     def data_key_bytes(self) -> bytes:

@@ -444,9 +444,7 @@ async def _volunteers(session: AsyncSession, community: Community) -> None:
             )
             session.add(signup)
             await session.flush()
-            record = await volunteer_records.from_signup(
-                session, signup, shift, recorded_by=None if forgot else users[login].id, flagged=forgot
-            )
+            record = await volunteer_records.from_signup(session, signup, shift, recorded_by=None, flagged=forgot)
             if day != days[-1]:
                 served.append(record)
     for record in served:  # reviewed by the social worker the next day

@@ -3,9 +3,9 @@ Idempotency-Key handling and pagination parameters."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -22,6 +22,7 @@ from api.services import idempotency
 from api.wechat import WeChatClient
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+F = TypeVar("F", bound=Callable[..., Any])
 
 # an id in a path: out of a 64-bit column's range is a 422, never a database error
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -42,11 +43,20 @@ def get_wechat(request: Request) -> WeChatClient:
     return client
 
 
+def writes(endpoint: F) -> F:
+    """Mark a GET endpoint that may write (e.g. records the certificate it hands out), so that it
+    gets a writer's transaction: on SQLite a reader cannot become a writer under load."""
+    endpoint.__dict__["linli_writes"] = True
+    return endpoint
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed when the handler returns and before the response is
     sent (scope="function"), rolled back on any error."""
     db: Database = request.app.state.db
-    async with db.session(write=request.method not in READ_METHODS) as session:
+    endpoint = request.scope.get("endpoint")
+    write = request.method not in READ_METHODS or getattr(endpoint, "linli_writes", False)
+    async with db.session(write=write) as session:
         try:
             yield session
         except BaseException:

@@ -143,8 +143,17 @@ def seal(settings: Settings, plaintext: str, *, purpose: str) -> str:
     return base64.b64encode(nonce + sealed).decode()
 
 
+class SealError(ValueError):
+    """A sealed value that cannot be opened: another key (LINLI_DATA_KEY changed), another field,
+    or damaged."""
+
+
 def unseal(settings: Settings, token: str, *, purpose: str) -> str:
+    from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    raw = base64.b64decode(token)
-    return AESGCM(settings.data_key_bytes).decrypt(raw[:12], raw[12:], purpose.encode()).decode()
+    try:
+        raw = base64.b64decode(token, validate=True)
+        return AESGCM(settings.data_key_bytes).decrypt(raw[:12], raw[12:], purpose.encode()).decode()
+    except (InvalidTag, ValueError) as exc:
+        raise SealError("the sealed value cannot be opened with this LINLI_DATA_KEY") from exc

@@ -4,6 +4,7 @@ exports funders and the national volunteer platform take in."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from xml.sax.saxutils import escape
@@ -43,12 +44,21 @@ def _column(index: int) -> str:
     return name
 
 
+# characters XML 1.0 does not allow: control characters other than tab and newlines, surrogates,
+# and U+FFFE/U+FFFF; user input (names, places) could carry them and break the sheet
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
 def _cell(ref: str, value: object) -> str:
     if isinstance(value, bool) or value is None:
         value = "" if value is None else ("是" if value else "否")
     if isinstance(value, int | float):
         return f'<c r="{ref}"><v>{value}</v></c>'
-    text = escape(str(value).replace("\x00", ""))
+    text = escape(_xml_safe(str(value)))
     return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
 

@@ -72,3 +72,9 @@ def test_settings_read_the_linli_prefix(monkeypatch):
 def test_unknown_time_zone_is_refused():
     with pytest.raises(ValidationError, match="unknown time zone"):
         Settings(_env_file=None, timezone="Mars/Olympus")
+
+
+def test_a_data_key_that_is_not_32_bytes_of_base64_stops_the_start():
+    for bad in ("short", "MDEyMzQ1Njc4OWFiY2RlZg==", "not base64 at all!!"):
+        with pytest.raises(ValidationError, match="32 random bytes"):
+            production(data_key=bad)

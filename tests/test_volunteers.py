@@ -29,7 +29,7 @@ ID_NUMBER = "11010519491231002X"  # a valid check digit
 
 @pytest.fixture
 def settings(database_url):
-    return make_settings(database_url, jwt_ttl_seconds=30 * 24 * 3600)
+    return make_settings(database_url, jwt_ttl_seconds=30 * 24 * 3600, public_url="https://linli.example.org")
 
 
 @pytest.fixture(autouse=True)
@@ -290,16 +290,116 @@ async def test_check_in_only_inside_the_window_with_the_current_code(client, v):
     )
 
 
+async def test_nobody_confirms_their_own_attendance_and_an_early_arrival_cannot_check_out(client, v):
+    shift = await v.shift(start=0.25, hours_long=2)
+    await v.sign_up(v.liu, shift["id"])
+    await v.sign_up(v.zhang, shift["id"])
+    own = await client.post(
+        f"/api/v1/shifts/{shift['id']}/checkin", json={"volunteer_id": v.liu.user_id}, headers=v.liu.headers
+    )
+    assert code_of(own) == (422, "onsite_code_required")  # the leader scans like everyone else
+    await v.attend(v.zhang, shift["id"], out=False)  # 15 minutes early
+    early = await client.post(
+        f"/api/v1/shifts/{shift['id']}/checkout", json={"code": await v.code(shift["id"])}, headers=v.zhang.headers
+    )
+    assert code_of(early) == (409, "shift_not_started")
+    # zhang has to go before it starts: the leader takes them off, and the slot is free again
+    signup_id = (await client.get(f"/api/v1/shifts/{shift['id']}", headers=v.zhang.headers)).json()["my_signup"]["id"]
+    off = await client.post(f"/api/v1/signups/{signup_id}/withdraw", headers=v.liu.headers)
+    assert off.status_code == 200 and off.json()["taken"] == 1
+    assert await v.pending() == []
+
+
+async def test_a_shift_called_off_tells_its_volunteers_and_a_duty_can_be_ended(client, app, v):
+    shift = await v.shift(start=30, needed=2)
+    await v.sign_up(v.zhang, shift["id"])
+    cancel = f"/api/v1/shifts/{shift['id']}/cancel"
+    assert code_of(await client.post(cancel, json={}, headers=v.ma.headers)) == (403, "team_leader_only")
+    called_off = await client.post(cancel, json={"reason": "停电检修"}, headers=v.liu.headers)
+    assert called_off.status_code == 200
+    assert (called_off.json()["cancelled"], called_off.json()["taken"]) == (True, 0)
+    assert (await client.post(cancel, json={}, headers=v.liu.headers)).status_code == 200  # again: nothing new
+    inbox = (await client.get("/api/v1/me/inbox", headers=v.zhang.headers)).json()["items"]
+    assert [e["title"] for e in inbox] == ["值班取消：开馆值班"] and "停电检修" in inbox[0]["body"]
+    assert code_of(await v.sign_up(v.sun, shift["id"])) == (409, "shift_closed")
+    clock.advance(timedelta(hours=6))
+    await worker(app).run_until_idle()  # the reminder the day before is gone with it
+    assert len((await client.get("/api/v1/me/inbox", headers=v.zhang.headers)).json()["items"]) == 1
+
+    rule = await client.post(
+        f"/api/v1/communities/{v.b}/shift-rules",
+        json={"role": "周末值班", "weekdays": ["sat", "sun"], "starts": "09:00", "ends": "12:00", "needed": 1,
+              "team_id": v.team, "active_from": "2026-12-01"},
+        headers=v.staff.headers,
+    )  # fmt: skip
+    weekend = (await client.get(f"/api/v1/communities/{v.b}/shifts?limit=100", headers=v.zhang.headers)).json()
+    last = next(s for s in weekend["items"] if s["role"] == "周末值班" and s["start_at"] > "2026-12-19")
+    await v.sign_up(v.zhang, last["id"])
+    ended = await client.post(
+        f"/api/v1/shift-rules/{rule.json()['id']}/end", json={"last_day": "2026-12-13"}, headers=v.staff.headers
+    )
+    assert ended.status_code == 200 and ended.json()["active_until"] == "2026-12-13"
+    left = (await client.get(f"/api/v1/communities/{v.b}/shifts?limit=100", headers=v.zhang.headers)).json()
+    assert [s["start_at"][:10] for s in left["items"] if s["role"] == "周末值班"] == [
+        "2026-12-05", "2026-12-06", "2026-12-12", "2026-12-13"
+    ]  # fmt: skip
+    assert "值班取消：周末值班" in [
+        e["title"] for e in (await client.get("/api/v1/me/inbox", headers=v.zhang.headers)).json()["items"]
+    ]
+    rules = (await client.get(f"/api/v1/communities/{v.b}/shift-rules", headers=v.zhang.headers)).json()
+    assert [(r["role"], r["active_until"]) for r in rules] == [("周末值班", "2026-12-13")]
+    clock.advance(timedelta(days=14))
+    await worker(app).run_until_idle()  # the worker makes nothing past the last day
+    later = (await client.get(f"/api/v1/communities/{v.b}/shifts?limit=100", headers=v.zhang.headers)).json()
+    assert [s for s in later["items"] if s["role"] == "周末值班"] == []
+
+
+async def test_bad_shift_and_profile_input_gets_clear_errors(client, v):
+    shifts = f"/api/v1/communities/{v.b}/shifts"
+    past = await client.post(
+        shifts, json={"role": "值班", "start_at": at(-5), "end_at": at(-1), "needed": 1}, headers=v.staff.headers
+    )
+    assert code_of(past) == (422, "shift_in_past")
+    never = await client.post(
+        shifts,
+        json={
+            "role": "值班",
+            "start_at": at(5),
+            "end_at": at(8),
+            "needed": 1,
+            "withdraw_deadline": "2001-01-01T00:00:00Z",
+        },
+        headers=v.staff.headers,
+    )
+    assert code_of(never) == (422, "withdraw_deadline_invalid")
+    rule = {"role": "值班", "weekdays": ["sat"], "starts": "10:00:00+05:00", "ends": "12:00", "needed": 1,
+            "active_from": "2026-12-01"}  # fmt: skip
+    assert code_of(await client.post(f"/api/v1/communities/{v.b}/shift-rules", json=rule, headers=v.staff.headers)) == (
+        422,
+        "validation_error",
+    )
+    rule["starts"] = "10:00"
+    nowhere = await client.post("/api/v1/communities/999999/shift-rules", json=rule, headers=v.root.headers)
+    assert nowhere.status_code == 404
+    profile = f"/api/v1/communities/{v.b}/volunteer-profile"
+    for field in ("skills", "availability", "ranked"):
+        nulled = await client.put(profile, json={field: None}, headers=v.zhang.headers)
+        assert code_of(nulled) == (422, "validation_error")
+    cleared = await client.put(profile, json={"real_name": None, "skills": []}, headers=v.zhang.headers)
+    assert cleared.status_code == 200 and cleared.json()["real_name"] is None
+
+
 # -- records -------------------------------------------------------------------------------------
 
 
-def test_hours_are_the_time_given_inside_the_shift_rounded_to_the_half_hour():
+def test_hours_are_the_time_given_inside_the_shift_in_whole_units_never_more():
     start = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
     end = start + timedelta(hours=4)
     assert credited_minutes(start, end, start - timedelta(minutes=40), end + timedelta(hours=1), 30) == 240
-    assert credited_minutes(start, end, start, start + timedelta(minutes=104), 30) == 90  # 1 h 44: 1.5 h
-    assert credited_minutes(start, end, start, start + timedelta(minutes=105), 30) == 120  # 1 h 45: 2 h
-    assert credited_minutes(start, end, start, start + timedelta(minutes=14), 30) == 0
+    assert credited_minutes(start, end, start, start + timedelta(minutes=119), 30) == 90  # 1 h 59: 1.5 h
+    assert credited_minutes(start, end, start, start + timedelta(minutes=135), 30) == 120  # 2 h 15: 2 h, not 2.5
+    assert credited_minutes(start, end, start, start + timedelta(minutes=135), 15) == 135
+    assert credited_minutes(start, end, start, start + timedelta(minutes=14), 15) == 0
     night = datetime(2026, 12, 1, 22, 0, tzinfo=UTC)  # an overnight duty, 22:00–02:00
     assert credited_minutes(night, night + timedelta(hours=4), night, night + timedelta(hours=4), 30) == 240
     assert credited_minutes(start, end, end + timedelta(minutes=5), end + timedelta(hours=1), 30) == 0
@@ -309,7 +409,7 @@ async def test_a_completed_shift_becomes_a_record_staff_approve_and_nobody_chang
     shift = await v.shift(start=0.25, hours_long=3)  # 10:15–13:15
     await v.sign_up(v.zhang, shift["id"])
     await v.attend(v.zhang, shift["id"], out=False)
-    clock.advance(timedelta(hours=2, minutes=5))  # leaves at 12:20: 2 h 5 min inside the shift
+    clock.advance(timedelta(hours=2, minutes=20))  # leaves at 12:20: 2 h 5 min inside the shift
     left = await client.post(
         f"/api/v1/shifts/{shift['id']}/checkout", json={"code": await v.code(shift["id"])}, headers=v.zhang.headers
     )
@@ -353,12 +453,16 @@ async def test_a_completed_shift_becomes_a_record_staff_approve_and_nobody_chang
     assert code_of(again) == (409, "record_not_pending")
 
     # a correction is a new, linked record; once approved it counts instead
+    path = f"/api/v1/service-records/{record['id']}/corrections"
+    more = await client.post(path, json={"minutes": 150, "reason": "多记一点"}, headers=v.staff.headers)
+    assert code_of(more) == (422, "minutes_exceed_times")  # 10:15–12:20 holds no 2.5 hours
     corrected = await client.post(
-        f"/api/v1/service-records/{record['id']}/corrections",
-        json={"minutes": 150, "reason": "签退时扫码失败，实际服务到 12:45"},
-        headers=v.staff.headers,
+        path, json={"end_at": at(2.75), "reason": "签退时扫码失败，实际服务到 12:45"}, headers=v.staff.headers
     )
-    assert corrected.status_code == 201
+    assert corrected.status_code == 201, corrected.text
+    assert corrected.json()["minutes"] == 150
+    twice = await client.post(path, json={"end_at": at(3), "reason": "再改一次"}, headers=v.staff.headers)
+    assert code_of(twice) == (409, "already_corrected")
     assert (corrected.json()["corrects_id"], corrected.json()["status"]) == (record["id"], "pending")
     assert (await v.mine(v.zhang))["total_hours"] == "2"
     await v.approve(corrected.json()["id"])
@@ -368,12 +472,107 @@ async def test_a_completed_shift_becomes_a_record_staff_approve_and_nobody_chang
     async with db.session(write=False) as session:
         original = await session.get(ServiceRecord, record["id"])
         assert (original.minutes, original.status) == (120, "approved")
+    # a correction is itself corrected, and then the newest counts alone
+    again = await client.post(
+        f"/api/v1/service-records/{corrected.json()['id']}/corrections",
+        json={"end_at": at(3), "minutes": 165, "reason": "服务到 13:00"},
+        headers=v.staff.headers,
+    )
+    await v.approve(again.json()["id"])
+    mine = await v.mine(v.zhang)
+    assert (mine["total_hours"], mine["counted_ids"]) == ("2.75", [again.json()["id"]])
+
+
+async def test_staff_fix_pending_records_within_their_times_but_never_their_own(client, db, v):
+    await join(client, v.staff, v.b, room="999")  # a social worker who lives here and volunteers too
+    await v.member_of(v.team, v.staff, approver=v.liu)
+    shift = await v.shift(start=0.25, hours_long=3)
+    for person in (v.zhang, v.staff):
+        await v.sign_up(person, shift["id"])
+        await v.attend(person, shift["id"], out=False)
+    clock.advance(timedelta(hours=3, minutes=15))
+    for person in (v.zhang, v.staff):
+        await client.post(
+            f"/api/v1/shifts/{shift['id']}/checkout", json={"code": await v.code(shift["id"])}, headers=person.headers
+        )
+    mine, theirs = sorted(await v.pending(), key=lambda r: r["user_id"] != v.staff.user_id)
+    assert code_of(await v.approve(mine["id"])) == (403, "own_record")
+    fixed = await client.patch(f"/api/v1/service-records/{mine['id']}", json={"minutes": 60}, headers=v.staff.headers)
+    assert code_of(fixed) == (403, "own_record")
+    # the volunteer actually came on Monday 30 November for an hour: date and deadline follow
+    moved = await client.patch(
+        f"/api/v1/service-records/{theirs['id']}",
+        json={"start_at": at(-24), "end_at": at(-23)},
+        headers=v.staff.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    body = moved.json()
+    assert (body["service_date"], body["minutes"], body["review_by"]) == ("2026-11-30", 60, "2026-12-14")
+    too_much = await client.patch(
+        f"/api/v1/service-records/{theirs['id']}", json={"minutes": 61}, headers=v.staff.headers
+    )
+    assert code_of(too_much) == (422, "minutes_exceed_times")
+    # once approved, what the record says and how it was reviewed are frozen in the database;
+    # only links to deleted rows may still become empty
+    await v.approve(theirs["id"])
+    for statement in (
+        "UPDATE service_records SET review_note = 'x' WHERE id = :id",
+        "UPDATE service_records SET reviewed_by = user_id WHERE id = :id",
+        "UPDATE service_records SET status = 'pending' WHERE id = :id",
+    ):
+        with pytest.raises(Exception, match="immutable"):
+            async with db.session() as session:
+                await session.execute(text(statement), {"id": theirs["id"]})
+                await session.commit()
+    async with db.session() as session:
+        await session.execute(text("UPDATE service_records SET shift_id = NULL WHERE id = :id"), {"id": theirs["id"]})
+        await session.commit()
+
+
+async def test_a_review_and_a_correction_each_win_once_at_the_same_moment(client, v):
+    await grant(client, v.root, v.b, v.ma, "staff")  # a second social worker
+    shift = await v.shift(start=0.25, hours_long=2)
+    for person in (v.zhang, v.sun):
+        await v.sign_up(person, shift["id"])
+        await v.attend(person, shift["id"], out=False)
+    clock.advance(timedelta(hours=2, minutes=15))
+    for person in (v.zhang, v.sun):
+        await client.post(
+            f"/api/v1/shifts/{shift['id']}/checkout", json={"code": await v.code(shift["id"])}, headers=person.headers
+        )
+    zhangs, suns = sorted(await v.pending(), key=lambda r: r["user_id"] != v.zhang.user_id)
+    path = f"/api/v1/service-records/{zhangs['id']}/review"
+    approve, reject = await asyncio.gather(
+        client.post(path, json={"approve": True}, headers=v.staff.headers),
+        client.post(path, json={"approve": False, "note": "没来"}, headers=v.ma.headers),
+    )
+    assert sorted([approve.status_code, reject.status_code]) == [200, 409]
+    winner = approve if approve.status_code == 200 else reject
+    final = (await v.mine(v.zhang))["records"][0]
+    assert (final["status"], final["review_note"]) == (winner.json()["status"], winner.json()["review_note"])
+
+    await v.approve(suns["id"])
+    fixes = await asyncio.gather(
+        *(
+            client.post(
+                f"/api/v1/service-records/{suns['id']}/corrections",
+                json={"minutes": 60 + n, "reason": "核对后更正"},
+                headers=who.headers,
+            )
+            for n, who in enumerate((v.staff, v.ma))
+        )
+    )
+    assert sorted(r.status_code for r in fixes) == [201, 409]
+    for fix in fixes:
+        if fix.status_code == 201:
+            await v.approve(fix.json()["id"])
+    assert (await v.mine(v.sun))["total_hours"] in ("1", "1.02")  # one correction counts, never both
 
 
 async def test_staff_set_the_rounding_and_the_recording_organisation_for_later_records(client, v):
     path = f"/api/v1/communities/{v.b}/volunteer-policy"
-    assert (await client.get(path, headers=v.zhang.headers)).json() == {"organiser": "B社区", "rounding_minutes": 30}
-    body = {"organiser": "D社会工作服务中心", "rounding_minutes": 15}
+    assert (await client.get(path, headers=v.zhang.headers)).json() == {"organiser": "B社区", "rounding_minutes": 15}
+    body = {"organiser": "D社会工作服务中心", "rounding_minutes": 30}
     assert code_of(await client.put(path, json=body, headers=v.liu.headers)) == (403, "staff_only")
     assert (await client.put(path, json={"rounding_minutes": 20}, headers=v.staff.headers)).status_code == 422
     assert (await client.put(path, json=body, headers=v.staff.headers)).json() == body
@@ -385,8 +584,8 @@ async def test_staff_set_the_rounding_and_the_recording_organisation_for_later_r
         f"/api/v1/shifts/{shift['id']}/checkout", json={"code": await v.code(shift["id"])}, headers=v.zhang.headers
     )
     (record,) = await v.pending()
-    # 10:15 (the start; arriving early is not service) to 12:00 is 1 h 45: kept whole by quarters
-    assert (record["minutes"], record["hours"], record["organiser"]) == (105, "1.75", "D社会工作服务中心")
+    # 10:15 (the start; arriving early is not service) to 12:00 is 1 h 45: 1.5 hours in whole halves
+    assert (record["minutes"], record["hours"], record["organiser"]) == (90, "1.5", "D社会工作服务中心")
 
 
 async def test_a_forgotten_check_out_is_closed_at_the_end_and_flagged(client, app, v):
@@ -431,12 +630,26 @@ async def test_a_certificate_states_name_hours_and_a_number_anyone_can_check(cli
     assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
     number = response.headers["x-certificate-number"]
     page = PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
-    assert "志愿服务证明" in page and "张明" in page and "3 小时" in page and number in page
+    assert "志愿服务记录证明" in page and "张明" in page and "3 小时" in page and number in page
     assert "B社区" in page and "开馆值班" in page
+    assert f"https://linli.example.org/api/v1/certificates/{number}" in page
+    again = await asyncio.gather(*(client.get(path, headers=v.zhang.headers) for _ in range(6)))
+    assert {r.headers["x-certificate-number"] for r in again} == {number}  # the same hours keep their number
     checked = await client.get(f"/api/v1/certificates/{number}")  # no login: a school can check it
     assert checked.status_code == 200
-    assert (checked.json()["name"], checked.json()["hours"], checked.json()["organiser"]) == ("张*", "3", "B社区")
+    found = checked.json()
+    assert (found["name"], found["hours"], found["organiser"], found["current"]) == ("张*", "3", "B社区", True)
     assert code_of(await client.get("/api/v1/certificates/NOSUCHNUMBER")) == (404, "certificate_not_found")
+    backwards = await client.get(f"{path}&from=2026-12-31&to=2026-12-01", headers=v.zhang.headers)
+    assert code_of(backwards) == (422, "period_invalid")
+    # a later correction changes the hours: the old certificate no longer matches the records
+    fixed = await client.post(
+        f"/api/v1/service-records/{record['id']}/corrections",
+        json={"minutes": 120, "reason": "中途离开一小时"},
+        headers=v.staff.headers,
+    )
+    await v.approve(fixed.json()["id"])
+    assert (await client.get(f"/api/v1/certificates/{number}")).json()["current"] is False
 
 
 async def test_the_export_has_the_national_record_columns_and_hides_id_numbers_from_staff(client, v):
@@ -445,21 +658,22 @@ async def test_the_export_has_the_national_record_columns_and_hides_id_numbers_f
         json={"real_name": "张明", "id_number": ID_NUMBER},
         headers=v.zhang.headers,
     )
-    shift = await v.shift(start=0.25, hours_long=2)
+    shift = await v.shift(start=0.25, hours_long=2, place="复合空间\x01二楼")  # a stray control character
     await v.sign_up(v.zhang, shift["id"])
     await v.attend(v.zhang, shift["id"], out=False)
     clock.advance(timedelta(hours=2, minutes=15))
     await client.post(
-        f"/api/v1/shifts/{shift['id']}/checkout", json={"volunteer_id": v.zhang.user_id}, headers=v.staff.headers
+        f"/api/v1/shifts/{shift['id']}/checkout", json={"code": await v.code(shift["id"])}, headers=v.zhang.headers
     )
     await v.approve((await v.pending())[0]["id"])
     path = f"/api/v1/communities/{v.b}/service-records/export"
     as_staff = await client.get(path, headers=v.staff.headers)
     assert as_staff.status_code == 200
-    rows = read_xlsx(as_staff.content)
+    rows = read_xlsx(as_staff.content)  # well-formed XML all through
     assert tuple(rows[0]) == EXPORT_COLUMNS
     assert rows[1][1:4] == ["张明", "1101**********002X", "开馆值班"]
-    assert rows[1][9] == "2"
+    assert (rows[1][6], rows[1][9]) == ("复合空间二楼", "2")
+    assert (rows[1][10], rows[1][11], rows[1][12]) == ("B社区", "王社工", "王社工")  # scanned out: the reviewer records
     as_admin = read_xlsx((await client.get(path, headers=v.root.headers)).content)
     assert as_admin[1][2] == ID_NUMBER
     assert (await client.get(path, headers=v.zhang.headers)).status_code == 403
@@ -509,22 +723,37 @@ async def test_a_story_is_shown_only_with_the_volunteers_consent(client, v):
 
 
 async def test_a_volunteer_scans_booking_codes_only_for_the_activity_of_their_shift(client, v):
-    theirs = await activity(client, v.staff, v.b, title="亲子手工", start_at=at(0.25), end_at=at(2))
-    other = await activity(client, v.staff, v.b, title="长者讲座", start_at=at(0.25), end_at=at(2))
-    shift = await v.shift(start=0, hours_long=2, activity_id=theirs["id"], role="活动签到")
-    clock.advance(timedelta(minutes=-60))  # sign up before the shift starts
+    theirs = await activity(client, v.staff, v.b, title="亲子手工", start_at=at(0.75), end_at=at(2))
+    other = await activity(client, v.staff, v.b, title="长者讲座", start_at=at(0.75), end_at=at(2))
+    leaders = await client.post(
+        f"/api/v1/communities/{v.b}/shifts",
+        json={"role": "活动签到", "start_at": at(0.5), "end_at": at(2), "needed": 2, "team_id": v.team,
+              "activity_id": other["id"]},
+        headers=v.liu.headers,
+    )  # fmt: skip
+    assert code_of(leaders) == (403, "staff_only")  # only staff hand out scanning
+    shift = await v.shift(start=0.5, hours_long=1.5, activity_id=theirs["id"], role="活动签到")
     await v.sign_up(v.zhang, shift["id"])
-    clock.freeze(NOW)
     family = await v.resident("chen", "201")
+    tokens = {}
     for target in (theirs, other):
         booked = (await book(client, family, target["id"])).json()
-        token = (await client.get(f"/api/v1/bookings/{booked['id']}/checkin-code", headers=family.headers)).json()[
-            "token"
-        ]
-        scanned = await client.post(
-            f"/api/v1/activities/{target['id']}/checkins", json={"token": token}, headers=v.zhang.headers
-        )
-        assert scanned.status_code == (200 if target is theirs else 403), scanned.text
+        tokens[target["id"]] = (
+            await client.get(f"/api/v1/bookings/{booked['id']}/checkin-code", headers=family.headers)
+        ).json()["token"]
+
+    async def scan(target: dict[str, Any]) -> Any:
+        path = f"/api/v1/activities/{target['id']}/checkins"
+        return await client.post(path, json={"token": tokens[target["id"]]}, headers=v.zhang.headers)
+
+    clock.advance(timedelta(minutes=15))  # the activity's check-in window is open
+    assert code_of(await scan(theirs)) == (403, "staff_only")  # signed up, but not on duty yet
+    await v.attend(v.zhang, shift["id"], out=False)
+    scanned = await scan(theirs)
+    assert scanned.status_code == 200, scanned.text
+    assert scanned.json()["can_cancel"] is False and scanned.json()["attendees"][0]["checked_in_at"] is not None
+    assert code_of(await scan(other)) == (403, "staff_only")
+    booked = {"id": scanned.json()["id"]}
     roster = await client.post(
         f"/api/v1/activities/{theirs['id']}/checkins", json={"booking_id": booked["id"]}, headers=v.zhang.headers
     )
@@ -532,6 +761,11 @@ async def test_a_volunteer_scans_booking_codes_only_for_the_activity_of_their_sh
     assert (
         await client.get(f"/api/v1/activities/{theirs['id']}/attendance", headers=v.zhang.headers)
     ).status_code == 403
+    clock.advance(timedelta(minutes=30))
+    await client.post(
+        f"/api/v1/shifts/{shift['id']}/checkout", json={"code": await v.code(shift["id"])}, headers=v.zhang.headers
+    )
+    assert code_of(await scan(theirs)) == (403, "staff_only")  # off duty
 
 
 # -- never overfilled ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep
+from api.deps import CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep, writes
 from api.pagination import MAX_ID
 from api.schemas.common import Page
 from api.schemas.volunteers import (
@@ -25,7 +25,10 @@ from api.schemas.volunteers import (
     ReviewRequest,
     RoleRequest,
     RuleCreate,
+    RuleEnd,
     RuleMade,
+    RuleRead,
+    ShiftCancel,
     ShiftCode,
     ShiftCreate,
     ShiftRead,
@@ -152,6 +155,25 @@ async def create_rule(
     return await idem.respond(RuleMade(**await shifts.create_rule(session, user, community_id, body.model_dump())))
 
 
+@router.get("/communities/{community_id}/shift-rules", response_model=list[RuleRead], summary="每周固定岗位")
+async def list_rules(community_id: IdPath, user: CurrentUser, session: SessionDep) -> list[RuleRead]:
+    return [RuleRead(**r) for r in await shifts.rules(session, user, community_id)]
+
+
+@router.post(
+    "/shift-rules/{rule_id}/end",
+    response_model=RuleRead,
+    summary="结束固定岗位（社工或队长）：之后的岗位取消，已报名的队员收到通知",
+)
+async def end_rule(rule_id: IdPath, body: RuleEnd, user: CurrentUser, session: SessionDep) -> RuleRead:
+    return RuleRead(**await shifts.end_rule(session, user, rule_id, body.last_day))
+
+
+@router.post("/shifts/{shift_id}/cancel", response_model=ShiftRead, summary="取消岗位（开始前；已报名的队员收到通知）")
+async def cancel_shift(shift_id: IdPath, body: ShiftCancel, user: CurrentUser, session: SessionDep) -> ShiftRead:
+    return ShiftRead(**await shifts.cancel_shift(session, user, shift_id, body.reason))
+
+
 @router.get("/communities/{community_id}/shifts", response_model=Page[ShiftRead], summary="接下来的岗位")
 async def list_shifts(
     community_id: IdPath,
@@ -232,6 +254,7 @@ async def my_records(community_id: CommunityQuery, user: CurrentUser, session: S
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
+@writes
 async def certificate(
     community_id: CommunityQuery,
     user: CurrentUser,

@@ -54,6 +54,9 @@ class ProfileWrite(Input):
 
     @model_validator(mode="after")
     def _hours(self) -> ProfileWrite:
+        for name in ("skills", "availability", "ranked"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null: leave it out to keep it")
         if self.availability is not None:
             validate_opening_hours(self.availability)
         return self
@@ -118,6 +121,8 @@ class RuleCreate(Input):
 
     @model_validator(mode="after")
     def _valid(self) -> RuleCreate:
+        if self.starts.tzinfo is not None or self.ends.tzinfo is not None:
+            raise ValueError("starts and ends are times of day in the community's time zone, without an offset")
         if self.starts == self.ends:
             raise ValueError("starts and ends are the same time")
         if self.active_until is not None and self.active_until < self.active_from:
@@ -253,6 +258,7 @@ class CertificateCheck(BaseModel):
     services: list[str]
     organiser: str
     issued_at: datetime
+    current: bool = Field(description="该期间已审核的记录现在仍合计为这些时长（之后的更正可能改变它）")
 
 
 class PolicyWrite(Input):
@@ -260,10 +266,31 @@ class PolicyWrite(Input):
         default=None, max_length=128, description="记录单位（证明和导出里的组织单位）；空则用社区名称"
     )
     rounding_minutes: Literal[1, 5, 10, 15, 30, 60] | None = Field(
-        default=None, description="服务时长按此分钟数四舍五入（默认30）"
+        default=None, description="服务时长按此分钟数向下取整（默认15），记录的时长不超过实际服务时间"
     )
 
 
 class PolicyRead(BaseModel):
     organiser: str
     rounding_minutes: int
+
+
+class RuleRead(BaseModel):
+    id: int
+    role: str
+    place: str
+    weekdays: list[str]
+    starts: time
+    ends: time
+    needed: int
+    team_id: int | None
+    active_from: date
+    active_until: date | None
+
+
+class RuleEnd(Input):
+    last_day: date = Field(description="最后一天；之后已生成的岗位取消，已报名的队员会收到通知")
+
+
+class ShiftCancel(Input):
+    reason: str = Field(default="", max_length=100, description="告诉已报名的队员")

@@ -189,11 +189,18 @@ class ServiceRecord(IdMixin, TimestampMixin, Base):
             sqlite_where=text("signup_id IS NOT NULL AND corrects_id IS NULL"),
             postgresql_where=text("signup_id IS NOT NULL AND corrects_id IS NULL"),
         ),
+        Index(  # a record is corrected once; a correction is corrected in turn
+            "uq_service_records_correction",
+            "corrects_id",
+            unique=True,
+            sqlite_where=text("corrects_id IS NOT NULL AND status <> 'rejected'"),
+            postgresql_where=text("corrects_id IS NOT NULL AND status <> 'rejected'"),
+        ),
     )
 
 
 class VolunteerPolicy(Base):
-    """How a community credits hours: rounded to `rounding_minutes` (nearest, halves up)."""
+    """How a community credits hours: in whole `rounding_minutes`, rounded down."""
 
     __tablename__ = "volunteer_policies"
 
@@ -201,7 +208,7 @@ class VolunteerPolicy(Base):
         IdType, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
     )
     organiser: Mapped[str] = mapped_column(String(128), default="")  # the recording organisation's name
-    rounding_minutes: Mapped[int] = mapped_column(default=30)
+    rounding_minutes: Mapped[int] = mapped_column(default=15)
     updated_at: Mapped[datetime]
 
     __table_args__ = (CheckConstraint("rounding_minutes IN (1, 5, 10, 15, 30, 60)", name="rounding"),)

@@ -86,10 +86,11 @@ async def scan(
     for someone without a phone. Volunteers on a shift of the activity may scan too. Its attendees
     (or those named) are in; again changes nothing."""
     activity = await get_activity(session, activity_id)
-    # a volunteer on a shift of this activity may scan its booking codes, and only that
-    volunteer = token is not None and await shifts.can_scan_for(session, user, activity.id)
-    if not volunteer and not await is_staff(session, user, activity.community_id):
-        raise Forbidden("staff_only", "只有社工或本活动的值班志愿者可以扫码签到")
+    # a volunteer on duty at this activity may scan its booking codes, and only that
+    staff = await is_staff(session, user, activity.community_id)
+    volunteer = not staff and token is not None and await shifts.can_scan_for(session, user, activity.id)
+    if not staff and not volunteer:
+        raise Forbidden("staff_only", "只有社工或本活动正在值班（已签到）的志愿者可以扫码签到")
     if token is not None:
         booking_id = verify_checkin_token(settings_of(session), token)
         if booking_id is None:
@@ -102,7 +103,10 @@ async def scan(
     now = clock.now()
     _check_window(activity, now)
     await _check_in(session, booking, member_ids, user, "scan" if token is not None else "staff", now)
-    return await booking_view(session, booking, activity, viewer_is_staff=True)
+    view = await booking_view(session, booking, activity, viewer_is_staff=staff)
+    if volunteer:  # the volunteer sees who is on the booking, to check them in, and nothing to change
+        view["can_cancel"] = False
+    return view
 
 
 async def current_onsite_code(session: AsyncSession, user: User, activity_id: int) -> dict[str, Any]:

@@ -183,6 +183,17 @@ _declare(
 )
 _declare(
     NotificationKind(
+        name="shift.cancelled",
+        label="值班取消通知",
+        params=frozenset({"shift_id", "role", "start_at", "reason"}),
+        title="值班取消：{role}",
+        body="你报名的{start_at}「{role}」取消了（{reason}），不用过来了。谢谢你！",
+        page="pages/volunteers/shift?id={shift_id}",
+        fields={"thing1": "{role}", "time2": "{start_at}", "thing3": "{reason}"},
+    )
+)
+_declare(
+    NotificationKind(
         name="shift.tomorrow",
         label="志愿值班提醒",
         params=frozenset({"shift_id", "role", "start_at", "place"}),

@@ -48,6 +48,9 @@ async def require_leader_or_staff(session: AsyncSession, user: User, team: Team)
     raise Forbidden("team_leader_only", "只有本团队的队长或社工可以这样做")
 
 
+DEFAULT_ROUNDING = 15  # minutes
+
+
 @dataclass(frozen=True)
 class Crediting:
     organiser: str
@@ -58,7 +61,8 @@ async def crediting(session: AsyncSession, community_id: int) -> Crediting:
     row = await session.get(VolunteerPolicy, community_id)
     community: Community = await get_community(session, community_id)
     organiser = (row.organiser if row is not None and row.organiser else "") or community.name
-    return Crediting(organiser=organiser, rounding_minutes=row.rounding_minutes if row is not None else 30)
+    rounding = row.rounding_minutes if row is not None else DEFAULT_ROUNDING
+    return Crediting(organiser=organiser, rounding_minutes=rounding)
 
 
 async def get_policy(session: AsyncSession, user: User, community_id: int) -> dict[str, Any]:
@@ -73,7 +77,9 @@ async def set_policy(session: AsyncSession, user: User, community_id: int, data:
     await require_staff(session, user, community_id)
     row = await session.get(VolunteerPolicy, community_id)
     if row is None:
-        row = VolunteerPolicy(community_id=community_id, organiser="", rounding_minutes=30, updated_at=clock.now())
+        row = VolunteerPolicy(
+            community_id=community_id, organiser="", rounding_minutes=DEFAULT_ROUNDING, updated_at=clock.now()
+        )
         session.add(row)
     if "organiser" in data:
         row.organiser = data["organiser"].strip()
@@ -86,11 +92,12 @@ async def set_policy(session: AsyncSession, user: User, community_id: int, data:
 
 def credited_minutes(start: datetime, end: datetime, checked_in: datetime, checked_out: datetime, unit: int) -> int:
     """The time actually given inside the shift (arriving early or staying on after it is not
-    counted, nor is travel), rounded to the nearest `unit` minutes, halves up."""
+    counted, nor is travel), in whole `unit`s of minutes: rounded down, so that a record never
+    states more than was given."""
     given = (min(end, checked_out) - max(start, checked_in)).total_seconds() / 60
     if given <= 0:
         return 0
-    return int((given + unit / 2) // unit) * unit
+    return int(given // unit) * unit
 
 
 def working_days_after(day: date, days: int) -> date:

@@ -9,13 +9,15 @@ volunteer has are the approved records that no approved correction replaces.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -33,11 +35,13 @@ from api.db.models import (
     VolunteerProfile,
 )
 from api.db.session import settings_of
-from api.errors import Conflict, NotFound, Unprocessable
-from api.security import unseal
+from api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from api.security import SealError, unseal
 from api.services.access import get_community, require_member, require_staff, role_in
 from api.services.notifications import notify
 from api.services.volunteers.common import credited_minutes, crediting, hours, working_days_after
+
+log = logging.getLogger("linli.volunteers")
 
 REVIEW_WORKING_DAYS = 10
 CERTIFICATE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
@@ -118,18 +122,44 @@ def record_view(record: ServiceRecord, name: str | None = None) -> dict[str, Any
     }
 
 
-async def _record(session: AsyncSession, record_id: int) -> ServiceRecord:
-    record = await session.get(ServiceRecord, record_id)
+async def _record(session: AsyncSession, user: User, record_id: int) -> ServiceRecord:
+    """The record, locked, for staff other than its volunteer: nobody reviews or fixes their own
+    hours."""
+    record = await session.get(ServiceRecord, record_id, with_for_update=True, populate_existing=True)
     if record is None:
         raise NotFound("record_not_found", "找不到这条服务记录")
+    await require_staff(session, user, record.community_id)
+    if record.user_id == user.id:
+        raise Forbidden("own_record", "自己的服务记录请由其他社工审核或修改")
     return record
+
+
+async def _minutes_for(
+    session: AsyncSession, community_id: int, start: datetime, end: datetime, given: int | None
+) -> int:
+    """The minutes a fixed record credits: those staff give, never more than its times span, or
+    the span in the community's units."""
+    if end <= start:
+        raise Unprocessable("record_times_invalid", "结束时间须晚于开始时间")
+    span = int((end - start).total_seconds() // 60)
+    if given is None:
+        return credited_minutes(start, end, start, end, (await crediting(session, community_id)).rounding_minutes)
+    if given > span:
+        raise Unprocessable("minutes_exceed_times", "记录的时长不能超过开始到结束的时间", details={"max": span})
+    return given
+
+
+async def _dated(session: AsyncSession, record: ServiceRecord) -> None:
+    """The date and review deadline that follow from a record's start."""
+    community = await get_community(session, record.community_id)
+    record.service_date = record.start_at.astimezone(ZoneInfo(community.timezone)).date()
+    record.review_by = working_days_after(record.service_date, REVIEW_WORKING_DAYS)
 
 
 async def review(session: AsyncSession, user: User, record_id: int, approve: bool, note: str | None) -> dict[str, Any]:
     """Staff approve a pending record (the volunteer is thanked with the hours) or reject it with
-    a reason."""
-    record = await _record(session, record_id)
-    await require_staff(session, user, record.community_id)
+    a reason. The record is locked, so an approval and a rejection at once cannot both win."""
+    record = await _record(session, user, record_id)
     if record.status != "pending":
         raise Conflict(
             "record_not_pending", "这条记录已经审核过了；需要改动请提交更正", details={"status": record.status}
@@ -159,33 +189,38 @@ async def review(session: AsyncSession, user: User, record_id: int, approve: boo
 
 
 async def amend(session: AsyncSession, user: User, record_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-    """Staff fix a record still pending review (the times, the minutes credited, the service)."""
-    record = await _record(session, record_id)
-    await require_staff(session, user, record.community_id)
+    """Staff fix a record still pending review (the times, the minutes credited, the service).
+    New times give the record its date and, unless minutes are given, the minutes they span."""
+    record = await _record(session, user, record_id)
     if record.status != "pending":
         raise Conflict("record_immutable", "已审核的记录不能修改，请提交更正记录", details={"status": record.status})
-    for name, value in fields.items():
-        setattr(record, name, value)
-    if record.end_at <= record.start_at:
-        raise Unprocessable("record_times_invalid", "结束时间须晚于开始时间")
+    start, end = fields.get("start_at", record.start_at), fields.get("end_at", record.end_at)
+    if "minutes" in fields or "start_at" in fields or "end_at" in fields:
+        record.minutes = await _minutes_for(session, record.community_id, start, end, fields.get("minutes"))
+    record.start_at, record.end_at = start, end
+    if "service" in fields:
+        record.service = fields["service"]
+    await _dated(session, record)
     await session.flush()
     return record_view(record)
 
 
 async def correct(session: AsyncSession, user: User, record_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """Staff correct an approved record: a new record, linked to it, with the reason; it is
-    reviewed like any other and, once approved, counts instead of it."""
-    original = await _record(session, record_id)
-    await require_staff(session, user, original.community_id)
+    reviewed like any other and, once approved, counts instead of it. A record has one correction
+    at a time (a rejected one may be tried again); to correct it further, correct the correction."""
+    original = await _record(session, user, record_id)
     if original.status != "approved":
         raise Conflict("record_not_approved", "只有已审核通过的记录需要更正；待审核的可直接修改")
+    newer = (
+        await session.execute(
+            select(ServiceRecord.id).where(ServiceRecord.corrects_id == original.id, ServiceRecord.status != "rejected")
+        )
+    ).scalar_one_or_none()
+    if newer is not None:
+        raise Conflict("already_corrected", "这条记录已有更正，请在更正后的记录上修改", details={"record_id": newer})
     start, end = data.get("start_at", original.start_at), data.get("end_at", original.end_at)
-    if end <= start:
-        raise Unprocessable("record_times_invalid", "结束时间须晚于开始时间")
-    policy = await crediting(session, original.community_id)
-    minutes = data.get("minutes")
-    if minutes is None:
-        minutes = credited_minutes(start, end, start, end, policy.rounding_minutes)
+    minutes = await _minutes_for(session, original.community_id, start, end, data.get("minutes"))
     community = await get_community(session, original.community_id)
     service_date = start.astimezone(ZoneInfo(community.timezone)).date()
     correction = ServiceRecord(
@@ -210,7 +245,11 @@ async def correct(session: AsyncSession, user: User, record_id: int, data: dict[
         correction_reason=data["reason"],
     )
     session.add(correction)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # the original is locked, so only a foreign writer gets here
+        raise Conflict("already_corrected", "这条记录已有更正，请在更正后的记录上修改") from exc
     return record_view(correction)
 
 
@@ -340,66 +379,94 @@ async def _name(session: AsyncSession, user_id: int, community_id: int, fallback
     return member or (user.display_name if user else "") or fallback
 
 
-async def certificate(
-    session: AsyncSession, user: User, community_id: int, period_from: date | None, period_to: date | None
-) -> tuple[bytes, str]:
-    """A PDF stating the volunteer's approved hours, the services, the period and the recording
-    organisation, with a number anyone can check at /certificates/{number}. Free, as the rules say."""
-    await require_member(session, user, community_id)
+async def _counted_in(
+    session: AsyncSession, community_id: int, user_id: int, period_from: date | None, period_to: date | None
+) -> list[ServiceRecord]:
     query = select(ServiceRecord).where(
-        ServiceRecord.community_id == community_id, ServiceRecord.user_id == user.id, counted()
+        ServiceRecord.community_id == community_id, ServiceRecord.user_id == user_id, counted()
     )
     if period_from is not None:
         query = query.where(ServiceRecord.service_date >= period_from)
     if period_to is not None:
         query = query.where(ServiceRecord.service_date <= period_to)
-    records = list((await session.execute(query.order_by(ServiceRecord.service_date))).scalars())
+    return list((await session.execute(query.order_by(ServiceRecord.service_date, ServiceRecord.id))).scalars())
+
+
+async def certificate(
+    session: AsyncSession, user: User, community_id: int, period_from: date | None, period_to: date | None
+) -> tuple[bytes, str]:
+    """A PDF stating the volunteer's approved hours, the services, the period and the recording
+    organisation, with a number anyone can check at /certificates/{number}. Free, as the rules
+    say. The same hours for the same period keep the same number, however often it is fetched."""
+    await require_member(session, user, community_id)
+    if period_from is not None and period_to is not None and period_from > period_to:
+        raise Unprocessable("period_invalid", "开始日期不能晚于结束日期")
+    records = await _counted_in(session, community_id, user.id, period_from, period_to)
     if not records:
         raise Conflict("no_approved_hours", "这段时间还没有审核通过的志愿服务记录")
-    policy = await crediting(session, community_id)
     name = await _name(session, user.id, community_id)
     minutes = sum(r.minutes for r in records)
     services = sorted({r.service for r in records})
-    first, last = records[0].service_date, records[-1].service_date
-    number = "".join(secrets.choice(CERTIFICATE_ALPHABET) for _ in range(12))
-    now = clock.now()
-    session.add(
-        Certificate(
-            number=number,
+    organiser = "、".join(sorted({r.organiser for r in records}))
+    first, last = period_from or records[0].service_date, period_to or records[-1].service_date
+    # one at a time per person, so that fetching it twice at once does not issue two numbers
+    await session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    issued = (
+        await session.execute(
+            select(Certificate).where(
+                Certificate.community_id == community_id,
+                Certificate.user_id == user.id,
+                Certificate.period_from == first,
+                Certificate.period_to == last,
+                Certificate.minutes == minutes,
+                Certificate.name == name,
+                Certificate.organiser == organiser,
+            )
+        )
+    ).scalars()
+    found = next((c for c in issued if c.services == services), None)
+    if found is None:
+        found = Certificate(
+            number="".join(secrets.choice(CERTIFICATE_ALPHABET) for _ in range(12)),
             community_id=community_id,
             user_id=user.id,
             name=name,
             minutes=minutes,
-            period_from=period_from or first,
-            period_to=period_to or last,
+            period_from=first,
+            period_to=last,
             services=services,
-            organiser=policy.organiser,
-            issued_at=now,
+            organiser=organiser,
+            issued_at=clock.now(),
         )
-    )
-    await session.flush()
+        session.add(found)
+        await session.flush()
     community: Community = await get_community(session, community_id)
-    issued = now.astimezone(ZoneInfo(community.timezone)).date()
+    day = found.issued_at.astimezone(ZoneInfo(community.timezone)).date()
+    check = f"{settings_of(session).public_url.rstrip('/')}/api/v1/certificates/{found.number}"
     lines = [
-        pdf.Line("志愿服务证明", 24, 225, 110),
+        pdf.Line("志愿服务记录证明", 24, 201, 110),
         pdf.Line(f"姓名：{name}", 14, 80, 180),
         pdf.Line(f"志愿服务时长：{hours(minutes)} 小时", 14, 80, 210),
-        pdf.Line(f"服务期间：{(period_from or first).isoformat()} 至 {(period_to or last).isoformat()}", 14, 80, 240),
+        pdf.Line(f"服务期间：{first.isoformat()} 至 {last.isoformat()}", 14, 80, 240),
         pdf.Line(f"服务内容：{'、'.join(services)[:40]}", 14, 80, 270),
-        pdf.Line(f"记录单位：{policy.organiser}", 14, 80, 300),
-        pdf.Line(f"兹证明{name}在上述期间参加志愿服务，累计时长如上，依据本单位的志愿服务记录出具。", 11, 80, 350),
-        pdf.Line(f"证明编号：{number}    可在线核验：/api/v1/certificates/{number}", 11, 80, 380),
-        pdf.Line(f"开具日期：{issued.isoformat()}", 11, 80, 405),
+        pdf.Line(f"记录单位：{organiser[:40]}", 14, 80, 300),
+        pdf.Line(f"以上时长为{name}在上述期间经记录单位审核通过的志愿服务记录之和。", 11, 80, 350),
+        pdf.Line("本证明由邻里社区服务平台依据记录生成，免费出具；如需加盖公章，请向记录单位申请。", 11, 80, 372),
+        pdf.Line(f"证明编号：{found.number}", 11, 80, 402),
+        pdf.Line(f"核验：{check}", 11, 80, 424),
+        pdf.Line(f"生成日期：{day.isoformat()}", 11, 80, 446),
     ]
-    return pdf.render(lines, title="志愿服务证明"), number
+    return pdf.render(lines, title="志愿服务记录证明"), found.number
 
 
 async def verify(session: AsyncSession, number: str) -> dict[str, Any]:
     """Anyone holding a certificate's number (a school, an employer) can check it; the name is
-    masked, nothing else personal is shown."""
+    masked, nothing else personal is shown. `current` says whether the approved records of its
+    period still add up to its hours (a later correction may have changed them)."""
     found = await session.get(Certificate, number.strip().upper()) if len(number) <= 16 else None
     if found is None:
         raise NotFound("certificate_not_found", "没有这个编号的证明")
+    now_counted = await _counted_in(session, found.community_id, found.user_id, found.period_from, found.period_to)
     return {
         "number": found.number,
         "name": found.name[:1] + "*" * max(len(found.name) - 1, 1),
@@ -409,6 +476,7 @@ async def verify(session: AsyncSession, number: str) -> dict[str, Any]:
         "services": found.services,
         "organiser": found.organiser,
         "issued_at": found.issued_at,
+        "current": sum(r.minutes for r in now_counted) == found.minutes,
     }
 
 
@@ -448,12 +516,18 @@ async def export(
     for record, profile, member_name, user_name in (await session.execute(query)).all():
         id_number = ""
         if profile is not None and profile.id_number_sealed:
-            id_number = (
-                unseal(settings, profile.id_number_sealed, purpose="volunteer.id_number")
-                if admin
-                else profile.id_number_hint or ""
-            )
-        recorder = await session.get(User, record.recorded_by) if record.recorded_by else None
+            id_number = profile.id_number_hint or ""
+            if admin:
+                try:
+                    id_number = unseal(settings, profile.id_number_sealed, purpose="volunteer.id_number")
+                except SealError:
+                    log.error(
+                        "an ID number cannot be unsealed: was LINLI_DATA_KEY changed?", extra={"record": record.id}
+                    )
+                    id_number = f"{id_number}（无法解密）"
+        # the recorder: whoever confirmed the check-out for the volunteer, else the reviewer
+        by = record.recorded_by or record.reviewed_by
+        recorder = await _name(session, by, community_id, fallback="社工") if by else "社工"
         rows.append(
             [
                 record.id,
@@ -468,7 +542,7 @@ async def export(
                 float(hours(record.minutes)),
                 record.organiser,
                 record.person_in_charge,
-                recorder.display_name if recorder else "系统（自动签退）",
+                recorder,
                 "已审核",
                 record.corrects_id or "",
             ]

@@ -8,7 +8,7 @@ whoever forgot (flagged for review) and marks who never came.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ from api.pagination import after_time_and_id, encode_cursor
 from api.schemas.communities import WEEKDAYS
 from api.security import ONSITE_CODE_SECONDS, onsite_code, onsite_code_valid
 from api.services.access import get_community, require_member
-from api.services.notifications import cancel_scheduled, schedule
+from api.services.notifications import cancel_scheduled, notify, schedule
 from api.services.volunteers import records
 from api.services.volunteers.common import is_leader, is_staff, membership
 
@@ -42,7 +42,11 @@ async def _may_manage(session: AsyncSession, user: User, community_id: int, team
     return team_id is not None and await is_leader(session, user, team_id)
 
 
-async def _check_refs(session: AsyncSession, community_id: int, data: dict[str, Any]) -> None:
+async def _check_refs(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> None:
+    """The team and activity named are the community's; only staff attach a shift to an activity
+    (its volunteers may scan the activity's booking codes)."""
+    if data.get("activity_id") is not None and not await is_staff(session, user, community_id):
+        raise Forbidden("staff_only", "只有社工可以为活动设置值班岗位")
     if data.get("team_id") is not None:
         team = await session.get(Team, data["team_id"])
         if team is None or team.community_id != community_id:
@@ -59,8 +63,13 @@ async def create_shift(session: AsyncSession, user: User, community_id: int, dat
     await require_member(session, user, community_id)
     if not await _may_manage(session, user, community_id, data.get("team_id")):
         raise Forbidden("staff_only", "只有社工或本团队队长可以设置岗位")
-    await _check_refs(session, community_id, data)
+    await _check_refs(session, user, community_id, data)
+    now = clock.now()
+    if data["start_at"] <= now:
+        raise Unprocessable("shift_in_past", "岗位的开始时间已经过去了")
     deadline = data.get("withdraw_deadline") or data["start_at"] - timedelta(hours=12)
+    if data.get("withdraw_deadline") is not None and not now <= deadline <= data["start_at"]:
+        raise Unprocessable("withdraw_deadline_invalid", "退出截止时间须在现在和岗位开始之间")
     shift = Shift(
         community_id=community_id,
         team_id=data.get("team_id"),
@@ -71,7 +80,7 @@ async def create_shift(session: AsyncSession, user: User, community_id: int, dat
         end_at=data["end_at"],
         needed=data["needed"],
         taken=0,
-        withdraw_deadline=min(deadline, data["start_at"]),
+        withdraw_deadline=max(deadline, now),
         created_by=user.id,
     )
     session.add(shift)
@@ -82,9 +91,10 @@ async def create_shift(session: AsyncSession, user: User, community_id: int, dat
 async def create_rule(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """A standing duty repeated weekly; its shifts are made for the next four weeks, and the
     worker keeps making them."""
+    await require_member(session, user, community_id)
     if not await _may_manage(session, user, community_id, data.get("team_id")):
         raise Forbidden("staff_only", "只有社工或本团队队长可以设置岗位")
-    await _check_refs(session, community_id, data)
+    await _check_refs(session, user, community_id, data)
     rule = ShiftRule(community_id=community_id, created_by=user.id, **data)
     session.add(rule)
     await session.flush()
@@ -143,6 +153,104 @@ async def extend_all_rules(session: AsyncSession) -> int:
         )
     ).scalars()
     return sum([await extend_rule(session, rule) for rule in list(rules)])
+
+
+async def rules(session: AsyncSession, user: User, community_id: int) -> list[dict[str, Any]]:
+    """The community's standing duties, those still running first."""
+    await require_member(session, user, community_id)
+    found = await session.execute(
+        select(ShiftRule).where(ShiftRule.community_id == community_id).order_by(ShiftRule.id.desc())
+    )
+    today = clock.now().astimezone(ZoneInfo((await get_community(session, community_id)).timezone)).date()
+    items = [_rule_view(rule) for rule in found.scalars()]
+    return sorted(items, key=lambda r: r["active_until"] is not None and r["active_until"] < today)
+
+
+def _rule_view(rule: ShiftRule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "role": rule.role,
+        "place": rule.place,
+        "weekdays": rule.weekdays,
+        "starts": rule.starts,
+        "ends": rule.ends,
+        "needed": rule.needed,
+        "team_id": rule.team_id,
+        "active_from": rule.active_from,
+        "active_until": rule.active_until,
+    }
+
+
+async def end_rule(session: AsyncSession, user: User, rule_id: int, last_day: date) -> dict[str, Any]:
+    """Stop a standing duty after `last_day`: no more shifts are made, and those already made for
+    later days are cancelled (whoever signed up is told)."""
+    rule = await session.get(ShiftRule, rule_id, with_for_update=True, populate_existing=True)
+    if rule is None or not await _may_manage(session, user, rule.community_id, rule.team_id):
+        raise NotFound("rule_not_found", "找不到这个值班安排")
+    if last_day < rule.active_from:
+        raise Unprocessable("last_day_invalid", "最后一天不能早于开始日期", details={"active_from": rule.active_from})
+    tz = ZoneInfo((await get_community(session, rule.community_id)).timezone)
+    rule.active_until = last_day if rule.active_until is None else min(rule.active_until, last_day)
+    after = datetime.combine(rule.active_until + timedelta(days=1), time(0, 0), tz)
+    later = await session.execute(
+        select(Shift)
+        .where(
+            Shift.rule_id == rule.id,
+            Shift.start_at >= max(after, clock.now()),
+            Shift.cancelled_at.is_(None),
+        )
+        .order_by(Shift.start_at)
+        .with_for_update()
+    )
+    for shift in later.scalars().all():
+        await _cancel(session, shift, "值班安排已调整")
+    await session.flush()
+    return _rule_view(rule)
+
+
+async def cancel_shift(session: AsyncSession, user: User, shift_id: int, reason: str) -> dict[str, Any]:
+    """Staff or the team's leaders call off a shift before it starts; whoever signed up is told.
+    Cancelling again changes nothing."""
+    shift = await session.get(Shift, shift_id, with_for_update=True, populate_existing=True)
+    if shift is None:
+        raise NotFound("shift_not_found", "找不到这个岗位")
+    if not await _may_manage(session, user, shift.community_id, shift.team_id):
+        raise Forbidden("team_leader_only", "只有社工或本团队队长可以取消岗位")
+    if shift.cancelled_at is None:
+        if shift.start_at <= clock.now():
+            raise Conflict("shift_started", "岗位已经开始，不能取消")
+        await _cancel(session, shift, reason)
+    return await shift_detail(session, user, shift.id)
+
+
+async def _cancel(session: AsyncSession, shift: Shift, reason: str) -> None:
+    """The shift (locked by the caller) is called off: its sign-ups end, reminders go, people hear."""
+    now = clock.now()
+    signups = list(
+        (
+            await session.execute(
+                select(ShiftSignup)
+                .where(ShiftSignup.shift_id == shift.id, ShiftSignup.status == "active")
+                .with_for_update()
+            )
+        ).scalars()
+    )
+    for signup in signups:
+        signup.status = "withdrawn"
+        signup.checked_in_at = None
+        await cancel_scheduled(session, _reminder_key(signup, shift))
+    shift.cancelled_at = shift.closed_at = now
+    shift.taken = 0
+    await session.flush()
+    if signups:
+        await notify(
+            session,
+            [s.user_id for s in signups],
+            "shift.cancelled",
+            {"shift_id": shift.id, "role": shift.role, "start_at": shift.start_at, "reason": reason or "安排有变"},
+            f"shift:{shift.id}:cancelled",
+            community_id=shift.community_id,
+        )
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -332,20 +440,22 @@ async def sign_up(session: AsyncSession, user: User, shift_id: int, volunteer_id
 
 
 async def _signup(session: AsyncSession, signup_id: int) -> tuple[ShiftSignup, Shift]:
-    signup = await session.get(ShiftSignup, signup_id)
+    """The sign-up, locked against a check-in at the same moment, and its shift."""
+    signup = await session.get(ShiftSignup, signup_id, with_for_update=True, populate_existing=True)
     if signup is None:
         raise NotFound("signup_not_found", "找不到这个报名")
     return signup, await _get_shift(session, signup.shift_id)
 
 
 async def withdraw(session: AsyncSession, user: User, signup_id: int) -> dict[str, Any]:
-    """The volunteer steps back before the shift's deadline (a leader or staff until it starts)."""
+    """The volunteer steps back before the shift's deadline (a leader or staff until it starts,
+    also for someone who checked in early and then cannot stay)."""
     signup, shift = await _signup(session, signup_id)
     manager = await _may_manage(session, user, shift.community_id, shift.team_id)
     if signup.user_id != user.id and not manager:
         raise NotFound("signup_not_found", "找不到这个报名")
-    if signup.status != "active" or signup.checked_in_at is not None:
-        raise Conflict("signup_not_active", "这个报名已经签到或结束，不能退出")
+    if signup.status != "active":
+        raise Conflict("signup_not_active", "这个报名已经结束，不能退出", details={"status": signup.status})
     now = clock.now()
     limit = shift.start_at if manager else shift.withdraw_deadline
     if now >= limit:
@@ -353,7 +463,7 @@ async def withdraw(session: AsyncSession, user: User, signup_id: int) -> dict[st
     done = await session.execute(
         update(ShiftSignup)
         .where(ShiftSignup.id == signup.id, ShiftSignup.status == "active")
-        .values(status="withdrawn", updated_at=now)
+        .values(status="withdrawn", checked_in_at=None, confirmed_by=None, updated_at=now)
         .execution_options(**UNSYNCED)
     )
     if getattr(done, "rowcount", 0):
@@ -391,9 +501,11 @@ async def _on_site(
     by a leader of the team or staff."""
     shift = await _get_shift(session, shift_id)
     target = volunteer_id or user.id
-    if target != user.id or code is None:
+    if target != user.id:
         if not await _may_manage(session, user, shift.community_id, shift.team_id):
             raise Forbidden("team_leader_only", "只有社工或本团队队长可以代为确认")
+    elif code is None:  # nobody confirms themselves, leaders and staff included
+        raise Unprocessable("onsite_code_required", "请扫描现场的签到码，或请队长、社工为你确认")
     elif not onsite_code_valid(settings_of(session), shift.id, code, clock.now(), scope="shift"):
         raise Unprocessable("onsite_code_invalid", "签到码已过期或不正确，请扫描现场最新的二维码")
     signup = (
@@ -436,12 +548,17 @@ async def check_out(
     now = clock.now()
     if signup.checked_in_at is None:
         raise Conflict("not_checked_in", "还没有签到")
+    if now <= shift.start_at:
+        raise Conflict("shift_not_started", "岗位还没开始；来不了的话请退出报名", details={"start_at": shift.start_at})
     if now > shift.end_at + CHECKOUT_LATE:
         raise Conflict("checkout_closed", "签退时间已过，系统会按岗位结束时间为你签退，社工会核对")
     signup.checked_out_at = now
     signup.status = "completed"
     await session.flush()
-    await records.from_signup(session, signup, shift, recorded_by=user.id, flagged=False)
+    # a leader or staff who confirms the check-out records the service; a scan is recorded by
+    # the system, and the reviewer confirms it
+    recorder = user.id if user.id != signup.user_id else None
+    await records.from_signup(session, signup, shift, recorded_by=recorder, flagged=False)
     return _signup_view(signup)
 
 
@@ -483,15 +600,21 @@ async def close_ended(session: AsyncSession) -> int:
 
 
 async def can_scan_for(session: AsyncSession, user: User, activity_id: int) -> bool:
-    """A volunteer on a shift attached to the activity may scan its residents' booking codes."""
+    """A volunteer on duty at the activity may scan its residents' booking codes: signed up for a
+    shift attached to it, checked in and not yet out, inside that shift's check-in window."""
+    now = clock.now()
     found = await session.execute(
         select(ShiftSignup.id)
         .join(Shift, Shift.id == ShiftSignup.shift_id)
         .where(
             Shift.activity_id == activity_id,
             Shift.cancelled_at.is_(None),
+            Shift.start_at <= now + CHECKIN_EARLY,
+            Shift.end_at >= now,
             ShiftSignup.user_id == user.id,
-            ShiftSignup.status.in_(("active", "completed")),
+            ShiftSignup.status == "active",
+            ShiftSignup.checked_in_at.is_not(None),
+            ShiftSignup.checked_out_at.is_(None),
         )
         .limit(1)
     )

@@ -17,12 +17,18 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# what an approved service record says, and how it was reviewed: never changed
 FROZEN = (
-    "status", "user_id", "service", "activity_name", "service_date", "place",
-    "start_at", "end_at", "minutes", "organiser", "person_in_charge",
+    "id", "community_id", "user_id", "status", "service", "activity_name", "service_date", "place",
+    "start_at", "end_at", "minutes", "organiser", "person_in_charge", "review_by", "reviewed_at",
+    "review_note", "flagged", "correction_reason", "created_at", "updated_at",
 )  # fmt: skip
-FROZEN_NEW = ", ".join(f"NEW.{c}" for c in FROZEN)
-FROZEN_OLD = ", ".join(f"OLD.{c}" for c in FROZEN)
+# links to rows that may be deleted (ON DELETE SET NULL): they may only become NULL
+LINKS = ("signup_id", "shift_id", "team_id", "recorded_by", "reviewed_by", "corrects_id")
+CHANGED = " OR ".join(
+    [f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in FROZEN]
+    + [f"(NEW.{c} IS NOT NULL AND NEW.{c} IS DISTINCT FROM OLD.{c})" for c in LINKS]
+)
 
 
 def upgrade() -> None:
@@ -318,6 +324,13 @@ def upgrade() -> None:
             sqlite_where=sa.text("signup_id IS NOT NULL AND corrects_id IS NULL"),
             postgresql_where=sa.text("signup_id IS NOT NULL AND corrects_id IS NULL"),
         )
+        batch_op.create_index(
+            "uq_service_records_correction",
+            ["corrects_id"],
+            unique=True,
+            sqlite_where=sa.text("corrects_id IS NOT NULL AND status <> 'rejected'"),
+            postgresql_where=sa.text("corrects_id IS NOT NULL AND status <> 'rejected'"),
+        )
 
     with op.batch_alter_table("team_members", schema=None) as batch_op:
         batch_op.add_column(
@@ -330,15 +343,15 @@ def upgrade() -> None:
         batch_op.create_check_constraint("leader_active", "role <> 'leader' OR status = 'active'")
 
     # ### end Alembic commands ###
-    # Approved service records never change what they say (志愿服务记录 rules); a correction is a new
-    # record. Only what a record says is frozen: a reviewer's or recorder's account being deleted
-    # (ON DELETE SET NULL) still goes through, and so does deleting a person's data.
+    # Approved service records never change (志愿服务记录 rules); a correction is a new record. Links
+    # to a deleted shift, sign-up, account or record may still become NULL (ON DELETE SET NULL), and
+    # deleting a person's data (ON DELETE CASCADE) still goes through.
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             f"""
             CREATE FUNCTION service_records_immutable() RETURNS trigger AS $$
             BEGIN
-                IF OLD.status = 'approved' AND ({FROZEN_NEW}) IS DISTINCT FROM ({FROZEN_OLD}) THEN
+                IF OLD.status = 'approved' AND ({CHANGED}) THEN
                     RAISE EXCEPTION 'approved service records are immutable' USING ERRCODE = 'check_violation';
                 END IF;
                 RETURN NEW;
@@ -352,8 +365,8 @@ def upgrade() -> None:
     else:
         op.execute(
             f"""
-            CREATE TRIGGER service_records_immutable BEFORE UPDATE OF {", ".join(FROZEN)} ON service_records
-            WHEN OLD.status = 'approved'
+            CREATE TRIGGER service_records_immutable BEFORE UPDATE ON service_records
+            WHEN OLD.status = 'approved' AND ({CHANGED.replace(" IS DISTINCT FROM ", " IS NOT ")})
             BEGIN SELECT RAISE(ABORT, 'approved service records are immutable'); END
             """
         )
@@ -373,6 +386,11 @@ def downgrade() -> None:
         batch_op.drop_column("approved_by")
 
     with op.batch_alter_table("service_records", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_service_records_correction",
+            sqlite_where=sa.text("corrects_id IS NOT NULL AND status <> 'rejected'"),
+            postgresql_where=sa.text("corrects_id IS NOT NULL AND status <> 'rejected'"),
+        )
         batch_op.drop_index(
             "uq_service_records_signup",
             sqlite_where=sa.text("signup_id IS NOT NULL AND corrects_id IS NULL"),
