@@ -77,6 +77,31 @@ class Settings(BaseSettings):
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
 
+    # Photos. Uploads over media_max_bytes or media_max_pixels (width × height, read from the
+    # header before anything is decoded) are refused.
+    media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    media_max_pixels: int = Field(default=40_000_000, ge=10_000, le=200_000_000)
+    # where photos live: "local" (files under media_dir, served by the API) or "s3" (any
+    # S3-compatible store: Tencent COS, MinIO…, addressed path-style, served by presigned URLs)
+    storage: Literal["local", "s3"] = "local"
+    media_dir: str = "var/media"
+    s3_endpoint: str = ""  # https://cos.ap-guangzhou.myqcloud.com, http://127.0.0.1:9000…
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: SecretStr = SecretStr("")
+    # how long a photo's URL (a presigned one, or the API's own signed one) stays valid
+    media_url_ttl_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
+
+    # WeChat's message push (content-security verdicts), safe mode: the Token and EncodingAESKey
+    # set in the mini-program's console
+    wechat_push_token: SecretStr = SecretStr("")
+    wechat_push_aes_key: SecretStr = SecretStr("")  # 43 characters
+    # fake mode only: how the fake content check judges text and images (the demo works offline)
+    wechat_fake_risky_words: list[str] = ["违禁词"]
+    wechat_fake_review_words: list[str] = ["待审核"]
+    wechat_fake_image_verdict: Literal["pass", "review", "risky"] = "pass"
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -108,9 +133,30 @@ class Settings(BaseSettings):
             problems.append("LINLI_WECHAT_MODE=fake (development logins) is refused in production")
         if not self.wechat_secret.get_secret_value() or self.wechat_appid == "wx-linli-dev":
             problems.append("LINLI_WECHAT_APPID and LINLI_WECHAT_SECRET must be set in production")
+        if not self.wechat_push_token.get_secret_value() or not self.wechat_push_aes_key.get_secret_value():
+            problems.append(
+                "LINLI_WECHAT_PUSH_TOKEN and LINLI_WECHAT_PUSH_AES_KEY must be set: photo checks answer by message push"
+            )
+        if self.storage == "s3" and not (
+            self.s3_endpoint and self.s3_bucket and self.s3_access_key and self.s3_secret_key.get_secret_value()
+        ):
+            problems.append("LINLI_STORAGE=s3 needs LINLI_S3_ENDPOINT, _BUCKET, _ACCESS_KEY and _SECRET_KEY")
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
+
+    @field_validator("wechat_push_aes_key")
+    @classmethod
+    def _aes_key_is_43_characters(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value()
+        if key:
+            try:
+                ok = len(key) == 43 and len(base64.b64decode(key + "=", validate=True)) == 32
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError("LINLI_WECHAT_PUSH_AES_KEY is the 43-character EncodingAESKey from the WeChat console")
+        return value
 
     @field_validator("data_key")
     @classmethod

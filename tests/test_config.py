@@ -16,6 +16,8 @@ def production(**overrides):
         "wechat_appid": "wx1234567890",
         "wechat_secret": "real-secret",
         "data_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        "wechat_push_token": "push-token",
+        "wechat_push_aes_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -78,3 +80,12 @@ def test_a_data_key_that_is_not_32_bytes_of_base64_stops_the_start():
     for bad in ("short", "MDEyMzQ1Njc4OWFiY2RlZg==", "not base64 at all!!"):
         with pytest.raises(ValidationError, match="32 random bytes"):
             production(data_key=bad)
+
+
+def test_production_needs_the_message_push_keys_and_complete_s3_settings():
+    with pytest.raises(ValidationError, match="LINLI_WECHAT_PUSH_TOKEN"):
+        production(wechat_push_token="")
+    with pytest.raises(ValidationError, match="LINLI_STORAGE=s3"):
+        production(storage="s3", s3_endpoint="https://cos.ap-guangzhou.myqcloud.com")
+    with pytest.raises(ValidationError, match="EncodingAESKey"):
+        production(wechat_push_aes_key="too-short")
