@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -175,6 +175,25 @@ async def test_token_without_jti_is_refused(client):
     token = jwt.encode(claims, TEST_SECRET, algorithm="HS256")
     response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
+
+
+async def test_token_without_exp_or_iat_is_refused(client):
+    alice = await login(client, "alice")
+    for claim in ("exp", "iat"):
+        claims = jwt.get_unverified_claims(alice.token)
+        del claims[claim]
+        token = jwt.encode(claims, TEST_SECRET, algorithm="HS256")
+        response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "token_invalid"
+
+
+async def test_a_token_made_at_a_frozen_past_time_is_judged_by_the_project_clock(client):
+    # the wall clock is days past the frozen time, but the token lives 24 h of project time
+    clock.freeze(datetime(2020, 1, 1, 12, 0, tzinfo=UTC))
+    alice = await login(client, "alice")
+    clock.advance(timedelta(hours=23))
+    assert (await client.get("/api/v1/me", headers=alice.headers)).status_code == 200
 
 
 async def test_expired_token_is_refused(client):
