@@ -12,7 +12,7 @@ WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY api ./api
 COPY workers ./workers
-RUN pip install . && useradd --system --uid 10001 --home-dir /app linli && mkdir -p /app/var && chown linli /app/var
+RUN pip install . && useradd --system --uid 10001 --home-dir /app linli && mkdir -p /app/var/media && chown -R linli /app/var
 
 USER linli
 EXPOSE 8000

@@ -38,13 +38,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def _worker() -> None:
     from api.services.notifications import catalogue
+    from api.storage import build_storage
     from api.wechat import WeChatClient, build_http_client
     from workers import jobs  # noqa: F401 - registers the handlers
     from workers.runner import Worker
 
     settings = get_settings()
     catalogue.check_templates(settings)
-    db = Database(settings.database_url, settings=settings)
+    storage = build_storage(settings)
+    db = Database(settings.database_url, settings=settings, storage=storage)
     http = build_http_client(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -54,6 +56,9 @@ async def _worker() -> None:
         await Worker(db, settings, WeChatClient(settings, http, db)).run_forever(stop)
     finally:
         await http.aclose()
+        close = getattr(storage, "aclose", None)
+        if close is not None:
+            await close()
         await db.dispose()
 
 
@@ -67,11 +72,17 @@ async def _migrate() -> None:
 
 async def _demo(if_empty: bool) -> bool:
     from api.demo import load_demo
+    from api.storage import build_storage
 
-    db = Database(get_settings().database_url)
+    settings = get_settings()
+    storage = build_storage(settings)  # the demo's photos go where the service will serve them from
+    db = Database(settings.database_url, settings=settings, storage=storage)
     try:
         return await load_demo(db, if_empty=if_empty)
     finally:
+        close = getattr(storage, "aclose", None)
+        if close is not None:
+            await close()
         await db.dispose()
 
 

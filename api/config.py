@@ -141,6 +141,10 @@ class Settings(BaseSettings):
             self.s3_endpoint and self.s3_bucket and self.s3_access_key and self.s3_secret_key.get_secret_value()
         ):
             problems.append("LINLI_STORAGE=s3 needs LINLI_S3_ENDPOINT, _BUCKET, _ACCESS_KEY and _SECRET_KEY")
+        if self.storage == "local" and not self.public_url:
+            problems.append(
+                "LINLI_PUBLIC_URL must be set with LINLI_STORAGE=local: photo links (and WeChat's image check) need it"
+            )
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self

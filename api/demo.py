@@ -6,7 +6,9 @@ parent–child craft already full with a waitlist, an elders' health talk, a cou
 with bookings; the reading corner's ~190 children's books, a few on loan (one overdue) and a hold
 queue; the volunteers' month of opening duty (Tue–Sun 14:00–18:00) from a weekly rule, a helper's
 shift at the reading club, and three weeks already served with approved service records (the
-last day's waiting for review). Log in with `dev:<name>` in fake mode."""
+last day's waiting for review); four activities already held, with albums of generated photos,
+likes, comments, a post waiting for review, shares, their opens, a booking from a share and a
+newcomer who joined from one (`api/demo_feed.py`). Log in with `dev:<name>` in fake mode."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from api.db.models import (
 )
 from api.db.session import Database, settings_of
 from api.demo_books import catalogue as demo_books
+from api.demo_feed import record_and_share
 from api.schemas.communities import WEEKDAYS
 from api.services import communities, households
 from api.services.activities import bookings, manage
@@ -169,6 +172,7 @@ async def load_demo(db: Database, *, if_empty: bool = True) -> bool:
         await _activities(session, community)
         await _library(session, community)
         await _volunteers(session, community)
+        await record_and_share(session, community)
         await session.commit()
     return True
 

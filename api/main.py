@@ -29,6 +29,7 @@ from api.routers import (
     announcements,
     auth,
     communities,
+    feed,
     health,
     households,
     library,
@@ -37,6 +38,7 @@ from api.routers import (
 )
 from api.services.idempotency import IdempotentReplay
 from api.services.notifications import catalogue
+from api.storage import Storage, build_storage
 from api.wechat import WeChatClient, build_http_client
 
 log = logging.getLogger("linli.api")
@@ -139,10 +141,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("conflict", "数据已被其他请求修改，请刷新后重试"), status_code=409)
 
 
-def create_app(settings: Settings | None = None, *, wechat_http: httpx.AsyncClient | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    wechat_http: httpx.AsyncClient | None = None,
+    storage: Storage | None = None,
+) -> FastAPI:
     settings = settings or get_settings()
     catalogue.check_templates(settings)
-    db = Database(settings.database_url, echo=settings.database_echo, settings=settings)
+    storage = storage or build_storage(settings)
+    db = Database(settings.database_url, echo=settings.database_echo, settings=settings, storage=storage)
     http = wechat_http or build_http_client(settings)
     wechat = WeChatClient(settings, http, db)
 
@@ -187,14 +195,28 @@ def create_app(settings: Settings | None = None, *, wechat_http: httpx.AsyncClie
     _install_error_handlers(app)
 
     app.include_router(health.router)
-    for module in (auth, communities, households, activities, library, volunteers, notifications, announcements):
+    for module in (
+        auth,
+        communities,
+        households,
+        activities,
+        library,
+        volunteers,
+        feed,
+        notifications,
+        announcements,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(volunteers.public, prefix=API_PREFIX)
+    app.include_router(feed.public, prefix=API_PREFIX)
     return app
 
 
 async def shutdown(app: FastAPI) -> None:
     await app.state.http.aclose()
+    close = getattr(app.state.db.storage, "aclose", None)
+    if close is not None:
+        await close()
     await app.state.db.dispose()
 
 

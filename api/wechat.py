@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from sqlalchemy import select
@@ -22,12 +24,22 @@ from api.db.models import WechatAccessToken
 from api.db.session import Database
 from api.db.upsert import insert_ignore
 
+if TYPE_CHECKING:
+    from api.wechat_fake import FakeWeChat
+
 log = logging.getLogger(__name__)
 
 BUSY = -1
 RATE_LIMITED = (45009, 45011)
 TOKEN_INVALID = (40001, 42001, 40014)
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
+# content security and mini-program codes (WECHAT.md)
+MSG_SEC_CHECK_MAX_CHARS = 2500
+CONTENT_SCENES = (1, 2, 3, 4)  # profile, comment, forum, social log
+SUGGESTS = ("pass", "review", "risky")
+WXACODE_SCENE = re.compile(r"[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}")
+WXACODE_PAGE = re.compile(r"[0-9A-Za-z_\-./]*")
+WXACODE_ENV_VERSIONS = ("release", "trial", "develop")
 
 
 class WeChatError(Exception):
@@ -53,6 +65,16 @@ class WxSession:
 class PhoneInfo:
     pure_phone_number: str
     country_code: str
+
+
+@dataclass(frozen=True)
+class TextVerdict:
+    """msg_sec_check's answer: `suggest` pass / review (to staff) / risky, WeChat's `label`
+    (100 normal, 20001 politics…), and the check's trace_id when WeChat gave one."""
+
+    suggest: Literal["pass", "review", "risky"]
+    label: int
+    trace_id: str | None
 
 
 class WeChatClient:
@@ -207,6 +229,109 @@ class WeChatClient:
         WeChatError (43101 no credit, 47003 bad field, …) or WeChatUnavailable."""
         await self.call_with_token("/cgi-bin/message/subscribe/send", message)
 
+    # -- content security -------------------------------------------------------------------
+
+    async def msg_sec_check(self, *, openid: str, content: str, scene: int) -> TextVerdict:
+        """POST /wxa/msg_sec_check (version 2) on the first 2500 characters of `content`.
+        `openid` must have used the mini-program in the last 2 hours; `scene` 1 profile,
+        2 comment, 3 forum, 4 social log. Text with nothing but blanks passes without a call. Raises
+        ValueError before calling on a bad scene, WeChatError / WeChatUnavailable as the other calls do."""
+        if scene not in CONTENT_SCENES:
+            raise ValueError(f"scene must be one of {CONTENT_SCENES}")
+        if not content.strip():
+            return TextVerdict(suggest="pass", label=100, trace_id=None)
+        path = "/wxa/msg_sec_check"
+        data = await self.call_with_token(
+            path, {"version": 2, "openid": openid, "scene": scene, "content": content[:MSG_SEC_CHECK_MAX_CHARS]}
+        )
+        result = self._expect(data, "result", path)
+        suggest = result.get("suggest") if isinstance(result, dict) else None
+        if suggest not in SUGGESTS:
+            raise WeChatUnavailable(f"{path} answered an unknown suggest {suggest!r}")
+        try:
+            label = int(result.get("label", 100))
+        except (TypeError, ValueError) as exc:
+            raise WeChatUnavailable(f"{path} answered a bad label") from exc
+        trace_id = data.get("trace_id")
+        return TextVerdict(suggest=suggest, label=label, trace_id=str(trace_id) if trace_id else None)
+
+    async def media_check_async(self, *, openid: str, media_url: str, scene: int) -> str:
+        """POST /wxa/media_check_async for an image (media_type 2, version 2): WeChat downloads
+        `media_url` (public, <= 10 MB) and pushes the verdict as a `wxa_media_check` event within 30
+        minutes. Returns the trace_id that event will carry. A URL WeChat cannot use is its error
+        (WeChatError); a bad scene raises ValueError before calling."""
+        if scene not in CONTENT_SCENES:
+            raise ValueError(f"scene must be one of {CONTENT_SCENES}")
+        path = "/wxa/media_check_async"
+        data = await self.call_with_token(
+            path, {"media_url": media_url, "media_type": 2, "version": 2, "openid": openid, "scene": scene}
+        )
+        trace_id = data.get("trace_id") or data.get("traceId")
+        if not trace_id:
+            raise WeChatUnavailable(f"{path} answered without 'trace_id'")
+        return str(trace_id)
+
+    # -- mini-program codes -----------------------------------------------------------------
+
+    async def get_wxacode_unlimit(
+        self, *, scene: str, page: str, env_version: str = "release", width: int = 430, check_path: bool = False
+    ) -> bytes:
+        """POST /wxa/getwxacodeunlimit: the image bytes of a mini-program code opening `page` with
+        `scene` (<= 32 characters of WeChat's set; an opaque id the server resolves, never a
+        secret). `page` has no leading "/" and no query ("" is the home page). Raises ValueError
+        before calling on a bad argument; WeChat's JSON failures raise WeChatError."""
+        if not WXACODE_SCENE.fullmatch(scene):
+            raise ValueError("scene must be 1-32 characters of [0-9A-Za-z!#$&'()*+,/:;=?@-._~]")
+        if page.startswith("/") or not WXACODE_PAGE.fullmatch(page):
+            raise ValueError("page is a path like pages/index/index: no leading '/', no query")
+        if env_version not in WXACODE_ENV_VERSIONS:
+            raise ValueError(f"env_version must be one of {WXACODE_ENV_VERSIONS}")
+        if not 280 <= width <= 1280:
+            raise ValueError("width must be 280-1280")
+        path = "/wxa/getwxacodeunlimit"
+        body: dict[str, Any] = {
+            "scene": scene,
+            "page": page,
+            "check_path": check_path,
+            "env_version": env_version,
+            "width": width,
+        }
+        token = await self.access_token()
+        try:
+            return await self._request_image(path, params={"access_token": token}, json=body)
+        except WeChatError as exc:
+            if exc.errcode not in TOKEN_INVALID:
+                raise
+            log.warning("wechat refused the access_token; refetching once", extra={"errcode": exc.errcode})
+        token = await self.access_token(stale=token)
+        return await self._request_image(path, params={"access_token": token}, json=body)
+
+    async def _request_image(self, path: str, *, params: dict[str, Any], json: Any) -> bytes:
+        """A POST whose success is image bytes (Content-Type image/*) and failure is JSON."""
+        try:
+            response = await self.http.request("POST", path, params=params, json=json)
+        except httpx.TimeoutException as exc:
+            raise WeChatUnavailable(f"timeout calling {path}") from exc
+        except httpx.TransportError as exc:
+            raise WeChatUnavailable(f"network error calling {path}: {exc}") from exc
+        if response.status_code >= 500:
+            raise WeChatUnavailable(f"HTTP {response.status_code} from {path}")
+        content_type = response.headers.get("content-type", "").lower()
+        if response.status_code == 200 and content_type.startswith("image/") and response.content:
+            return response.content
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise WeChatUnavailable(f"{path} answered neither an image nor JSON") from exc
+        if not isinstance(data, dict):
+            raise WeChatUnavailable(f"unexpected answer from {path}")
+        errcode = data.get("errcode")
+        if errcode not in (None, 0):
+            if errcode == BUSY:
+                raise WeChatUnavailable(f"{path} busy: {data.get('errmsg')}")
+            raise WeChatError(int(errcode), str(data.get("errmsg", "")))
+        raise WeChatUnavailable(f"{path} answered without an image")
+
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
     """The one shared client; fake mode routes it to the in-process fake WeChat server."""
@@ -214,8 +339,25 @@ def build_http_client(settings: Settings) -> httpx.AsyncClient:
     if settings.wechat_mode == "fake":
         from api.wechat_fake import FakeWeChat
 
-        fake = FakeWeChat(appid=settings.wechat_appid)
-        return httpx.AsyncClient(
+        fake = FakeWeChat(
+            appid=settings.wechat_appid,
+            risky_words=list(settings.wechat_fake_risky_words),
+            review_words=list(settings.wechat_fake_review_words),
+            image_verdict=settings.wechat_fake_image_verdict,
+        )
+        client = httpx.AsyncClient(
             base_url=settings.wechat_api_base, transport=httpx.MockTransport(fake.handle), timeout=timeout
         )
+        _fakes[client] = fake
+        return client
     return httpx.AsyncClient(base_url=settings.wechat_api_base, timeout=timeout)
+
+
+# the fake behind each client build_http_client made in fake mode
+_fakes: weakref.WeakKeyDictionary[httpx.AsyncClient, FakeWeChat] = weakref.WeakKeyDictionary()
+
+
+def fake_wechat(http: httpx.AsyncClient) -> FakeWeChat | None:
+    """The in-process fake WeChat behind `http` when build_http_client made it in fake mode (the
+    app's fake mode hands its pending `wxa_media_check` pushes to its own callback), else None."""
+    return _fakes.get(http)

@@ -5,6 +5,7 @@ driven over HTTP through httpx's ASGI transport; WeChat faked in-process (api.we
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from api.wechat_fake import FakeWeChat
 
 PG_URL = os.environ.get("LINLI_TEST_DATABASE_URL")
 TEST_SECRET = "test-secret-" + "x" * 32
+MEDIA_DIR = tempfile.mkdtemp(prefix="linli-test-media-")  # photos of this run, never the developer's var/
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -98,6 +100,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # tests that are about them turn these on; elsewhere a night-time CI run must behave like noon
         "quiet_hours": "",
         "notify_send_rate_per_second": 0,
+        "media_dir": MEDIA_DIR,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

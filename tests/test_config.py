@@ -18,6 +18,7 @@ def production(**overrides):
         "data_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
         "wechat_push_token": "push-token",
         "wechat_push_aes_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        "public_url": "https://linli.example.org",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -89,3 +90,12 @@ def test_production_needs_the_message_push_keys_and_complete_s3_settings():
         production(storage="s3", s3_endpoint="https://cos.ap-guangzhou.myqcloud.com")
     with pytest.raises(ValidationError, match="EncodingAESKey"):
         production(wechat_push_aes_key="too-short")
+
+
+def test_production_with_local_photos_needs_the_public_url():
+    # WeChat's image check downloads the photo: a path of this API is no address for it
+    with pytest.raises(ValidationError, match="LINLI_PUBLIC_URL"):
+        production(public_url="")
+    s3 = {"s3_endpoint": "https://cos.ap-guangzhou.myqcloud.com", "s3_bucket": "linli-1250000000",
+          "s3_access_key": "AKID", "s3_secret_key": "secret"}  # fmt: skip
+    assert production(public_url="", storage="s3", **s3).storage == "s3"  # presigned URLs are absolute

@@ -18,7 +18,7 @@ async def test_demo_loads_once_and_dev_staff_is_staff_of_b_community(client, db)
     households = (
         await client.get(f"/api/v1/communities/{community_id}/households?limit=100", headers=staff.headers)
     ).json()["items"]
-    assert len(households) == 12
+    assert len(households) == 13  # with the newcomer who joined from a share
     assert sum(h["pending_count"] for h in households) == 1
 
     admin = await login(client, "admin")
@@ -129,3 +129,49 @@ async def test_demo_volunteers_have_three_teams_a_month_of_duty_and_served_hours
     assert len(pending) == 2 and [r["flagged"] for r in pending].count(True) == 1
     ranking = (await client.get(f"/api/v1/communities/{community_id}/volunteers/rankings", headers=liu.headers)).json()
     assert "赵老师" not in [r["display_name"] for r in ranking] and len(ranking) == 4
+
+
+async def test_demo_albums_and_the_loop_figures_have_something_to_say(client, app, db):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from api import clock
+
+    clock.freeze(datetime(2026, 11, 28, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    await load_demo(db)
+    staff = await login(client, "staff")
+    community_id = (await client.get("/api/v1/me", headers=staff.headers)).json()["memberships"][0]["community_id"]
+    held = (
+        await client.get(f"/api/v1/communities/{community_id}/activities?when=past&limit=20", headers=staff.headers)
+    ).json()["items"]
+    by_title = {a["title"]: a["id"] for a in held}
+    phone_class = by_title["长者智能手机课：学会视频通话"]
+
+    album = (await client.get(f"/api/v1/activities/{phone_class}/album", headers=staff.headers)).json()
+    [post] = album["items"]
+    assert post["visibility"] == "public" and len(post["photos"]) == 3
+    thumb = await client.get(post["photos"][0]["urls"]["thumb"].removeprefix("http://linli.test"))
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+
+    # the phone class: zhang (1 seat), wu and 吴爷爷 (2), 刘奶奶 (1), all checked in, all booked the
+    # health talk since; one staff post of 3 photos, shared once by staff and opened by zhang, wu,
+    # sun and the newcomer qian, who joined from it
+    loop = (await client.get(f"/api/v1/activities/{phone_class}/loop", headers=staff.headers)).json()
+    assert {k: loop[k] for k in ("booked", "attended", "posts", "photos", "shares", "share_opens")} == {
+        "booked": 4, "attended": 4, "posts": 1, "photos": 3, "shares": 1, "share_opens": 4
+    }  # fmt: skip
+    assert (loop["bookings_from_shares"], loop["new_residents_from_shares"]) == (0, 1)
+    assert (loop["attending_members"], loop["came_back"], loop["reparticipation_rate"]) == (4, 4, 1.0)
+    # the garden morning: sun came alone and has booked nothing since: 4 of 5 came back
+    garden = (
+        await client.get(f"/api/v1/activities/{by_title['社区花园：种下冬天的蒜苗']}/loop", headers=staff.headers)
+    ).json()
+    assert (garden["attending_members"], garden["came_back"], garden["reparticipation_rate"]) == (5, 4, 0.8)
+
+    month = (await client.get(f"/api/v1/communities/{community_id}/loop?month=2026-11", headers=staff.headers)).json()
+    assert month["shares"] == 3 and month["share_opens"] == 11
+    assert month["bookings_from_shares"] == 1 and month["new_residents_from_shares"] == 1
+    assert month["posts"] == 6 and month["photos"] == 15
+
+    queue = (await client.get(f"/api/v1/communities/{community_id}/moderation", headers=staff.headers)).json()
+    assert len(queue["posts"]) == 1

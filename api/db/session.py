@@ -8,13 +8,16 @@ writers queue on the busy timeout instead of failing when a read lock cannot be 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from api.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from api.storage import Storage
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -62,12 +65,22 @@ class Database:
     (which notification kinds have a WeChat template, the quiet hours) read the same configuration
     as the app or worker that opened them."""
 
-    def __init__(self, database_url: str, *, echo: bool = False, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        echo: bool = False,
+        settings: Settings | None = None,
+        storage: Storage | None = None,
+    ) -> None:
         self.engine = create_engine(database_url, echo=echo)
         write_engine = (
             self.engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(self.engine) else self.engine
         )
-        info = {"settings": settings} if settings is not None else {}
+        info: dict[str, Any] = {"settings": settings} if settings is not None else {}
+        if storage is not None:
+            info["storage"] = storage
+        self.storage = storage
         self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False, info=info)
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False, info=info)
 
@@ -80,6 +93,14 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def storage_of(session: AsyncSession) -> Storage:
+    """Where the process that opened `session` keeps photos (see Database)."""
+    storage = session.info.get("storage")
+    if storage is None:
+        raise RuntimeError("this Database was opened without a media storage")
+    return cast("Storage", storage)
 
 
 def settings_of(session: AsyncSession) -> Settings:

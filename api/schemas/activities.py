@@ -143,6 +143,8 @@ class ActivityDetail(ActivityItem):
     series: SeriesRef | None
     cancel_reason: str | None
     my_bookings: list[BookingRead] = Field(description="本户对该活动的有效预约")
+    next_session: ActivityItem | None = Field(default=None, description="同一系列的下一期")
+    similar: list[ActivityItem] = Field(default=[], description="还有名额的同类活动（最多 5 个）")
 
 
 class BookingCreate(BaseModel):

@@ -24,6 +24,7 @@ from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.pagination import cursor_int, decode_cursor, encode_cursor
 from api.services.access import RANK, get_community, require_staff, role_in
 from api.services.communities import drop_memberships_without_member
+from api.services.feed.attribution import last_share_opened
 
 CHILD_AGE_LIMIT = 18
 
@@ -117,6 +118,7 @@ async def join(session: AsyncSession, user: User, community_id: int, data: dict[
         status="active" if created else "pending",
         is_head=created,
         added_by_user_id=user.id,
+        via_share_id=await last_share_opened(session, user.id, community_id, as_outsider=True),
     )
     session.add(member)
     try:

@@ -10,6 +10,18 @@ from api.db.models.activities import (
     SeriesFollow,
 )
 from api.db.models.communities import Community, CommunityMembership, Household, Member, Space, SpaceClosure
+from api.db.models.feed import (
+    CategoryFollow,
+    Comment,
+    Media,
+    Post,
+    PostLike,
+    PostMedia,
+    PostMember,
+    PostReport,
+    Share,
+    ShareOpen,
+)
 from api.db.models.idempotency import IdempotencyKey
 from api.db.models.library import Book, BookCopy, Hold, Loan, LoanPolicy
 from api.db.models.notifications import (
@@ -51,7 +63,9 @@ __all__ = [
     "Booking",
     "BookingAttendee",
     "BookingBlock",
+    "CategoryFollow",
     "Certificate",
+    "Comment",
     "Community",
     "CommunityMembership",
     "Delivery",
@@ -61,13 +75,21 @@ __all__ = [
     "IdempotencyKey",
     "Loan",
     "LoanPolicy",
+    "Media",
     "Member",
     "Notification",
     "OutboxJob",
+    "Post",
+    "PostLike",
+    "PostMedia",
+    "PostMember",
+    "PostReport",
     "SendSlot",
     "Series",
     "SeriesFollow",
     "ServiceRecord",
+    "Share",
+    "ShareOpen",
     "Shift",
     "ShiftRule",
     "ShiftSignup",

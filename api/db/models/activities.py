@@ -71,6 +71,7 @@ class Activity(IdMixin, TimestampMixin, Base):
     cancelled_at: Mapped[datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(String(256))
     attendance_closed_at: Mapped[datetime | None]
+    album_sent_at: Mapped[datetime | None]  # its attendees were sent the album and the next session
     created_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
 
     __table_args__ = (
@@ -105,6 +106,8 @@ class Booking(IdMixin, TimestampMixin, Base):
     promoted_at: Mapped[datetime | None]  # confirmed from the waitlist
     cancelled_at: Mapped[datetime | None]
     cancelled_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
+    # the share the booker opened last within 7 days before booking (the loop's "bookings from shares")
+    share_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("shares.id", ondelete="SET NULL"), index=True)
 
     __table_args__ = (
         one_of("status", BOOKING_STATUSES, "status"),

@@ -98,6 +98,8 @@ class Member(IdMixin, TimestampMixin, Base):
     consent_by_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
     consent_at: Mapped[datetime | None]
     added_by_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
+    # joined within 7 days of opening this share, not having been a resident (the loop's new residents)
+    via_share_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("shares.id", ondelete="SET NULL"))
     approved_by_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
     approved_at: Mapped[datetime | None]
 

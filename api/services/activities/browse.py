@@ -194,8 +194,57 @@ async def activity_detail(session: AsyncSession, user: User, activity_id: int) -
         series={"id": series.id, "title": series.title} if series else None,
         cancel_reason=activity.cancel_reason,
         my_bookings=mine,
+        **await _what_next(session, activity, now),
     )
     return detail
+
+
+SIMILAR = 5
+
+
+async def _what_next(session: AsyncSession, activity: Activity, now: datetime) -> dict[str, Any]:
+    """Re-participation: the next session of the series, and up to five upcoming activities like
+    this one (same category, or for children of overlapping ages) that still have seats."""
+    upcoming = and_(
+        Activity.community_id == activity.community_id,
+        Activity.status == "published",
+        Activity.start_at > now,
+        Activity.id != activity.id,
+    )
+    following = None
+    if activity.series_id is not None:
+        following = (
+            await session.execute(
+                select(Activity)
+                .where(upcoming, Activity.series_id == activity.series_id, Activity.start_at > activity.start_at)
+                .order_by(Activity.start_at, Activity.id)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    alike = [Activity.category == activity.category]
+    if activity.child_min_age is not None or activity.child_max_age is not None:
+        # for children of overlapping ages; an open end of a range ("6 and over") is open
+        low, high = activity.child_min_age or 0, activity.child_max_age or 99
+        alike.append(
+            and_(
+                or_(Activity.child_min_age.is_not(None), Activity.child_max_age.is_not(None)),
+                func.coalesce(Activity.child_min_age, 0) <= high,
+                func.coalesce(Activity.child_max_age, 99) >= low,
+            )
+        )
+    query = select(Activity).where(upcoming, or_(*alike), Activity.taken < Activity.capacity)
+    if following is not None:
+        query = query.where(Activity.id != following.id)
+    similar = list((await session.execute(query.order_by(Activity.start_at, Activity.id).limit(SIMILAR))).scalars())
+    shown = ([following] if following else []) + similar
+    places = await _places(session, shown)
+    waitlists = await _waitlists(session, [a.id for a in shown])
+    return {
+        "next_session": _item(following, places[following.id], waitlists.get(following.id, 0), now)
+        if following
+        else None,
+        "similar": [_item(a, places[a.id], waitlists.get(a.id, 0), now) for a in similar],
+    }
 
 
 async def series_detail(session: AsyncSession, user: User, series: Series) -> dict[str, Any]:

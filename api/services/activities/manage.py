@@ -25,6 +25,7 @@ from api.services.activities.common import (
     reminder_key,
     schedule_reminder,
 )
+from api.services.feed.follows import tell_followers
 from api.services.notifications import cancel_scheduled, notify
 
 CHECKIN_BEFORE = timedelta(minutes=30)
@@ -171,7 +172,8 @@ async def _tell_booked_of_change(session: AsyncSession, activity: Activity, old_
 
 
 async def publish(session: AsyncSession, user: User, activity_id: int) -> Activity:
-    """Draft → published. Followers of its series hear of the new session."""
+    """Draft → published. Followers of its series, and of its category, hear of the new session
+    (once, if they follow both)."""
     activity = await _for_staff(session, user, activity_id)
     activity = await lock_activity(session, activity.id)  # not while someone cancels it
     if activity.status != "draft":
@@ -196,6 +198,7 @@ async def publish(session: AsyncSession, user: User, activity_id: int) -> Activi
             f"activity:{activity.id}:published",
             community_id=activity.community_id,
         )
+    await tell_followers(session, activity)
     return activity
 
 

@@ -100,6 +100,39 @@ _declare(
 )
 _declare(
     NotificationKind(
+        name="category.new_activity",
+        label="关注的活动类别上新",
+        params=_ACTIVITY | {"category"},
+        title="新的{category}：{activity_title}",
+        body="你关注的{category}有新活动：{start_at}，{place}。快来预约吧。",
+        page=_ACTIVITY_PAGE,
+        fields={"thing1": "{activity_title}", "time2": "{start_at}", "thing3": "{place}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="activity.album",
+        label="活动相册",
+        params=frozenset({"activity_id", "activity_title", "next"}),
+        title="「{activity_title}」的相册来了",
+        body="谢谢你来参加！看看大家拍的照片，也分享你的。{next}",
+        page="pages/activities/album?id={activity_id}",
+        fields={"thing1": "{activity_title}", "thing2": "{next}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="post.rejected",
+        label="动态未通过审核",
+        params=frozenset({"post_id", "reason"}),
+        title="你的动态没有发布",
+        body="原因：{reason}。可以修改后重新发布。",
+        page="pages/feed/post?id={post_id}",
+        fields={"thing1": "{reason}"},
+    )
+)
+_declare(
+    NotificationKind(
         name="series.new_session",
         label="关注的系列活动上新",
         params=_ACTIVITY | {"series_title"},

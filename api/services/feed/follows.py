@@ -1,0 +1,73 @@
+"""Following a category of activities: a resident hears of each new one in their community."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import clock
+from api.db.models import Activity, CategoryFollow, User
+from api.db.upsert import insert_ignore
+from api.services.access import require_member
+from api.services.activities.common import activity_params
+from api.services.notifications import notify
+
+CATEGORY_NAMES = {
+    "children": "儿童活动",
+    "parent_child": "亲子活动",
+    "elders": "长者活动",
+    "culture": "文化活动",
+    "volunteering": "志愿活动",
+    "deliberation": "议事协商",
+    "other": "其他活动",
+}
+
+
+async def follow(session: AsyncSession, user: User, community_id: int, category: str, on: bool) -> None:
+    """Follow or stop following; doing it twice changes nothing."""
+    await require_member(session, user, community_id)
+    if on:
+        await insert_ignore(
+            session,
+            CategoryFollow,
+            {"user_id": user.id, "community_id": community_id, "category": category, "created_at": clock.now()},
+            ["user_id", "community_id", "category"],
+        )
+    else:
+        await session.execute(
+            delete(CategoryFollow).where(
+                CategoryFollow.user_id == user.id,
+                CategoryFollow.community_id == community_id,
+                CategoryFollow.category == category,
+            )
+        )
+
+
+async def followed(session: AsyncSession, user: User, community_id: int) -> list[str]:
+    await require_member(session, user, community_id)
+    rows = await session.execute(
+        select(CategoryFollow.category).where(
+            CategoryFollow.user_id == user.id, CategoryFollow.community_id == community_id
+        )
+    )
+    return sorted(rows.scalars())
+
+
+async def tell_followers(session: AsyncSession, activity: Activity) -> int:
+    """A new activity was published: its category's followers hear of it. The cause is the same
+    as the series' new-session notice, so someone following both hears once."""
+    followers = (
+        await session.execute(
+            select(CategoryFollow.user_id).where(
+                CategoryFollow.community_id == activity.community_id, CategoryFollow.category == activity.category
+            )
+        )
+    ).scalars()
+    return await notify(
+        session,
+        list(followers),
+        "category.new_activity",
+        {**await activity_params(session, activity), "category": CATEGORY_NAMES[activity.category]},
+        f"activity:{activity.id}:published",
+        community_id=activity.community_id,
+    )

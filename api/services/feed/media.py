@@ -1,0 +1,230 @@
+"""Photos: the upload, the worker's renditions, WeChat's image check and its verdict.
+
+The upload request only checks what is cheap and certain — the size, the type from the bytes, the
+pixel count from the header — and keeps the bytes as they came under an `incoming/` key that is
+never served. The worker decodes them (with a bomb guard), applies the orientation, drops every
+piece of metadata (GPS above all) and stores three renditions; only then is the upload deleted.
+A resident's photo is then sent to WeChat's asynchronous image check and stays visible to its
+author and staff only until the verdict arrives by message push; staff photos need no check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import clock, images
+from api.db.models import Media, PostMedia, User
+from api.db.session import settings_of, storage_of
+from api.errors import AppError, NotFound
+from api.services.access import RANK, require_member, role_in
+from workers.outbox import enqueue
+
+RENDITIONS = ("large", "feed", "thumb")
+IMAGE_SCENE = 4  # WeChat's "social log" scene: posts and albums
+FAKE_MODE_BASE_URL = "http://localhost:8000"  # fake mode without LINLI_PUBLIC_URL (development)
+
+
+def rendition_key(media: Media, name: str) -> str:
+    return f"{media.key}/{name}.jpg"
+
+
+async def upload(
+    session: AsyncSession, user: User, community_id: int, data: bytes, declared_type: str | None
+) -> dict[str, Any]:
+    """Keep an upload for the worker: refused unless the bytes are a JPEG, PNG or WebP within the
+    size and pixel limits (whatever the file is called or claims to be)."""
+    await require_member(session, user, community_id)
+    settings = settings_of(session)
+    try:
+        found = images.inspect(data, max_bytes=settings.media_max_bytes, max_pixels=settings.media_max_pixels)
+    except images.ImageRejected as exc:
+        status = 413 if exc.code == "image_too_large" else 415 if exc.code.endswith("unsupported") else 422
+        raise AppError(exc.code, exc.message, details=exc.details, status=status) from exc
+    now = clock.now()
+    stamp = f"{now:%Y%m}"
+    key = f"media/{community_id}/{stamp}/{secrets.token_urlsafe(12).replace('-', 'x').replace('_', 'y')}"
+    incoming = f"incoming/{stamp}/{secrets.token_hex(16)}"
+    await storage_of(session).put(incoming, data, f"image/{found.kind}")
+    media = Media(
+        community_id=community_id,
+        uploaded_by=user.id,
+        status="processing",
+        kind=found.kind,
+        size_bytes=len(data),
+        width=found.width,
+        height=found.height,
+        key=key,
+        incoming_key=incoming,
+    )
+    session.add(media)
+    await session.flush()
+    await enqueue(session, "feed.process_media", {"media_id": media.id}, dedup_key=f"media:{media.id}:process")
+    return await media_view(session, media, owner=True)
+
+
+async def media_view(session: AsyncSession, media: Media, *, owner: bool) -> dict[str, Any]:
+    """A photo as its viewer gets it: time-limited URLs of the renditions once they exist; the
+    verdict and any error only for its uploader and staff."""
+    ready = media.status in ("checking", "approved", "review")
+    storage = storage_of(session)
+    settings = settings_of(session)
+    urls = {name: public_url(settings.public_url, storage.url(rendition_key(media, name))) for name in RENDITIONS}
+    view: dict[str, Any] = {
+        "id": media.id,
+        "width": media.width,
+        "height": media.height,
+        "urls": urls if ready else None,
+    }
+    if owner:
+        view.update(status=media.status, error=media.error)
+    return view
+
+
+def public_url(base: str, url: str) -> str:
+    """Storage URLs of the local store are paths of this API: made absolute with LINLI_PUBLIC_URL."""
+    return f"{base.rstrip('/')}{url}" if url.startswith("/") and base else url
+
+
+async def get_media(session: AsyncSession, user: User, media_id: int) -> dict[str, Any]:
+    """Its uploader and the community's staff see a photo before it is in a visible post."""
+    media = await session.get(Media, media_id)
+    role = await role_in(session, user, media.community_id) if media is not None else None
+    if media is None or role is None or (media.uploaded_by != user.id and RANK[role] < RANK["staff"]):
+        raise NotFound("media_not_found", "找不到这张照片")
+    return await media_view(session, media, owner=True)
+
+
+# -- the worker ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Work:
+    media_id: int
+    incoming_key: str
+    key: str
+    community_id: int
+    uploader_openid: str | None
+    by_staff: bool
+
+
+async def _work_of(session: AsyncSession, media_id: int) -> _Work | None:
+    media = await session.get(Media, media_id)
+    if media is None or media.status != "processing" or media.incoming_key is None:
+        return None  # done already (a job that ran twice), or the photo is gone
+    uploader = await session.get(User, media.uploaded_by) if media.uploaded_by else None
+    role = await role_in(session, uploader, media.community_id) if uploader is not None else None
+    return _Work(
+        media.id,
+        media.incoming_key,
+        media.key,
+        media.community_id,
+        uploader.openid if uploader is not None else None,
+        role is not None and RANK[role] >= RANK["staff"],
+    )
+
+
+async def process(ctx: Any, media_id: int) -> None:
+    """Make the renditions and start the image check. Nothing is held open while the image is
+    decoded or WeChat answers: what is needed is read first, the result written last."""
+    async with ctx.db.session(write=False) as reader:
+        work = await _work_of(reader, media_id)
+    if work is None:
+        return
+    settings = ctx.settings
+    storage = storage_of(ctx.session)
+    data = await storage.get(work.incoming_key)
+    error: str | None = None
+    trace_id: str | None = None
+    status = "failed"
+    if data is None:
+        error = "upload_missing"
+    else:
+        try:
+            renditions = await asyncio.to_thread(images.process, data, max_pixels=settings.media_max_pixels)
+        except images.ImageRejected as exc:
+            error = exc.code
+        else:
+            for rendition in renditions:
+                await storage.put(f"{work.key}/{rendition.name}.jpg", rendition.data, rendition.content_type)
+            status = "approved" if work.by_staff else "checking"
+            if not work.by_staff:
+                status, trace_id, error = await _start_check(ctx, work)
+    media = await ctx.session.get(Media, media_id, with_for_update=True, populate_existing=True)
+    if media is None or media.status != "processing":
+        return
+    media.status = status
+    media.error = error
+    media.trace_id = trace_id
+    media.incoming_key = None
+    if status == "approved":
+        media.verdict = "pass"
+    await ctx.session.flush()
+    await enqueue(ctx.session, "feed.drop_upload", {"key": work.incoming_key}, dedup_key=f"media:{media.id}:drop")
+    await settle_posts_of(ctx.session, [media.id])
+
+
+async def _start_check(ctx: Any, work: _Work) -> tuple[str, str | None, str | None]:
+    """Ask WeChat to check the photo (feed size: what others will see). A WeChat refusal sends the
+    photo to staff; WeChat being away is retried by the job."""
+    from api.wechat import WeChatError
+
+    if ctx.wechat is None or work.uploader_openid is None:
+        return "review", None, "no_check"
+    storage = storage_of(ctx.session)
+    base = ctx.settings.public_url
+    if not base and ctx.settings.wechat_mode == "fake":
+        # the fake never downloads the photo but, like WeChat, takes only absolute URLs: without a base
+        # every development photo went to staff review (47001) instead of the configured fake verdict
+        base = FAKE_MODE_BASE_URL
+    url = public_url(
+        base,
+        storage.url(f"{work.key}/feed.jpg", ttl_seconds=max(ctx.settings.media_url_ttl_seconds, 3600)),
+    )
+    try:
+        trace_id = await ctx.wechat.media_check_async(openid=work.uploader_openid, media_url=url, scene=IMAGE_SCENE)
+    except WeChatError as exc:
+        return "review", None, f"wechat_{exc.errcode}"
+    return "checking", trace_id, None
+
+
+async def apply_verdict(session: AsyncSession, trace_id: str, suggest: str, label: int | None) -> str:
+    """WeChat's verdict on a photo (pass / review / risky): "applied"; "repeat" for a verdict
+    already applied (WeChat repeats pushes), which changes nothing; "unknown" for a trace id not
+    (yet) recorded."""
+    media = (
+        await session.execute(select(Media).where(Media.trace_id == trace_id).with_for_update())
+    ).scalar_one_or_none()
+    if media is None:
+        return "unknown"
+    if media.verdict is not None or media.status != "checking":
+        return "repeat"
+    media.verdict = suggest if suggest in ("pass", "review", "risky") else "review"
+    media.label = label
+    media.status = {"pass": "approved", "review": "review", "risky": "rejected"}[media.verdict]
+    await session.flush()
+    if media.status == "rejected":  # a refused photo is not kept, nor its links left working
+        await enqueue(session, "feed.drop_renditions", {"key": media.key}, dedup_key=f"media:{media.id}:drop-files")
+    await settle_posts_of(session, [media.id])
+    return "applied"
+
+
+async def drop_renditions(session: AsyncSession, key: str) -> None:
+    storage = storage_of(session)
+    for name in RENDITIONS:
+        await storage.delete(f"{key}/{name}.jpg")
+
+
+async def settle_posts_of(session: AsyncSession, media_ids: list[int]) -> None:
+    from api.services.feed.posts import settle
+
+    post_ids = (
+        await session.execute(select(PostMedia.post_id).where(PostMedia.media_id.in_(media_ids)).distinct())
+    ).scalars()
+    for post_id in sorted(post_ids):
+        await settle(session, post_id)

@@ -1,0 +1,510 @@
+"""Posts (动态): writing them, their moderation, likes, comments and reports.
+
+A resident's post is seen by others only once its text passed WeChat's text check and each of its
+photos WeChat's image check; where a check is unsure, staff decide; where it is risky, the post
+is refused with the reason. Until then its author and staff see it, with its status. Staff posts
+are the organisation's own words and need no check (their photos are still cleaned).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import clock
+from api.db.models import (
+    Activity,
+    BookingAttendee,
+    Comment,
+    Media,
+    Member,
+    Post,
+    PostLike,
+    PostMedia,
+    PostMember,
+    PostReport,
+    User,
+)
+from api.db.upsert import insert_ignore
+from api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from api.services.access import RANK, require_member, require_staff, role_in
+from api.services.activities.common import my_member
+from api.services.notifications import notify
+from workers.outbox import enqueue
+
+MAX_PHOTOS = 9
+REPORTS_TO_HOLD = 3  # distinct reports that take a post down until staff look at it
+TEXT_SCENE = {"post": 4, "comment": 2}  # WeChat's scenes: social log, comment
+LABELS = {
+    10001: "广告",
+    20001: "时政",
+    20002: "色情",
+    20003: "辱骂",
+    20006: "违法犯罪",
+    20008: "欺诈",
+    20012: "低俗",
+    20013: "版权",
+    21000: "其他",
+}
+
+
+async def is_staff_of(session: AsyncSession, user: User, community_id: int) -> bool:
+    role = await role_in(session, user, community_id)
+    return role is not None and RANK[role] >= RANK["staff"]
+
+
+async def _attended(session: AsyncSession, member: Member, activity_id: int) -> bool:
+    """Someone of the member's household was checked in at the activity."""
+    found = await session.execute(
+        select(BookingAttendee.id)
+        .join(Member, Member.id == BookingAttendee.member_id)
+        .where(
+            BookingAttendee.activity_id == activity_id,
+            BookingAttendee.checked_in_at.is_not(None),
+            Member.household_id == member.household_id,
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def create_post(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> Post:
+    """Staff may always post; a resident may post to an activity's album only if they or their
+    household were checked in there. Photos are the author's own uploads of this community, each
+    in one post. Members named are the author's household's (staff: people who came to the
+    activity); a post naming a child shows children, and such a post stays in the community."""
+    await require_member(session, user, community_id)
+    staff = await is_staff_of(session, user, community_id)
+    me = await my_member(session, user, community_id)
+    activity_id = data.get("activity_id")
+    if activity_id is not None:
+        activity = await session.get(Activity, activity_id)
+        if activity is None or activity.community_id != community_id or activity.status == "draft":
+            raise Unprocessable("activity_not_found", "本社区没有这个活动")
+        if not staff and (me is None or not await _attended(session, me, activity_id)):
+            raise Forbidden("not_an_attendee", "只有参加了（已签到）这个活动的家庭可以发到它的相册")
+    media_ids: list[int] = data.get("media_ids", [])
+    if len(set(media_ids)) != len(media_ids):
+        raise Unprocessable("media_repeated", "同一张照片只能用一次")
+    photos = list((await session.execute(select(Media).where(Media.id.in_(media_ids)))).scalars())
+    by_id = {m.id: m for m in photos}
+    for media_id in media_ids:
+        media = by_id.get(media_id)
+        if media is None or media.uploaded_by != user.id or media.community_id != community_id:
+            raise Unprocessable("media_not_found", "只能用自己在本社区上传的照片", details={"media_id": media_id})
+        if media.status in ("failed", "rejected"):
+            raise Unprocessable("media_unusable", "这张照片无法使用", details={"media_id": media_id})
+    used = (
+        await session.execute(select(PostMedia.media_id).where(PostMedia.media_id.in_(media_ids)).limit(1))
+    ).scalar_one_or_none()
+    if used is not None:  # a photo belongs to one post (the database keeps it, this says which)
+        raise Conflict("media_in_use", "这张照片已经发过了", details={"media_id": used})
+    if not data.get("body") and not media_ids:
+        raise Unprocessable("post_empty", "写点什么，或者选几张照片")
+    tagged = await _tagged(session, user, community_id, staff, me, activity_id, data.get("member_ids", []))
+    shows_children = bool(data.get("shows_children")) or any(m.kind == "child" for m in tagged)
+    visibility = data.get("visibility", "community")
+    if shows_children and visibility == "public":
+        raise Unprocessable("children_community_only", "有孩子的照片只在社区内可见，不能公开分享")
+    post = Post(
+        community_id=community_id,
+        author_id=user.id,
+        activity_id=activity_id,
+        body=data.get("body", ""),
+        visibility=visibility,
+        shows_children=shows_children,
+        by_staff=staff,
+        status="checking",
+        text_verdict="pass" if staff or not data.get("body") else None,
+        photo_count=len(media_ids),
+    )
+    session.add(post)
+    await session.flush()
+    session.add_all(PostMedia(post_id=post.id, media_id=m, position=n) for n, m in enumerate(media_ids))
+    session.add_all(PostMember(post_id=post.id, member_id=m.id) for m in tagged)
+    await session.flush()
+    if post.text_verdict is None:
+        await enqueue(session, "feed.check_text", {"kind": "post", "id": post.id}, dedup_key=f"post:{post.id}:text")
+    await settle(session, post.id)
+    return post
+
+
+async def _tagged(
+    session: AsyncSession,
+    user: User,
+    community_id: int,
+    staff: bool,
+    me: Member | None,
+    activity_id: int | None,
+    member_ids: list[int],
+) -> list[Member]:
+    if not member_ids:
+        return []
+    members = list(
+        (
+            await session.execute(
+                select(Member).where(
+                    Member.id.in_(member_ids), Member.community_id == community_id, Member.status == "active"
+                )
+            )
+        ).scalars()
+    )
+    allowed: set[int] = set()
+    if me is not None:
+        allowed |= {m.id for m in members if m.household_id == me.household_id}
+    if staff and activity_id is not None:
+        came = await session.execute(
+            select(BookingAttendee.member_id).where(
+                BookingAttendee.activity_id == activity_id,
+                BookingAttendee.checked_in_at.is_not(None),
+                BookingAttendee.member_id.in_(member_ids),
+            )
+        )
+        allowed |= {m for m in came.scalars() if m is not None}
+    if set(member_ids) - allowed:
+        raise Unprocessable(
+            "member_not_taggable",
+            "只能标记自己家里的人（社工：来参加活动的人）",
+            details={"member_ids": sorted(set(member_ids) - allowed)},
+        )
+    return members
+
+
+async def settle(session: AsyncSession, post_id: int) -> Post | None:
+    """The post's status from its checks: refused if its text or a photo is risky (or a photo
+    could not be read), for staff if any check was unsure, visible once everything passed. The
+    post is locked first, so that two verdicts arriving together see each other."""
+    post = await session.get(Post, post_id, with_for_update=True, populate_existing=True)
+    if post is None or post.status not in ("checking", "review"):
+        return post
+    statuses = list(
+        (
+            await session.execute(
+                select(Media.status).join(PostMedia, PostMedia.media_id == Media.id).where(PostMedia.post_id == post_id)
+            )
+        ).scalars()
+    )
+    before = post.status
+    if post.text_verdict == "risky" or any(s in ("rejected", "failed") for s in statuses):
+        post.status = "rejected"
+        post.moderation_note = post.moderation_note or _reason(post, statuses)
+    elif post.text_verdict == "review" or "review" in statuses:
+        post.status = "review"
+    elif post.text_verdict == "pass" and all(s == "approved" for s in statuses):
+        post.status = "visible"
+        post.visible_at = clock.now()
+    await session.flush()
+    if post.status != before and post.status == "rejected" and post.author_id is not None:
+        await notify(
+            session,
+            [post.author_id],
+            "post.rejected",
+            {"post_id": post.id, "reason": post.moderation_note or "内容未通过审核"},
+            f"post:{post.id}:rejected",
+            community_id=post.community_id,
+        )
+    return post
+
+
+def _reason(post: Post, statuses: list[str]) -> str:
+    if post.text_verdict == "risky":
+        label = LABELS.get(post.text_label or 0, "不适宜发布")
+        return f"文字内容涉及{label}，未通过安全检查"
+    if "failed" in statuses:
+        return "有照片无法读取，请换一张再发"
+    return "有照片未通过安全检查"
+
+
+async def check_text(ctx: Any, kind: str, item_id: int) -> None:
+    """WeChat's text check of a post or comment, in the worker. WeChat refusing to judge it (a
+    user not seen lately, say) sends it to staff; WeChat being away is retried, and after the last
+    attempt it goes to staff as well."""
+    from api.wechat import WeChatError, WeChatUnavailable
+
+    model = Post if kind == "post" else Comment
+    async with ctx.db.session(write=False) as reader:
+        item = await reader.get(model, item_id)
+        if item is None or item.text_verdict is not None:
+            return
+        author = await reader.get(User, item.author_id) if item.author_id else None
+        body, openid = item.body, author.openid if author else None
+    suggest, label = "review", None
+    if ctx.wechat is not None and openid is not None:
+        try:
+            verdict = await ctx.wechat.msg_sec_check(openid=openid, content=body, scene=TEXT_SCENE[kind])
+            suggest, label = verdict.suggest, verdict.label
+        except WeChatError:
+            suggest = "review"
+        except WeChatUnavailable:
+            if ctx.attempt < ctx.settings.worker_max_attempts:
+                raise
+    item = await ctx.session.get(model, item_id, with_for_update=True, populate_existing=True)
+    if item is None or item.text_verdict is not None:
+        return
+    item.text_verdict = suggest
+    if isinstance(item, Post):
+        item.text_label = label
+        await ctx.session.flush()
+        await settle(ctx.session, item.id)
+    else:
+        await _settle_comment(ctx.session, item)
+
+
+# -- staff -----------------------------------------------------------------------------------------
+
+
+async def moderation_queue(session: AsyncSession, user: User, community_id: int) -> dict[str, Any]:
+    """What waits for staff: posts the checks were unsure of or that residents reported, and
+    comments the check was unsure of; oldest first."""
+    await require_staff(session, user, community_id)
+    posts = list(
+        (
+            await session.execute(
+                select(Post)
+                .where(
+                    Post.community_id == community_id,
+                    (Post.status == "review") | ((Post.status == "visible") & (Post.report_count > 0)),
+                )
+                .order_by(Post.id)
+                .limit(100)
+            )
+        ).scalars()
+    )
+    comments = list(
+        (
+            await session.execute(
+                select(Comment)
+                .join(Post, Post.id == Comment.post_id)
+                .where(Post.community_id == community_id, Comment.status == "review")
+                .order_by(Comment.id)
+                .limit(100)
+            )
+        ).scalars()
+    )
+    return {"posts": posts, "comments": comments}
+
+
+async def _staff_post(session: AsyncSession, user: User, post_id: int) -> Post:
+    post = await session.get(Post, post_id, with_for_update=True, populate_existing=True)
+    if post is None:
+        raise NotFound("post_not_found", "找不到这条动态")
+    await require_staff(session, user, post.community_id)
+    return post
+
+
+async def moderate(session: AsyncSession, user: User, post_id: int, approve: bool, note: str | None) -> Post:
+    """Staff decide a post waiting for them (or reported): approved, it is visible with all its
+    photos; refused, its author is told why."""
+    post = await _staff_post(session, user, post_id)
+    if post.status not in ("review", "visible", "hidden"):
+        raise Conflict("post_not_waiting", "这条动态不需要审核", details={"status": post.status})
+    now = clock.now()
+    post.moderated_by = user.id
+    post.moderation_note = note
+    if approve:
+        await session.execute(
+            update(Media)
+            .where(Media.id.in_(select(PostMedia.media_id).where(PostMedia.post_id == post.id)))
+            .where(Media.status.in_(("review", "checking")))
+            .values(status="approved", verdict="pass", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        post.text_verdict = "pass"
+        post.status = "visible"
+        post.visible_at = post.visible_at or now
+        post.report_count = 0
+        await session.execute(delete(PostReport).where(PostReport.post_id == post.id))
+    else:
+        if not note:
+            raise Unprocessable("reason_required", "不通过时请写明原因，作者会看到")
+        post.status = "rejected"
+        if post.author_id is not None:
+            await notify(
+                session,
+                [post.author_id],
+                "post.rejected",
+                {"post_id": post.id, "reason": note},
+                f"post:{post.id}:rejected",
+                community_id=post.community_id,
+            )
+    await session.flush()
+    return post
+
+
+async def hide(session: AsyncSession, user: User, post_id: int, note: str) -> Post:
+    """Staff take a post down at any time; its author is told why."""
+    post = await _staff_post(session, user, post_id)
+    if post.status != "hidden":
+        post.status = "hidden"
+        post.moderated_by = user.id
+        post.moderation_note = note
+        await session.flush()
+        if post.author_id is not None and post.author_id != user.id:
+            await notify(
+                session,
+                [post.author_id],
+                "post.rejected",
+                {"post_id": post.id, "reason": note},
+                f"post:{post.id}:hidden",
+                community_id=post.community_id,
+            )
+    return post
+
+
+async def update_post(session: AsyncSession, user: User, post_id: int, fields: dict[str, Any]) -> Post:
+    """Staff pin a post or mark it as showing children (which keeps it in the community); the
+    author may mark their own as showing children too."""
+    post = await session.get(Post, post_id, with_for_update=True, populate_existing=True)
+    if post is None:
+        raise NotFound("post_not_found", "找不到这条动态")
+    staff = await is_staff_of(session, user, post.community_id)
+    if not staff and post.author_id != user.id:
+        raise NotFound("post_not_found", "找不到这条动态")
+    if "pinned" in fields:
+        if not staff:
+            raise Forbidden("staff_only", "只有社工可以置顶")
+        post.pinned = fields["pinned"]
+    if fields.get("shows_children"):
+        post.shows_children = True
+        post.visibility = "community"
+    elif fields.get("shows_children") is False and staff:
+        post.shows_children = False
+    await session.flush()
+    return post
+
+
+# -- likes, comments, reports ----------------------------------------------------------------------
+
+
+async def seeable_post(session: AsyncSession, user: User, post_id: int) -> tuple[Post, bool]:
+    """The post if the caller may see it: visible ones to anyone of its community, the others to
+    their author and staff; everyone else gets 404. Also whether the caller is staff there."""
+    post = await session.get(Post, post_id)
+    role = await role_in(session, user, post.community_id) if post is not None else None
+    if post is None or role is None:
+        raise NotFound("post_not_found", "找不到这条动态")
+    staff = RANK[role] >= RANK["staff"]
+    if post.status != "visible" and not staff and post.author_id != user.id:
+        raise NotFound("post_not_found", "找不到这条动态")
+    return post, staff
+
+
+async def _visible_post(session: AsyncSession, user: User, post_id: int) -> Post:
+    post, _ = await seeable_post(session, user, post_id)
+    if post.status != "visible":
+        raise Conflict("post_not_visible", "这条动态还在审核中")
+    return post
+
+
+async def like(session: AsyncSession, user: User, post_id: int, liked: bool) -> Post:
+    """Like or unlike; doing it twice changes nothing."""
+    post = await _visible_post(session, user, post_id)
+    if liked:
+        added = await insert_ignore(
+            session,
+            PostLike,
+            {"post_id": post.id, "user_id": user.id, "created_at": clock.now()},
+            ["post_id", "user_id"],
+        )
+        change = 1 if added else 0
+    else:
+        gone = await session.execute(
+            delete(PostLike)
+            .where(PostLike.post_id == post.id, PostLike.user_id == user.id)
+            .execution_options(synchronize_session=False)
+        )
+        change = -1 if getattr(gone, "rowcount", 0) else 0
+    if change:
+        await session.execute(
+            update(Post)
+            .where(Post.id == post.id)
+            .values(like_count=Post.like_count + change)
+            .execution_options(synchronize_session=False)
+        )
+    await session.refresh(post)
+    return post
+
+
+async def add_comment(session: AsyncSession, user: User, post_id: int, body: str) -> Comment:
+    """A comment on a visible post, checked like posts (staff comments are not)."""
+    post = await _visible_post(session, user, post_id)
+    staff = await is_staff_of(session, user, post.community_id)
+    comment = Comment(post_id=post.id, author_id=user.id, body=body, status="checking")
+    if staff:
+        comment.text_verdict = "pass"
+    session.add(comment)
+    await session.flush()
+    if staff:
+        await _settle_comment(session, comment)
+    else:
+        await enqueue(
+            session, "feed.check_text", {"kind": "comment", "id": comment.id}, dedup_key=f"comment:{comment.id}:text"
+        )
+    return comment
+
+
+async def _settle_comment(session: AsyncSession, comment: Comment) -> None:
+    if comment.status != "checking":  # staff decided before the check answered: their decision stands
+        return
+    target = {"pass": "visible", "review": "review", "risky": "rejected"}.get(comment.text_verdict or "", "checking")
+    await _set_comment_status(session, comment, target)
+
+
+async def _set_comment_status(session: AsyncSession, comment: Comment, status: str) -> None:
+    was_counted = comment.status == "visible"
+    comment.status = status
+    await session.flush()
+    change = (status == "visible") - was_counted
+    if change:
+        await session.execute(
+            update(Post)
+            .where(Post.id == comment.post_id)
+            .values(comment_count=Post.comment_count + change)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def comments(session: AsyncSession, user: User, post_id: int) -> list[tuple[Comment, str | None]]:
+    """Visible comments, and the caller's own whatever their state (staff see all), oldest first."""
+    post, staff = await seeable_post(session, user, post_id)
+    query = (
+        select(Comment, User.display_name)
+        .outerjoin(User, User.id == Comment.author_id)
+        .where(Comment.post_id == post.id)
+        .order_by(Comment.id)
+        .limit(500)
+    )
+    if not staff:
+        query = query.where((Comment.status == "visible") | (Comment.author_id == user.id))
+    return [(c, name) for c, name in (await session.execute(query)).all()]
+
+
+async def moderate_comment(session: AsyncSession, user: User, comment_id: int, approve: bool) -> Comment:
+    comment = await session.get(Comment, comment_id, with_for_update=True, populate_existing=True)
+    post = await session.get(Post, comment.post_id) if comment is not None else None
+    if comment is None or post is None:
+        raise NotFound("comment_not_found", "找不到这条评论")
+    await require_staff(session, user, post.community_id)
+    await _set_comment_status(session, comment, "visible" if approve else "hidden")
+    return comment
+
+
+async def report(session: AsyncSession, user: User, post_id: int, reason: str) -> Post:
+    """A resident reports a post; at the third distinct report it waits for staff, out of sight.
+    Reporting twice counts once."""
+    post = await _visible_post(session, user, post_id)
+    added = await insert_ignore(
+        session,
+        PostReport,
+        {"post_id": post.id, "user_id": user.id, "reason": reason, "created_at": clock.now()},
+        ["post_id", "user_id"],
+    )
+    if added:
+        post = await session.get(Post, post.id, with_for_update=True, populate_existing=True) or post
+        post.report_count += 1
+        if post.report_count >= REPORTS_TO_HOLD and post.status == "visible" and not post.by_staff:
+            post.status = "review"
+        await session.flush()
+    return post

@@ -1,0 +1,227 @@
+"""Reading posts: the community's feed, an activity's album, a person's growth album, one post.
+
+A page is three queries whatever its size: the posts (with their authors and activities), their
+photos, and which of them the reader liked; the feed's first page adds two small ones (pinned
+posts, the reader's own posts still waiting), each served by its own partial index.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.db.models import Activity, Media, Member, Post, PostLike, PostMedia, PostMember, User
+from api.db.session import settings_of, storage_of
+from api.errors import NotFound
+from api.pagination import after_time_and_id, encode_cursor
+from api.services.access import RANK, require_member, role_in
+from api.services.activities.browse import visible_activity
+from api.services.feed.media import RENDITIONS, public_url, rendition_key
+
+PINNED_ON_TOP = 3
+
+
+def _photo(session: AsyncSession, media: Media, sizes: tuple[str, ...]) -> dict[str, Any]:
+    storage = storage_of(session)
+    base = settings_of(session).public_url
+    ready = media.status in ("checking", "approved", "review")
+    return {
+        "id": media.id,
+        "width": media.width,
+        "height": media.height,
+        "urls": {s: public_url(base, storage.url(rendition_key(media, s))) for s in sizes} if ready else None,
+    }
+
+
+async def views(
+    session: AsyncSession,
+    user: User,
+    posts: list[tuple[Post, str | None, str | None]],
+    *,
+    staff: bool,
+    sizes: tuple[str, ...] = ("thumb", "feed"),
+) -> list[dict[str, Any]]:
+    """Posts as a reader gets them; `posts` carries each post's author name and activity title."""
+    ids = [p.id for p, _, _ in posts]
+    photos: dict[int, list[Media]] = defaultdict(list)
+    liked: set[int] = set()
+    if ids:
+        rows = await session.execute(
+            select(PostMedia.post_id, Media)
+            .join(Media, Media.id == PostMedia.media_id)
+            .where(PostMedia.post_id.in_(ids))
+            .order_by(PostMedia.post_id, PostMedia.position)
+        )
+        for post_id, media in rows.all():
+            photos[post_id].append(media)
+        liked = set(
+            (
+                await session.execute(
+                    select(PostLike.post_id).where(PostLike.user_id == user.id, PostLike.post_id.in_(ids))
+                )
+            ).scalars()
+        )
+    out = []
+    for post, author, activity_title in posts:
+        own = post.author_id == user.id
+        view: dict[str, Any] = {
+            "id": post.id,
+            "community_id": post.community_id,
+            "author": {"id": post.author_id, "name": author or "居民", "staff": post.by_staff},
+            "body": post.body,
+            "activity": {"id": post.activity_id, "title": activity_title} if post.activity_id else None,
+            "photos": [_photo(session, m, sizes) for m in photos[post.id]],
+            "like_count": post.like_count,
+            "comment_count": post.comment_count,
+            "liked": post.id in liked,
+            "pinned": post.pinned,
+            "visibility": post.visibility,
+            "shows_children": post.shows_children,
+            "created_at": post.created_at,
+            "status": post.status if (own or staff) else None,
+            "moderation_note": post.moderation_note if (own or staff) else None,
+        }
+        out.append(view)
+    return out
+
+
+def _with_names(query: Select[Any]) -> Select[Any]:
+    return (
+        query.add_columns(User.display_name, Activity.title)
+        .outerjoin(User, User.id == Post.author_id)
+        .outerjoin(Activity, Activity.id == Post.activity_id)
+    )
+
+
+Row = tuple[Post, str | None, str | None]
+
+
+async def _rows(session: AsyncSession, query: Select[Any]) -> list[Row]:
+    return [(p, a, t) for p, a, t in (await session.execute(query)).all()]
+
+
+async def _page(
+    session: AsyncSession, query: Select[Any], cursor: str | None, limit: int
+) -> tuple[list[Row], str | None]:
+    """Newest first, in (created_at, id) cursor pages."""
+    query = query.order_by(Post.created_at.desc(), Post.id.desc()).limit(limit + 1)
+    if cursor:
+        query = query.where(after_time_and_id(cursor, Post.created_at, Post.id, ascending=False))
+    rows = await _rows(session, _with_names(query))
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1][0].created_at.isoformat(), page[-1][0].id) if len(rows) > limit else None
+    return page, next_cursor
+
+
+async def _role(session: AsyncSession, user: User, community_id: int) -> bool:
+    await require_member(session, user, community_id)
+    role = await role_in(session, user, community_id)
+    return role is not None and RANK[role] >= RANK["staff"]
+
+
+async def feed(session: AsyncSession, user: User, community_id: int, cursor: str | None, limit: int) -> dict[str, Any]:
+    """The community's visible posts, newest first, in cursor pages. The first page also carries
+    the (up to three) pinned posts, which the pages leave out, and the reader's own posts still
+    being checked or refused."""
+    staff = await _role(session, user, community_id)
+    # the pinned posts are on top of the first page, and so left out of the pages below on every
+    # page (a small look-up on their partial index), so that nobody sees them twice
+    pinned = await _rows(
+        session,
+        _with_names(
+            select(Post)
+            .where(Post.community_id == community_id, Post.status == "visible", Post.pinned)
+            .order_by(Post.created_at.desc(), Post.id.desc())
+            .limit(PINNED_ON_TOP)
+        ),
+    )
+    query = select(Post).where(Post.community_id == community_id, Post.status == "visible")
+    if pinned:
+        query = query.where(Post.id.not_in([p.id for p, _, _ in pinned]))
+    page, next_cursor = await _page(session, query, cursor, limit)
+    mine: list[Row] = []
+    if cursor is None:
+        mine = await _rows(
+            session,
+            _with_names(
+                select(Post)
+                .where(Post.community_id == community_id, Post.author_id == user.id, Post.status != "visible")
+                .order_by(Post.id.desc())
+                .limit(20)
+            ),
+        )
+    else:
+        pinned = []
+    # one look-up of photos and likes for the three lists together
+    viewed = await views(session, user, page + pinned + mine, staff=staff)
+    return {
+        "items": viewed[: len(page)],
+        "next_cursor": next_cursor,
+        "pinned": viewed[len(page) : len(page) + len(pinned)],
+        "mine_waiting": viewed[len(page) + len(pinned) :],
+    }
+
+
+async def post_detail(session: AsyncSession, user: User, post_id: int) -> dict[str, Any]:
+    from api.services.feed.posts import seeable_post
+
+    post, staff = await seeable_post(session, user, post_id)
+    author = await session.get(User, post.author_id) if post.author_id else None
+    activity = await session.get(Activity, post.activity_id) if post.activity_id else None
+    (view,) = await views(
+        session,
+        user,
+        [(post, author.display_name if author else None, activity.title if activity else None)],
+        staff=staff,
+        sizes=RENDITIONS,
+    )
+    return view
+
+
+async def album(session: AsyncSession, user: User, activity_id: int, cursor: str | None, limit: int) -> dict[str, Any]:
+    """An activity's album: its visible posts, newest first."""
+    activity, staff = await visible_activity(session, user, activity_id)
+    page, next_cursor = await _page(
+        session, select(Post).where(Post.activity_id == activity.id, Post.status == "visible"), cursor, limit
+    )
+    return {
+        "activity": {"id": activity.id, "title": activity.title, "start_at": activity.start_at},
+        "items": await views(session, user, page, staff=staff),
+        "next_cursor": next_cursor,
+    }
+
+
+async def growth_album(
+    session: AsyncSession, user: User, member_id: int, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    """A person's growth album (成长相册): the visible posts naming them, for their own household
+    and the community's staff only."""
+    member = await session.get(Member, member_id)
+    if member is None:
+        raise NotFound("member_not_found", "找不到这个人")
+    role = await role_in(session, user, member.community_id)
+    staff = role is not None and RANK[role] >= RANK["staff"]
+    if not staff:
+        mine = (
+            await session.execute(
+                select(Member.household_id).where(
+                    Member.community_id == member.community_id, Member.user_id == user.id, Member.status == "active"
+                )
+            )
+        ).scalar_one_or_none()
+        if mine is None or mine != member.household_id:
+            raise NotFound("member_not_found", "找不到这个人")
+    query = (
+        select(Post)
+        .join(PostMember, PostMember.post_id == Post.id)
+        .where(PostMember.member_id == member.id, Post.status == "visible")
+    )
+    page, next_cursor = await _page(session, query, cursor, limit)
+    return {
+        "member": {"id": member.id, "name": member.display_name},
+        "items": await views(session, user, page, staff=staff),
+        "next_cursor": next_cursor,
+    }
