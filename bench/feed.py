@@ -2,7 +2,8 @@
 (60 % with one to three photos, likes, a few pinned, waiting and hidden posts) on PostgreSQL;
 100 readers at once against the real server (uvicorn, one process), 70 % first pages (with the
 pinned posts and the reader's own waiting posts) and 30 % later pages by cursor. The same server's
-trivial JSON endpoint (`/healthz`) at the same concurrency is the ceiling to compare with.
+trivial JSON endpoint (`/healthz`) at the same concurrency is the ceiling to compare with, and
+`GET /api/v1/me` (log-in check and one row) what any authenticated request costs.
 
     .venv/bin/python bench/feed.py --posts 100000 --communities 10 --requests 5000 --concurrency 100
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import signal
 import subprocess
@@ -155,6 +157,12 @@ async def seed(db: Database, communities: int, posts: int, residents: int) -> di
     return world
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _check(body: dict[str, Any], community_id: int) -> bool:
     items = body["items"]
     order = [(p["created_at"], p["id"]) for p in items]
@@ -206,8 +214,16 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 path += f"&cursor={quote(rng.choice(cursors[community_id]))}"
             requests.append(("GET", path, {"Authorization": f"Bearer {token}"}, None))
             kinds.append(("later" if later else "first", community_id))
+        cpu_before = _cpu_seconds(server.pid)
         elapsed, results = await burst(port, args.concurrency, requests)
+        server_cpu = _cpu_seconds(server.pid) - cpu_before
         trivial_elapsed, trivial = await burst(port, args.concurrency, [("GET", "/healthz", {}, None)] * args.requests)
+        # an authenticated request that reads one row (the caller): the framework's and the login's share
+        me_elapsed, me = await burst(
+            port,
+            args.concurrency,
+            [("GET", "/api/v1/me", {"Authorization": f"Bearer {rng.choice(readers)[1]}"}, None)] * args.requests,
+        )
 
         by_kind: dict[str, list[float]] = {"first": [], "later": []}
         wrong = 0
@@ -229,7 +245,13 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 "first_page": percentiles(by_kind["first"]),
                 "later_page": percentiles(by_kind["later"]),
                 "wrong_answers": wrong,
+                "server_cpu_ms_per_request": round(server_cpu * 1000 / len(results), 2),
                 "bytes_per_page": len(json.dumps(sample, ensure_ascii=False).encode()),
+            },
+            "me": {
+                "per_second": round(len(me) / me_elapsed, 1),
+                "all": percentiles([r["latency"] for r in me]),
+                "statuses": sorted({r["status"] for r in me}),
             },
             "healthz": {
                 "per_second": round(len(trivial) / trivial_elapsed, 1),
