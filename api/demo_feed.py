@@ -65,7 +65,7 @@ POSTS: list[tuple[int, str, str, int, bool, bool, list[str], list[str], list[tup
      ["chen", "huang", "sun"], []),
     (2, "staff", "第二期读书会：毛毛虫吃了一个星期，孩子们数得可认真了。", 3, True, False, [], ["chen", "li", "huang"],
      [("li", "朵朵说她也想变成蝴蝶。")]),
-    (2, "zhou", "乐乐今天自己借了两本书回家。", 0, False, False, ["乐乐"], ["chen"], []),
+    (2, "zhou", "乐乐今天自己借了两本书回家。", 0, True, False, ["乐乐"], ["chen"], []),
     (3, "staff", "长者智能手机课：张大爷第一次和外地的孙子视频通话。下个月还有第二课。", 3, False, True, [],
      ["zhang", "wu", "liu", "sun"], [("zhang", "谢谢志愿者，教得很耐心。")]),
 ]  # fmt: skip

@@ -153,7 +153,7 @@ IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency, scope="function
 class PageParams:
     def __init__(
         self,
-        cursor: Annotated[str | None, Query(description="上一页返回的 next_cursor")] = None,
+        cursor: Annotated[str | None, Query(max_length=512, description="上一页返回的 next_cursor")] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> None:
         self.cursor = cursor

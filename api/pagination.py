@@ -21,7 +21,7 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: thousands of nested brackets
         raise BadRequest("invalid_cursor", "分页游标无效") from exc
     if not isinstance(values, list) or len(values) != arity:
         raise BadRequest("invalid_cursor", "分页游标无效")

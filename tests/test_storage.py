@@ -307,6 +307,30 @@ async def test_url_serves_the_object_until_it_expires(store: Store, tmp_path: Pa
         assert "Request has expired" in response.text
 
 
+async def test_a_url_stays_the_same_for_a_sixth_of_its_life_so_phones_can_cache_the_photo(store: Store) -> None:
+    await store.storage.put("photos/p1.jpg", b"jpeg bytes", "image/jpeg")
+    ttl = 6 * 3600
+    first = store.storage.url("photos/p1.jpg", ttl_seconds=ttl)
+    clock.advance(timedelta(minutes=59, seconds=59))
+    assert store.storage.url("photos/p1.jpg", ttl_seconds=ttl) == first  # the same URL, from the cache
+    clock.advance(timedelta(seconds=1))
+    later = store.storage.url("photos/p1.jpg", ttl_seconds=ttl)
+    assert later != first
+    # a URL handed out just before the hour turns still works for five sixths of its life
+    clock.advance(timedelta(hours=5, seconds=-1))
+    if isinstance(store.storage, LocalStorage):
+        query = parse_qs(urlsplit(first).query)
+        assert store.storage.verify_url("photos/p1.jpg", int(query["exp"][0]), query["sig"][0])
+    else:
+        assert (await store.http.get(first)).status_code == 200
+    clock.advance(timedelta(seconds=2))  # (just past: the exact second of expiry is S3's to judge)
+    if isinstance(store.storage, LocalStorage):
+        query = parse_qs(urlsplit(first).query)
+        assert not store.storage.verify_url("photos/p1.jpg", int(query["exp"][0]), query["sig"][0])
+    else:
+        assert (await store.http.get(first)).status_code == 403
+
+
 async def test_url_ttl_defaults_to_the_settings(store: Store) -> None:
     url = store.storage.url("photos/p1.jpg")
     if store.kind == "local":

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -49,19 +50,22 @@ from api.storage import LocalStorage
 router = APIRouter(tags=["feed"])
 public = APIRouter(tags=["feed"])
 MULTIPART_OVERHEAD = 64 * 1024
+PUSH_MAX_BYTES = 64 * 1024  # a content-security push is well under 2 KB
 
 
-async def _bounded_body(request: Request, limit: int) -> None:
+async def _bounded_body(
+    request: Request, limit: int, code: str = "image_too_large", message: str = "照片太大了"
+) -> None:
     """Read the request body, refusing it (413) as soon as it passes `limit`: a photo too large is
     never spooled whole."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise AppError("image_too_large", "照片太大了", status=413, details={"max_bytes": limit})
+    if declared.isdecimal() and int(declared) > limit:
+        raise AppError(code, message, status=413, details={"max_bytes": limit})
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise AppError("image_too_large", "照片太大了", status=413, details={"max_bytes": limit})
+            raise AppError(code, message, status=413, details={"max_bytes": limit})
         chunks.append(chunk)
     request._body = b"".join(chunks)  # what Starlette's form parser reads
 
@@ -83,7 +87,11 @@ async def read_upload(request: Request, settings: SettingsDep, _claims: TokenCla
     file, community = form.get("file"), form.get("community_id")
     if not isinstance(file, UploadFile):
         raise Unprocessable("file_missing", "没有收到照片（字段名 file）")
-    if not isinstance(community, str) or not community.isdigit() or not 1 <= int(community) <= MAX_ID:
+    if (
+        not isinstance(community, str)
+        or not re.fullmatch(r"[0-9]{1,19}", community)
+        or not 1 <= int(community) <= MAX_ID
+    ):
         raise Unprocessable("community_id_invalid", "community_id 不正确")
     return Upload(data=await file.read(), community_id=int(community), content_type=file.content_type)
 
@@ -350,6 +358,7 @@ async def receive_callback(
     nonce: Annotated[str, Query(max_length=64)],
     msg_signature: Annotated[str, Query(max_length=64)],
 ) -> PlainTextResponse:
+    await _bounded_body(request, PUSH_MAX_BYTES, "push_too_large", "消息推送过大")
     body = await request.body()
     await callback.receive(
         session,

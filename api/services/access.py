@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.models import Community, CommunityMembership, User
+from api.db.models import Community, CommunityMembership, Member, User
 from api.errors import Forbidden, NotFound
 
 RANK = {"resident": 1, "staff": 2, "admin": 3}
@@ -60,3 +60,29 @@ async def require_admin(session: AsyncSession, user: User, community_id: int) ->
 def require_platform_admin(user: User) -> None:
     if not user.is_platform_admin:
         raise Forbidden("platform_admin_only", "只有平台管理员可以执行此操作")
+
+
+async def reader_role(session: AsyncSession, user: User, community_id: int) -> str | None:
+    """The caller's role for what residents share among themselves (posts, photos, albums): staff
+    and admins as they are; a resident only once their member record is active. Someone whose
+    request to join a household still waits for its head reads none of it yet."""
+    role = await role_in(session, user, community_id)
+    if role is None or RANK[role] >= RANK["staff"]:
+        return role
+    active = await session.execute(
+        select(Member.id)
+        .where(Member.community_id == community_id, Member.user_id == user.id, Member.status == "active")
+        .limit(1)
+    )
+    return role if active.first() is not None else None
+
+
+async def require_reader(session: AsyncSession, user: User, community_id: int) -> bool:
+    """Refused unless `reader_role` gives a role (404 for no such community, 403 otherwise);
+    whether the caller is staff."""
+    role = await reader_role(session, user, community_id)
+    if role is None or user.is_platform_admin:
+        await require_member(session, user, community_id)  # no such community, or not a member
+    if role is None:
+        raise Forbidden("membership_pending", "入户申请确认后才能看到和发布社区动态")
+    return RANK[role] >= RANK["staff"]

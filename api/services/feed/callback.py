@@ -73,7 +73,7 @@ async def receive(
         trace_id = str(message.get("trace_id") or "")
         suggest = str(result.get("suggest") or "review")
         label = result.get("label")
-        number = int(label) if label is not None else None
+        number = int(label) if isinstance(label, int) or (isinstance(label, str) and label.isdecimal()) else None
         outcome = await media.apply_verdict(session, trace_id, suggest, number)
         if outcome == "unknown" and trace_id:
             # the verdict can outrun the commit that records its trace id: try again shortly

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
-from api.db.models import Activity, CategoryFollow, User
+from api.db.models import Activity, CategoryFollow, CommunityMembership, User
 from api.db.upsert import insert_ignore
 from api.services.access import require_member
 from api.services.activities.common import activity_params
@@ -58,9 +58,13 @@ async def tell_followers(session: AsyncSession, activity: Activity) -> int:
     as the series' new-session notice, so someone following both hears once."""
     followers = (
         await session.execute(
-            select(CategoryFollow.user_id).where(
-                CategoryFollow.community_id == activity.community_id, CategoryFollow.category == activity.category
+            select(CategoryFollow.user_id)
+            .join(  # who has left the community hears no more of it
+                CommunityMembership,
+                (CommunityMembership.user_id == CategoryFollow.user_id)
+                & (CommunityMembership.community_id == CategoryFollow.community_id),
             )
+            .where(CategoryFollow.community_id == activity.community_id, CategoryFollow.category == activity.category)
         )
     ).scalars()
     return await notify(

@@ -6,7 +6,8 @@ Definitions (README "The loop's figures"):
 - posts / photos: visible posts (of the activity; for a month, written in it) and their photos;
 - shares: shares of the activity or of its posts (for a month, made in it); opens: their opens,
   one per viewer per day; bookings from shares: bookings attributed to them (made within 7 days
-  of opening one); new residents: people who joined within 7 days of opening one as outsiders;
+  of opening one, including any later cancelled); new residents: people who joined within 7 days
+  of opening one as outsiders and are residents now (a join still waiting for approval is not);
 - re-participation: of the household members who attended, those booked (not cancelled) for
   another activity from its start until 30 days after its end.
 """
@@ -77,7 +78,8 @@ async def _share_figures(session: AsyncSession, shares: Select[Any]) -> dict[str
             session, select(func.count(Booking.id)).where(Booking.share_id.in_(select(ids.c.id)))
         ),
         "new_residents_from_shares": await _scalar(
-            session, select(func.count(Member.id)).where(Member.via_share_id.in_(select(ids.c.id)))
+            session,
+            select(func.count(Member.id)).where(Member.via_share_id.in_(select(ids.c.id)), Member.status == "active"),
         ),
     }
 
@@ -190,6 +192,7 @@ async def community_loop(session: AsyncSession, user: User, community_id: int, m
             select(func.count(Member.id)).where(
                 Member.community_id == community.id,
                 Member.via_share_id.is_not(None),
+                Member.status == "active",
                 Member.created_at >= start,
                 Member.created_at < end,
             ),

@@ -22,7 +22,7 @@ from api import clock, images
 from api.db.models import Media, PostMedia, User
 from api.db.session import settings_of, storage_of
 from api.errors import AppError, NotFound
-from api.services.access import RANK, require_member, role_in
+from api.services.access import RANK, require_reader, role_in
 from workers.outbox import enqueue
 
 RENDITIONS = ("large", "feed", "thumb")
@@ -39,7 +39,7 @@ async def upload(
 ) -> dict[str, Any]:
     """Keep an upload for the worker: refused unless the bytes are a JPEG, PNG or WebP within the
     size and pixel limits (whatever the file is called or claims to be)."""
-    await require_member(session, user, community_id)
+    await require_reader(session, user, community_id)
     settings = settings_of(session)
     try:
         found = images.inspect(data, max_bytes=settings.media_max_bytes, max_pixels=settings.media_max_pixels)

@@ -29,7 +29,7 @@ from api.db.models import (
 )
 from api.db.upsert import insert_ignore
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
-from api.services.access import RANK, require_member, require_staff, role_in
+from api.services.access import RANK, reader_role, require_reader, require_staff, role_in
 from api.services.activities.common import my_member
 from api.services.notifications import notify
 from workers.outbox import enqueue
@@ -75,8 +75,7 @@ async def create_post(session: AsyncSession, user: User, community_id: int, data
     household were checked in there. Photos are the author's own uploads of this community, each
     in one post. Members named are the author's household's (staff: people who came to the
     activity); a post naming a child shows children, and such a post stays in the community."""
-    await require_member(session, user, community_id)
-    staff = await is_staff_of(session, user, community_id)
+    staff = await require_reader(session, user, community_id)
     me = await my_member(session, user, community_id)
     activity_id = data.get("activity_id")
     if activity_id is not None:
@@ -88,7 +87,15 @@ async def create_post(session: AsyncSession, user: User, community_id: int, data
     media_ids: list[int] = data.get("media_ids", [])
     if len(set(media_ids)) != len(media_ids):
         raise Unprocessable("media_repeated", "同一张照片只能用一次")
-    photos = list((await session.execute(select(Media).where(Media.id.in_(media_ids)))).scalars())
+    # locked: a verdict or the worker finishing a photo now waits for this post (and its PostMedia
+    # rows) to commit, and then settles it; without the lock, each side could miss the other
+    photos = list(
+        (
+            await session.execute(
+                select(Media).where(Media.id.in_(media_ids)).order_by(Media.id).with_for_update()
+            )
+        ).scalars()
+    )
     by_id = {m.id: m for m in photos}
     for media_id in media_ids:
         media = by_id.get(media_id)
@@ -297,6 +304,21 @@ async def _staff_post(session: AsyncSession, user: User, post_id: int) -> Post:
 async def moderate(session: AsyncSession, user: User, post_id: int, approve: bool, note: str | None) -> Post:
     """Staff decide a post waiting for them (or reported): approved, it is visible with all its
     photos; refused, its author is told why."""
+    found = await session.get(Post, post_id)
+    if found is None:
+        raise NotFound("post_not_found", "找不到这条动态")
+    await require_staff(session, user, found.community_id)
+    # the photos first, then the post: the order a verdict takes them in, so the two never deadlock
+    photos = list(
+        (
+            await session.execute(
+                select(Media)
+                .where(Media.id.in_(select(PostMedia.media_id).where(PostMedia.post_id == post_id)))
+                .order_by(Media.id)
+                .with_for_update()
+            )
+        ).scalars()
+    )
     post = await _staff_post(session, user, post_id)
     if post.status not in ("review", "visible", "hidden"):
         raise Conflict("post_not_waiting", "这条动态不需要审核", details={"status": post.status})
@@ -304,13 +326,17 @@ async def moderate(session: AsyncSession, user: User, post_id: int, approve: boo
     post.moderated_by = user.id
     post.moderation_note = note
     if approve:
-        await session.execute(
-            update(Media)
-            .where(Media.id.in_(select(PostMedia.media_id).where(PostMedia.post_id == post.id)))
-            .where(Media.status.in_(("review", "checking")))
-            .values(status="approved", verdict="pass", updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        # staff decide what WeChat was unsure of; they do not overrule a photo it found risky, nor
+        # one whose check is still out
+        pending = [m.id for m in photos if m.status in ("processing", "checking")]
+        if pending:
+            raise Conflict("photos_pending", "照片还在检查中，请稍后再审核", details={"media_ids": pending})
+        refused = [m.id for m in photos if m.status in ("rejected", "failed")]
+        if refused:
+            raise Conflict("photo_rejected", "有照片未通过检查，这条动态不能通过", details={"media_ids": refused})
+        for media in photos:
+            if media.status == "review":
+                media.status, media.verdict, media.updated_at = "approved", "pass", now
         post.text_verdict = "pass"
         post.status = "visible"
         post.visible_at = post.visible_at or now
@@ -382,7 +408,7 @@ async def seeable_post(session: AsyncSession, user: User, post_id: int) -> tuple
     """The post if the caller may see it: visible ones to anyone of its community, the others to
     their author and staff; everyone else gets 404. Also whether the caller is staff there."""
     post = await session.get(Post, post_id)
-    role = await role_in(session, user, post.community_id) if post is not None else None
+    role = await reader_role(session, user, post.community_id) if post is not None else None
     if post is None or role is None:
         raise NotFound("post_not_found", "找不到这条动态")
     staff = RANK[role] >= RANK["staff"]

@@ -17,18 +17,19 @@ from api.db.models import Activity, Media, Member, Post, PostLike, PostMedia, Po
 from api.db.session import settings_of, storage_of
 from api.errors import NotFound
 from api.pagination import after_time_and_id, encode_cursor
-from api.services.access import RANK, require_member, role_in
+from api.services.access import RANK, reader_role, require_reader, role_in
 from api.services.activities.browse import visible_activity
 from api.services.feed.media import RENDITIONS, public_url, rendition_key
 
 PINNED_ON_TOP = 3
 
 
-def _photo(session: AsyncSession, media: Any, sizes: tuple[str, ...]) -> dict[str, Any]:
-    """`media`: a Media, or a row with its id, width, height, status and key."""
+def _photo(session: AsyncSession, media: Any, sizes: tuple[str, ...], privileged: bool) -> dict[str, Any]:
+    """`media`: a Media, or a row with its id, width, height, status and key. Links only to a photo
+    WeChat (or staff) approved; its author and staff also see it while it is being checked."""
     storage = storage_of(session)
     base = settings_of(session).public_url
-    ready = media.status in ("checking", "approved", "review")
+    ready = media.status == "approved" or (privileged and media.status in ("checking", "review"))
     return {
         "id": media.id,
         "width": media.width,
@@ -75,7 +76,7 @@ async def views(
             "author": {"id": post.author_id, "name": author or "居民", "staff": post.by_staff},
             "body": post.body,
             "activity": {"id": post.activity_id, "title": activity_title} if post.activity_id else None,
-            "photos": [_photo(session, m, sizes) for m in photos[post.id]],
+            "photos": [_photo(session, m, sizes, own or staff) for m in photos[post.id]],
             "like_count": post.like_count,
             "comment_count": post.comment_count,
             "liked": post.id in liked,
@@ -125,20 +126,11 @@ async def _page(
     return page, next_cursor
 
 
-async def _role(session: AsyncSession, user: User, community_id: int) -> bool:
-    """Whether the reader is staff; refused unless a member. One look-up in the common case (a
-    membership exists only in an existing community); the refusal says which way it failed."""
-    role = await role_in(session, user, community_id)
-    if role is None or user.is_platform_admin:  # (a platform admin is "admin" of any id at all)
-        await require_member(session, user, community_id)  # no such community, or not a member
-    return role is not None and RANK[role] >= RANK["staff"]
-
-
 async def feed(session: AsyncSession, user: User, community_id: int, cursor: str | None, limit: int) -> dict[str, Any]:
     """The community's visible posts, newest first, in cursor pages. The first page also carries
     the (up to three) pinned posts, which the pages leave out, and the reader's own posts still
     being checked or refused."""
-    staff = await _role(session, user, community_id)
+    staff = await require_reader(session, user, community_id)
     # the pinned posts are on top of the first page, and so left out of the pages below on every
     # page (a small look-up on their partial index), so that nobody sees them twice
     pinned = await _rows(
@@ -196,6 +188,8 @@ async def post_detail(session: AsyncSession, user: User, post_id: int) -> dict[s
 async def album(session: AsyncSession, user: User, activity_id: int, cursor: str | None, limit: int) -> dict[str, Any]:
     """An activity's album: its visible posts, newest first."""
     activity, staff = await visible_activity(session, user, activity_id)
+    if not staff and await reader_role(session, user, activity.community_id) is None:
+        raise NotFound("activity_not_found", "活动不存在")
     page, next_cursor = await _page(
         session, _posts().where(Post.activity_id == activity.id, Post.status == "visible"), cursor, limit
     )

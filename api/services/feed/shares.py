@@ -22,7 +22,7 @@ from api.db.models import Activity, Community, Post, Share, ShareOpen, User
 from api.db.session import settings_of, storage_of
 from api.db.upsert import insert_ignore
 from api.errors import NotFound
-from api.services.access import get_community, role_in
+from api.services.access import get_community, reader_role
 from api.services.activities.browse import visible_activity
 from api.services.feed.media import public_url
 from workers.outbox import enqueue
@@ -133,8 +133,8 @@ async def open_share(session: AsyncSession, user: User, token: str) -> dict[str,
     if share is None:
         raise NotFound("share_not_found", "这个分享已失效")
     community = await get_community(session, share.community_id)
-    role = await role_in(session, user, community.id)
-    member = role is not None
+    # a resident whose join still waits for approval is not yet shown what only residents see
+    member = await reader_role(session, user, community.id) is not None
     view: dict[str, Any] = {
         "token": share.token,
         "target": share.target,
