@@ -116,6 +116,20 @@ class LocalStorage:
         """Where the object under `key` lives on disk."""
         return self.root.joinpath(*validate_key(key).split("/"))
 
+    async def keys_older_than(self, prefix: str, before: datetime) -> list[str]:
+        """Keys under `prefix` (a folder, e.g. "incoming/") last written before `before`."""
+        return await asyncio.to_thread(self._older, validate_key(prefix.rstrip("/")), before.timestamp())
+
+    def _older(self, prefix: str, before: float) -> list[str]:
+        folder = self.root.joinpath(*prefix.split("/"))
+        if not folder.is_dir():
+            return []
+        return sorted(
+            path.relative_to(self.root).as_posix()
+            for path in folder.rglob("*")
+            if path.is_file() and "~" not in path.name and path.stat().st_mtime < before
+        )
+
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         # content_type is not kept: the serving route derives it from the key's extension
         await asyncio.to_thread(self._write, self.path(key), data)

@@ -967,3 +967,32 @@ async def test_fake_mode_pushes_verify_with_the_development_credentials(client, 
     await run.run_until_idle()
     assert fake.pushes_due() == []  # it was delivered
     assert (await media_of(client, place.chen, media_id))["status"] == "rejected"
+
+
+async def test_uploads_left_behind_by_a_failed_request_are_swept_after_two_days(client, app, db, media_dir):
+    place = await Place().build(client, db)
+    # an upload the worker has not got to yet (its worker is down), and one whose request failed
+    # after storing it: no photo waits for that one
+    waiting = (await upload(client, place.chen, place.b, small_jpeg())).json()["id"]
+    (waiting_key,) = stored_files(media_dir)
+    orphan = media_dir / "incoming" / "202612" / "0123456789abcdef0123456789abcdef"
+    orphan.write_bytes(phone_photo((40, 20)))  # EXIF and GPS: it must not stay
+    fresh = media_dir / "incoming" / "202612" / "fedcba9876543210fedcba9876543210"
+    fresh.write_bytes(b"stored an hour ago")
+    three_days_ago = (NOW - timedelta(days=3)).timestamp()
+    for path in (orphan, media_dir / waiting_key):
+        os.utime(path, (three_days_ago, three_days_ago))
+    an_hour_ago = (NOW - timedelta(hours=1)).timestamp()
+    os.utime(fresh, (an_hour_ago, an_hour_ago))
+
+    async with db.session() as session:
+        from api.services.feed.media import sweep_uploads
+
+        assert await sweep_uploads(session) == 1
+        await session.commit()
+    left = stored_files(media_dir)
+    assert waiting_key in left and fresh.relative_to(media_dir).as_posix() in left
+    assert orphan.relative_to(media_dir).as_posix() not in left
+    # the photo still waiting is processed as usual when the worker comes back
+    await worker(app).run_until_idle()
+    assert (await media_of(client, place.chen, waiting))["status"] == "checking"  # renditions made

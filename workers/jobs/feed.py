@@ -30,6 +30,12 @@ async def drop_renditions(ctx: JobContext, payload: dict[str, Any]) -> None:
     await media.drop_renditions(ctx.session, str(payload["key"]))
 
 
+@job("feed.sweep_uploads", every=timedelta(hours=6))
+async def sweep_uploads(ctx: JobContext, _payload: dict[str, Any]) -> None:
+    """Uploads left behind by a request that failed after storing them."""
+    await media.sweep_uploads(ctx.session)
+
+
 @job("feed.late_verdict")
 async def late_verdict(ctx: JobContext, payload: dict[str, Any]) -> None:
     """An image verdict that arrived before its trace id was recorded."""

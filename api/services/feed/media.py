@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from api.db.models import Media, PostMedia, User
 from api.db.session import settings_of, storage_of
 from api.errors import AppError, NotFound
 from api.services.access import RANK, require_reader, role_in
+from api.storage import LocalStorage
 from workers.outbox import enqueue
 
 RENDITIONS = ("large", "feed", "thumb")
@@ -228,3 +230,29 @@ async def settle_posts_of(session: AsyncSession, media_ids: list[int]) -> None:
     ).scalars()
     for post_id in sorted(post_ids):
         await settle(session, post_id)
+
+
+UPLOAD_KEPT = timedelta(days=2)
+
+
+async def sweep_uploads(session: AsyncSession) -> int:
+    """Uploads as they came (EXIF, GPS and all) that no photo waits for any more: left behind when
+    the request that stored one failed before it committed. The local store is swept here; an S3
+    bucket gets a lifecycle rule on `incoming/` (README). Returns how many were deleted."""
+    storage = storage_of(session)
+    if not isinstance(storage, LocalStorage):
+        return 0
+    old = await storage.keys_older_than("incoming/", clock.now() - UPLOAD_KEPT)
+    if not old:
+        return 0
+    waiting = set(
+        (
+            await session.execute(
+                select(Media.incoming_key).where(Media.incoming_key.in_(old), Media.status == "processing")
+            )
+        ).scalars()
+    )
+    gone = [key for key in old if key not in waiting]
+    for key in gone:
+        await storage.delete(key)
+    return len(gone)
