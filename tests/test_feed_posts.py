@@ -594,7 +594,7 @@ async def test_comments_are_checked_like_posts(client, app, w):
     refused = await client.post(
         decide.format(rejected_by_staff["id"]), json={"approve": False, "note": "无关"}, headers=w.staff.headers
     )
-    assert refused.status_code == 200 and refused.json()["status"] == "hidden"
+    assert refused.status_code == 200 and refused.json()["status"] == "rejected"  # it was waiting
     assert await w.queue() == {"posts": [], "comments": []}
     assert [c for c, _ in await listed(w.chen)] == [fine["id"], unsure["id"], by_staff["id"]]
     assert (await w.detail(w.chen, post["id"])).json()["comment_count"] == 3
@@ -603,7 +603,7 @@ async def test_comments_are_checked_like_posts(client, app, w):
     early_hidden = await comment(w.sun, "很普通的一句")
     early_approved = await comment(w.zhou, "我也待审核")
     hide = await client.post(decide.format(early_hidden["id"]), json={"approve": False}, headers=w.staff.headers)
-    assert hide.json()["status"] == "hidden"
+    assert hide.json()["status"] == "rejected"
     keep = await client.post(decide.format(early_approved["id"]), json={"approve": True}, headers=w.staff.headers)
     assert keep.json()["status"] == "visible"
     await drain(app)
@@ -614,6 +614,11 @@ async def test_comments_are_checked_like_posts(client, app, w):
         404,
         "comment_not_found",
     )
+    # a comment already shown is taken down: hidden, and no longer counted
+    taken = await client.post(decide.format(fine["id"]), json={"approve": False}, headers=w.staff.headers)
+    assert taken.json()["status"] == "hidden"
+    assert fine["id"] not in [c for c, _ in await listed(w.chen)]  # (its author still sees it, hidden)
+    assert (await w.detail(w.chen, post["id"])).json()["comment_count"] == 3
 
 
 async def test_reports_count_once_per_person_and_enough_of_them_send_a_post_to_staff(client, app, w):

@@ -513,7 +513,9 @@ async def moderate_comment(session: AsyncSession, user: User, comment_id: int, a
     if comment is None or post is None:
         raise NotFound("comment_not_found", "找不到这条评论")
     await require_staff(session, user, post.community_id)
-    await _set_comment_status(session, comment, "visible" if approve else "hidden")
+    # refusing one that waits is a rejection, as for posts; taking down one already shown hides it
+    refused = "hidden" if comment.status == "visible" else "rejected"
+    await _set_comment_status(session, comment, "visible" if approve else refused)
     return comment
 
 
