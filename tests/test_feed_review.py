@@ -218,3 +218,28 @@ async def test_a_former_resident_hears_no_more_of_a_category_they_followed(clien
     spouse_inbox = (await client.get("/api/v1/me/inbox", headers=spouse.headers)).json()["items"]
     assert "category.new_activity" in [e["kind"] for e in chen_inbox]
     assert "category.new_activity" not in [e["kind"] for e in spouse_inbox]
+
+
+async def test_another_communitys_staff_learn_nothing_of_a_post_or_comment(client, app, db):
+    place = await Place().build(client, db)
+    post = (
+        await client.post(
+            f"/api/v1/communities/{place.b}/posts", json={"body": "周末愉快"}, headers=place.staff.headers
+        )
+    ).json()["id"]
+    comment = (
+        await client.post(f"/api/v1/posts/{post}/comments", json={"body": "谢谢"}, headers=place.chen.headers)
+    ).json()["id"]
+    c = (await community(client, place.root, "C社区"))["id"]
+    other = await login(client, "c-staff")
+    await grant(client, place.root, c, other, "staff")
+    for path, body in (
+        (f"/api/v1/posts/{post}/hide", {"note": "x"}),
+        (f"/api/v1/posts/{post}/moderate", {"approve": False, "note": "x"}),
+    ):
+        assert error(await client.post(path, json=body, headers=other.headers)) == (404, "post_not_found")
+    refused = await client.post(f"/api/v1/comments/{comment}/moderate", json={"approve": False}, headers=other.headers)
+    assert error(refused) == (404, "comment_not_found")
+    # this community's residents are told it is for staff
+    refused = await client.post(f"/api/v1/posts/{post}/hide", json={"note": "x"}, headers=place.zhou.headers)
+    assert error(refused) == (403, "staff_only")

@@ -293,21 +293,34 @@ async def moderation_queue(session: AsyncSession, user: User, community_id: int)
     return {"posts": posts, "comments": comments}
 
 
+async def _staff_of(session: AsyncSession, user: User, community_id: int, missing: NotFound) -> None:
+    """Staff of the community go on; its residents are refused (403); to anyone else the item does
+    not exist (404), so another community's staff learn nothing of it."""
+    if await reader_role(session, user, community_id) is None:
+        raise missing
+    await require_staff(session, user, community_id)
+
+
 async def _staff_post(session: AsyncSession, user: User, post_id: int) -> Post:
+    missing = NotFound("post_not_found", "找不到这条动态")
+    found = await session.get(Post, post_id)
+    if found is None:
+        raise missing
+    await _staff_of(session, user, found.community_id, missing)
     post = await session.get(Post, post_id, with_for_update=True, populate_existing=True)
     if post is None:
-        raise NotFound("post_not_found", "找不到这条动态")
-    await require_staff(session, user, post.community_id)
+        raise missing
     return post
 
 
 async def moderate(session: AsyncSession, user: User, post_id: int, approve: bool, note: str | None) -> Post:
     """Staff decide a post waiting for them (or reported): approved, it is visible with all its
     photos; refused, its author is told why."""
+    missing = NotFound("post_not_found", "找不到这条动态")
     found = await session.get(Post, post_id)
     if found is None:
-        raise NotFound("post_not_found", "找不到这条动态")
-    await require_staff(session, user, found.community_id)
+        raise missing
+    await _staff_of(session, user, found.community_id, missing)
     # the photos first, then the post: the order a verdict takes them in, so the two never deadlock
     photos = list(
         (
@@ -508,11 +521,15 @@ async def comments(session: AsyncSession, user: User, post_id: int) -> list[tupl
 
 
 async def moderate_comment(session: AsyncSession, user: User, comment_id: int, approve: bool) -> Comment:
+    missing = NotFound("comment_not_found", "找不到这条评论")
+    found = await session.get(Comment, comment_id)
+    post = await session.get(Post, found.post_id) if found is not None else None
+    if found is None or post is None:
+        raise missing
+    await _staff_of(session, user, post.community_id, missing)
     comment = await session.get(Comment, comment_id, with_for_update=True, populate_existing=True)
-    post = await session.get(Post, comment.post_id) if comment is not None else None
-    if comment is None or post is None:
-        raise NotFound("comment_not_found", "找不到这条评论")
-    await require_staff(session, user, post.community_id)
+    if comment is None:
+        raise missing
     # refusing one that waits is a rejection, as for posts; taking down one already shown hides it
     refused = "hidden" if comment.status == "visible" else "rejected"
     await _set_comment_status(session, comment, "visible" if approve else refused)
