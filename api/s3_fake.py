@@ -160,9 +160,6 @@ class FakeS3:
 
     # -- scripting (tests) ----------------------------------------------------------------
 
-    def create_bucket(self, name: str) -> None:
-        self.buckets.setdefault(name, {})
-
     def fail_next(self, status: int = 500, code: str = "InternalError", *, exc: Exception | None = None) -> None:
         """The next request (whatever it is) gets this error answer, or raises `exc` (e.g. httpx.ConnectError)."""
         self._failures.append(exc if exc is not None else _error(status, code, "We encountered an internal error."))

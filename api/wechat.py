@@ -88,9 +88,10 @@ class WeChatClient:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    async def _request(
+    async def _send(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
-    ) -> dict[str, Any]:
+    ) -> httpx.Response:
+        """One call; WeChat out of reach (timeout, network, 5xx) is WeChatUnavailable."""
         try:
             response = await self.http.request(method, path, params=params, json=json)
         except httpx.TimeoutException as exc:
@@ -99,10 +100,15 @@ class WeChatClient:
             raise WeChatUnavailable(f"network error calling {path}: {exc}") from exc
         if response.status_code >= 500:
             raise WeChatUnavailable(f"HTTP {response.status_code} from {path}")
+        return response
+
+    @staticmethod
+    def _answer(path: str, response: httpx.Response, not_json: str) -> dict[str, Any]:
+        """WeChat's JSON answer; a non-zero errcode is WeChatError (busy: WeChatUnavailable)."""
         try:
             data = response.json()
         except ValueError as exc:
-            raise WeChatUnavailable(f"non-JSON answer from {path}") from exc
+            raise WeChatUnavailable(not_json) from exc
         if not isinstance(data, dict):
             raise WeChatUnavailable(f"unexpected answer from {path}")
         errcode = data.get("errcode")
@@ -111,6 +117,12 @@ class WeChatClient:
                 raise WeChatUnavailable(f"{path} busy: {data.get('errmsg')}")
             raise WeChatError(int(errcode), str(data.get("errmsg", "")))
         return data
+
+    async def _request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> dict[str, Any]:
+        response = await self._send(method, path, params=params, json=json)
+        return self._answer(path, response, f"non-JSON answer from {path}")
 
     @staticmethod
     def _expect(data: dict[str, Any], field: str, path: str) -> Any:
@@ -308,28 +320,11 @@ class WeChatClient:
 
     async def _request_image(self, path: str, *, params: dict[str, Any], json: Any) -> bytes:
         """A POST whose success is image bytes (Content-Type image/*) and failure is JSON."""
-        try:
-            response = await self.http.request("POST", path, params=params, json=json)
-        except httpx.TimeoutException as exc:
-            raise WeChatUnavailable(f"timeout calling {path}") from exc
-        except httpx.TransportError as exc:
-            raise WeChatUnavailable(f"network error calling {path}: {exc}") from exc
-        if response.status_code >= 500:
-            raise WeChatUnavailable(f"HTTP {response.status_code} from {path}")
+        response = await self._send("POST", path, params=params, json=json)
         content_type = response.headers.get("content-type", "").lower()
         if response.status_code == 200 and content_type.startswith("image/") and response.content:
             return response.content
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise WeChatUnavailable(f"{path} answered neither an image nor JSON") from exc
-        if not isinstance(data, dict):
-            raise WeChatUnavailable(f"unexpected answer from {path}")
-        errcode = data.get("errcode")
-        if errcode not in (None, 0):
-            if errcode == BUSY:
-                raise WeChatUnavailable(f"{path} busy: {data.get('errmsg')}")
-            raise WeChatError(int(errcode), str(data.get("errmsg", "")))
+        self._answer(path, response, f"{path} answered neither an image nor JSON")
         raise WeChatUnavailable(f"{path} answered without an image")
 
 

@@ -82,6 +82,27 @@ class W:
         await join(client, self.wang, self.c, room="201")
         return self
 
+    async def activity_now(self) -> dict[str, Any]:
+        """An activity of B starting in ten minutes: its check-in is open."""
+        return await activity(
+            self.client,
+            self.staff,
+            self.b,
+            start_at=(NOW + timedelta(minutes=10)).isoformat(),
+            end_at=(NOW + timedelta(hours=1)).isoformat(),
+        )
+
+    async def came(self, activity_id: int, person: Person, member_ids: list[int]) -> None:
+        """`person` books `member_ids` and staff check the booking in."""
+        booked = await book(self.client, person, activity_id, member_ids)
+        assert booked.status_code == 201, booked.text
+        checked = await self.client.post(
+            f"/api/v1/activities/{activity_id}/checkins",
+            json={"booking_id": booked.json()["id"]},
+            headers=self.staff.headers,
+        )
+        assert checked.status_code == 200, checked.text
+
     async def upload(self, person: Person, community_id: int | None = None, **image: Any) -> int:
         response = await self.client.post(
             "/api/v1/media",
@@ -198,13 +219,7 @@ async def test_a_post_carries_up_to_nine_of_my_own_photos_of_this_community(clie
 
 
 async def test_only_staff_and_households_that_checked_in_post_to_an_activity_album(client, w):
-    a = await activity(
-        client,
-        w.staff,
-        w.b,
-        start_at=(NOW + timedelta(minutes=10)).isoformat(),
-        end_at=(NOW + timedelta(hours=1)).isoformat(),
-    )
+    a = await w.activity_now()
     chen_booking = await book(client, w.chen, a["id"], [w.chen_me, w.xiaoyu])
     assert chen_booking.status_code == 201, chen_booking.text
     zhou_booking = await book(client, w.zhou, a["id"], [w.zhou_me])
@@ -289,17 +304,8 @@ async def test_text_check_decides_who_sees_a_post_and_staff_decide_the_unsure(cl
 
 
 async def test_staff_posts_need_no_check_and_staff_hide_any_post_later(client, app, w):
-    a = await activity(
-        client,
-        w.staff,
-        w.b,
-        start_at=(NOW + timedelta(minutes=10)).isoformat(),
-        end_at=(NOW + timedelta(hours=1)).isoformat(),
-    )
-    booking = (await book(client, w.chen, a["id"], [w.chen_me])).json()
-    await client.post(
-        f"/api/v1/activities/{a['id']}/checkins", json={"booking_id": booking["id"]}, headers=w.staff.headers
-    )
+    a = await w.activity_now()
+    await w.came(a["id"], w.chen, [w.chen_me])
     news = await w.posted(w.staff, body="本周活动回顾（待审核两字对社工不算）")
     assert news["status"] == "visible" and news["author"]["staff"] is True
     story = await w.posted(w.chen, body="孩子们画了一下午", activity_id=a["id"], member_ids=[w.xiaoyu])
@@ -447,13 +453,7 @@ async def test_a_post_showing_children_stays_in_the_community(client, app, w):
 
 
 async def test_another_communitys_resident_never_sees_this_communitys_posts(client, app, w):
-    a = await activity(
-        client,
-        w.staff,
-        w.b,
-        start_at=(NOW + timedelta(minutes=10)).isoformat(),
-        end_at=(NOW + timedelta(hours=1)).isoformat(),
-    )
+    a = await w.activity_now()
     post = await w.posted(w.staff, body="亲子活动照片", activity_id=a["id"], shows_children=True)
     public = await w.posted(w.staff, body="公开的动态", visibility="public")
     for p in (post, public):
@@ -655,19 +655,9 @@ async def test_reports_count_once_per_person_and_enough_of_them_send_a_post_to_s
 
 
 async def test_the_growth_album_is_for_the_household_and_staff_and_lists_visible_tagged_posts(client, app, w):
-    a = await activity(
-        client,
-        w.staff,
-        w.b,
-        start_at=(NOW + timedelta(minutes=10)).isoformat(),
-        end_at=(NOW + timedelta(hours=1)).isoformat(),
-    )
-    booking = (await book(client, w.chen, a["id"], [w.xiaoyu])).json()
-    zhou_booking = (await book(client, w.zhou, a["id"], [w.zhou_me])).json()
-    for b in (booking, zhou_booking):
-        await client.post(
-            f"/api/v1/activities/{a['id']}/checkins", json={"booking_id": b["id"]}, headers=w.staff.headers
-        )
+    a = await w.activity_now()
+    await w.came(a["id"], w.chen, [w.xiaoyu])
+    await w.came(a["id"], w.zhou, [w.zhou_me])
 
     by_father = await w.posted(w.chen, body="小雨第一次上台", member_ids=[w.xiaoyu])
     by_mother = await w.posted(w.li, body="小雨的手工", activity_id=a["id"], member_ids=[w.xiaoyu, w.chen_me])

@@ -10,9 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from PIL import Image
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
 
 from api import clock
+from api.db.models import Media, Post, PostMedia
 from tests.conftest import real_wechat_app
 from tests.factories import Person, community, grant, join, login, platform_admin
 from workers import jobs  # noqa: F401 - registers the handlers
@@ -243,3 +247,23 @@ async def test_another_communitys_staff_learn_nothing_of_a_post_or_comment(clien
     # this community's residents are told it is for staff
     refused = await client.post(f"/api/v1/posts/{post}/hide", json={"note": "x"}, headers=place.zhou.headers)
     assert error(refused) == (403, "staff_only")
+
+
+async def test_the_database_keeps_uploads_only_while_processing_and_visible_posts_dated(client, app, db):
+    place = await Place().build(client, db)
+    photo = await upload(client, place.chen, place.b)
+    post = (
+        await client.post(f"/api/v1/communities/{place.b}/posts", json={"body": "你好"}, headers=place.staff.headers)
+    ).json()["id"]
+    refusals = [
+        # an upload as it came (EXIF, GPS) outliving its processing
+        (update(Media).where(Media.id == photo).values(status="approved"), "upload_kept"),
+        # a visible post without the moment it became visible
+        (update(Post).where(Post.id == post).values(visible_at=None), "visible_at"),
+        # a tenth photo
+        (insert(PostMedia).values(post_id=post, media_id=photo, position=9), "position"),
+    ]
+    for statement, constraint in refusals:
+        async with db.session() as session:
+            with pytest.raises(IntegrityError, match=constraint):
+                await session.execute(statement)

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.datastructures import UploadFile
 
-from api import clock
 from api.db.models.activities import CATEGORIES
 from api.deps import (
     CurrentUser,
@@ -22,7 +21,7 @@ from api.deps import (
     TokenClaimsDep,
     writes,
 )
-from api.errors import AppError, NotFound, Unprocessable
+from api.errors import AppError, Unprocessable
 from api.pagination import MAX_ID
 from api.schemas.feed import (
     ActivityLoop,
@@ -45,7 +44,6 @@ from api.schemas.feed import (
     ShareRead,
 )
 from api.services.feed import callback, follows, loop, media, posts, reading, shares
-from api.storage import LocalStorage
 
 router = APIRouter(tags=["feed"])
 public = APIRouter(tags=["feed"])
@@ -146,17 +144,10 @@ async def media_file(
     exp: Annotated[int, Query(ge=0, le=2**40)],
     sig: Annotated[str, Query(max_length=128)],
 ) -> Response:
-    storage = db.storage
-    # uploads as they came (EXIF and all) are never served, whatever signature comes with them
-    if key.startswith("incoming/") or not isinstance(storage, LocalStorage) or not storage.verify_url(key, exp, sig):
-        raise NotFound("file_not_found", "链接已过期或不存在")
-    data = await storage.get(key)
-    if data is None:
-        raise NotFound("file_not_found", "链接已过期或不存在")
-    left = max(int(exp - clock.now().timestamp()), 0)
+    data, content_type, left = await media.served_file(db.storage, key, exp, sig)
     return Response(
         data,
-        media_type="image/png" if key.endswith(".png") else "image/jpeg",
+        media_type=content_type,
         headers={"Cache-Control": f"private, max-age={left}, immutable", "X-Content-Type-Options": "nosniff"},
     )
 
@@ -216,36 +207,23 @@ async def unlike(post_id: IdPath, user: CurrentUser, session: SessionDep) -> Pos
     return await _post_view(session, user, post_id)
 
 
-def _comment_view(comment: Any, name: str | None, user: Any, staff: bool) -> CommentRead:
-    own = comment.author_id == user.id
-    return CommentRead(
-        id=comment.id,
-        post_id=comment.post_id,
-        author={"id": comment.author_id, "name": name or "居民", "staff": False},
-        body=comment.body,
-        created_at=comment.created_at,
-        status=comment.status if (own or staff) else None,
-    )
-
-
 @router.post("/posts/{post_id}/comments", response_model=CommentRead, status_code=201, summary="评论（审核后可见）")
 async def add_comment(
     post_id: IdPath, body: CommentCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     comment = await posts.add_comment(session, user, post_id, body.body)
-    return await idem.respond(_comment_view(comment, user.display_name, user, False))
+    return await idem.respond(CommentRead(**posts.comment_view(comment, user.display_name, user, False)))
 
 
 @router.get("/posts/{post_id}/comments", response_model=list[CommentRead], summary="评论")
 async def list_comments(post_id: IdPath, user: CurrentUser, session: SessionDep) -> list[CommentRead]:
-    _, staff = await posts.seeable_post(session, user, post_id)
-    return [_comment_view(c, name, user, staff) for c, name in await posts.comments(session, user, post_id)]
+    return [CommentRead(**c) for c in await posts.comments(session, user, post_id)]
 
 
 @router.post("/comments/{comment_id}/moderate", response_model=CommentRead, summary="审核评论（社工）")
 async def moderate_comment(comment_id: IdPath, body: Decision, user: CurrentUser, session: SessionDep) -> CommentRead:
     comment = await posts.moderate_comment(session, user, comment_id, body.approve)
-    return _comment_view(comment, None, user, True)
+    return CommentRead(**posts.comment_view(comment, None, user, True))
 
 
 @router.post("/posts/{post_id}/report", status_code=204, summary="举报（重复举报只算一次）")
@@ -256,14 +234,7 @@ async def report(post_id: IdPath, body: ReportCreate, user: CurrentUser, session
 
 @router.get("/communities/{community_id}/moderation", response_model=ModerationQueue, summary="待审核（社工）")
 async def moderation(community_id: IdPath, user: CurrentUser, session: SessionDep) -> ModerationQueue:
-    queue = await posts.moderation_queue(session, user, community_id)
-    post_views = [
-        await reading.post_detail(session, user, post.id) for post in queue["posts"]
-    ]  # a short list: staff clear it
-    return ModerationQueue(
-        posts=[PostRead(**p) for p in post_views],
-        comments=[_comment_view(c, None, user, True) for c in queue["comments"]],
-    )
+    return ModerationQueue(**await posts.moderation_queue(session, user, community_id))
 
 
 @router.get("/activities/{activity_id}/album", response_model=AlbumPage, summary="活动相册")

@@ -43,6 +43,8 @@ class Media(IdMixin, TimestampMixin, Base):
 
     __table_args__ = (
         one_of("status", MEDIA_STATUSES, "status"),
+        # the upload as it came (EXIF, GPS) is kept only until its renditions are made
+        CheckConstraint("incoming_key IS NULL OR status = 'processing'", name="upload_kept"),
         Index(
             "uq_media_trace",
             "trace_id",
@@ -83,6 +85,7 @@ class Post(IdMixin, TimestampMixin, Base):
         one_of("visibility", ("community", "public"), "visibility"),
         CheckConstraint("NOT shows_children OR visibility = 'community'", name="children_community_only"),
         CheckConstraint("photo_count BETWEEN 0 AND 9", name="photo_count"),
+        CheckConstraint("status <> 'visible' OR visible_at IS NOT NULL", name="visible_at"),
         CheckConstraint("like_count >= 0 AND comment_count >= 0 AND report_count >= 0", name="counts"),
         Index("ix_posts_feed", "community_id", "status", "created_at", "id"),
         # the feed's pinned posts, and each reader's own posts still waiting, found without a scan
@@ -112,7 +115,10 @@ class PostMedia(Base):
     media_id: Mapped[int] = mapped_column(IdType, ForeignKey("media.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int]
 
-    __table_args__ = (UniqueConstraint("media_id"),)  # a photo belongs to one post
+    __table_args__ = (
+        UniqueConstraint("media_id"),  # a photo belongs to one post
+        CheckConstraint("position BETWEEN 0 AND 8", name="position"),
+    )
 
 
 class PostMember(Base):

@@ -24,7 +24,8 @@ from api.db.models import Media, PostMedia, User
 from api.db.session import settings_of, storage_of
 from api.errors import AppError, NotFound
 from api.services.access import RANK, require_reader, role_in
-from api.storage import LocalStorage
+from api.services.activities.common import is_staff
+from api.storage import LocalStorage, Storage
 from workers.outbox import enqueue
 
 RENDITIONS = ("large", "feed", "thumb")
@@ -93,6 +94,18 @@ def public_url(base: str, url: str) -> str:
     return f"{base.rstrip('/')}{url}" if url.startswith("/") and base else url
 
 
+async def served_file(storage: Storage | None, key: str, exp: int, sig: str) -> tuple[bytes, str, int]:
+    """A file of the local store behind a signed link: its bytes, type, and the seconds the link
+    has left. Uploads as they came (EXIF and all) are never served, whatever signature comes along."""
+    if key.startswith("incoming/") or not isinstance(storage, LocalStorage) or not storage.verify_url(key, exp, sig):
+        raise NotFound("file_not_found", "链接已过期或不存在")
+    data = await storage.get(key)
+    if data is None:
+        raise NotFound("file_not_found", "链接已过期或不存在")
+    left = max(int(exp - clock.now().timestamp()), 0)
+    return data, "image/png" if key.endswith(".png") else "image/jpeg", left
+
+
 async def get_media(session: AsyncSession, user: User, media_id: int) -> dict[str, Any]:
     """Its uploader and the community's staff see a photo before it is in a visible post."""
     media = await session.get(Media, media_id)
@@ -120,14 +133,13 @@ async def _work_of(session: AsyncSession, media_id: int) -> _Work | None:
     if media is None or media.status != "processing" or media.incoming_key is None:
         return None  # done already (a job that ran twice), or the photo is gone
     uploader = await session.get(User, media.uploaded_by) if media.uploaded_by else None
-    role = await role_in(session, uploader, media.community_id) if uploader is not None else None
     return _Work(
         media.id,
         media.incoming_key,
         media.key,
         media.community_id,
         uploader.openid if uploader is not None else None,
-        role is not None and RANK[role] >= RANK["staff"],
+        uploader is not None and await is_staff(session, uploader, media.community_id),
     )
 
 

@@ -29,8 +29,9 @@ from api.db.models import (
 )
 from api.db.upsert import insert_ignore
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
-from api.services.access import RANK, reader_role, require_reader, require_staff, role_in
-from api.services.activities.common import my_member
+from api.services.access import RANK, reader_role, require_reader, require_staff
+from api.services.activities.common import is_staff, my_member
+from api.services.feed.media import RENDITIONS
 from api.services.notifications import notify
 from workers.outbox import enqueue
 
@@ -48,11 +49,6 @@ LABELS = {
     20013: "版权",
     21000: "其他",
 }
-
-
-async def is_staff_of(session: AsyncSession, user: User, community_id: int) -> bool:
-    role = await role_in(session, user, community_id)
-    return role is not None and RANK[role] >= RANK["staff"]
 
 
 async def _attended(session: AsyncSession, member: Member, activity_id: int) -> bool:
@@ -179,6 +175,19 @@ async def _tagged(
     return members
 
 
+async def _tell_author(session: AsyncSession, post: Post, reason: str, cause: str) -> None:
+    """The author hears why their post is not (or no longer) shown; `cause`: rejected or hidden."""
+    if post.author_id is not None:
+        await notify(
+            session,
+            [post.author_id],
+            "post.rejected",
+            {"post_id": post.id, "reason": reason},
+            f"post:{post.id}:{cause}",
+            community_id=post.community_id,
+        )
+
+
 async def settle(session: AsyncSession, post_id: int) -> Post | None:
     """The post's status from its checks: refused if its text or a photo is risky (or a photo
     could not be read), for staff if any check was unsure, visible once everything passed. The
@@ -203,15 +212,8 @@ async def settle(session: AsyncSession, post_id: int) -> Post | None:
         post.status = "visible"
         post.visible_at = clock.now()
     await session.flush()
-    if post.status != before and post.status == "rejected" and post.author_id is not None:
-        await notify(
-            session,
-            [post.author_id],
-            "post.rejected",
-            {"post_id": post.id, "reason": post.moderation_note or "内容未通过审核"},
-            f"post:{post.id}:rejected",
-            community_id=post.community_id,
-        )
+    if post.status != before and post.status == "rejected":
+        await _tell_author(session, post, post.moderation_note or "内容未通过审核", "rejected")
     return post
 
 
@@ -265,19 +267,18 @@ async def check_text(ctx: Any, kind: str, item_id: int) -> None:
 async def moderation_queue(session: AsyncSession, user: User, community_id: int) -> dict[str, Any]:
     """What waits for staff: posts the checks were unsure of or that residents reported, and
     comments the check was unsure of; oldest first."""
+    from api.services.feed import reading
+
     await require_staff(session, user, community_id)
-    posts = list(
-        (
-            await session.execute(
-                select(Post)
-                .where(
-                    Post.community_id == community_id,
-                    (Post.status == "review") | ((Post.status == "visible") & (Post.report_count > 0)),
-                )
-                .order_by(Post.id)
-                .limit(100)
-            )
-        ).scalars()
+    waiting = await reading.rows_of(
+        session,
+        reading.posts_query()
+        .where(
+            Post.community_id == community_id,
+            (Post.status == "review") | ((Post.status == "visible") & (Post.report_count > 0)),
+        )
+        .order_by(Post.id)
+        .limit(100),
     )
     comments = list(
         (
@@ -290,7 +291,10 @@ async def moderation_queue(session: AsyncSession, user: User, community_id: int)
             )
         ).scalars()
     )
-    return {"posts": posts, "comments": comments}
+    return {
+        "posts": await reading.views(session, user, waiting, staff=True, sizes=RENDITIONS),
+        "comments": [comment_view(c, None, user, True) for c in comments],
+    }
 
 
 async def _staff_of(session: AsyncSession, user: User, community_id: int, missing: NotFound) -> None:
@@ -359,15 +363,7 @@ async def moderate(session: AsyncSession, user: User, post_id: int, approve: boo
         if not note:
             raise Unprocessable("reason_required", "不通过时请写明原因，作者会看到")
         post.status = "rejected"
-        if post.author_id is not None:
-            await notify(
-                session,
-                [post.author_id],
-                "post.rejected",
-                {"post_id": post.id, "reason": note},
-                f"post:{post.id}:rejected",
-                community_id=post.community_id,
-            )
+        await _tell_author(session, post, note, "rejected")
     await session.flush()
     return post
 
@@ -380,15 +376,8 @@ async def hide(session: AsyncSession, user: User, post_id: int, note: str) -> Po
         post.moderated_by = user.id
         post.moderation_note = note
         await session.flush()
-        if post.author_id is not None and post.author_id != user.id:
-            await notify(
-                session,
-                [post.author_id],
-                "post.rejected",
-                {"post_id": post.id, "reason": note},
-                f"post:{post.id}:hidden",
-                community_id=post.community_id,
-            )
+        if post.author_id != user.id:
+            await _tell_author(session, post, note, "hidden")
     return post
 
 
@@ -398,7 +387,7 @@ async def update_post(session: AsyncSession, user: User, post_id: int, fields: d
     post = await session.get(Post, post_id, with_for_update=True, populate_existing=True)
     if post is None:
         raise NotFound("post_not_found", "找不到这条动态")
-    staff = await is_staff_of(session, user, post.community_id)
+    staff = await is_staff(session, user, post.community_id)
     if not staff and post.author_id != user.id:
         raise NotFound("post_not_found", "找不到这条动态")
     if "pinned" in fields:
@@ -469,7 +458,7 @@ async def like(session: AsyncSession, user: User, post_id: int, liked: bool) -> 
 async def add_comment(session: AsyncSession, user: User, post_id: int, body: str) -> Comment:
     """A comment on a visible post, checked like posts (staff comments are not)."""
     post = await _visible_post(session, user, post_id)
-    staff = await is_staff_of(session, user, post.community_id)
+    staff = await is_staff(session, user, post.community_id)
     comment = Comment(post_id=post.id, author_id=user.id, body=body, status="checking")
     if staff:
         comment.text_verdict = "pass"
@@ -505,7 +494,20 @@ async def _set_comment_status(session: AsyncSession, comment: Comment, status: s
         )
 
 
-async def comments(session: AsyncSession, user: User, post_id: int) -> list[tuple[Comment, str | None]]:
+def comment_view(comment: Comment, name: str | None, user: User, staff: bool) -> dict[str, Any]:
+    """A comment as its reader gets it: its state only for its author and staff."""
+    own = comment.author_id == user.id
+    return {
+        "id": comment.id,
+        "post_id": comment.post_id,
+        "author": {"id": comment.author_id, "name": name or "居民", "staff": False},
+        "body": comment.body,
+        "created_at": comment.created_at,
+        "status": comment.status if (own or staff) else None,
+    }
+
+
+async def comments(session: AsyncSession, user: User, post_id: int) -> list[dict[str, Any]]:
     """Visible comments, and the caller's own whatever their state (staff see all), oldest first."""
     post, staff = await seeable_post(session, user, post_id)
     query = (
@@ -517,7 +519,7 @@ async def comments(session: AsyncSession, user: User, post_id: int) -> list[tupl
     )
     if not staff:
         query = query.where((Comment.status == "visible") | (Comment.author_id == user.id))
-    return [(c, name) for c, name in (await session.execute(query)).all()]
+    return [comment_view(c, name, user, staff) for c, name in (await session.execute(query)).all()]
 
 
 async def moderate_comment(session: AsyncSession, user: User, comment_id: int, approve: bool) -> Comment:

@@ -17,8 +17,9 @@ from api.db.models import Activity, Media, Member, Post, PostLike, PostMedia, Po
 from api.db.session import settings_of, storage_of
 from api.errors import NotFound
 from api.pagination import after_time_and_id, encode_cursor
-from api.services.access import RANK, reader_role, require_reader, role_in
+from api.services.access import reader_role, require_reader
 from api.services.activities.browse import visible_activity
+from api.services.activities.common import is_staff, my_member
 from api.services.feed.media import RENDITIONS, public_url, rendition_key
 
 PINNED_ON_TOP = 3
@@ -105,12 +106,13 @@ POST_COLUMNS = tuple(Post.__table__.c)
 Row = tuple[Any, str | None, str | None]  # (the post, its author's name, its activity's title)
 
 
-def _posts() -> Select[Any]:
+def posts_query() -> Select[Any]:
     return select(*POST_COLUMNS)
 
 
-async def _rows(session: AsyncSession, query: Select[Any]) -> list[Row]:
-    return [(r, r.author_name, r.activity_title) for r in (await session.execute(query)).all()]
+async def rows_of(session: AsyncSession, query: Select[Any]) -> list[Row]:
+    """The posts of `query` (made with posts_query()) with their author's name and activity's title."""
+    return [(r, r.author_name, r.activity_title) for r in (await session.execute(_with_names(query))).all()]
 
 
 async def _page(
@@ -120,7 +122,7 @@ async def _page(
     query = query.order_by(Post.created_at.desc(), Post.id.desc()).limit(limit + 1)
     if cursor:
         query = query.where(after_time_and_id(cursor, Post.created_at, Post.id, ascending=False))
-    rows = await _rows(session, _with_names(query))
+    rows = await rows_of(session, query)
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1][0].created_at.isoformat(), page[-1][0].id) if len(rows) > limit else None
     return page, next_cursor
@@ -133,29 +135,25 @@ async def feed(session: AsyncSession, user: User, community_id: int, cursor: str
     staff = await require_reader(session, user, community_id)
     # the pinned posts are on top of the first page, and so left out of the pages below on every
     # page (a small look-up on their partial index), so that nobody sees them twice
-    pinned = await _rows(
+    pinned = await rows_of(
         session,
-        _with_names(
-            _posts()
-            .where(Post.community_id == community_id, Post.status == "visible", Post.pinned)
-            .order_by(Post.created_at.desc(), Post.id.desc())
-            .limit(PINNED_ON_TOP)
-        ),
+        posts_query()
+        .where(Post.community_id == community_id, Post.status == "visible", Post.pinned)
+        .order_by(Post.created_at.desc(), Post.id.desc())
+        .limit(PINNED_ON_TOP),
     )
-    query = _posts().where(Post.community_id == community_id, Post.status == "visible")
+    query = posts_query().where(Post.community_id == community_id, Post.status == "visible")
     if pinned:
         query = query.where(Post.id.not_in([p.id for p, _, _ in pinned]))
     page, next_cursor = await _page(session, query, cursor, limit)
     mine: list[Row] = []
     if cursor is None:
-        mine = await _rows(
+        mine = await rows_of(
             session,
-            _with_names(
-                _posts()
-                .where(Post.community_id == community_id, Post.author_id == user.id, Post.status != "visible")
-                .order_by(Post.id.desc())
-                .limit(20)
-            ),
+            posts_query()
+            .where(Post.community_id == community_id, Post.author_id == user.id, Post.status != "visible")
+            .order_by(Post.id.desc())
+            .limit(20),
         )
     else:
         pinned = []
@@ -191,7 +189,7 @@ async def album(session: AsyncSession, user: User, activity_id: int, cursor: str
     if not staff and await reader_role(session, user, activity.community_id) is None:
         raise NotFound("activity_not_found", "活动不存在")
     page, next_cursor = await _page(
-        session, _posts().where(Post.activity_id == activity.id, Post.status == "visible"), cursor, limit
+        session, posts_query().where(Post.activity_id == activity.id, Post.status == "visible"), cursor, limit
     )
     return {
         "activity": {"id": activity.id, "title": activity.title, "start_at": activity.start_at},
@@ -208,20 +206,13 @@ async def growth_album(
     member = await session.get(Member, member_id)
     if member is None:
         raise NotFound("member_not_found", "找不到这个人")
-    role = await role_in(session, user, member.community_id)
-    staff = role is not None and RANK[role] >= RANK["staff"]
+    staff = await is_staff(session, user, member.community_id)
     if not staff:
-        mine = (
-            await session.execute(
-                select(Member.household_id).where(
-                    Member.community_id == member.community_id, Member.user_id == user.id, Member.status == "active"
-                )
-            )
-        ).scalar_one_or_none()
-        if mine is None or mine != member.household_id:
+        mine = await my_member(session, user, member.community_id)
+        if mine is None or mine.household_id != member.household_id:
             raise NotFound("member_not_found", "找不到这个人")
     query = (
-        _posts()
+        posts_query()
         .join(PostMember, PostMember.post_id == Post.id)
         .where(PostMember.member_id == member.id, Post.status == "visible")
     )

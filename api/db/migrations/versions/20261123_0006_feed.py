@@ -63,6 +63,7 @@ def upgrade() -> None:
             "status IN ('processing', 'checking', 'approved', 'review', 'rejected', 'failed')",
             name=op.f("ck_media_status"),
         ),
+        sa.CheckConstraint("incoming_key IS NULL OR status = 'processing'", name=op.f("ck_media_upload_kept")),
         sa.ForeignKeyConstraint(
             ["community_id"], ["communities.id"], name=op.f("fk_media_community_id_communities"), ondelete="CASCADE"
         ),
@@ -116,6 +117,7 @@ def upgrade() -> None:
             "like_count >= 0 AND comment_count >= 0 AND report_count >= 0", name=op.f("ck_posts_counts")
         ),
         sa.CheckConstraint("photo_count BETWEEN 0 AND 9", name=op.f("ck_posts_photo_count")),
+        sa.CheckConstraint("status <> 'visible' OR visible_at IS NOT NULL", name=op.f("ck_posts_visible_at")),
         sa.ForeignKeyConstraint(
             ["activity_id"], ["activities.id"], name=op.f("fk_posts_activity_id_activities"), ondelete="SET NULL"
         ),
@@ -189,6 +191,7 @@ def upgrade() -> None:
         sa.Column("post_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("media_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
+        sa.CheckConstraint("position BETWEEN 0 AND 8", name=op.f("ck_post_media_position")),
         sa.ForeignKeyConstraint(
             ["media_id"], ["media.id"], name=op.f("fk_post_media_media_id_media"), ondelete="CASCADE"
         ),
