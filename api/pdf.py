@@ -26,9 +26,7 @@ def _hex(text: str) -> str:
 
 
 def _to_unicode() -> bytes:
-    ranges = [
-        f"<{hi:02X}00> <{hi:02X}FF> <{hi:02X}00>" for hi in range(0x100) if not 0xD8 <= hi <= 0xDF
-    ]
+    ranges = [f"<{hi:02X}00> <{hi:02X}FF> <{hi:02X}00>" for hi in range(0x100) if not 0xD8 <= hi <= 0xDF]
     chunks = [ranges[i : i + 100] for i in range(0, len(ranges), 100)]
     body = "\n".join(f"{len(c)} beginbfrange\n" + "\n".join(c) + "\nendbfrange" for c in chunks)
     return (

@@ -233,7 +233,6 @@ class WeChatClient:
             pure_phone_number=str(info["purePhoneNumber"]), country_code=str(info.get("countryCode", "86"))
         )
 
-
     # -- subscribe messages -----------------------------------------------------------------
 
     async def send_subscribe_message(self, message: dict[str, Any]) -> None:

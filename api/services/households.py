@@ -308,9 +308,7 @@ async def list_households(
         .limit(limit + 1)
     )
     if building:
-        query = query.where(
-            Household.address_key.startswith(building_key(building) + "|", autoescape=True)
-        )
+        query = query.where(Household.address_key.startswith(building_key(building) + "|", autoescape=True))
     if pending_only:
         query = query.having(pending_count > 0)
     if cursor:

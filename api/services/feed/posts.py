@@ -87,9 +87,7 @@ async def create_post(session: AsyncSession, user: User, community_id: int, data
     # rows) to commit, and then settles it; without the lock, each side could miss the other
     photos = list(
         (
-            await session.execute(
-                select(Media).where(Media.id.in_(media_ids)).order_by(Media.id).with_for_update()
-            )
+            await session.execute(select(Media).where(Media.id.in_(media_ids)).order_by(Media.id).with_for_update())
         ).scalars()
     )
     by_id = {m.id: m for m in photos}
