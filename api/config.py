@@ -77,6 +77,12 @@ class Settings(BaseSettings):
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
 
+    # Request bodies past this are refused (413) before they are read or parsed, for anyone: the
+    # photo upload and the catalogue import bound their own
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # how long to wait for a new database connection before answering 503
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
     # Photos. Uploads over media_max_bytes or media_max_pixels (width × height, read from the
     # header before anything is decoded) are refused.
     media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)

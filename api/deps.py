@@ -12,13 +12,14 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import localtime
 from api.config import Settings
 from api.db.models import User
 from api.db.session import Database
 from api.errors import Unauthorized
 from api.pagination import MAX_ID
 from api.security import TokenClaims, verify_access_token
-from api.services import idempotency
+from api.services import idempotency, zones
 from api.wechat import WeChatClient
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -161,3 +162,36 @@ class PageParams:
 
 
 PageDep = Annotated[PageParams, Depends()]
+
+
+# -- local times --------------------------------------------------------------------------------
+# A route whose body carries datetimes depends on one of these: they run before the body is read,
+# so that a datetime sent without an offset ("2026-12-05T14:00", as date pickers send it) is read
+# in the community's own time. Elsewhere such a datetime is refused with a clear message.
+
+
+def _read_in(zone: str | None) -> None:
+    if zone is not None:
+        localtime.read_naive_in(localtime.zone_of(zone))
+
+
+async def _community_zone(community_id: IdPath, session: SessionDep) -> None:
+    _read_in(await zones.community_zone(session, community_id))
+
+
+async def _activity_zone(activity_id: IdPath, session: SessionDep) -> None:
+    _read_in(await zones.zone_of(session, "activity", activity_id))
+
+
+async def _announcement_zone(announcement_id: IdPath, session: SessionDep) -> None:
+    _read_in(await zones.zone_of(session, "announcement", announcement_id))
+
+
+async def _record_zone(record_id: IdPath, session: SessionDep) -> None:
+    _read_in(await zones.zone_of(session, "service_record", record_id))
+
+
+CommunityTimes = Depends(_community_zone)
+ActivityTimes = Depends(_activity_zone)
+AnnouncementTimes = Depends(_announcement_zone)
+RecordTimes = Depends(_record_zone)

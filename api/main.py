@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import re
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
 
 import httpx
 from fastapi import FastAPI, Request
@@ -16,10 +19,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic_core import to_jsonable_python
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import localtime
 from api.config import Settings, get_settings
 from api.db.session import Database
 from api.errors import AppError, error_body
@@ -36,9 +41,11 @@ from api.routers import (
     notifications,
     volunteers,
 )
+from api.schemas.common import has_control
 from api.services.idempotency import IdempotentReplay
 from api.services.notifications import catalogue
 from api.storage import Storage, build_storage
+from api.validation import describe
 from api.wechat import WeChatClient, build_http_client
 
 log = logging.getLogger("linli.api")
@@ -53,19 +60,61 @@ STATUS_CODES = {
     404: ("not_found", "找不到该资源"),
     405: ("method_not_allowed", "不支持该请求方法"),
     409: ("conflict", "与当前状态冲突"),
-    413: ("payload_too_large", "请求内容过大"),
+    413: ("body_too_large", "请求内容过大"),
     415: ("unsupported_media_type", "不支持的内容类型"),
     422: ("validation_error", "请求参数不正确"),
     429: ("too_many_requests", "操作太频繁，请稍后再试"),
 }
 
 
-class RequestContextMiddleware:
-    """Gives every request an X-Request-ID (the client's, if sane), logs one JSON line per request,
-    and turns anything unhandled into a 500 in the error envelope, without a stack trace."""
+# How long a client should wait before retrying when the database is out of reach.
+RETRY_AFTER_SECONDS = 5
+_NETWORK_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` means the database is out of reach (down, restarting, connections dropped or
+    all busy), not a bug: the request changed nothing and may be retried."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_outage(inner) for inner in exc.exceptions)
+    if isinstance(exc, PoolTimeout | DisconnectionError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        message = str(exc.orig)
+        if "database is locked" in message:  # SQLite's one writer stayed busy past the timeout
+            return True
+        orig = exc.orig
+        states = {getattr(orig, "sqlstate", None), getattr(getattr(orig, "__cause__", None), "sqlstate", None)}
+        # 08 connection exception, 57 operator intervention (shutdown, restart), 53 too many connections
+        return any(isinstance(state, str) and state[:2] in ("08", "57", "53") for state in states)
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS
+
+
+def outage_response(request_id: str) -> JSONResponse:
+    return JSONResponse(
+        error_body(
+            "service_unavailable",
+            f"服务暂时不可用，请 {RETRY_AFTER_SECONDS} 秒后重试",
+            {"request_id": request_id, "retry_after": RETRY_AFTER_SECONDS},
+        ),
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+class RequestContextMiddleware:
+    """Gives every request an X-Request-ID (the client's, if sane) and the deployment's time zone
+    until it names its community, logs one JSON line per request, and turns anything unhandled into
+    an answer in the error envelope without a stack trace: 503 with Retry-After when the database
+    is out of reach, 500 otherwise."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
+        self.zone = settings.tz
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,14 +138,25 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error", extra={"method": scope["method"], "path": scope["path"]})
-            if not response_started:
-                response = JSONResponse(
-                    error_body("internal_error", "服务器开小差了，请稍后再试", {"request_id": request_id}),
-                    status_code=500,
+            with localtime.request_scope(self.zone):
+                await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            outage = is_outage(exc)
+            if outage:
+                log.warning(
+                    "database unavailable",
+                    extra={"method": scope["method"], "path": scope["path"], "error": repr(exc)[:300]},
                 )
+            else:
+                log.exception("unhandled error", extra={"method": scope["method"], "path": scope["path"]})
+            if not response_started:
+                if outage:
+                    response = outage_response(request_id)
+                else:
+                    response = JSONResponse(
+                        error_body("internal_error", "服务器开小差了，请稍后再试", {"request_id": request_id}),
+                        status_code=500,
+                    )
                 await response(scope, receive, send_with_id)
         finally:
             log.info(
@@ -111,26 +171,121 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive` (an HTTPException, so that FastAPI's body reading passes it on)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413)
+        self.limit = limit
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse(
+        error_body("body_too_large", f"请求内容太大：最多 {_size_text(limit)}", {"max_bytes": limit}),
+        status_code=413,
+    )
+
+
+def _size_text(limit: int) -> str:
+    if limit >= 1024 * 1024 and limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MB"
+    if limit >= 1024:
+        return f"{limit // 1024} KB"
+    return f"{limit} 字节"
+
+
+class RequestGuardMiddleware:
+    """Refuses what no route should ever parse, before any of it is read or the caller is known:
+
+    - a body larger than LINLI_MAX_JSON_BYTES (413 `body_too_large`), by its Content-Length at once
+      or by counting as it arrives; the two upload routes bound their own (larger) bodies;
+    - a query string or path holding control characters (422), which no text field accepts and
+      PostgreSQL refuses (NUL)."""
+
+    def __init__(self, app: ASGIApp, limit: int, exempt: re.Pattern[str]) -> None:
+        self.app = app
+        self.limit = limit
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        bad = _control_in_request(scope)
+        if bad is not None:
+            await _control_refused(*bad)(scope, receive, send)
+            return
+        if self.exempt.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge(limit)
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await _too_large(limit)(scope, receive, send)
+
+
+def _control_in_request(scope: Scope) -> tuple[str, str | None] | None:
+    """Where the request's path or query holds a control character: (source, parameter)."""
+    if has_control(scope["path"]):
+        return "path", None
+    raw: bytes = scope.get("query_string", b"")
+    if raw and (b"%" in raw or any(byte < 0x20 or byte == 0x7F for byte in raw)):
+        for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+            if has_control(key) or has_control(value):
+                return "query", None if has_control(key) else key
+    return None
+
+
+def _control_refused(source: str, name: str | None) -> JSONResponse:
+    where = name or ("查询参数" if source == "query" else "请求路径")
+    detail = {"field": name, "in": source, "type": "control_character", "message": "不能含有控制字符"}
+    return JSONResponse(error_body("validation_error", f"{where}：不能含有控制字符", [detail]), status_code=422)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
         # details may carry times and the like: encoded as the responses encode them
-        return JSONResponse(to_jsonable_python(exc.body()), status_code=exc.status, headers=exc.headers)
+        body = localtime.localize_json(exc.body())
+        return JSONResponse(to_jsonable_python(body), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(IdempotentReplay)
     async def replay(_request: Request, exc: IdempotentReplay) -> JSONResponse:
         return JSONResponse(exc.body, status_code=exc.status_code, headers={"Idempotent-Replayed": "true"})
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-            for err in exc.errors()
-        ]
-        return JSONResponse(error_body("validation_error", "请求参数不正确", details), status_code=422)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        code, message, details = describe(request.scope.get("route"), exc.errors())
+        return JSONResponse(error_body(code, message, details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, _BodyTooLarge):
+            return _too_large(exc.limit)
         code, message = STATUS_CODES.get(exc.status_code, ("http_error", "请求失败"))
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
@@ -183,7 +338,12 @@ def create_app(
     app.state.http = http
     app.state.wechat = wechat
 
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        RequestGuardMiddleware,
+        limit=settings.max_json_bytes,
+        exempt=re.compile(rf"^{API_PREFIX}(/media|/communities/[^/]+/books/import)$"),
+    )
+    app.add_middleware(RequestContextMiddleware, settings=settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

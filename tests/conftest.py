@@ -23,6 +23,7 @@ from api.db.migrate import upgrade
 from api.db.session import Database
 from api.main import create_app, shutdown
 from api.wechat_fake import FakeWeChat
+from tests.contract import api_client
 
 PG_URL = os.environ.get("LINLI_TEST_DATABASE_URL")
 TEST_SECRET = "test-secret-" + "x" * 32
@@ -138,7 +139,7 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://linli.test") as c:
+    async with api_client(app) as c:
         yield c
 
 
@@ -169,7 +170,7 @@ async def real_wechat_app(
     http = httpx.AsyncClient(base_url=settings.wechat_api_base, transport=httpx.MockTransport(fake.handle))
     application = create_app(settings, wechat_http=http)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://linli.test") as c:
+        async with api_client(application) as c:
             yield c, fake, application
     finally:
         await _empty_tables(application.state.db)

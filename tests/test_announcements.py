@@ -334,13 +334,15 @@ async def test_only_staff_write_and_audiences_are_checked(client, app, b):
             path, json={"title": "t", "body": "b", "audience": audience}, headers=b.staff.headers
         )
         assert (response.status_code, response.json()["error"]["code"]) == (status, code), audience
-    naive = await client.post(
+    naive = await client.post(  # a date picker's local time: 09:00 where the community is
         path, json={"title": "t", "body": "b", "publish_at": "2026-12-01T09:00:00"}, headers=b.staff.headers
     )
-    assert naive.status_code == 422
+    assert naive.status_code == 201 and naive.json()["publish_at"] == "2026-12-01T09:00:00+08:00"
+    await client.post(f"/api/v1/announcements/{naive.json()['id']}/withdraw", headers=b.staff.headers)
     blank = await client.post(path, json={"title": "   ", "body": "b"}, headers=b.staff.headers)
     assert blank.status_code == 422
-    assert (await listed(client, b.staff, b.b)) == []  # nothing half-written
+    # nothing half-written: only the notice read in local time is there (withdrawn)
+    assert [a["status"] for a in await listed(client, b.staff, b.b)] == ["withdrawn"]
 
 
 async def test_paging_is_exact_when_announcements_share_a_publish_time(client, app, b):

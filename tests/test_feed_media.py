@@ -33,6 +33,7 @@ from api.services.feed.callback import DEV_PUSH_AES_KEY, DEV_PUSH_TOKEN
 from api.storage import S3Storage
 from api.wechat import fake_wechat
 from tests.conftest import _empty_tables, make_settings, real_wechat_app
+from tests.contract import api_client
 from tests.factories import Person, community, grant, join, login, platform_admin
 from workers import jobs  # noqa: F401 - registers the handlers
 from workers.jobs.feed import process_media
@@ -381,7 +382,7 @@ async def test_an_oversized_photo_is_refused_and_nothing_is_stored(database_url,
     settings = make_settings(database_url, media_dir=str(media_dir), media_max_bytes=limit)
     app = create_app(settings)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://linli.test") as client:
+        async with api_client(app) as client:
             place = await Place().build(client, app.state.db)
             # over the limit but within the multipart allowance: refused from the bytes
             just_over = noisy_jpeg((64, 64))
@@ -424,7 +425,7 @@ async def test_the_pixel_limit_is_configurable(database_url, media_dir):
     settings = make_settings(database_url, media_dir=str(media_dir), media_max_pixels=10_000)
     app = create_app(settings)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://linli.test") as client:
+        async with api_client(app) as client:
             place = await Place().build(client, app.state.db)
             response = await upload(client, place.chen, place.b, small_jpeg((101, 100)))
             assert response.status_code == 422 and error_code(response) == "image_too_many_pixels"
@@ -542,7 +543,7 @@ async def s3(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[httpx.Asy
     s3_http = httpx.AsyncClient(transport=httpx.MockTransport(fake.handle))
     app = create_app(settings, storage=S3Storage(settings, s3_http))
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://linli.test") as client:
+        async with api_client(app) as client:
             yield client, app, fake
     finally:
         await _empty_tables(app.state.db)
@@ -920,7 +921,7 @@ async def test_fake_mode_delivers_its_configured_verdict_by_push(database_url, m
     settings = make_settings(database_url, media_dir=str(media_dir), wechat_fake_image_verdict=verdict_setting)
     app = create_app(settings)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://linli.test") as client:
+        async with api_client(app) as client:
             place = await Place().build(client, app.state.db)
             media_id = (await upload(client, place.chen, place.b, small_jpeg())).json()["id"]
             run = worker(app)

@@ -47,14 +47,17 @@ async def test_validation_errors_use_the_envelope(client):
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "validation_error"
-    assert error["message"] == "请求参数不正确"
+    assert error["message"] == "code：应为 1–128 个字，不能为空"
     assert error["details"][0]["loc"] == ["body", "code"]
+    assert error["details"][0]["field"] == "code"
+    assert error["details"][0]["type"] == "string_too_short"
 
     malformed = await client.post(
         "/api/v1/auth/wechat/login", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert malformed.status_code == 422
     assert malformed.json()["error"]["code"] == "validation_error"
+    assert malformed.json()["error"]["message"] == "请求体不是合法的 JSON"
 
 
 async def test_a_bug_is_a_500_without_a_stack_trace(app, client):

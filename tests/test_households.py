@@ -179,6 +179,14 @@ async def test_children_keep_the_minimum_and_need_consent(client, db):
         json={"display_name": "小雨", "kind": "child", "birth_year": 2018, "guardian_consent": True, "school": "X小学"},
         headers=chen.headers,
     )
+    assert extra.status_code == 422
+    assert extra.json()["error"]["code"] == "unknown_field"
+    assert extra.json()["error"]["details"][0]["field"] == "school"
+    extra = await client.post(
+        f"/api/v1/households/{hid}/members",
+        json={"display_name": "小雨", "kind": "child", "birth_year": 2018, "guardian_consent": True},
+        headers=chen.headers,
+    )
     assert extra.status_code == 201
     child = extra.json()
     assert child["consent_at"] is not None

@@ -426,7 +426,7 @@ async def test_holds_queue_in_order_and_an_unclaimed_copy_passes_to_the_next(cli
     assert back.json()["next"]["to"] == "hold_shelf" and back.json()["next"]["member_name"] == "乐乐"
     assert "预约的书到了：《猜猜我有多爱你》" in await lib.inbox(lib.zhou)
     ready = (await client.get(f"/api/v1/holds/{first['id']}", headers=lib.zhou.headers)).json()
-    assert ready["status"] == "ready" and ready["expires_at"] == "2026-12-03T16:00:00Z"  # end of Thursday 3rd
+    assert ready["status"] == "ready" and ready["expires_at"] == "2026-12-04T00:00:00+08:00"  # end of Thursday 3rd
     waiting = (await client.get(f"/api/v1/holds/{second['id']}", headers=lib.chen.headers)).json()
     assert waiting["position"] == 1
     # kept for 乐乐: nobody else may take it

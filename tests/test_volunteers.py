@@ -255,7 +255,7 @@ async def test_a_weekly_duty_makes_four_weeks_of_shifts_once(client, app, v):
     await worker(app).run_until_idle()  # the worker's round adds nothing new
     listed = (await client.get(f"/api/v1/communities/{v.b}/shifts?limit=100", headers=v.zhang.headers)).json()["items"]
     assert len(listed) == 24
-    assert listed[0]["start_at"] == "2026-12-01T06:00:00Z"  # 14:00 in Shanghai
+    assert listed[0]["start_at"] == "2026-12-01T14:00:00+08:00"  # 14:00 in Shanghai
     clock.advance(timedelta(days=7))
     await worker(app).run_until_idle()
     listed = (await client.get(f"/api/v1/communities/{v.b}/shifts?limit=100", headers=v.zhang.headers)).json()["items"]
@@ -658,7 +658,13 @@ async def test_the_export_has_the_national_record_columns_and_hides_id_numbers_f
         json={"real_name": "张明", "id_number": ID_NUMBER},
         headers=v.zhang.headers,
     )
-    shift = await v.shift(start=0.25, hours_long=2, place="复合空间\x01二楼")  # a stray control character
+    refused = await client.post(  # a stray control character is refused at the door
+        f"/api/v1/communities/{v.b}/shifts",
+        json={"role": "开馆值班", "place": "复合空间\x01二楼", "start_at": at(0.25), "end_at": at(2.25), "needed": 1},
+        headers=v.staff.headers,
+    )
+    assert refused.status_code == 422 and refused.json()["error"]["details"][0]["field"] == "place"
+    shift = await v.shift(start=0.25, hours_long=2, place="复合空间二楼")
     await v.sign_up(v.zhang, shift["id"])
     await v.attend(v.zhang, shift["id"], out=False)
     clock.advance(timedelta(hours=2, minutes=15))

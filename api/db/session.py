@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(database_url: str, *, echo: bool = False, connect_timeout: float = 5.0) -> AsyncEngine:
+    """The engine. On PostgreSQL, a pooled connection is pinged as it is checked out and replaced
+    if the server dropped it (a restart, a terminated backend): that is the one safe retry, made
+    before the transaction has done anything. A server out of reach fails within
+    `connect_timeout`, so requests answer 503 at once rather than hanging."""
     url = make_url(database_url)
     kwargs: dict[str, Any] = {"echo": echo}
     if url.get_backend_name() == "sqlite":
@@ -32,7 +36,7 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+    kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args={"timeout": connect_timeout})
     return create_async_engine(url, **kwargs)
 
 
@@ -73,7 +77,8 @@ class Database:
         settings: Settings | None = None,
         storage: Storage | None = None,
     ) -> None:
-        self.engine = create_engine(database_url, echo=echo)
+        timeout = settings.database_connect_timeout_seconds if settings is not None else 5.0
+        self.engine = create_engine(database_url, echo=echo, connect_timeout=timeout)
         write_engine = (
             self.engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(self.engine) else self.engine
         )

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep
+from api.deps import ActivityTimes, CommunityTimes, CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep
 from api.pagination import MAX_ID
 from api.schemas.activities import (
     ActivityCancel,
@@ -51,6 +51,7 @@ def _fields(body: ActivityCreate | ActivityUpdate, *, unset: bool) -> dict[str, 
     response_model=ActivityDetail,
     status_code=201,
     summary="新建活动（社工，草稿）",
+    dependencies=[CommunityTimes],
 )
 async def create_activity(
     community_id: IdPath, body: ActivityCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
@@ -102,7 +103,9 @@ async def get_activity(activity_id: IdPath, user: CurrentUser, session: SessionD
     return ActivityDetail(**await browse.activity_detail(session, user, activity_id))
 
 
-@router.patch("/activities/{activity_id}", response_model=ActivityDetail, summary="修改活动（社工）")
+@router.patch(
+    "/activities/{activity_id}", response_model=ActivityDetail, summary="修改活动（社工）", dependencies=[ActivityTimes]
+)
 async def update_activity(
     activity_id: IdPath, body: ActivityUpdate, user: CurrentUser, session: SessionDep
 ) -> ActivityDetail:

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep
+from api.deps import AnnouncementTimes, CommunityTimes, CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep
 from api.schemas.notifications import AnnouncementCreate, AnnouncementPage, AnnouncementUpdate, AnnouncementView
 from api.services.notifications import announcements
 
@@ -21,6 +21,7 @@ router = APIRouter(tags=["announcements"])
         "对象：全体居民、指定楼栋、有某年龄段孩子的家庭、某个志愿团队。即刻或定时发布；可置顶。"
         "收件箱消息与微信订阅消息由后台分批发送。"
     ),
+    dependencies=[CommunityTimes],
 )
 async def create_announcement(
     community_id: IdPath, body: AnnouncementCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
@@ -58,6 +59,7 @@ async def get_announcement(announcement_id: IdPath, user: CurrentUser, session: 
     response_model=AnnouncementView,
     summary="修改公告（社工）",
     description="发布前可改全部；发布后只能改标题、正文和置顶，原文保留为修改记录。",
+    dependencies=[AnnouncementTimes],
 )
 async def update_announcement(
     announcement_id: IdPath, body: AnnouncementUpdate, user: CurrentUser, session: SessionDep

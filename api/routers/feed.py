@@ -84,7 +84,7 @@ async def read_upload(request: Request, settings: SettingsDep, _claims: TokenCla
     form = await request.form(max_files=1, max_fields=4)
     file, community = form.get("file"), form.get("community_id")
     if not isinstance(file, UploadFile):
-        raise Unprocessable("file_missing", "没有收到照片（字段名 file）")
+        raise Unprocessable("file_missing", "没有收到照片（file）")
     if (
         not isinstance(community, str)
         or not re.fullmatch(r"[0-9]{1,19}", community)

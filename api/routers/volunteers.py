@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep, writes
+from api.deps import CommunityTimes, CurrentUser, IdempotencyDep, IdPath, PageDep, RecordTimes, SessionDep, writes
 from api.pagination import MAX_ID
 from api.schemas.common import Page
 from api.schemas.volunteers import (
@@ -135,7 +135,13 @@ async def answer_story(
 # -- shifts --------------------------------------------------------------------------------------
 
 
-@router.post("/communities/{community_id}/shifts", response_model=ShiftRead, status_code=201, summary="设置岗位")
+@router.post(
+    "/communities/{community_id}/shifts",
+    response_model=ShiftRead,
+    status_code=201,
+    summary="设置岗位",
+    dependencies=[CommunityTimes],
+)
 async def create_shift(
     community_id: IdPath, body: ShiftCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
@@ -296,7 +302,12 @@ async def review_record(
     )
 
 
-@router.patch("/service-records/{record_id}", response_model=RecordRead, summary="修改待审核的记录（社工）")
+@router.patch(
+    "/service-records/{record_id}",
+    response_model=RecordRead,
+    summary="修改待审核的记录（社工）",
+    dependencies=[RecordTimes],
+)
 async def amend_record(record_id: IdPath, body: RecordAmend, user: CurrentUser, session: SessionDep) -> RecordRead:
     return RecordRead(**await records.amend(session, user, record_id, body.model_dump(exclude_none=True)))
 
@@ -306,6 +317,7 @@ async def amend_record(record_id: IdPath, body: RecordAmend, user: CurrentUser, 
     response_model=RecordRead,
     status_code=201,
     summary="更正已审核的记录（社工）：生成一条关联的新记录",
+    dependencies=[RecordTimes],
 )
 async def correct_record(
     record_id: IdPath, body: RecordCorrection, user: CurrentUser, session: SessionDep, idem: IdempotencyDep

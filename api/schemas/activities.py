@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from api.schemas.common import Id, Input, Schema, Url
+from api.schemas.common import Id, Input, Schema, Timestamp, Url, When
 
 Category = Literal["children", "parent_child", "elders", "culture", "volunteering", "deliberation", "other"]
 Age = Annotated[int, Field(ge=0, le=17)]
@@ -16,10 +15,10 @@ class _Times(Input):
     def _ordered(self) -> _Times:
         start, end = getattr(self, "start_at", None), getattr(self, "end_at", None)
         if start is not None and end is not None and end <= start:
-            raise ValueError("end_at must be after start_at")
+            raise ValueError("end_at：结束时间应晚于开始时间")
         low, high = getattr(self, "child_min_age", None), getattr(self, "child_max_age", None)
         if low is not None and high is not None and low > high:
-            raise ValueError("child_min_age is above child_max_age")
+            raise ValueError("child_min_age：最小年龄不能大于 child_max_age")
         return self
 
 
@@ -29,15 +28,15 @@ class ActivityCreate(_Times):
     category: Category
     space_id: Id | None = Field(default=None, description="本社区的空间；或用 location 写地点")
     location: str = Field(default="", max_length=128, description="地点，如 二楼活动室、3栋楼下")
-    start_at: AwareDatetime
-    end_at: AwareDatetime
+    start_at: When
+    end_at: When
     capacity: int = Field(ge=1, le=10000, description="座位数")
     max_seats_per_booking: int = Field(default=3, ge=1, le=10)
-    registration_opens_at: AwareDatetime | None = Field(default=None, description="不填：发布即开放报名")
-    registration_closes_at: AwareDatetime | None = Field(default=None, description="不填：活动开始时截止")
-    cancel_deadline: AwareDatetime | None = Field(default=None, description="居民取消的截止时间；不填：活动开始时")
-    checkin_opens_at: AwareDatetime | None = Field(default=None, description="不填：开始前 30 分钟")
-    checkin_closes_at: AwareDatetime | None = Field(default=None, description="不填：开始后 30 分钟")
+    registration_opens_at: When | None = Field(default=None, description="不填：发布即开放报名")
+    registration_closes_at: When | None = Field(default=None, description="不填：活动开始时截止")
+    cancel_deadline: When | None = Field(default=None, description="居民取消的截止时间；不填：活动开始时")
+    checkin_opens_at: When | None = Field(default=None, description="不填：开始前 30 分钟")
+    checkin_closes_at: When | None = Field(default=None, description="不填：开始后 30 分钟")
     child_min_age: Age | None = Field(default=None, description="儿童参加者的年龄下限（按出生年份）")
     child_max_age: Age | None = None
     cover_url: Url | None = None
@@ -50,17 +49,15 @@ class ActivityUpdate(_Times):
     category: Category | None = None
     space_id: Id | None = None
     location: str | None = Field(default=None, max_length=128)
-    start_at: AwareDatetime | None = Field(
-        default=None, description="改开始时间时，未指定的报名、取消、签到时间随之平移"
-    )
-    end_at: AwareDatetime | None = None
+    start_at: When | None = Field(default=None, description="改开始时间时，未指定的报名、取消、签到时间随之平移")
+    end_at: When | None = None
     capacity: int | None = Field(default=None, ge=1, le=10000, description="加座位会自动为候补者转正")
     max_seats_per_booking: int | None = Field(default=None, ge=1, le=10)
-    registration_opens_at: AwareDatetime | None = None
-    registration_closes_at: AwareDatetime | None = None
-    cancel_deadline: AwareDatetime | None = None
-    checkin_opens_at: AwareDatetime | None = None
-    checkin_closes_at: AwareDatetime | None = None
+    registration_opens_at: When | None = None
+    registration_closes_at: When | None = None
+    cancel_deadline: When | None = None
+    checkin_opens_at: When | None = None
+    checkin_closes_at: When | None = None
     child_min_age: Age | None = None
     child_max_age: Age | None = None
     cover_url: Url | None = None
@@ -80,8 +77,8 @@ class ActivityItem(BaseModel):
     id: int
     title: str
     category: Category
-    start_at: datetime
-    end_at: datetime
+    start_at: Timestamp
+    end_at: Timestamp
     place: str
     cover_url: str | None
     status: ActivityStatus
@@ -96,15 +93,15 @@ class ActivityItem(BaseModel):
 class AttendeeRead(BaseModel):
     member_id: int | None
     name: str
-    checked_in_at: datetime | None
+    checked_in_at: Timestamp | None
     no_show: bool
 
 
 class BookingActivity(BaseModel):
     id: int
     title: str
-    start_at: datetime
-    end_at: datetime
+    start_at: Timestamp
+    end_at: Timestamp
     place: str
     status: Literal["draft", "published", "cancelled"]
 
@@ -118,9 +115,9 @@ class BookingRead(BaseModel):
     activity: BookingActivity
     attendees: list[AttendeeRead]
     can_cancel: bool
-    cancel_deadline: datetime
-    created_at: datetime
-    cancelled_at: datetime | None
+    cancel_deadline: Timestamp
+    created_at: Timestamp
+    cancelled_at: Timestamp | None
 
 
 class SeriesRef(BaseModel):
@@ -133,11 +130,11 @@ class ActivityDetail(ActivityItem):
     capacity: int
     taken: int
     max_seats_per_booking: int
-    registration_opens_at: datetime | None
-    registration_closes_at: datetime
-    cancel_deadline: datetime
-    checkin_opens_at: datetime
-    checkin_closes_at: datetime
+    registration_opens_at: Timestamp | None
+    registration_closes_at: Timestamp
+    cancel_deadline: Timestamp
+    checkin_opens_at: Timestamp
+    checkin_closes_at: Timestamp
     space_id: int | None
     location: str
     series: SeriesRef | None
@@ -147,7 +144,7 @@ class ActivityDetail(ActivityItem):
     similar: list[ActivityItem] = Field(default=[], description="还有名额的同类活动（最多 5 个）")
 
 
-class BookingCreate(BaseModel):
+class BookingCreate(Input):
     attendee_ids: list[Id] | None = Field(
         default=None, max_length=10, description="本户成员的 member id；不填：只为自己预约"
     )
@@ -168,7 +165,7 @@ class ScanCheckin(Input):
     @model_validator(mode="after")
     def _one_way(self) -> ScanCheckin:
         if (self.token is None) == (self.booking_id is None):
-            raise ValueError("give either token or booking_id")
+            raise ValueError("token、booking_id：请二选一填写")
         return self
 
 
@@ -182,7 +179,7 @@ class SelfCheckin(Input):
 class OnsiteCode(BaseModel):
     activity_id: int
     code: str
-    valid_until: datetime
+    valid_until: Timestamp
     rotates_every_seconds: int
 
 
@@ -195,7 +192,7 @@ class WalkIn(Input):
     @model_validator(mode="after")
     def _someone(self) -> WalkIn:
         if not self.member_ids and not self.guests:
-            raise ValueError("name at least one member or guest")
+            raise ValueError("member_ids、guests：至少填一位成员或来访者")
         return self
 
 
@@ -203,7 +200,7 @@ class RosterAttendee(BaseModel):
     member_id: int | None
     name: str
     kind: Literal["adult", "child", "elder", "guest"]
-    checked_in_at: datetime | None
+    checked_in_at: Timestamp | None
     checkin_method: str | None
     no_show: bool
 
@@ -258,7 +255,7 @@ class PolicyRead(BaseModel):
     reminder_hours: int = Field(description="活动开始前多少小时提醒（0：不提醒）")
 
 
-class PolicyUpdate(BaseModel):
+class PolicyUpdate(Input):
     no_show_limit: int | None = Field(default=None, ge=1, le=50)
     no_show_window_days: int | None = Field(default=None, ge=1, le=365)
     block_days: int | None = Field(default=None, ge=0, le=365)
@@ -271,7 +268,7 @@ class BlockRead(BaseModel):
     member_name: str
     household: str
     no_shows: int
-    blocked_at: datetime
-    until: datetime
-    lifted_at: datetime | None
+    blocked_at: Timestamp
+    until: Timestamp
+    lifted_at: Timestamp | None
     active: bool

@@ -2,16 +2,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field
 
-from api.schemas.common import Schema
+from api.schemas.common import Input, Schema, Url
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(Input):
     code: str = Field(min_length=1, max_length=128, description="wx.login 得到的 code")
 
 
-class PhoneBindRequest(BaseModel):
+class PhoneBindRequest(Input):
     code: str = Field(min_length=1, max_length=128, description="getPhoneNumber 按钮得到的 code")
 
 
@@ -33,9 +33,9 @@ class MeRead(Schema):
     memberships: list[MembershipRead]
 
 
-class MeUpdate(BaseModel):
+class MeUpdate(Input):
     display_name: str | None = Field(default=None, min_length=1, max_length=32)
-    avatar_url: HttpUrl | None = None
+    avatar_url: Url | None = None
 
 
 class LoginResponse(BaseModel):

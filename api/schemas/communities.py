@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import date, datetime
-from typing import Literal
+from datetime import date
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from api.schemas.common import Schema
+from api.schemas.common import Day, Input, Schema, Timestamp
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -19,31 +19,33 @@ DEFAULT_OPENING_HOURS: dict[str, list[list[str]]] = {
     day: ([] if day == "mon" else [["09:00", "21:00"]]) for day in WEEKDAYS
 }
 
-OpeningHours = dict[Weekday, list[tuple[str, str]]]
+# per weekday, [opens, closes] pairs of HH:MM ("24:00" closes at midnight)
+Interval = Annotated[list[Annotated[str, Field(max_length=5)]], Field(min_length=2, max_length=2)]
+OpeningHours = dict[Weekday, Annotated[list[Interval], Field(max_length=12)]]
 
 
 def validate_opening_hours(hours: OpeningHours) -> dict[str, list[list[str]]]:
     normalised: dict[str, list[list[str]]] = {day: [] for day in WEEKDAYS}
     for day, intervals in hours.items():
-        ordered = sorted(intervals)
+        ordered = sorted((opens, closes) for opens, closes in intervals)
         for opens, closes in ordered:
             if not _HHMM.match(opens) or not _HHMM.match(closes):
-                raise ValueError(f"{day}: times are HH:MM")
+                raise ValueError(f"{day}：时间应写成 HH:MM，如 09:00")
             if opens >= closes:
-                raise ValueError(f"{day}: {opens}–{closes} closes before it opens")
+                raise ValueError(f"{day}：{opens}–{closes} 结束时间应晚于开始时间")
         for (_, first_close), (second_open, _) in itertools.pairwise(ordered):
             if second_open < first_close:
-                raise ValueError(f"{day}: opening intervals overlap")
+                raise ValueError(f"{day}：开放时段有重叠")
         normalised[day] = [[opens, closes] for opens, closes in ordered]
     return normalised
 
 
-class CommunityCreate(BaseModel):
+class CommunityCreate(Input):
     name: str = Field(min_length=1, max_length=64)
     city: str = Field(default="", max_length=32)
     district: str = Field(default="", max_length=32)
     address: str = Field(default="", max_length=256)
-    timezone: str = "Asia/Shanghai"
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
 
     @field_validator("timezone")
     @classmethod
@@ -51,11 +53,11 @@ class CommunityCreate(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("unknown time zone") from exc
+            raise ValueError("未知的时区，如 Asia/Shanghai") from exc
         return value
 
 
-class CommunityUpdate(BaseModel):
+class CommunityUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=64)
     city: str | None = Field(default=None, max_length=32)
     district: str | None = Field(default=None, max_length=32)
@@ -76,7 +78,7 @@ class CommunityDetail(CommunityRead):
     spaces: list[SpaceRead]
 
 
-class SpaceCreate(BaseModel):
+class SpaceCreate(Input):
     name: str = Field(min_length=1, max_length=64)
     address: str = Field(default="", max_length=256)
     opening_hours: OpeningHours | None = Field(default=None, description="默认周二至周日 09:00–21:00，周一闭馆")
@@ -89,7 +91,7 @@ class SpaceCreate(BaseModel):
         return value
 
 
-class SpaceUpdate(BaseModel):
+class SpaceUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=64)
     address: str | None = Field(default=None, max_length=256)
     opening_hours: OpeningHours | None = None
@@ -111,15 +113,15 @@ class SpaceRead(Schema):
     open_now: bool
 
 
-class ClosureCreate(BaseModel):
-    starts_on: date
-    ends_on: date
+class ClosureCreate(Input):
+    starts_on: Day
+    ends_on: Day
     reason: str = Field(default="", max_length=128)
 
     @model_validator(mode="after")
     def _ordered(self) -> ClosureCreate:
         if self.ends_on < self.starts_on:
-            raise ValueError("ends_on is before starts_on")
+            raise ValueError("ends_on：结束日期不能早于开始日期")
         return self
 
 
@@ -131,7 +133,7 @@ class ClosureRead(Schema):
     reason: str
 
 
-class RoleGrant(BaseModel):
+class RoleGrant(Input):
     role: Literal["resident", "staff", "admin"]
 
 
@@ -139,7 +141,7 @@ class StaffRead(BaseModel):
     user_id: int
     display_name: str
     role: Literal["staff", "admin"]
-    since: datetime
+    since: Timestamp
 
 
 CommunityDetail.model_rebuild()

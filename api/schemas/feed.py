@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import Id, Input
+from api.schemas.activities import ActivityDetail, Category
+from api.schemas.common import Id, Input, Timestamp
 
 
 class PhotoRead(BaseModel):
@@ -60,7 +60,7 @@ class PostRead(BaseModel):
     pinned: bool
     visibility: str
     shows_children: bool
-    created_at: datetime
+    created_at: Timestamp
     status: str | None = Field(
         description="作者和社工可见：checking 审核中、visible、review 待社工审核、rejected、hidden"
     )
@@ -77,7 +77,7 @@ class FeedPage(BaseModel):
 class AlbumActivity(BaseModel):
     id: int
     title: str
-    start_at: datetime
+    start_at: Timestamp
 
 
 class AlbumPage(BaseModel):
@@ -115,7 +115,7 @@ class CommentRead(BaseModel):
     post_id: int
     author: Author
     body: str
-    created_at: datetime
+    created_at: Timestamp
     status: str | None
 
 
@@ -146,12 +146,27 @@ class Community(BaseModel):
     name: str
 
 
+class PublicActivity(BaseModel):
+    """What anyone may see of an activity they were sent: what, when and where."""
+
+    id: int
+    title: str
+    category: Category
+    description: str
+    start_at: Timestamp
+    end_at: Timestamp
+    place: str
+    status: Literal["published", "finished", "cancelled"]
+    seats_left: int
+    cover_url: str | None
+
+
 class ShareOpened(BaseModel):
     token: str
     target: str
     community: Community
     is_member: bool
-    activity: dict[str, Any] | None
+    activity: ActivityDetail | PublicActivity | None
     post: PostRead | None = Field(description="空：分享已不可见，或只在社区内可见（见 members_only）")
     members_only: bool = Field(description="只在社区内可见的动态：加入社区后才能看到（不透露任何内容）")
 

@@ -1,23 +1,22 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from api.schemas.common import Schema
+from api.schemas.common import Input, Schema, Timestamp
 
 MemberKind = Literal["adult", "child", "elder"]
 
 
-class JoinRequest(BaseModel):
+class JoinRequest(Input):
     display_name: str = Field(min_length=1, max_length=32)
     building: str = Field(min_length=1, max_length=32, description="楼栋，如 3栋")
     unit: str = Field(default="", max_length=32, description="单元，如 2单元")
     room: str = Field(min_length=1, max_length=32, description="门牌，如 501")
 
 
-class MemberCreate(BaseModel):
+class MemberCreate(Input):
     display_name: str = Field(min_length=1, max_length=32, description="称呼即可，如 小雨；不需要真实姓名")
     kind: MemberKind
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
@@ -28,11 +27,11 @@ class MemberCreate(BaseModel):
     @model_validator(mode="after")
     def _child_minimum(self) -> MemberCreate:
         if self.kind == "child" and self.birth_year is None:
-            raise ValueError("a child needs a birth year")
+            raise ValueError("birth_year：登记儿童需要填写出生年份")
         return self
 
 
-class MemberUpdate(BaseModel):
+class MemberUpdate(Input):
     display_name: str | None = Field(default=None, min_length=1, max_length=32)
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
 
@@ -47,7 +46,7 @@ class MemberRead(Schema):
     is_head: bool
     has_account: bool
     is_me: bool
-    consent_at: datetime | None
+    consent_at: Timestamp | None
 
 
 class HouseholdRead(Schema):

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from api.schemas.common import Id, Input, Url
+from api.schemas.common import Id, Input, Timestamp, Url
 
 CopyState = Literal["available", "on_loan", "on_hold_shelf", "repair", "lost", "withdrawn"]
 Tag = Annotated[str, Field(min_length=1, max_length=16)]
@@ -17,7 +17,7 @@ class _Ages(Input):
     def _ordered(self) -> _Ages:
         low, high = getattr(self, "age_min", None), getattr(self, "age_max", None)
         if low is not None and high is not None and low > high:
-            raise ValueError("age_min is above age_max")
+            raise ValueError("age_min：最小年龄不能大于 age_max")
         return self
 
 
@@ -72,7 +72,7 @@ class CopyRead(BaseModel):
 
 class HouseholdLoanRef(BaseModel):
     loan_id: int
-    due_at: datetime
+    due_at: Timestamp
     member_name: str
 
 
@@ -117,7 +117,7 @@ class CopyStateRead(BaseModel):
     state: CopyState
     location: str
     condition: str
-    since: datetime
+    since: Timestamp
 
 
 class BorrowRequest(Input):
@@ -129,7 +129,7 @@ class ReturnRequest(Input):
     barcode: str = Field(min_length=1, max_length=64)
 
 
-class HoldRequest(BaseModel):
+class HoldRequest(Input):
     member_id: Id
 
 
@@ -155,13 +155,13 @@ class LoanRead(BaseModel):
     book: BookRef
     barcode: str
     member: MemberRef
-    borrowed_at: datetime
+    borrowed_at: Timestamp
     due_on: date
-    due_at: datetime
+    due_at: Timestamp
     overdue: bool
     days_overdue: int
     renewals_left: int
-    returned_at: datetime | None
+    returned_at: Timestamp | None
     lost: bool = Field(default=False, description="这册书遗失，借阅已结清")
     next: NextPlace | None = Field(default=None, description="还书时：这册书接下来放哪里")
 
@@ -172,9 +172,9 @@ class HoldRead(BaseModel):
     member: MemberRef
     status: Literal["waiting", "ready", "fulfilled", "cancelled", "expired"]
     position: int | None = Field(description="排第几（等待中时）")
-    placed_at: datetime
-    ready_at: datetime | None
-    expires_at: datetime | None
+    placed_at: Timestamp
+    ready_at: Timestamp | None
+    expires_at: Timestamp | None
 
 
 class Shelf(BaseModel):
@@ -201,7 +201,7 @@ class LoanPolicyRead(BaseModel):
     max_holds: int
 
 
-class LoanPolicyUpdate(BaseModel):
+class LoanPolicyUpdate(Input):
     loan_days: int | None = Field(default=None, ge=1, le=120)
     max_loans: int | None = Field(default=None, ge=1, le=50)
     child_loan_days: int | None = Field(default=None, ge=1, le=120)
@@ -227,7 +227,7 @@ class HoldShelfRead(BaseModel):
     barcode: str
     member_name: str
     household: str
-    ready_at: datetime | None
+    ready_at: Timestamp | None
     pickup_by: date | None
 
 

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, RootModel, field_validator, model_validator
+from pydantic import BaseModel, Field, RootModel, field_validator, model_validator
 
-from api.schemas.common import Id, Input, Schema
+from api.schemas.common import Id, Input, Schema, Timestamp, When
+from api.schemas.common import has_control as _has_control
 
 SubscribeResult = Literal["accept", "reject", "ban", "filter"]
 DeliveryStatus = Literal["pending", "sending", "sent", "failed", "no_credit", "cancelled"]
@@ -20,8 +20,8 @@ class InboxEntry(Schema):
     title: str
     body: str
     page: str = Field(description="小程序内的跳转页面（含参数）")
-    created_at: datetime
-    read_at: datetime | None
+    created_at: Timestamp
+    read_at: Timestamp | None
 
 
 class InboxPage(BaseModel):
@@ -44,16 +44,18 @@ class SubscriptionReport(RootModel[dict[str, str]]):
     @field_validator("root")
     @classmethod
     def _results(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value.get("errMsg", "")) > 256 or any(_has_control(k) or _has_control(v) for k, v in value.items()):
+            raise ValueError("不能含有换行或控制字符，errMsg 最多 256 个字符")
         results = {k: v for k, v in value.items() if k != "errMsg"}
         if not results:
-            raise ValueError("no template results")
+            raise ValueError("没有任何模板的订阅结果")
         if len(results) > 20:
-            raise ValueError("at most 20 templates at a time")
+            raise ValueError("一次最多 20 个模板")
         for template_id, result in results.items():
             if not 1 <= len(template_id) <= 128:
-                raise ValueError("template ids are 1–128 characters")
+                raise ValueError("模板编号应为 1–128 个字符")
             if result not in ("accept", "reject", "ban", "filter"):
-                raise ValueError(f"{template_id}: the result is accept, reject, ban or filter")
+                raise ValueError(f"{template_id}：结果应为 accept、reject、ban 或 filter")
         return results
 
 
@@ -67,7 +69,7 @@ class SubscriptionTemplate(BaseModel):
     kinds: list[KindLabel] = Field(description="这个模板会发送的消息")
     credits: int = Field(description="还能收到几条该模板的微信消息（每次“允许”加一条）")
     last_result: Literal["accept", "reject", "ban"] | None
-    updated_at: datetime | None
+    updated_at: Timestamp | None
 
 
 class SubscriptionsRead(BaseModel):
@@ -98,12 +100,12 @@ class DeliveryRead(BaseModel):
     request: dict[str, Any] | None = Field(
         description="发给微信的 subscribe/send 请求体（fake 模式下即“本应发送”的内容）"
     )
-    created_at: datetime
-    sent_at: datetime | None
+    created_at: Timestamp
+    sent_at: Timestamp | None
 
 
 class DeliveryAttemptRead(BaseModel):
-    attempted_at: datetime
+    attempted_at: Timestamp
     outcome: Literal["sent", "retry", "failed", "no_credit"]
     errcode: int | None
     errmsg: str | None
@@ -116,7 +118,7 @@ class DeliveryDetail(DeliveryRead):
 # -- announcements -------------------------------------------------------------------------------
 
 
-class CommunityAudience(BaseModel):
+class CommunityAudience(Input):
     kind: Literal["community"] = "community"
 
 
@@ -127,7 +129,7 @@ class BuildingsAudience(Input):
     )
 
 
-class ChildrenAudience(BaseModel):
+class ChildrenAudience(Input):
     kind: Literal["children"]
     min_age: int = Field(ge=0, le=17, description="有该年龄段孩子的家庭（按出生年份计）")
     max_age: int = Field(ge=0, le=17)
@@ -135,16 +137,16 @@ class ChildrenAudience(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> ChildrenAudience:
         if self.min_age > self.max_age:
-            raise ValueError("min_age is above max_age")
+            raise ValueError("min_age：最小年龄不能大于 max_age")
         return self
 
 
-class TeamAudience(BaseModel):
+class TeamAudience(Input):
     kind: Literal["team"]
     team_id: Id
 
 
-class ActivityAudience(BaseModel):
+class ActivityAudience(Input):
     kind: Literal["activity"]
     activity_id: Id = Field(description="该活动已确认预约的家庭")
 
@@ -160,7 +162,7 @@ class AnnouncementCreate(Input):
     body: str = Field(min_length=1, max_length=5000)
     audience: Audience = Field(default_factory=CommunityAudience, description="默认全体居民")
     pinned: bool = False
-    publish_at: AwareDatetime | None = Field(default=None, description="定时发布；不填即刻发布")
+    publish_at: When | None = Field(default=None, description="定时发布；不填即刻发布")
 
 
 class AnnouncementUpdate(Input):
@@ -168,7 +170,7 @@ class AnnouncementUpdate(Input):
     body: str | None = Field(default=None, min_length=1, max_length=5000)
     pinned: bool | None = None
     audience: Audience | None = Field(default=None, description="仅发布前可改")
-    publish_at: AwareDatetime | None = Field(default=None, description="仅发布前可改")
+    publish_at: When | None = Field(default=None, description="仅发布前可改")
 
 
 class AnnouncementStats(BaseModel):
@@ -180,7 +182,7 @@ class AnnouncementStats(BaseModel):
 
 class AnnouncementRevisionRead(BaseModel):
     editor_id: int | None
-    edited_at: datetime
+    edited_at: Timestamp
     title: str
     body: str
 
@@ -192,15 +194,15 @@ class AnnouncementView(BaseModel):
     excerpt: str
     body: str | None = Field(description="列表中为空，详情中为全文")
     pinned: bool
-    published_at: datetime | None
-    edited_at: datetime | None = Field(description="发布后被修改过的时间")
+    published_at: Timestamp | None
+    edited_at: Timestamp | None = Field(description="发布后被修改过的时间")
     read: bool
     # staff only
     status: Literal["scheduled", "published", "withdrawn"] | None = None
-    publish_at: datetime | None = None
+    publish_at: Timestamp | None = None
     audience: dict[str, Any] | None = None
     author_id: int | None = None
-    withdrawn_at: datetime | None = None
+    withdrawn_at: Timestamp | None = None
     stats: AnnouncementStats | None = None
     revisions: list[AnnouncementRevisionRead] | None = None
 

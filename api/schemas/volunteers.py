@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from api.schemas.common import Id, Input
+from api.schemas.common import Day, Id, Input, TimeOfDay, Timestamp, When
 from api.schemas.communities import OpeningHours, Weekday, validate_opening_hours
 
 Skill = Annotated[str, Field(min_length=1, max_length=16)]
@@ -23,7 +23,7 @@ class RosterEntry(BaseModel):
     phone: str | None = Field(description="打码显示")
     role: Literal["leader", "member"]
     status: Literal["pending", "active"]
-    since: datetime
+    since: Timestamp
 
 
 class TeamRead(BaseModel):
@@ -37,11 +37,11 @@ class TeamRead(BaseModel):
     roster: list[RosterEntry] | None = Field(default=None, description="队长和社工可见")
 
 
-class ReviewRequest(BaseModel):
+class ReviewRequest(Input):
     approve: bool
 
 
-class RoleRequest(BaseModel):
+class RoleRequest(Input):
     role: Literal["leader", "member"]
 
 
@@ -56,7 +56,7 @@ class ProfileWrite(Input):
     def _hours(self) -> ProfileWrite:
         for name in ("skills", "availability", "ranked"):
             if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null: leave it out to keep it")
+                raise ValueError(f"{name}：不能为 null；不想修改就不要传这个字段")
         if self.availability is not None:
             validate_opening_hours(self.availability)
         return self
@@ -77,7 +77,7 @@ class StoryCreate(Input):
     body: str = Field(min_length=1, max_length=10000)
 
 
-class StoryAnswer(BaseModel):
+class StoryAnswer(Input):
     consent: bool
 
 
@@ -92,19 +92,19 @@ class StoryRead(BaseModel):
 class ShiftCreate(Input):
     role: str = Field(min_length=1, max_length=64, description="岗位，如 开馆值班、活动签到")
     place: str = Field(default="", max_length=128)
-    start_at: AwareDatetime
-    end_at: AwareDatetime
+    start_at: When
+    end_at: When
     needed: int = Field(ge=1, le=500, description="需要几位志愿者")
     team_id: Id | None = Field(default=None, description="只给这个团队的队员")
     activity_id: Id | None = Field(default=None, description="为这个活动值班：可以为居民扫码签到")
-    withdraw_deadline: AwareDatetime | None = Field(default=None, description="不填：开始前 12 小时")
+    withdraw_deadline: When | None = Field(default=None, description="不填：开始前 12 小时")
 
     @model_validator(mode="after")
     def _times(self) -> ShiftCreate:
         if self.end_at <= self.start_at:
-            raise ValueError("end_at must be after start_at")
+            raise ValueError("end_at：结束时间应晚于开始时间")
         if self.end_at - self.start_at > timedelta(hours=24):
-            raise ValueError("a shift lasts at most 24 hours")
+            raise ValueError("end_at：一个岗位最长 24 小时")
         return self
 
 
@@ -112,21 +112,21 @@ class RuleCreate(Input):
     role: str = Field(min_length=1, max_length=64)
     place: str = Field(default="", max_length=128)
     weekdays: list[Weekday] = Field(min_length=1, max_length=7)
-    starts: time
-    ends: time = Field(description="早于开始时间表示次日结束（夜间值班）")
+    starts: TimeOfDay
+    ends: TimeOfDay = Field(description="早于开始时间表示次日结束（夜间值班）")
     needed: int = Field(ge=1, le=500)
     team_id: Id | None = None
-    active_from: date
-    active_until: date | None = None
+    active_from: Day
+    active_until: Day | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> RuleCreate:
         if self.starts.tzinfo is not None or self.ends.tzinfo is not None:
-            raise ValueError("starts and ends are times of day in the community's time zone, without an offset")
+            raise ValueError("starts、ends：写社区当地的钟点，如 14:00，不带时区")
         if self.starts == self.ends:
-            raise ValueError("starts and ends are the same time")
+            raise ValueError("ends：结束钟点不能与开始相同")
         if self.active_until is not None and self.active_until < self.active_from:
-            raise ValueError("active_until is before active_from")
+            raise ValueError("active_until：不能早于 active_from")
         return self
 
 
@@ -140,8 +140,8 @@ class SignupRead(BaseModel):
     shift_id: int
     user_id: int
     status: Literal["active", "withdrawn", "completed", "absent"]
-    checked_in_at: datetime | None
-    checked_out_at: datetime | None
+    checked_in_at: Timestamp | None
+    checked_out_at: Timestamp | None
     auto_closed: bool = Field(description="忘记签退，由系统按结束时间签退：待社工核对")
     display_name: str | None = None
 
@@ -150,20 +150,20 @@ class ShiftRead(BaseModel):
     id: int
     role: str
     place: str
-    start_at: datetime
-    end_at: datetime
+    start_at: Timestamp
+    end_at: Timestamp
     needed: int
     taken: int
     team_id: int | None
     team_name: str | None
     activity_id: int | None
-    withdraw_deadline: datetime
+    withdraw_deadline: Timestamp
     cancelled: bool
     my_signup: SignupRead | None
     signups: list[SignupRead] | None = Field(default=None, description="社工和队长可见")
 
 
-class SignupRequest(BaseModel):
+class SignupRequest(Input):
     volunteer_id: Id | None = Field(default=None, description="队长或社工为队员安排；不填：自己报名")
 
 
@@ -174,14 +174,14 @@ class OnSite(Input):
     @model_validator(mode="after")
     def _one(self) -> OnSite:
         if self.code is None and self.volunteer_id is None:
-            raise ValueError("give the on-site code, or the volunteer being confirmed")
+            raise ValueError("code、volunteer_id：请填写现场签到码，或要确认的志愿者")
         return self
 
 
 class ShiftCode(BaseModel):
     shift_id: int
     code: str
-    valid_until: datetime
+    valid_until: Timestamp
     rotates_every_seconds: int
 
 
@@ -193,15 +193,15 @@ class RecordRead(BaseModel):
     activity_name: str
     service_date: date
     place: str
-    start_at: datetime
-    end_at: datetime
+    start_at: Timestamp
+    end_at: Timestamp
     minutes: int
     hours: str
     organiser: str
     person_in_charge: str
     status: Literal["pending", "approved", "rejected"]
     review_by: date = Field(description="审核期限：服务后 10 个工作日")
-    reviewed_at: datetime | None
+    reviewed_at: Timestamp | None
     review_note: str | None
     flagged: bool
     corrects_id: int | None
@@ -214,16 +214,16 @@ class RecordReview(Input):
     note: str | None = Field(default=None, max_length=256, description="不通过时必填")
 
 
-class RecordAmend(BaseModel):
+class RecordAmend(Input):
     service: str | None = Field(default=None, min_length=1, max_length=128)
-    start_at: AwareDatetime | None = None
-    end_at: AwareDatetime | None = None
+    start_at: When | None = None
+    end_at: When | None = None
     minutes: int | None = Field(default=None, ge=0, le=24 * 60)
 
 
 class RecordCorrection(Input):
-    start_at: AwareDatetime | None = None
-    end_at: AwareDatetime | None = None
+    start_at: When | None = None
+    end_at: When | None = None
     minutes: int | None = Field(default=None, ge=0, le=24 * 60)
     service: str | None = Field(default=None, min_length=1, max_length=128)
     reason: str = Field(min_length=1, max_length=256)
@@ -257,7 +257,7 @@ class CertificateCheck(BaseModel):
     period_to: date
     services: list[str]
     organiser: str
-    issued_at: datetime
+    issued_at: Timestamp
     current: bool = Field(description="该期间已审核的记录现在仍合计为这些时长（之后的更正可能改变它）")
 
 
@@ -289,7 +289,7 @@ class RuleRead(BaseModel):
 
 
 class RuleEnd(Input):
-    last_day: date = Field(description="最后一天；之后已生成的岗位取消，已报名的队员会收到通知")
+    last_day: Day = Field(description="最后一天；之后已生成的岗位取消，已报名的队员会收到通知")
 
 
 class ShiftCancel(Input):

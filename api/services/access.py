@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import localtime
 from api.db.models import Community, CommunityMembership, Member, User
 from api.errors import Forbidden, NotFound
 
@@ -15,6 +16,7 @@ async def get_community(session: AsyncSession, community_id: int) -> Community:
     community = await session.get(Community, community_id)
     if community is None:
         raise NotFound("community_not_found", "社区不存在")
+    localtime.use_community_zone(community.timezone)  # the answer's times are in its zone
     return community
 
 

@@ -47,28 +47,41 @@ async def _check_refs(session: AsyncSession, community_id: int, fields: dict[str
 
 
 def _check_times(activity: Activity) -> None:
-    """The windows must make sense together (the schema checks each field alone)."""
-    problems = []
-    if activity.end_at <= activity.start_at:
-        problems.append("end_at is not after start_at")
-    opens = activity.registration_opens_at
-    if opens is not None and opens >= activity.registration_closes_at:
-        problems.append("registration closes before it opens")
-    if activity.registration_closes_at > activity.end_at:
-        problems.append("registration closes after the activity ends")
-    if activity.cancel_deadline > activity.end_at:
-        problems.append("the cancellation deadline is after the activity ends")
-    if activity.checkin_closes_at <= activity.checkin_opens_at:
-        problems.append("check-in closes before it opens")
-    if activity.checkin_opens_at > activity.end_at or activity.checkin_closes_at < activity.start_at:
-        problems.append("the check-in window does not overlap the activity")
+    """The windows must make sense together (the schema checks each field alone), and the
+    activity needs a place."""
     if not (activity.location.strip() or activity.space_id):
-        problems.append("a space or a location is needed")
+        raise Unprocessable(
+            "activity_place_missing",
+            "请选择活动空间（space_id）或填写地点（location）",
+            details={"fields": ["space_id", "location"]},
+        )
     low, high = activity.child_min_age, activity.child_max_age
     if low is not None and high is not None and low > high:
-        problems.append("child_min_age is above child_max_age")
+        raise Unprocessable(
+            "activity_ages_invalid",
+            f"儿童年龄范围不对：最小 {low} 岁大于最大 {high} 岁",
+            details={"fields": ["child_min_age", "child_max_age"]},
+        )
+    problems: list[tuple[str, str]] = []
+    if activity.end_at <= activity.start_at:
+        problems.append(("end_at", "结束时间应晚于开始时间"))
+    opens = activity.registration_opens_at
+    if opens is not None and opens >= activity.registration_closes_at:
+        problems.append(("registration_closes_at", "报名截止时间应晚于报名开始时间"))
+    if activity.registration_closes_at > activity.end_at:
+        problems.append(("registration_closes_at", "报名截止时间不能晚于活动结束"))
+    if activity.cancel_deadline > activity.end_at:
+        problems.append(("cancel_deadline", "取消截止时间不能晚于活动结束"))
+    if activity.checkin_closes_at <= activity.checkin_opens_at:
+        problems.append(("checkin_closes_at", "签到结束时间应晚于签到开始时间"))
+    if activity.checkin_opens_at > activity.end_at or activity.checkin_closes_at < activity.start_at:
+        problems.append(("checkin_opens_at", "签到时段应与活动时间有重叠"))
     if problems:
-        raise Unprocessable("activity_times_invalid", "活动时间设置不合理：" + "；".join(problems), details=problems)
+        raise Unprocessable(
+            "activity_times_invalid",
+            "活动时间设置不合理：" + "；".join(f"{field}：{text}" for field, text in problems),
+            details=[{"field": field, "message": text} for field, text in problems],
+        )
 
 
 async def create_activity(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> Activity:

@@ -169,7 +169,12 @@ def read_table(data: bytes, kind: str) -> list[list[str]]:
         try:
             table = list(csv.reader(io.StringIO(_decode(data))))
         except csv.Error as exc:  # a field past csv's limit, a stray quote at the end…
-            raise Unprocessable("import_unreadable", f"CSV 文件格式有误：{exc}") from exc
+            # csv's own words are English ("field larger than field limit"): say what to do instead
+            raise Unprocessable(
+                "import_unreadable",
+                "CSV 文件格式有误：可能有未闭合的引号，或某一格内容过长",
+                details={"reason": str(exc)},
+            ) from exc
     if len(table) > MAX_ROWS + 1:
         raise Unprocessable("import_too_large", f"最多导入{MAX_ROWS}行")
     # NUL characters go: no database text column takes them

@@ -24,11 +24,11 @@ def normalise(raw: str) -> str:
     text = _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw).strip()).upper().removeprefix("ISBN").lstrip(":")
     if re.fullmatch(r"[0-9]{9}[0-9X]", text):
         if not _isbn10_valid(text):
-            raise ValueError("ISBN-10 check digit does not match")
+            raise ValueError("ISBN-10 的校验位不对")
         core = "978" + text[:9]
         return core + _isbn13_check(core)
     if re.fullmatch(r"97[89][0-9]{10}", text):
         if _isbn13_check(text[:12]) != text[12]:
-            raise ValueError("ISBN-13 check digit does not match")
+            raise ValueError("ISBN-13 的校验位不对")
         return text
-    raise ValueError("not an ISBN-10 or ISBN-13")
+    raise ValueError("应为 10 位或 13 位的 ISBN")
