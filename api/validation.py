@@ -14,6 +14,8 @@ from typing import Annotated, Any
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 
+from api.pagination import MAX_ID
+
 # how many problems the message spells out; details carry up to MAX_DETAILS
 MAX_IN_MESSAGE = 3
 MAX_DETAILS = 20
@@ -120,6 +122,11 @@ def _tag_of(branch: dict[str, Any]) -> Any:
     return None
 
 
+def _branch_tags(schema: dict[str, Any] | None) -> list[str]:
+    mapping = ((schema or {}).get("discriminator") or {}).get("mapping") or {}
+    return [str(tag) for tag in mapping]
+
+
 def _range(low: Any, high: Any, unit: str) -> str:
     if low is not None and high is not None:
         return f"{low}–{high} {unit}" if low != high else f"{low} {unit}"
@@ -143,6 +150,8 @@ def expectation(schema: dict[str, Any] | None) -> str:
         noun = "整数" if kind == "integer" else "数"
         low = schema.get("minimum", schema.get("exclusiveMinimum"))
         high = schema.get("maximum", schema.get("exclusiveMaximum"))
+        if kind == "integer" and low == 1 and high == MAX_ID:
+            return "应为正整数编号"
         if low is not None and high is not None:
             return f"应为 {low}–{high} 的{noun}"
         if low is not None:
@@ -172,7 +181,7 @@ def expectation(schema: dict[str, Any] | None) -> str:
         length = _range(schema.get("minItems"), schema.get("maxItems"), "项")
         return f"应为列表{('，' + length) if length else ''}"
     if kind == "object":
-        return "应为对象"
+        return "应为 JSON 对象"
     return "格式不正确"
 
 
@@ -195,6 +204,8 @@ def describe(route: Any, errors: Sequence[Any]) -> tuple[str, str, list[dict[str
             schema, path = None, [str(p) for p in parts]
         if kind == "json_invalid":
             path = []  # loc names the character where the JSON broke, not a field
+        if kind in ("union_tag_invalid", "union_tag_not_found"):  # the field that picks the kind
+            path = [*path, str((error.get("ctx") or {}).get("discriminator", "kind")).strip("'")]
         message = _message(kind, error, schema, source, bool(path))
         named = _NAMED.match(message) if kind == "value_error" else None
         if named:  # a rule over several fields names them itself: "end_at：结束时间应晚于开始时间"
@@ -220,6 +231,10 @@ def _message(kind: str, error: Any, schema: dict[str, Any] | None, source: str, 
         return str(ctx["error"])
     if kind in _OWN_MESSAGES:
         return str(error.get("msg", "格式不正确"))
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tags = str(ctx.get("expected_tags", "")).replace("'", "").split(", ")
+        tags = tags if tags != [""] else _branch_tags(schema)
+        return ("必填，" if kind == "union_tag_not_found" else "") + "应为以下之一：" + "、".join(tags)
     if kind == "string_unicode":  # half of a surrogate pair ("\ud800"): no database keeps it
         return "含有无效的字符"
     if kind == "timezone_aware":

@@ -368,3 +368,18 @@ async def test_when_the_database_is_back_the_same_app_answers_again(app, client,
     assert again.status_code == 200
     ready = await client.get("/readyz")
     assert ready.status_code == 200
+
+
+async def test_query_path_and_nested_errors_name_their_field(client, b):
+    limit = await client.get(f"/api/v1/communities/{b.b}/activities?limit=abc", headers=b.chen.headers)
+    assert _error(limit)["message"] == "limit：应为 1–100 的整数" and _error(limit)["details"][0]["in"] == "query"
+    path = await client.get("/api/v1/communities/abc/activities", headers=b.chen.headers)
+    assert _error(path)["message"] == "community_id：应为正整数编号"
+    kinds = await client.post(
+        f"/api/v1/communities/{b.b}/announcements",
+        json={"title": "t", "body": "b", "audience": {"kind": "everyone"}},
+        headers=b.staff.headers,
+    )
+    assert _error(kinds)["message"] == "audience.kind：应为以下之一：community、buildings、children、team、activity"
+    not_json = await client.post(f"/api/v1/communities/{b.b}/join", json=[1, 2], headers=b.chen.headers)
+    assert _error(not_json)["message"] == "请求体应为 JSON 对象"
