@@ -179,7 +179,7 @@ async def test_authors_of_posts_and_comments_carry_their_avatar_on_every_screen(
         f"/api/v1/comments/{waiting['id']}/moderate", json={"approve": True}, headers=s.staff.headers
     )
     assert decided.status_code == 200 and decided.json()["author"] == chen
-    # a changed avatar shows at once, everywhere (it is read with the name, not copied)
+    # a changed avatar shows at once: it is read with the name, never copied
     await client.patch("/api/v1/me", json={"avatar_url": AVATAR + "?v=2"}, headers=s.chen.headers)
     feed = await s.get(s.sun, f"/communities/{s.b}/feed")
     assert feed["items"][0]["author"]["avatar_url"] == AVATAR + "?v=2"

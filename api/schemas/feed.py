@@ -38,7 +38,7 @@ class PostUpdate(Input):
 
 class Author(BaseModel):
     id: int | None
-    name: str = Field(description="昵称；账号已注销时为“居民”")
+    name: str = Field(description="昵称；没有昵称或账号已注销时为“居民”（社工为“社工”）")
     avatar_url: str | None = Field(description="头像链接；没有头像时为空（显示默认头像）")
     staff: bool = Field(description="社工")
 

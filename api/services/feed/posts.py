@@ -490,7 +490,7 @@ async def _set_comment_status(session: AsyncSession, comment: Comment, status: s
         )
 
 
-def _with_author(query: Select[Any], community_id: Any) -> Select[Any]:
+def _with_author(query: Select[Any], community_id: int) -> Select[Any]:
     """`query` over comments, with their author's name, avatar and whether they are staff of the
     community (platform admins too) — in the same statement."""
     staff_role = (
