@@ -33,6 +33,7 @@ from api.routers import (
     activities,
     announcements,
     auth,
+    categories,
     communities,
     feed,
     health,
@@ -369,6 +370,7 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(volunteers.public, prefix=API_PREFIX)
     app.include_router(feed.public, prefix=API_PREFIX)
+    app.include_router(categories.router, prefix=API_PREFIX)
     return app
 
 

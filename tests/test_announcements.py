@@ -201,7 +201,8 @@ async def test_staff_see_read_counts_and_pushes_per_channel(client, app, b):
     assert (stats["recipients"], stats["inbox"], stats["read"]) == (4, 4, 2)
     assert stats["wechat"]["sent"] == 2 and sum(stats["wechat"].values()) == 2
     resident_view = (await client.get(f"/api/v1/announcements/{notice['id']}", headers=b.zhou.headers)).json()
-    assert resident_view["read"] is True and resident_view["stats"] is None and resident_view["audience"] is None
+    assert resident_view["read"] is True and resident_view["view"] == "resident"
+    assert "stats" not in resident_view and "audience" not in resident_view  # the staff's alone
 
     sent = (
         await client.get(

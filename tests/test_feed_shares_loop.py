@@ -2,10 +2,10 @@
 
 Shares: a token per person and target, its mini-program code made once by the worker (real WeChat
 mode against the fake server), opens counted once per viewer per community day, and what a viewer
-may see through it. Attribution: a booking within 7 days of opening a share, a resident who joined
-within 7 days of opening one as an outsider. The loop's figures on a fixture computed by hand.
-Re-participation: the next session and similar activities in the detail, the album a day after,
-following a category.
+may see through it. Attribution: a booking within 7 days of opening a share of the booked activity
+(or of a post about it), a resident who joined within 7 days of opening one as an outsider. The
+loop's figures on a fixture computed by hand. Re-participation: the next session and similar
+activities in the detail, the album a day after, following a category.
 """
 
 from __future__ import annotations
@@ -458,7 +458,7 @@ async def test_loop_figures_equal_the_hand_computed_ones(client, app, b):
     assert (await opened(client, xu, s1))["is_member"] is False  # open 3, by an outsider
     clock.freeze(utc(11, 4, 2))
     await join(client, xu, b.b, "2栋", "1单元", "201")  # a new resident from S1
-    await booked(client, xu, c)  # from S1 too (opened a day ago)
+    await booked(client, xu, c)  # not from S1 (opened a day ago), which is a share of A, not of C
 
     # Sat 7 Nov: A. chen with 小雨 and zhou come, li does not; 王奶奶 walks in
     clock.freeze(utc(11, 7, 1, 40))
@@ -506,9 +506,9 @@ async def test_loop_figures_equal_the_hand_computed_ones(client, app, b):
     await booked(client, zhou, d)
     s3 = (await share(client, li, "activity", d))["token"]  # share S3, in December
     await opened(client, wang, s3)  # open 5, in December
-    await booked(client, wang, f)  # from S3
+    await booked(client, wang, d)  # from S3, a share of D
     await opened(client, li, s1)  # open 6, in December, of November's S1
-    await booked(client, li, f)  # from S1
+    await booked(client, li, f)  # not from S1 (opened just now): F is not A
 
     assert await activity_loop(client, staff, a) == {
         "activity_id": a,
@@ -524,8 +524,9 @@ async def test_loop_figures_equal_the_hand_computed_ones(client, app, b):
         "shares": 2,
         # S1: zhou on 2 Nov, zhou on 3 Nov (Shanghai), xu, li in December = 4; S2: wang = 1; total 5
         "share_opens": 5,
-        # attributed to S1: zhou's booking of A, xu's booking of C, li's of F = 3 (S2 brought none)
-        "bookings_from_shares": 3,
+        # bookings of A attributed to a share of it or of its posts: zhou's (S1) = 1 (S2 brought
+        # none; xu's C and li's F, booked after opening S1, are not A's)
+        "bookings_from_shares": 1,
         # xu joined a day after opening S1 as an outsider = 1
         "new_residents_from_shares": 1,
         # members checked in: chen, 小雨, zhou = 3 (王奶奶 is a guest)
@@ -551,8 +552,8 @@ async def test_loop_figures_equal_the_hand_computed_ones(client, app, b):
         "shares": 2,
         # opens 1-4 = 4
         "share_opens": 4,
-        # zhou's A, xu's C = 2
-        "bookings_from_shares": 2,
+        # zhou's A = 1 (xu's C, after opening S1 of A, is not from a share)
+        "bookings_from_shares": 1,
         # xu = 1
         "new_residents_from_shares": 1,
         # attendees of A and C: chen, 小雨, zhou = 3; back: 小雨, chen = 2
@@ -564,17 +565,17 @@ async def test_loop_figures_equal_the_hand_computed_ones(client, app, b):
         "month": "2026-12",
         # D, F (held in December, not yet over) = 2
         "activities": 2,
-        # D: 小雨 1 + zhou 1; F: chen 1 + wang 1 + li 1 = 5
+        # D: 小雨 1 + zhou 1 + wang 1; F: chen 1 + li 1 = 5
         "booked": 5,
         "attended": 0,
         # the 1 Dec 00:01 post with 1 photo
         "posts": 1,
         "photos": 1,
         # made in December: S3; opened in December: S3 by wang, S1 by li = 2; bookings made in
-        # December from a share: wang's F (S3), li's F (S1) = 2
+        # December from a share: wang's D (S3) = 1 (li's F after opening S1 of A is not)
         "shares": 1,
         "share_opens": 2,
-        "bookings_from_shares": 2,
+        "bookings_from_shares": 1,
         "new_residents_from_shares": 0,
         "attending_members": 0,
         "came_back": 0,

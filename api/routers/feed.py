@@ -211,8 +211,7 @@ async def unlike(post_id: IdPath, user: CurrentUser, session: SessionDep) -> Pos
 async def add_comment(
     post_id: IdPath, body: CommentCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
-    comment = await posts.add_comment(session, user, post_id, body.body)
-    return await idem.respond(CommentRead(**posts.comment_view(comment, user.display_name, user, False)))
+    return await idem.respond(CommentRead(**await posts.add_comment(session, user, post_id, body.body)))
 
 
 @router.get("/posts/{post_id}/comments", response_model=list[CommentRead], summary="评论")
@@ -222,8 +221,7 @@ async def list_comments(post_id: IdPath, user: CurrentUser, session: SessionDep)
 
 @router.post("/comments/{comment_id}/moderate", response_model=CommentRead, summary="审核评论（社工）")
 async def moderate_comment(comment_id: IdPath, body: Decision, user: CurrentUser, session: SessionDep) -> CommentRead:
-    comment = await posts.moderate_comment(session, user, comment_id, body.approve)
-    return CommentRead(**posts.comment_view(comment, None, user, True))
+    return CommentRead(**await posts.moderate_comment(session, user, comment_id, body.approve))
 
 
 @router.post("/posts/{post_id}/report", status_code=204, summary="举报（重复举报只算一次）")

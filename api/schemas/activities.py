@@ -7,6 +7,17 @@ from pydantic import BaseModel, Field, model_validator
 from api.schemas.common import Id, Input, Schema, Timestamp, Url, When
 
 Category = Literal["children", "parent_child", "elders", "culture", "volunteering", "deliberation", "other"]
+# Each category as residents and social workers call it (the words of the field reports): the one
+# definition of the labels, for `GET /categories` and any text that names a category.
+CATEGORY_LABELS: dict[Category, str] = {
+    "children": "儿童",
+    "parent_child": "亲子",
+    "elders": "老年人",
+    "culture": "文化",
+    "volunteering": "志愿服务",
+    "deliberation": "议事协商",
+    "other": "其他",
+}
 Age = Annotated[int, Field(ge=0, le=17)]
 
 

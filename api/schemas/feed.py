@@ -38,13 +38,21 @@ class PostUpdate(Input):
 
 class Author(BaseModel):
     id: int | None
-    name: str
-    staff: bool
+    name: str = Field(description="昵称；没有昵称或账号已注销时为“居民”（社工为“社工”）")
+    avatar_url: str | None = Field(description="头像链接；没有头像时为空（显示默认头像）")
+    staff: bool = Field(description="社工")
 
 
 class ActivityRef(BaseModel):
     id: int | None
     title: str | None
+
+
+class MemberRef(BaseModel):
+    """A household member (a child, an elder, a resident), as their own household and staff see them."""
+
+    id: int
+    name: str
 
 
 class PostRead(BaseModel):
@@ -54,6 +62,9 @@ class PostRead(BaseModel):
     body: str
     activity: ActivityRef | None
     photos: list[PhotoRead]
+    members: list[MemberRef] = Field(
+        description="动态标记的家人（成长相册）：只有他们本户的人和社工看得到；其他人看到的总是空列表"
+    )
     like_count: int
     comment_count: int
     liked: bool
@@ -86,13 +97,8 @@ class AlbumPage(BaseModel):
     next_cursor: str | None
 
 
-class AlbumMember(BaseModel):
-    id: int
-    name: str
-
-
 class GrowthAlbumPage(BaseModel):
-    member: AlbumMember
+    member: MemberRef
     items: list[PostRead]
     next_cursor: str | None
 

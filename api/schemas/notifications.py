@@ -187,26 +187,52 @@ class AnnouncementRevisionRead(BaseModel):
     body: str
 
 
-class AnnouncementView(BaseModel):
+class ResidentAnnouncement(BaseModel):
+    """A resident's view: what the notice says, when it came out, and whether they have read it."""
+
+    view: Literal["resident"] = Field(description="居民看到的公告（没有统计、发送对象等社工字段）")
+    id: int
+    community_id: int
+    title: str
+    excerpt: str = Field(description="正文开头（列表用）")
+    body: str | None = Field(description="列表中为空，详情中为全文")
+    pinned: bool
+    published_at: Timestamp
+    edited_at: Timestamp | None = Field(description="发布后被修改过的时间（显示“已修改”）")
+    read: bool = Field(description="我是否已读")
+
+
+class StaffAnnouncement(BaseModel):
+    """The staff's view: the notice with its state, audience, read counts, pushes and revisions."""
+
+    view: Literal["staff"] = Field(description="社工看到的公告（含状态、发送对象、已读数与推送统计）")
     id: int
     community_id: int
     title: str
     excerpt: str
     body: str | None = Field(description="列表中为空，详情中为全文")
     pinned: bool
-    published_at: Timestamp | None
+    published_at: Timestamp | None = Field(description="定时发布、尚未发出时为空")
     edited_at: Timestamp | None = Field(description="发布后被修改过的时间")
     read: bool
-    # staff only
-    status: Literal["scheduled", "published", "withdrawn"] | None = None
-    publish_at: Timestamp | None = None
-    audience: dict[str, Any] | None = None
-    author_id: int | None = None
-    withdrawn_at: Timestamp | None = None
-    stats: AnnouncementStats | None = None
-    revisions: list[AnnouncementRevisionRead] | None = None
+    status: Literal["scheduled", "published", "withdrawn"]
+    publish_at: Timestamp = Field(description="发布时间（定时发布的时间）")
+    audience: dict[str, Any] = Field(description="发送对象，与发布时填写的 audience 相同")
+    author_id: int | None
+    withdrawn_at: Timestamp | None
+    stats: AnnouncementStats
+    revisions: list[AnnouncementRevisionRead] | None = Field(description="发布后的修改记录（原文）；列表中为空")
+
+
+AnnouncementRead = Annotated[
+    ResidentAnnouncement | StaffAnnouncement,
+    Field(
+        discriminator="view",
+        description="view 为 resident：居民的公告；view 为 staff：本社区社工的公告（含统计）",
+    ),
+]
 
 
 class AnnouncementPage(BaseModel):
-    items: list[AnnouncementView]
+    items: list[AnnouncementRead]
     next_cursor: str | None = None

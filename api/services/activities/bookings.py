@@ -35,7 +35,7 @@ from api.services.activities.common import (
     policy,
     schedule_reminder,
 )
-from api.services.feed.attribution import last_share_opened
+from api.services.feed.attribution import share_for_booking
 from api.services.notifications import notify
 
 # -- seats ---------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
     # (the community and the space stay in the session for the answer)
     rules = await policy(session, activity.community_id)
     params = await activity_params(session, activity)
-    share_id = await last_share_opened(session, user.id, activity.community_id)
+    share_id = await share_for_booking(session, user.id, activity.id)
 
     activity = await lock_activity(session, activity_id)  # from here on, one booking at a time
     _check_open(activity, now)

@@ -1,25 +1,48 @@
-"""Which share brought someone: the last share of the community they opened within the window
-before booking (a booking from a share) or before joining as a resident (a new resident from a
-share). Read before any lock: one indexed lookup."""
+"""Which share brought someone, within the window after they opened it:
+
+- a booking, to the share they opened last among those of the booked activity and of the posts
+  about it (its album): a share of something else did not bring this booking, however recently
+  it was opened;
+- a new resident, to the last share of the community they opened before they were one.
+
+Read before any lock: one indexed lookup."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
-from api.db.models import Share, ShareOpen
+from api.db.models import Post, Share, ShareOpen
 
 ATTRIBUTION_WINDOW = timedelta(days=7)
+
+
+async def share_for_booking(session: AsyncSession, user_id: int, activity_id: int) -> int | None:
+    """The share of the activity, or of a post about it, that `user_id` opened last within the
+    window; None when they opened none."""
+    about = select(Post.id).where(Post.activity_id == activity_id)
+    query = (
+        select(ShareOpen.share_id)
+        .join(Share, Share.id == ShareOpen.share_id)
+        .where(
+            ShareOpen.user_id == user_id,
+            ShareOpen.opened_at >= clock.now() - ATTRIBUTION_WINDOW,
+            or_(Share.activity_id == activity_id, Share.post_id.in_(about)),
+        )
+        .order_by(ShareOpen.opened_at.desc(), ShareOpen.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def last_share_opened(
     session: AsyncSession, user_id: int, community_id: int, *, as_outsider: bool = False
 ) -> int | None:
     """The share of `community_id` that `user_id` opened last within the window (with
-    `as_outsider`, only one opened before they were a resident)."""
+    `as_outsider`, only one opened before they were a resident): what brought a new resident."""
     query = (
         select(ShareOpen.share_id)
         .join(Share, Share.id == ShareOpen.share_id)

@@ -5,9 +5,11 @@ Definitions (README "The loop's figures"):
 - booked: seats of confirmed bookings; attended: attendees checked in (walk-ins too);
 - posts / photos: visible posts (of the activity; for a month, written in it) and their photos;
 - shares: shares of the activity or of its posts (for a month, made in it); opens: their opens,
-  one per viewer per day; bookings from shares: bookings attributed to them (made within 7 days
-  of opening one, including any later cancelled); new residents: people who joined within 7 days
-  of opening one as outsiders and are residents now (a join still waiting for approval is not);
+  one per viewer per day; bookings from shares: bookings (of the activity; for a month, made in
+  it) attributed to a share — to the one of the booked activity or of a post about it opened last
+  within 7 days (`attribution`), including any later cancelled; new residents: people who joined
+  within 7 days of opening one as outsiders and are residents now (a join still waiting for
+  approval is not);
 - re-participation: of the household members who attended, those booked (not cancelled) for
   another activity from its start until 30 days after its end.
 """
@@ -74,9 +76,6 @@ async def _share_figures(session: AsyncSession, shares: Select[Any]) -> dict[str
         "share_opens": await _scalar(
             session, select(func.count(ShareOpen.id)).where(ShareOpen.share_id.in_(select(ids.c.id)))
         ),
-        "bookings_from_shares": await _scalar(
-            session, select(func.count(Booking.id)).where(Booking.share_id.in_(select(ids.c.id)))
-        ),
         "new_residents_from_shares": await _scalar(
             session,
             select(func.count(Member.id)).where(Member.via_share_id.in_(select(ids.c.id)), Member.status == "active"),
@@ -117,6 +116,11 @@ async def activity_loop(session: AsyncSession, user: User, activity_id: int) -> 
             ),
         ),
         **await _share_figures(session, shares),
+        # a booking is only ever attributed to a share of the activity booked or of a post about it
+        "bookings_from_shares": await _scalar(
+            session,
+            select(func.count(Booking.id)).where(Booking.activity_id == activity.id, Booking.share_id.is_not(None)),
+        ),
         "attending_members": attending,
         "came_back": back,
         "reparticipation_rate": _rate(attending, back),

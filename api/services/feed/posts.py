@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
@@ -18,6 +18,7 @@ from api.db.models import (
     Activity,
     BookingAttendee,
     Comment,
+    CommunityMembership,
     Media,
     Member,
     Post,
@@ -32,6 +33,7 @@ from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.services.access import RANK, reader_role, require_reader, require_staff
 from api.services.activities.common import is_staff, my_member
 from api.services.feed.media import RENDITIONS
+from api.services.feed.reading import unnamed
 from api.services.notifications import notify
 from workers.outbox import enqueue
 
@@ -278,20 +280,15 @@ async def moderation_queue(session: AsyncSession, user: User, community_id: int)
         .order_by(Post.id)
         .limit(100),
     )
-    comments = list(
-        (
-            await session.execute(
-                select(Comment)
-                .join(Post, Post.id == Comment.post_id)
-                .where(Post.community_id == community_id, Comment.status == "review")
-                .order_by(Comment.id)
-                .limit(100)
-            )
-        ).scalars()
+    comments = await session.execute(
+        _with_author(select(Comment).join(Post, Post.id == Comment.post_id), community_id)
+        .where(Post.community_id == community_id, Comment.status == "review")
+        .order_by(Comment.id)
+        .limit(100)
     )
     return {
         "posts": await reading.views(session, user, waiting, staff=True, sizes=RENDITIONS),
-        "comments": [comment_view(c, None, user, True) for c in comments],
+        "comments": [comment_view(row, user, True) for row in comments.all()],
     }
 
 
@@ -453,8 +450,9 @@ async def like(session: AsyncSession, user: User, post_id: int, liked: bool) -> 
     return post
 
 
-async def add_comment(session: AsyncSession, user: User, post_id: int, body: str) -> Comment:
-    """A comment on a visible post, checked like posts (staff comments are not)."""
+async def add_comment(session: AsyncSession, user: User, post_id: int, body: str) -> dict[str, Any]:
+    """A comment on a visible post, checked like posts (staff comments are not); answered as its
+    author sees it."""
     post = await _visible_post(session, user, post_id)
     staff = await is_staff(session, user, post.community_id)
     comment = Comment(post_id=post.id, author_id=user.id, body=body, status="checking")
@@ -468,7 +466,7 @@ async def add_comment(session: AsyncSession, user: User, post_id: int, body: str
         await enqueue(
             session, "feed.check_text", {"kind": "comment", "id": comment.id}, dedup_key=f"comment:{comment.id}:text"
         )
-    return comment
+    return await _comment_read(session, user, comment, post.community_id, staff)
 
 
 async def _settle_comment(session: AsyncSession, comment: Comment) -> None:
@@ -492,35 +490,66 @@ async def _set_comment_status(session: AsyncSession, comment: Comment, status: s
         )
 
 
-def comment_view(comment: Comment, name: str | None, user: User, staff: bool) -> dict[str, Any]:
-    """A comment as its reader gets it: its state only for its author and staff."""
+def _with_author(query: Select[Any], community_id: int) -> Select[Any]:
+    """`query` over comments, with their author's name, avatar and whether they are staff of the
+    community (platform admins too) — in the same statement."""
+    staff_role = (
+        select(CommunityMembership.id)
+        .where(
+            CommunityMembership.user_id == Comment.author_id,
+            CommunityMembership.community_id == community_id,
+            CommunityMembership.role.in_([role for role, rank in RANK.items() if rank >= RANK["staff"]]),
+        )
+        .exists()
+    )
+    return query.add_columns(
+        User.display_name, User.avatar_url, (User.is_platform_admin | staff_role).label("by_staff")
+    ).outerjoin(User, User.id == Comment.author_id)
+
+
+def comment_view(row: Any, user: User, staff: bool) -> dict[str, Any]:
+    """A comment as its reader gets it (`row`: the comment with its author, from `_with_author`):
+    its state only for its author and staff."""
+    comment, name, avatar, by_staff = row
     own = comment.author_id == user.id
     return {
         "id": comment.id,
         "post_id": comment.post_id,
-        "author": {"id": comment.author_id, "name": name or "居民", "staff": False},
+        "author": {
+            "id": comment.author_id,
+            "name": name or unnamed(bool(by_staff)),
+            "avatar_url": avatar,
+            "staff": bool(by_staff),
+        },
         "body": comment.body,
         "created_at": comment.created_at,
         "status": comment.status if (own or staff) else None,
     }
 
 
+async def _comment_read(
+    session: AsyncSession, user: User, comment: Comment, community_id: int, staff: bool
+) -> dict[str, Any]:
+    row = (await session.execute(_with_author(select(Comment), community_id).where(Comment.id == comment.id))).one()
+    return comment_view(row, user, staff)
+
+
 async def comments(session: AsyncSession, user: User, post_id: int) -> list[dict[str, Any]]:
     """Visible comments, and the caller's own whatever their state (staff see all), oldest first."""
     post, staff = await seeable_post(session, user, post_id)
     query = (
-        select(Comment, User.display_name)
-        .outerjoin(User, User.id == Comment.author_id)
+        _with_author(select(Comment), post.community_id)
         .where(Comment.post_id == post.id)
         .order_by(Comment.id)
         .limit(500)
     )
     if not staff:
         query = query.where((Comment.status == "visible") | (Comment.author_id == user.id))
-    return [comment_view(c, name, user, staff) for c, name in (await session.execute(query)).all()]
+    return [comment_view(row, user, staff) for row in (await session.execute(query)).all()]
 
 
-async def moderate_comment(session: AsyncSession, user: User, comment_id: int, approve: bool) -> Comment:
+async def moderate_comment(session: AsyncSession, user: User, comment_id: int, approve: bool) -> dict[str, Any]:
+    """Staff let a comment waiting for them be seen, or refuse it; answered as staff see it."""
     missing = NotFound("comment_not_found", "找不到这条评论")
     found = await session.get(Comment, comment_id)
     post = await session.get(Post, found.post_id) if found is not None else None
@@ -533,7 +562,7 @@ async def moderate_comment(session: AsyncSession, user: User, comment_id: int, a
     # refusing one that waits is a rejection, as for posts; taking down one already shown hides it
     refused = "hidden" if comment.status == "visible" else "rejected"
     await _set_comment_status(session, comment, "visible" if approve else refused)
-    return comment
+    return await _comment_read(session, user, comment, post.community_id, True)
 
 
 async def report(session: AsyncSession, user: User, post_id: int, reason: str) -> Post:

@@ -1,18 +1,25 @@
 """Reading posts: the community's feed, an activity's album, a person's growth album, one post.
 
-A page is three queries whatever its size: the posts (with their authors and activities), their
-photos, and which of them the reader liked; the feed's first page adds two small ones (pinned
-posts, the reader's own posts still waiting), each served by its own partial index.
+A page is three queries whatever its size: the posts (with their authors' names and avatars and
+their activities), their photos, and what the reader has to do with them (the ones they liked, and
+the people tagged whom they may see); the feed's first page adds two small ones (pinned posts, the
+reader's own posts still waiting), each served by its own partial index.
+
+Who a post is about (its tags, `members`) is the business of those people's household and the
+community's staff: anyone else gets the post as its visibility allows, with no tags at all — no
+names, no ids, not even how many.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, cast, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from api.db.base import IdType
 from api.db.models import Activity, Media, Member, Post, PostLike, PostMedia, PostMember, User
 from api.db.session import settings_of, storage_of
 from api.errors import NotFound
@@ -39,18 +46,72 @@ def _photo(session: AsyncSession, media: Any, sizes: tuple[str, ...], privileged
     }
 
 
+def unnamed(staff: bool) -> str:
+    """What an author without a name is called (a social worker who never joined a household, an
+    account gone)."""
+    return "社工" if staff else "居民"
+
+
+class PostRow(NamedTuple):
+    """A post with what its views show of the rows around it."""
+
+    post: Any  # a Post, or a plain row with a Post's column names
+    author_name: str | None
+    author_avatar: str | None
+    activity_title: str | None
+
+
+async def _reader_marks(
+    session: AsyncSession, user: User, ids: list[int], staff: bool
+) -> tuple[set[int], dict[int, list[dict[str, Any]]]]:
+    """Which of the posts the reader liked, and per post the tagged people the reader may see
+    (staff: everyone; a resident: the members of their own household). One statement, so that a
+    page stays at three queries: the likes are the rows without a member."""
+    likes = select(
+        PostLike.post_id.label("post_id"),
+        cast(null(), IdType).label("member_id"),
+        cast(null(), String).label("name"),
+    ).where(PostLike.user_id == user.id, PostLike.post_id.in_(ids))
+    tags = (
+        select(PostMember.post_id, Member.id, Member.display_name)
+        .join(Member, Member.id == PostMember.member_id)
+        .where(PostMember.post_id.in_(ids))
+    )
+    if not staff:
+        mine = aliased(Member)
+        tags = tags.where(
+            Member.household_id.in_(
+                select(mine.household_id).where(
+                    mine.community_id == Member.community_id, mine.user_id == user.id, mine.status == "active"
+                )
+            )
+        )
+    liked: set[int] = set()
+    tagged: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in (await session.execute(union_all(likes, tags))).all():
+        if row.member_id is None:
+            liked.add(row.post_id)
+        else:
+            tagged[row.post_id].append({"id": row.member_id, "name": row.name})
+    for people in tagged.values():
+        people.sort(key=lambda person: int(person["id"]))
+    return liked, tagged
+
+
 async def views(
     session: AsyncSession,
     user: User,
-    posts: list[tuple[Post, str | None, str | None]],
+    posts: list[PostRow],
     *,
     staff: bool,
     sizes: tuple[str, ...] = ("thumb", "feed"),
 ) -> list[dict[str, Any]]:
-    """Posts as a reader gets them; `posts` carries each post's author name and activity title."""
-    ids = [p.id for p, _, _ in posts]
+    """Posts as a reader gets them: photos ready for them, whether they liked each, and the
+    tagged people only of their own household (staff: all)."""
+    ids = [row.post.id for row in posts]
     photos: dict[int, list[Any]] = defaultdict(list)
     liked: set[int] = set()
+    tagged: dict[int, list[dict[str, Any]]] = {}
     if ids:
         # plain rows, not ORM objects: a page has dozens of photos and nothing here changes them
         rows = await session.execute(
@@ -61,23 +122,23 @@ async def views(
         )
         for row in rows.all():
             photos[row.post_id].append(row)
-        liked = set(
-            (
-                await session.execute(
-                    select(PostLike.post_id).where(PostLike.user_id == user.id, PostLike.post_id.in_(ids))
-                )
-            ).scalars()
-        )
+        liked, tagged = await _reader_marks(session, user, ids, staff)
     out = []
-    for post, author, activity_title in posts:
+    for post, author, avatar, activity_title in posts:
         own = post.author_id == user.id
         view: dict[str, Any] = {
             "id": post.id,
             "community_id": post.community_id,
-            "author": {"id": post.author_id, "name": author or "居民", "staff": post.by_staff},
+            "author": {
+                "id": post.author_id,
+                "name": author or unnamed(post.by_staff),
+                "avatar_url": avatar,
+                "staff": post.by_staff,
+            },
             "body": post.body,
             "activity": {"id": post.activity_id, "title": activity_title} if post.activity_id else None,
             "photos": [_photo(session, m, sizes, own or staff) for m in photos[post.id]],
+            "members": tagged.get(post.id, []),
             "like_count": post.like_count,
             "comment_count": post.comment_count,
             "liked": post.id in liked,
@@ -94,7 +155,11 @@ async def views(
 
 def _with_names(query: Select[Any]) -> Select[Any]:
     return (
-        query.add_columns(User.display_name.label("author_name"), Activity.title.label("activity_title"))
+        query.add_columns(
+            User.display_name.label("author_name"),
+            User.avatar_url.label("author_avatar"),
+            Activity.title.label("activity_title"),
+        )
         .outerjoin(User, User.id == Post.author_id)
         .outerjoin(Activity, Activity.id == Post.activity_id)
     )
@@ -103,21 +168,30 @@ def _with_names(query: Select[Any]) -> Select[Any]:
 # lists of posts are read as plain rows (a Row has the Post's column names), not ORM objects: a
 # page is read-only, and building objects was a third of a feed request's CPU time
 POST_COLUMNS = tuple(Post.__table__.c)
-Row = tuple[Any, str | None, str | None]  # (the post, its author's name, its activity's title)
 
 
 def posts_query() -> Select[Any]:
     return select(*POST_COLUMNS)
 
 
-async def rows_of(session: AsyncSession, query: Select[Any]) -> list[Row]:
-    """The posts of `query` (made with posts_query()) with their author's name and activity's title."""
-    return [(r, r.author_name, r.activity_title) for r in (await session.execute(_with_names(query))).all()]
+async def rows_of(session: AsyncSession, query: Select[Any]) -> list[PostRow]:
+    """The posts of `query` (made with posts_query()) with their author's name and avatar and
+    their activity's title, in the same statement."""
+    return [
+        PostRow(r, r.author_name, r.author_avatar, r.activity_title)
+        for r in (await session.execute(_with_names(query))).all()
+    ]
+
+
+async def row_of(session: AsyncSession, post_id: int) -> PostRow:
+    """One post as `rows_of` reads it (what a detail or a share shows), as it stands now."""
+    (row,) = await rows_of(session, posts_query().where(Post.id == post_id))
+    return row
 
 
 async def _page(
     session: AsyncSession, query: Select[Any], cursor: str | None, limit: int
-) -> tuple[list[Row], str | None]:
+) -> tuple[list[PostRow], str | None]:
     """Newest first, in (created_at, id) cursor pages."""
     query = query.order_by(Post.created_at.desc(), Post.id.desc()).limit(limit + 1)
     if cursor:
@@ -144,9 +218,9 @@ async def feed(session: AsyncSession, user: User, community_id: int, cursor: str
     )
     query = posts_query().where(Post.community_id == community_id, Post.status == "visible")
     if pinned:
-        query = query.where(Post.id.not_in([p.id for p, _, _ in pinned]))
+        query = query.where(Post.id.not_in([row.post.id for row in pinned]))
     page, next_cursor = await _page(session, query, cursor, limit)
-    mine: list[Row] = []
+    mine: list[PostRow] = []
     if cursor is None:
         mine = await rows_of(
             session,
@@ -168,18 +242,11 @@ async def feed(session: AsyncSession, user: User, community_id: int, cursor: str
 
 
 async def post_detail(session: AsyncSession, user: User, post_id: int) -> dict[str, Any]:
+    """One post, for whoever may see it (`seeable_post`), with its photos in every size."""
     from api.services.feed.posts import seeable_post
 
     post, staff = await seeable_post(session, user, post_id)
-    author = await session.get(User, post.author_id) if post.author_id else None
-    activity = await session.get(Activity, post.activity_id) if post.activity_id else None
-    (view,) = await views(
-        session,
-        user,
-        [(post, author.display_name if author else None, activity.title if activity else None)],
-        staff=staff,
-        sizes=RENDITIONS,
-    )
+    (view,) = await views(session, user, [await row_of(session, post.id)], staff=staff, sizes=RENDITIONS)
     return view
 
 

@@ -22,7 +22,7 @@ from api.db.models import Activity, Community, Post, Share, ShareOpen, User
 from api.db.session import settings_of, storage_of
 from api.db.upsert import insert_ignore
 from api.errors import NotFound
-from api.services.access import get_community, reader_role
+from api.services.access import RANK, get_community, reader_role
 from api.services.activities.browse import visible_activity
 from api.services.feed.media import public_url
 from workers.outbox import enqueue
@@ -127,14 +127,15 @@ async def open_share(session: AsyncSession, user: User, token: str) -> dict[str,
     opens are not), and answered with what the viewer may see. A community-only post (and every
     post showing children) is answered to outsiders with `members_only` and nothing of the post."""
     from api.services.activities.browse import activity_detail
-    from api.services.feed.reading import views
+    from api.services.feed.reading import row_of, views
 
     share = (await session.execute(select(Share).where(Share.token == token))).scalar_one_or_none()
     if share is None:
         raise NotFound("share_not_found", "这个分享已失效")
     community = await get_community(session, share.community_id)
     # a resident whose join still waits for approval is not yet shown what only residents see
-    member = await reader_role(session, user, community.id) is not None
+    role = await reader_role(session, user, community.id)
+    member = role is not None
     view: dict[str, Any] = {
         "token": share.token,
         "target": share.target,
@@ -161,14 +162,10 @@ async def open_share(session: AsyncSession, user: User, token: str) -> dict[str,
             view["members_only"] = True
             await _count(session, share, user, community, member)
             return view
-        author = await session.get(User, post.author_id) if post.author_id else None
-        activity = await session.get(Activity, post.activity_id) if post.activity_id else None
-        (view["post"],) = await views(
-            session,
-            user,
-            [(post, author.display_name if author else None, activity.title if activity else None)],
-            staff=False,
-        )
+        # the community's staff see it as in the feed (whom it tags among it); anyone else as a
+        # resident would: tags only of their own household, so never through a share from outside
+        staff = role is not None and RANK[role] >= RANK["staff"]
+        (view["post"],) = await views(session, user, [await row_of(session, post.id)], staff=staff)
     await _count(session, share, user, community, member)
     return view
 

@@ -479,6 +479,8 @@ async def _addressed(session: AsyncSession, announcement_id: int, me: Reader) ->
 
 
 async def get_announcement(session: AsyncSession, user: User, announcement_id: int) -> dict[str, Any]:
+    """One announcement in full: the staff's view for the community's staff, a resident's (what it
+    says, whether they read it) for the residents it is addressed to."""
     announcement, me = await _visible(session, user, announcement_id)
     if me.is_staff:
         return await staff_view(
@@ -568,8 +570,11 @@ async def _stats(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, A
 def _view(
     announcement: Announcement, now: datetime, *, read: bool, full: bool, stats: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    """A resident's view (nothing but what the notice says and whether they read it); with
+    `stats`, the staff's, which adds its state, audience and counts."""
     status = status_of(announcement, now)
     view: dict[str, Any] = {
+        "view": "resident" if stats is None else "staff",
         "id": announcement.id,
         "community_id": announcement.community_id,
         "title": announcement.title,
@@ -588,11 +593,13 @@ def _view(
             author_id=announcement.author_id,
             withdrawn_at=announcement.withdrawn_at,
             stats=stats,
+            revisions=None,
         )
     return view
 
 
 async def staff_view(session: AsyncSession, announcement: Announcement, *, read: bool = False) -> dict[str, Any]:
+    """The staff's detail: the staff view with its revisions."""
     stats = (await _stats(session, [announcement.id]))[announcement.id]
     view = _view(announcement, clock.now(), read=read, full=True, stats=stats)
     revisions = await session.execute(

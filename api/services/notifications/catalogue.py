@@ -203,6 +203,7 @@ _declare(
 )
 
 
+_TEAM_PAGE = "pages/volunteers/team?id={team_id}"
 _declare(
     NotificationKind(
         name="team.join_request",
@@ -210,8 +211,30 @@ _declare(
         params=frozenset({"team_id", "team_name", "applicant"}),
         title="{applicant}申请加入{team_name}",
         body="{applicant}想加入{team_name}，请在小程序里确认。",
-        page="pages/volunteers/team?id={team_id}",
+        page=_TEAM_PAGE,
         fields={"thing1": "{team_name}", "name2": "{applicant}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="team.request_approved",
+        label="入队申请通过",
+        params=frozenset({"team_id", "team_name"}),
+        title="欢迎加入{team_name}",
+        body="你加入{team_name}的申请通过了。团队的值班和活动都在小程序里，期待和你一起为社区出力！",
+        page=_TEAM_PAGE,
+        fields={"thing1": "{team_name}", "phrase2": "已通过"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="team.request_refused",
+        label="入队申请未通过",
+        params=frozenset({"team_id", "team_name"}),
+        title="{team_name}的入队申请没有通过",
+        body="这次没能加入{team_name}。社区还有别的团队和志愿服务，欢迎看看；有疑问可以问问队长或社工。",
+        page=_TEAM_PAGE,
+        fields={"thing1": "{team_name}", "phrase2": "未通过"},
     )
 )
 _declare(

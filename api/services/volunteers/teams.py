@@ -164,18 +164,44 @@ async def join(session: AsyncSession, user: User, team_id: int) -> dict[str, Any
 
 
 async def review(session: AsyncSession, user: User, team_id: int, applicant_id: int, approve: bool) -> None:
-    """A leader of the team, or staff, let a request in or turn it down."""
+    """A leader of the team, or staff, let a request in or turn it down, and the applicant is told
+    in the same transaction. The request is locked first, so of two decisions at once the second
+    finds it decided: approving it again changes nothing and tells nobody twice, refusing an
+    approved one is refused (409). A refused request is gone, so the resident may ask again; that
+    is a new request and a new decision (the cause names the request by its id and time)."""
     team = await get_team(session, team_id)
     await require_leader_or_staff(session, user, team)
-    request = await membership(session, applicant_id, team.id)
-    if request is None or request.status != "pending":
+    request = (
+        await session.execute(
+            select(TeamMember)
+            .where(TeamMember.team_id == team.id, TeamMember.user_id == applicant_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if request is None:
         raise NotFound("request_not_found", "没有这个入队申请")
+    if request.status == "active":
+        if approve:
+            return  # approved already (a double tap, or another leader first)
+        raise Conflict("request_already_approved", "这个申请已经通过了，对方已是队员")
+    decision = "approved" if approve else "refused"
+    # a row id alone could be reused on SQLite once the refused row is deleted
+    cause = f"team:{team.id}:request:{request.id}:{request.created_at:%Y%m%d%H%M%S%f}:{decision}"
     if approve:
         request.status = "active"
         request.approved_by = user.id
     else:
         await session.delete(request)
     await session.flush()
+    await notify(
+        session,
+        [applicant_id],
+        f"team.request_{decision}",
+        {"team_id": team.id, "team_name": team.name},
+        cause,
+        community_id=team.community_id,
+    )
 
 
 async def leave(session: AsyncSession, user: User, team_id: int) -> None:
