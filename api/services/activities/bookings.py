@@ -34,6 +34,7 @@ from api.services.activities.common import (
     place_of,
     policy,
     schedule_reminder,
+    shown_to_residents,
 )
 from api.services.feed.attribution import last_share_opened
 from api.services.notifications import notify
@@ -185,13 +186,16 @@ async def active_block(session: AsyncSession, member_ids: list[int], now: dateti
 async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids: list[int] | None) -> dict[str, Any]:
     """Book seats for the caller's household members (default: the caller). Confirmed while seats
     remain, else waitlisted; refused outside the registration window, outside the age range, for
-    someone already booked, or while a no-show block lasts."""
+    someone already booked, or while a no-show block lasts. A visitor (no household in the
+    community) is told to join first; one whose join still waits, to wait for it."""
     now = clock.now()
     activity = await get_activity(session, activity_id)
     me = await my_member(session, user, activity.community_id)
     if me is None:
         if await role_in(session, user, activity.community_id) is None:
-            raise NotFound("activity_not_found", "活动不存在")  # outsiders learn nothing
+            if not shown_to_residents(activity):
+                raise NotFound("activity_not_found", "活动不存在")  # visitors learn nothing of drafts
+            raise Forbidden("not_a_member", "请先登记住址（楼栋和门牌）加入本社区，再预约活动")
         raise Forbidden("not_a_resident", "请先登记为本社区的居民（所在楼栋和门牌），审核通过后再预约")
     _check_open(activity, now)
     members = await _attendees(session, activity, me, attendee_ids)
