@@ -199,6 +199,7 @@ async def test_registration_window_edges(client, b):
     early = await book(client, b.chen, a["id"])
     assert (early.status_code, early.json()["error"]["code"]) == (409, "registration_not_open")
     assert early.json()["error"]["details"]["opens_at"] == "2026-12-01T10:00:00+08:00"
+    assert early.json()["error"]["message"] == "报名 12月1日 10:00 开始"  # when, in community time
     clock.freeze(NOW + timedelta(hours=1))
     assert (await book(client, b.chen, a["id"])).status_code == 201
     clock.freeze(NOW + timedelta(days=1) - timedelta(seconds=1))
@@ -206,6 +207,7 @@ async def test_registration_window_edges(client, b):
     clock.freeze(NOW + timedelta(days=1))
     late = await book(client, b.zhou, a["id"], [b.lele])
     assert (late.status_code, late.json()["error"]["code"]) == (409, "registration_closed")
+    assert late.json()["error"]["message"] == "报名已于 12月2日 09:00 截止"
 
 
 async def test_child_attendees_must_be_in_the_age_range(client, b):
@@ -428,6 +430,7 @@ async def test_scanning_a_booking_code_checks_in_inside_the_window_only(client, 
 
     early = await client.post(scan, json={"token": code["token"]}, headers=b.staff.headers)
     assert (early.status_code, early.json()["error"]["code"]) == (409, "checkin_closed")
+    assert early.json()["error"]["message"] == "签到 12月1日 10:30 开始"
     clock.advance(timedelta(hours=1, minutes=30))  # 30 minutes before the start
     child_only = await client.post(
         scan, json={"token": code["token"], "attendee_ids": [b.xiaoyu]}, headers=b.staff.headers
@@ -453,6 +456,7 @@ async def test_scanning_a_booking_code_checks_in_inside_the_window_only(client, 
     clock.advance(timedelta(hours=1))  # 30 minutes after the start has passed
     late = await client.post(scan, json={"token": code["token"]}, headers=b.staff.headers)
     assert late.json()["error"]["code"] == "checkin_closed"
+    assert late.json()["error"]["message"] == "签到已于 12月1日 11:30 结束"
 
 
 async def test_the_on_site_code_rotates_every_minute(client, b):
@@ -484,7 +488,7 @@ async def test_walk_ins_take_free_seats_at_the_door(client, b):
     came = await client.post(walk, json={"member_ids": [b.lele], "guests": ["王奶奶"]}, headers=b.staff.headers)
     assert came.status_code == 201
     (walked_in,) = came.json()["bookings"]
-    assert walked_in["source"] == "walkin" and came.json()["checked_in_now"] == 2
+    assert walked_in["source"] == "walkin" and came.json()["newly_checked_in"] == 2
     assert all(x["checked_in_at"] is not None for x in walked_in["attendees"])
     full = await client.post(walk, json={"guests": ["李爷爷"]}, headers=b.staff.headers)
     assert (full.status_code, full.json()["error"]["code"]) == (409, "activity_full")
@@ -653,7 +657,7 @@ async def test_late_check_in_inside_the_window_counts_even_after_a_short_activit
     ticked = await client.post(
         f"/api/v1/activities/{a['id']}/checkins", json={"booking_id": late["id"]}, headers=b.staff.headers
     )
-    assert ticked.status_code == 200 and ticked.json()["checked_in_now"] == 1
+    assert ticked.status_code == 200 and ticked.json()["newly_checked_in"] == 1
     clock.advance(timedelta(minutes=10))
     await worker(app).run_until_idle()
     roster = (await client.get(f"/api/v1/activities/{a['id']}/attendance", headers=b.staff.headers)).json()

@@ -171,7 +171,7 @@ async def test_a_longer_page_costs_no_more_queries(client, db, b):
 
 # -- 2. one answer for every check-in -----------------------------------------------------------
 
-CHECKIN_KEYS = {"activity", "bookings", "checked_in_now", "already_checked_in"}
+CHECKIN_KEYS = {"activity", "bookings", "newly_checked_in", "already_checked_in"}
 ACTIVITY_KEYS = {"id", "title", "start_at", "end_at", "place"}
 BOOKING_KEYS = {"id", "status", "seats", "source", "attendees"}
 ATTENDEE_KEYS = {"member_id", "name", "kind", "checked_in_at", "checked_in_now"}
@@ -209,18 +209,18 @@ async def test_staff_scans_self_check_in_and_walk_ins_answer_alike(client, app, 
     )
     people = [(x["name"], x["kind"], x["checked_in_now"], x["checked_in_at"] is not None) for x in booking["attendees"]]
     assert people == [("chen", "adult", False, False), ("小雨", "child", True, True)]
-    assert (answer["checked_in_now"], answer["already_checked_in"]) == (1, False)
+    assert (answer["newly_checked_in"], answer["already_checked_in"]) == (1, False)
 
     # the same code again: nothing changes, and the screen can say so
     again = (await client.post(scan, json={"token": token, "attendee_ids": [b.xiaoyu]}, headers=b.staff.headers)).json()
     same_shape(again)
-    assert (again["checked_in_now"], again["already_checked_in"]) == (0, True)
+    assert (again["newly_checked_in"], again["already_checked_in"]) == (0, True)
     assert again["bookings"][0]["attendees"][1]["checked_in_at"] == booking["attendees"][1]["checked_in_at"]
     # a retried request with its Idempotency-Key gets the first answer back
     key = {"Idempotency-Key": "scan-zhou-1"}
     first = await client.post(scan, json={"booking_id": zhou["id"]}, headers={**b.staff.headers, **key})
     retried = await client.post(scan, json={"booking_id": zhou["id"]}, headers={**b.staff.headers, **key})
-    assert retried.json() == first.json() and first.json()["checked_in_now"] == 2
+    assert retried.json() == first.json() and first.json()["newly_checked_in"] == 2
     assert retried.headers.get("Idempotent-Replayed") == "true"
 
     # the resident scanning the on-site code: the rest of the household
@@ -232,7 +232,7 @@ async def test_staff_scans_self_check_in_and_walk_ins_answer_alike(client, app, 
     same_shape(selfie.json())
     (mine,) = selfie.json()["bookings"]
     assert [(x["name"], x["checked_in_now"]) for x in mine["attendees"]] == [("chen", True), ("小雨", False)]
-    assert (selfie.json()["checked_in_now"], selfie.json()["already_checked_in"]) == (1, False)
+    assert (selfie.json()["newly_checked_in"], selfie.json()["already_checked_in"]) == (1, False)
 
     # a walk-in, checked in as it is registered
     walked = await client.post(
@@ -260,7 +260,7 @@ async def test_staff_scans_self_check_in_and_walk_ins_answer_alike(client, app, 
         assert schema == {"$ref": "#/components/schemas/CheckinResult"}, path
         assert "already_checked_in" in operation["description"]
     described = spec["components"]["schemas"]["CheckinResult"]["properties"]
-    assert all(described[name].get("description") for name in ("bookings", "checked_in_now", "already_checked_in"))
+    assert all(described[name].get("description") for name in ("bookings", "newly_checked_in", "already_checked_in"))
 
 
 # -- 3. a volunteer on duty at the door ---------------------------------------------------------
@@ -387,7 +387,9 @@ async def test_a_volunteer_on_duty_registers_walk_ins_by_name(client, b, door):
     )
     assert more.json()["taken"] == 4  # wang came off the waitlist
     await door.on_duty(door.volunteer, door.shift)
-    assert code_of(await door.walk_in(door.volunteer)) == (409, "checkin_closed")  # 09:00: not yet
+    too_early = await door.walk_in(door.volunteer)  # 09:00
+    assert code_of(too_early) == (409, "checkin_closed")
+    assert too_early.json()["error"]["message"] == "签到 12月1日 09:30 开始"
     clock.advance(timedelta(minutes=40))
     came = await door.walk_in(door.volunteer, guests=["李爷爷", "李奶奶"])
     assert came.status_code == 201, came.text

@@ -212,7 +212,8 @@ async def booking_code(booking_id: IdPath, user: CurrentUser, session: SessionDe
 
 CHECKIN_ANSWER = (
     "签到的三种方式（扫预约码、居民扫现场码、现场登记）回答同一个结构：活动、涉及的预约和其中每个人的签到时间、"
-    "这次签到了谁（checked_in_now），以及是否之前都已签到（already_checked_in：重复扫码什么也不改变）。"
+    "这次签到了谁（每人的 checked_in_now）和几位（newly_checked_in），以及是否之前都已签到"
+    "（already_checked_in：重复扫码什么也不改变）。"
 )
 
 

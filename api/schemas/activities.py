@@ -189,7 +189,7 @@ class ScanCheckin(Input):
     token: str | None = Field(
         default=None, min_length=3, max_length=64, pattern=r"^[0-9A-Za-z._-]+$", description="扫到的预约码"
     )
-    booking_id: Id | None = Field(default=None, description="或：在名单上为没带手机的人签到")
+    booking_id: Id | None = Field(default=None, description="或：在名单上为没带手机的人签到（只限社工）")
     attendee_ids: list[Id] | None = Field(default=None, max_length=10, description="只为其中几位签到；不填：全部")
 
     @model_validator(mode="after")
@@ -261,7 +261,7 @@ class CheckinResult(BaseModel):
     bookings: list[CheckinBooking] = Field(
         description="签到涉及的预约：扫预约码、名单签到、现场登记为一个；居民扫现场码为本户在本活动的所有已确认预约"
     )
-    checked_in_now: int = Field(description="这次签到的人数")
+    newly_checked_in: int = Field(description="这次签到的人数")
     already_checked_in: bool = Field(
         description="要签到的人之前都已签到（重复扫码）：这次什么也没改变，可提示「已签到」"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -121,7 +122,7 @@ def registration_state(activity: Activity, now: datetime) -> str:
     return "open" if now < activity.registration_closes_at else "closed"
 
 
-def _check_open(activity: Activity, now: datetime) -> None:
+def _check_open(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
     if activity.status == "cancelled":
         raise Conflict("activity_cancelled", "活动已取消")
     if activity.status != "published":
@@ -129,9 +130,11 @@ def _check_open(activity: Activity, now: datetime) -> None:
     state = registration_state(activity, now)
     if state == "not_yet":
         opens = activity.registration_opens_at or activity.published_at
-        raise Conflict("registration_not_open", "报名还没有开始", details={"opens_at": opens})
+        assert opens is not None  # published
+        raise Conflict("registration_not_open", f"报名 {local_text(opens, tz)} 开始", details={"opens_at": opens})
     if state == "closed":
-        raise Conflict("registration_closed", "报名已经截止", details={"closed_at": activity.registration_closes_at})
+        closed = activity.registration_closes_at
+        raise Conflict("registration_closed", f"报名已于 {local_text(closed, tz)} 截止", details={"closed_at": closed})
 
 
 async def _attendees(
@@ -197,12 +200,13 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
                 raise NotFound("activity_not_found", "活动不存在")  # visitors learn nothing of drafts
             raise Forbidden("not_a_member", "请先登记住址（楼栋和门牌）加入本社区，再预约活动")
         raise Forbidden("not_a_resident", "请先登记为本社区的居民（所在楼栋和门牌），审核通过后再预约")
-    _check_open(activity, now)
+    tz = await community_tz(session, activity.community_id)
+    _check_open(activity, now, tz)
     members = await _attendees(session, activity, me, attendee_ids)
     block = await active_block(session, [m.id for m in members], now)
     if block is not None:
         name = next(m.display_name for m in members if m.id == block.member_id)
-        until = local_text(block.until, await community_tz(session, activity.community_id))
+        until = local_text(block.until, tz)
         raise Forbidden(
             "booking_blocked",
             f"{name}近期多次预约未到场，暂停预约至{until}；如有特殊情况请联系社工",
@@ -216,7 +220,7 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
     share_id = await last_share_opened(session, user.id, activity.community_id)
 
     activity = await lock_activity(session, activity_id)  # from here on, one booking at a time
-    _check_open(activity, now)
+    _check_open(activity, now, tz)
     held = (
         await session.execute(
             select(BookingAttendee.booking_id, BookingAttendee.member_id).where(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,19 +31,30 @@ from api.security import ONSITE_CODE_SECONDS, checkin_token, onsite_code, onsite
 from api.services.access import require_staff
 from api.services.activities.bookings import _booking_for, take_seats
 from api.services.activities.browse import visible_activity
-from api.services.activities.common import get_activity, is_staff, lock_activity, my_member, place_of
+from api.services.activities.common import (
+    community_tz,
+    get_activity,
+    is_staff,
+    local_text,
+    lock_activity,
+    my_member,
+    place_of,
+)
 from api.services.volunteers import shifts
 
 ON_DUTY_ONLY = "只有社工或本活动正在值班（已签到）的志愿者可以"
 
 
-def _check_window(activity: Activity, now: datetime) -> None:
+def _check_window(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
     if activity.status != "published":
         raise Conflict("activity_not_open", "活动未发布或已取消")
     if not activity.checkin_opens_at <= now <= activity.checkin_closes_at:
+        early = now < activity.checkin_opens_at
         raise Conflict(
             "checkin_closed",
-            "现在不在签到时间内",
+            f"签到 {local_text(activity.checkin_opens_at, tz)} 开始"
+            if early
+            else f"签到已于 {local_text(activity.checkin_closes_at, tz)} 结束",
             details={"opens_at": activity.checkin_opens_at, "closes_at": activity.checkin_closes_at},
         )
 
@@ -147,7 +159,7 @@ async def door_view(
             {"id": b.id, "status": b.status, "seats": b.seats, "source": b.source, "attendees": people[b.id]}
             for b in bookings
         ],
-        "checked_in_now": len(now_in),
+        "newly_checked_in": len(now_in),
         "already_checked_in": not now_in,
     }
 
@@ -182,7 +194,7 @@ async def scan(
     if booking.status != "confirmed":
         raise Conflict("booking_not_confirmed", "这个预约没有确认（候补或已取消）", details={"status": booking.status})
     now = clock.now()
-    _check_window(activity, now)
+    _check_window(activity, now, await community_tz(session, activity.community_id))
     now_in = await _check_in(session, booking, member_ids, user, "scan" if token is not None else "staff", now)
     return await door_view(session, activity, [booking], now_in, volunteer=not staff)
 
@@ -212,7 +224,7 @@ async def self_checkin(
     now = clock.now()
     if not onsite_code_valid(settings_of(session), activity.id, code, now):
         raise Unprocessable("onsite_code_invalid", "签到码已过期或不正确，请扫描现场屏幕上最新的二维码")
-    _check_window(activity, now)
+    _check_window(activity, now, await community_tz(session, activity.community_id))
     me = await my_member(session, user, activity.community_id)
     booked: list[Booking] = []
     if me is not None:
@@ -268,7 +280,8 @@ async def walk_in(
             details={"fields": ["member_ids"]},
         )
     now = clock.now()
-    _check_window(activity, now)
+    tz = await community_tz(session, activity.community_id)
+    _check_window(activity, now, tz)
     members: list[Member] = []
     if member_ids:
         members = list(
@@ -286,7 +299,7 @@ async def walk_in(
             raise Unprocessable("walkin_members_invalid", "登记的成员须属于本社区的同一户")
     seats = len(members) + len(guests)
     activity = await lock_activity(session, activity.id)
-    _check_window(activity, now)  # again: it may have been cancelled while we waited
+    _check_window(activity, now, tz)  # again: it may have been cancelled while we waited
     if not await take_seats(session, activity, seats):
         raise Conflict(
             "activity_full", "名额已满", details={"seats_left": activity.capacity - activity.taken, "asked": seats}
