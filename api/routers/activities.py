@@ -12,14 +12,16 @@ from api.schemas.activities import (
     ActivityCancel,
     ActivityCreate,
     ActivityDetail,
-    ActivityItem,
+    ActivityPage,
     ActivityUpdate,
     Attendance,
+    AttendanceView,
     BlockRead,
     BookingCreate,
     BookingRead,
     Category,
     CheckinCode,
+    CheckinResult,
     OnsiteCode,
     PolicyRead,
     PolicyUpdate,
@@ -28,6 +30,7 @@ from api.schemas.activities import (
     SeriesCreate,
     SeriesDetail,
     SeriesRead,
+    VolunteerAttendance,
     WalkIn,
 )
 from api.schemas.common import Page
@@ -62,9 +65,13 @@ async def create_activity(
 
 @router.get(
     "/communities/{community_id}/activities",
-    response_model=Page[ActivityItem],
+    response_model=ActivityPage,
     summary="活动列表（即将开始的在前）",
-    description="居民看到已发布的活动；社工还能按状态看草稿、已取消的。日期按社区当地日期。",
+    description=(
+        "居民看到已发布的活动，每项带 my_booking_status（我家是否已预约）；社工还能按状态看草稿、已取消的"
+        "（status 只对社工开放）。还没加入本社区的人也能先看看已发布的活动（只有公开的信息），"
+        "并从 join 得知怎样加入。日期按社区当地日期。"
+    ),
 )
 async def list_activities(
     community_id: IdPath,
@@ -78,9 +85,17 @@ async def list_activities(
     date_from: Annotated[date | None, Query(ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
     date_to: Annotated[date | None, Query(ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
     has_seats: Annotated[bool, Query(description="只看还有名额的")] = False,
-    for_my_children: Annotated[bool, Query(description="只看适合我家孩子年龄的")] = False,
-) -> Page[ActivityItem]:
-    items, next_cursor = await browse.list_activities(
+    for_my_children: Annotated[
+        bool,
+        Query(
+            description=(
+                "只看适合我家孩子的：有年龄范围的，按出生年份至少有一个孩子在范围内；没有年龄范围的，"
+                "只有儿童、亲子类。家里没有登记孩子时为空"
+            )
+        ),
+    ] = False,
+) -> ActivityPage:
+    listing = await browse.list_activities(
         session,
         user,
         community_id,
@@ -95,10 +110,18 @@ async def list_activities(
         cursor=page.cursor,
         limit=page.limit,
     )
-    return Page[ActivityItem](items=[ActivityItem(**i) for i in items], next_cursor=next_cursor)
+    return ActivityPage(**listing)
 
 
-@router.get("/activities/{activity_id}", response_model=ActivityDetail, summary="活动详情（含余位、候补数、我的预约）")
+@router.get(
+    "/activities/{activity_id}",
+    response_model=ActivityDetail,
+    summary="活动详情（含余位、候补数、我的预约）",
+    description=(
+        "本社区居民看到余位、候补数和本户的预约。还没加入的访客也能看已发布（含发布后取消）的活动，"
+        "只有公开的信息，并从 join 得知怎样加入；预约要先加入社区（403 not_a_member）。草稿只有社工能看。"
+    ),
+)
 async def get_activity(activity_id: IdPath, user: CurrentUser, session: SessionDep) -> ActivityDetail:
     return ActivityDetail(**await browse.activity_detail(session, user, activity_id))
 
@@ -187,10 +210,22 @@ async def booking_code(booking_id: IdPath, user: CurrentUser, session: SessionDe
     return CheckinCode(**await checkin.booking_code(session, user, booking_id))
 
 
+CHECKIN_ANSWER = (
+    "签到的三种方式（扫预约码、居民扫现场码、现场登记）回答同一个结构：活动、涉及的预约和其中每个人的签到时间、"
+    "这次签到了谁（每人的 checked_in_now）和几位（newly_checked_in），以及是否之前都已签到"
+    "（already_checked_in：重复扫码什么也不改变）。"
+)
+
+
 @router.post(
     "/activities/{activity_id}/checkins",
-    response_model=BookingRead,
-    summary="签到（社工）：扫居民的预约码，或在名单上勾选",
+    response_model=CheckinResult,
+    summary="签到（社工、值班志愿者）：扫居民的预约码，或在名单上勾选",
+    description=(
+        "社工：扫预约码（token），或为没带手机的人在名单上签到（booking_id）；attendee_ids 只为其中几位签到。"
+        "本活动正在值班（已在岗位签到、未签退）的志愿者只能扫预约码，看到的儿童称呼只留第一个字。"
+        "只在活动的签到时段内。" + CHECKIN_ANSWER
+    ),
 )
 async def scan(
     activity_id: IdPath, body: ScanCheckin, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
@@ -198,7 +233,7 @@ async def scan(
     result = await checkin.scan(
         session, user, activity_id, token=body.token, booking_id=body.booking_id, member_ids=body.attendee_ids
     )
-    return await idem.respond(BookingRead(**result), 200)
+    return await idem.respond(CheckinResult(**result), 200)
 
 
 @router.get("/activities/{activity_id}/onsite-code", response_model=OnsiteCode, summary="现场签到码（社工的屏幕）")
@@ -206,27 +241,51 @@ async def onsite_code(activity_id: IdPath, user: CurrentUser, session: SessionDe
     return OnsiteCode(**await checkin.current_onsite_code(session, user, activity_id))
 
 
-@router.post("/activities/{activity_id}/checkins/self", response_model=BookingRead, summary="扫现场签到码签到（居民）")
+@router.post(
+    "/activities/{activity_id}/checkins/self",
+    response_model=CheckinResult,
+    summary="扫现场签到码签到（居民）",
+    description="本户在本活动已确认的预约都签到（或只为 attendee_ids 中的几位）。" + CHECKIN_ANSWER,
+)
 async def self_checkin(
     activity_id: IdPath, body: SelfCheckin, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     result = await checkin.self_checkin(session, user, activity_id, body.code, body.attendee_ids)
-    return await idem.respond([BookingRead(**b) for b in result], 200)
+    return await idem.respond(CheckinResult(**result), 200)
 
 
 @router.post(
-    "/activities/{activity_id}/walkins", response_model=BookingRead, status_code=201, summary="登记现场来的人（社工）"
+    "/activities/{activity_id}/walkins",
+    response_model=CheckinResult,
+    status_code=201,
+    summary="登记现场来的人（社工、值班志愿者）",
+    description=(
+        "有空位时登记没预约就来的人，并立即签到。社工可登记本社区同一户的成员（member_ids）和来访者（guests）；"
+        "本活动正在值班的志愿者只能按称呼登记来访者（填 member_ids 为 403 walkin_members_staff_only）。"
+        + CHECKIN_ANSWER
+    ),
 )
 async def walk_in(
     activity_id: IdPath, body: WalkIn, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     result = await checkin.walk_in(session, user, activity_id, body.member_ids, [g.strip() for g in body.guests])
-    return await idem.respond(BookingRead(**result))
+    return await idem.respond(CheckinResult(**result))
 
 
-@router.get("/activities/{activity_id}/attendance", response_model=Attendance, summary="签到名单（社工）")
-async def attendance(activity_id: IdPath, user: CurrentUser, session: SessionDep) -> Attendance:
-    return Attendance(**await checkin.attendance(session, user, activity_id))
+@router.get(
+    "/activities/{activity_id}/attendance",
+    response_model=AttendanceView,
+    summary="签到名单（社工、值班志愿者）",
+    description=(
+        "社工看到完整名单（view=staff）：每个已确认的预约及其住户门牌、预约人、每个人的签到方式、爽约，以及候补名单。"
+        "本活动正在值班（已在岗位签到、未签退）的志愿者看到其中门口签到需要的部分（view=volunteer）："
+        "人数、每个预约的座位数和其中每个人的称呼（儿童只留第一个字）、类别和签到时间；"
+        "没有门牌、预约人、成员 id、爽约和候补者的名字。其他人 403。"
+    ),
+)
+async def attendance(activity_id: IdPath, user: CurrentUser, session: SessionDep) -> Attendance | VolunteerAttendance:
+    roster = await checkin.attendance(session, user, activity_id)
+    return Attendance(**roster) if roster["view"] == "staff" else VolunteerAttendance(**roster)
 
 
 # -- series --------------------------------------------------------------------------------------
@@ -242,18 +301,33 @@ async def create_series(
     return await idem.respond(SeriesRead.model_validate(series))
 
 
-@router.get("/communities/{community_id}/series", response_model=list[SeriesRead], summary="社区的系列活动")
+@router.get(
+    "/communities/{community_id}/series",
+    response_model=list[SeriesRead],
+    summary="社区的系列活动",
+    description="登录即可看（还没加入的访客也能先看看）。",
+)
 async def list_series(community_id: IdPath, user: CurrentUser, session: SessionDep) -> list[SeriesRead]:
     return [SeriesRead.model_validate(s) for s in await browse.list_series(session, user, community_id)]
 
 
-@router.get("/series/{series_id}", response_model=SeriesDetail, summary="系列详情与接下来的几期")
+@router.get(
+    "/series/{series_id}",
+    response_model=SeriesDetail,
+    summary="系列详情与接下来的几期",
+    description="登录即可看（还没加入的访客也能先看看）；关注要先加入社区。",
+)
 async def get_series(series_id: IdPath, user: CurrentUser, session: SessionDep) -> SeriesDetail:
     series = await manage.get_series(session, user, series_id)
     return SeriesDetail(**await browse.series_detail(session, user, series))
 
 
-@router.post("/series/{series_id}/follow", response_model=SeriesDetail, summary="关注系列：新一期发布时通知我")
+@router.post(
+    "/series/{series_id}/follow",
+    response_model=SeriesDetail,
+    summary="关注系列：新一期发布时通知我",
+    description="本社区居民才能关注；还没加入的访客为 403 not_a_member。",
+)
 async def follow_series(
     series_id: IdPath, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from api.schemas.common import Id, Input, Schema, Timestamp, Url, When
+from api.schemas.common import Id, Input, Page, Schema, Timestamp, Url, When
 
 Category = Literal["children", "parent_child", "elders", "culture", "volunteering", "deliberation", "other"]
 # Each category as residents and social workers call it (the words of the field reports): the one
@@ -99,6 +99,32 @@ class ActivityItem(BaseModel):
     child_min_age: int | None
     child_max_age: int | None
     series_id: int | None
+    my_booking_status: Literal["confirmed", "waitlisted"] | None = Field(
+        description=(
+            "我家对该活动的有效预约（本户任何成员预约的都算，页面显示「已预约」或「候补中」）："
+            "confirmed 已确认，waitlisted 候补中（两样都有时为 confirmed），null 没有预约"
+        )
+    )
+
+
+class JoinHint(BaseModel):
+    """For a visitor (no household in the community): what the 「加入社区」 button needs."""
+
+    community_id: int
+    community_name: str
+    join_path: str = Field(
+        description=(
+            "加入社区的接口：POST 到这个路径（相对 /api/v1），请求体为 display_name、building、unit、room；"
+            "新门牌立即成为户主，已有住户的门牌等户主或社工确认"
+        )
+    )
+    message: str = Field(description="给访客看的一句提示")
+
+
+class ActivityPage(Page[ActivityItem]):
+    join: JoinHint | None = Field(
+        default=None, description="还没有在本社区登记住址的访客：怎样加入；居民（含入户申请待确认的）和社工为 null"
+    )
 
 
 class AttendeeRead(BaseModel):
@@ -150,9 +176,13 @@ class ActivityDetail(ActivityItem):
     location: str
     series: SeriesRef | None
     cancel_reason: str | None
-    my_bookings: list[BookingRead] = Field(description="本户对该活动的有效预约")
+    my_bookings: list[BookingRead] = Field(description="本户对该活动的有效预约（访客为空）")
     next_session: ActivityItem | None = Field(default=None, description="同一系列的下一期")
     similar: list[ActivityItem] = Field(default=[], description="还有名额的同类活动（最多 5 个）")
+    join: JoinHint | None = Field(
+        default=None,
+        description="还没有在本社区登记住址的访客：怎样加入（显示「加入社区」按钮，预约需先加入）；居民和社工为 null",
+    )
 
 
 class BookingCreate(Input):
@@ -170,7 +200,7 @@ class ScanCheckin(Input):
     token: str | None = Field(
         default=None, min_length=3, max_length=64, pattern=r"^[0-9A-Za-z._-]+$", description="扫到的预约码"
     )
-    booking_id: Id | None = Field(default=None, description="或：在名单上为没带手机的人签到")
+    booking_id: Id | None = Field(default=None, description="或：在名单上为没带手机的人签到（只限社工）")
     attendee_ids: list[Id] | None = Field(default=None, max_length=10, description="只为其中几位签到；不填：全部")
 
     @model_validator(mode="after")
@@ -207,10 +237,51 @@ class WalkIn(Input):
         return self
 
 
+AttendeeKind = Literal["adult", "child", "elder", "guest"]
+
+
+class CheckinAttendee(BaseModel):
+    member_id: int | None = Field(description="本户成员的 id，只为其中几位签到时填在 attendee_ids；来访者为 null")
+    name: str = Field(description="称呼；志愿者看到的儿童称呼只留第一个字（小*）")
+    kind: AttendeeKind
+    checked_in_at: Timestamp | None = Field(description="签到时间；null：还没签到")
+    checked_in_now: bool = Field(description="由这次请求签到的")
+
+
+class CheckinBooking(BaseModel):
+    id: int
+    status: Literal["confirmed"] = Field(description="只有已确认的预约可以签到")
+    seats: int
+    source: Literal["app", "walkin"] = Field(description="app：预约；walkin：现场登记")
+    attendees: list[CheckinAttendee]
+
+
+class CheckinActivity(BaseModel):
+    id: int
+    title: str
+    start_at: Timestamp
+    end_at: Timestamp
+    place: str
+
+
+class CheckinResult(BaseModel):
+    """The answer of every check-in at the door (a scanned code, the roster, the on-site code, a
+    walk-in): what the screen shows next."""
+
+    activity: CheckinActivity
+    bookings: list[CheckinBooking] = Field(
+        description="签到涉及的预约：扫预约码、名单签到、现场登记为一个；居民扫现场码为本户在本活动的所有已确认预约"
+    )
+    newly_checked_in: int = Field(description="这次签到的人数")
+    already_checked_in: bool = Field(
+        description="要签到的人之前都已签到（重复扫码）：这次什么也没改变，可提示「已签到」"
+    )
+
+
 class RosterAttendee(BaseModel):
     member_id: int | None
     name: str
-    kind: Literal["adult", "child", "elder", "guest"]
+    kind: AttendeeKind
     checked_in_at: Timestamp | None
     checkin_method: str | None
     no_show: bool
@@ -228,6 +299,9 @@ class RosterBooking(BaseModel):
 
 
 class Attendance(BaseModel):
+    """The roster as staff see it."""
+
+    view: Literal["staff"] = Field(description="社工看到的完整名单")
     activity_id: int
     capacity: int
     taken: int
@@ -237,6 +311,36 @@ class Attendance(BaseModel):
     waitlisted_seats: int
     bookings: list[RosterBooking]
     waitlist: list[RosterBooking]
+
+
+class VolunteerRosterAttendee(BaseModel):
+    name: str = Field(description="称呼；儿童只留第一个字（小*）")
+    kind: AttendeeKind
+    checked_in_at: Timestamp | None
+
+
+class VolunteerRosterBooking(BaseModel):
+    booking_id: int
+    source: Literal["app", "walkin"]
+    seats: int
+    attendees: list[VolunteerRosterAttendee]
+
+
+class VolunteerAttendance(BaseModel):
+    """The roster as a volunteer on duty at the door sees it: a part of the staff's. No address,
+    booker, member id, check-in method, no-show or waitlisted name."""
+
+    view: Literal["volunteer"] = Field(description="值班志愿者看到的名单：只有门口签到需要的")
+    activity_id: int
+    capacity: int
+    taken: int
+    expected: int
+    checked_in: int
+    waitlisted_seats: int
+    bookings: list[VolunteerRosterBooking] = Field(description="已确认的预约（含现场登记）")
+
+
+AttendanceView = Annotated[Attendance | VolunteerAttendance, Field(discriminator="view")]
 
 
 class SeriesCreate(Input):

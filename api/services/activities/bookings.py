@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,7 @@ from api.services.activities.common import (
     place_of,
     policy,
     schedule_reminder,
+    shown_to_residents,
 )
 from api.services.feed.attribution import share_for_booking
 from api.services.notifications import notify
@@ -120,7 +122,7 @@ def registration_state(activity: Activity, now: datetime) -> str:
     return "open" if now < activity.registration_closes_at else "closed"
 
 
-def _check_open(activity: Activity, now: datetime) -> None:
+def _check_open(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
     if activity.status == "cancelled":
         raise Conflict("activity_cancelled", "活动已取消")
     if activity.status != "published":
@@ -128,9 +130,11 @@ def _check_open(activity: Activity, now: datetime) -> None:
     state = registration_state(activity, now)
     if state == "not_yet":
         opens = activity.registration_opens_at or activity.published_at
-        raise Conflict("registration_not_open", "报名还没有开始", details={"opens_at": opens})
+        assert opens is not None  # published
+        raise Conflict("registration_not_open", f"报名 {local_text(opens, tz)} 开始", details={"opens_at": opens})
     if state == "closed":
-        raise Conflict("registration_closed", "报名已经截止", details={"closed_at": activity.registration_closes_at})
+        closed = activity.registration_closes_at
+        raise Conflict("registration_closed", f"报名已于 {local_text(closed, tz)} 截止", details={"closed_at": closed})
 
 
 async def _attendees(
@@ -185,20 +189,24 @@ async def active_block(session: AsyncSession, member_ids: list[int], now: dateti
 async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids: list[int] | None) -> dict[str, Any]:
     """Book seats for the caller's household members (default: the caller). Confirmed while seats
     remain, else waitlisted; refused outside the registration window, outside the age range, for
-    someone already booked, or while a no-show block lasts."""
+    someone already booked, or while a no-show block lasts. A visitor (no household in the
+    community) is told to join first; one whose join still waits, to wait for it."""
     now = clock.now()
     activity = await get_activity(session, activity_id)
     me = await my_member(session, user, activity.community_id)
     if me is None:
         if await role_in(session, user, activity.community_id) is None:
-            raise NotFound("activity_not_found", "活动不存在")  # outsiders learn nothing
+            if not shown_to_residents(activity):
+                raise NotFound("activity_not_found", "活动不存在")  # visitors learn nothing of drafts
+            raise Forbidden("not_a_member", "请先登记住址（楼栋和门牌）加入本社区，再预约活动")
         raise Forbidden("not_a_resident", "请先登记为本社区的居民（所在楼栋和门牌），审核通过后再预约")
-    _check_open(activity, now)
+    tz = await community_tz(session, activity.community_id)
+    _check_open(activity, now, tz)
     members = await _attendees(session, activity, me, attendee_ids)
     block = await active_block(session, [m.id for m in members], now)
     if block is not None:
         name = next(m.display_name for m in members if m.id == block.member_id)
-        until = local_text(block.until, await community_tz(session, activity.community_id))
+        until = local_text(block.until, tz)
         raise Forbidden(
             "booking_blocked",
             f"{name}近期多次预约未到场，暂停预约至{until}；如有特殊情况请联系社工",
@@ -212,7 +220,7 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
     share_id = await share_for_booking(session, user.id, activity.id)
 
     activity = await lock_activity(session, activity_id)  # from here on, one booking at a time
-    _check_open(activity, now)
+    _check_open(activity, now, tz)
     held = (
         await session.execute(
             select(BookingAttendee.booking_id, BookingAttendee.member_id).where(

@@ -1,5 +1,9 @@
 """Browsing activities: upcoming sessions with filters, small list items for slow phones, and a
-detail with seats left, the waitlist's length and the caller's own booking."""
+detail with seats left, the waitlist's length and the caller's own booking.
+
+Anyone logged in may look around a community before joining it: its published activities, with
+what is public of them (never who booked), and how to join. Booking and following need a
+household in the community."""
 
 from __future__ import annotations
 
@@ -7,16 +11,16 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
-from api.db.models import Activity, Booking, Member, Series, SeriesFollow, Space, User
-from api.errors import NotFound
+from api.db.models import Activity, Booking, Community, Member, Series, SeriesFollow, Space, User
+from api.errors import Forbidden, NotFound
 from api.pagination import after_time_and_id, encode_cursor
-from api.services.access import RANK, require_member, role_in
+from api.services.access import RANK, get_community, role_in
 from api.services.activities.bookings import booking_view, registration_state
-from api.services.activities.common import community_tz, is_staff, my_member
+from api.services.activities.common import community_tz, for_children_of, my_member, shown_to_residents
 
 
 async def _places(session: AsyncSession, activities: list[Activity]) -> dict[int, str]:
@@ -41,7 +45,28 @@ async def _waitlists(session: AsyncSession, ids: list[int]) -> dict[int, int]:
     return {activity_id: count for activity_id, count in rows.all()}
 
 
-def _item(activity: Activity, place: str, waitlist: int, now: datetime) -> dict[str, Any]:
+async def _my_statuses(session: AsyncSession, user: User, community_id: int, ids: list[int]) -> dict[int, str]:
+    """Whether the caller's household holds an active booking of each of these activities (any
+    member's booking counts: the family sees "已预约"): confirmed, else waitlisted. One query for
+    a whole page."""
+    if not ids:
+        return {}
+    household = select(Member.household_id).where(
+        Member.community_id == community_id, Member.user_id == user.id, Member.status == "active"
+    )
+    rows = await session.execute(
+        select(Booking.activity_id, Booking.status).where(
+            Booking.activity_id.in_(ids), Booking.household_id.in_(household), Booking.status != "cancelled"
+        )
+    )
+    statuses: dict[int, str] = {}
+    for activity_id, status in rows.all():
+        if statuses.get(activity_id) != "confirmed":
+            statuses[activity_id] = status
+    return statuses
+
+
+def _item(activity: Activity, place: str, waitlist: int, mine: str | None, now: datetime) -> dict[str, Any]:
     return {
         "id": activity.id,
         "title": activity.title,
@@ -57,6 +82,7 @@ def _item(activity: Activity, place: str, waitlist: int, now: datetime) -> dict[
         "child_min_age": activity.child_min_age,
         "child_max_age": activity.child_max_age,
         "series_id": activity.series_id,
+        "my_booking_status": mine,
     }
 
 
@@ -66,30 +92,26 @@ def status_of(activity: Activity, now: datetime) -> str:
     return activity.status
 
 
-async def _children_birth_years(session: AsyncSession, user: User, community_id: int) -> set[int]:
-    me = await my_member(session, user, community_id)
-    if me is None:
-        return set()
-    rows = await session.execute(
-        select(Member.birth_year).where(
-            Member.household_id == me.household_id, Member.kind == "child", Member.birth_year.is_not(None)
-        )
-    )
-    return {year for year in rows.scalars() if year is not None}
+async def _items(
+    session: AsyncSession, user: User, community_id: int, activities: list[Activity], member: bool
+) -> list[dict[str, Any]]:
+    """List items of these activities: three queries whatever their number (places, waitlists,
+    the caller's household's bookings, which a visitor has none of)."""
+    now = clock.now()
+    places = await _places(session, activities)
+    waitlists = await _waitlists(session, [a.id for a in activities])
+    mine = await _my_statuses(session, user, community_id, [a.id for a in activities]) if member else {}
+    return [_item(a, places[a.id], waitlists.get(a.id, 0), mine.get(a.id), now) for a in activities]
 
 
-def _suits(years: set[int], now: datetime) -> ColumnElement[bool]:
-    """The activity has no age range, or one of these children is inside it (age by year, this
-    year where the community is; booking checks the year of the activity itself)."""
-    open_to_all = and_(Activity.child_min_age.is_(None), Activity.child_max_age.is_(None))
-    fits = [
-        and_(
-            or_(Activity.child_min_age.is_(None), Activity.child_min_age <= now.year - year),
-            or_(Activity.child_max_age.is_(None), Activity.child_max_age >= now.year - year),
-        )
-        for year in sorted(years)
-    ]
-    return or_(open_to_all, *fits)
+def join_hint(community: Community) -> dict[str, Any]:
+    """What a visitor (no household in the community) needs for a 「加入社区」 button."""
+    return {
+        "community_id": community.id,
+        "community_name": community.name,
+        "join_path": f"/communities/{community.id}/join",
+        "message": f"登记住址加入{community.name}后，就能预约活动、关注系列了",
+    }
 
 
 async def list_activities(
@@ -107,13 +129,20 @@ async def list_activities(
     for_my_children: bool,
     cursor: str | None,
     limit: int,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Residents: published activities, upcoming soonest first (or past, latest first). Staff also
-    see drafts and cancelled ones (`status`). Dates are the community's local days."""
-    await require_member(session, user, community_id)
-    staff = await is_staff(session, user, community_id)
+) -> dict[str, Any]:
+    """Published activities, upcoming soonest first (or past, latest first), for residents and for
+    visitors looking around before they join (who are told how to join). Staff also see drafts and
+    cancelled ones (`status`); anyone else asking for those is refused. `for_my_children`: only
+    what suits a child of the caller's household (`for_children_of`). Dates are the community's
+    local days."""
+    community = await get_community(session, community_id)
+    role = await role_in(session, user, community_id)
+    staff = role is not None and RANK[role] >= RANK["staff"]
+    if status not in (None, "published") and not staff:
+        raise Forbidden("staff_only", "只有社区工作人员可以查看草稿和已取消的活动")
     now = clock.now()
     tz: ZoneInfo = await community_tz(session, community_id)
+    hint = join_hint(community) if role is None else None
     query = select(Activity).where(Activity.community_id == community_id).limit(limit + 1)
     if not staff:
         query = query.where(Activity.status == "published")
@@ -135,36 +164,54 @@ async def list_activities(
     if has_seats:
         query = query.where(Activity.taken < Activity.capacity)
     if for_my_children:
-        query = query.where(_suits(await _children_birth_years(session, user, community_id), now.astimezone(tz)))
+        me = await my_member(session, user, community_id) if role is not None else None
+        if me is None:  # no household here, so no children of mine
+            return {"items": [], "next_cursor": None, "join": hint}
+        query = query.where(for_children_of(me.household_id, tz))
     if cursor:
         query = query.where(after_time_and_id(cursor, Activity.start_at, Activity.id, ascending=upcoming))
     rows = list((await session.execute(query)).scalars())
     page = rows[:limit]
-    places = await _places(session, page)
-    waitlists = await _waitlists(session, [a.id for a in page])
-    items = [_item(a, places[a.id], waitlists.get(a.id, 0), now) for a in page]
+    items = await _items(session, user, community_id, page, member=role is not None)
     next_cursor = encode_cursor(page[-1].start_at.isoformat(), page[-1].id) if len(rows) > limit else None
-    return items, next_cursor
+    return {"items": items, "next_cursor": next_cursor, "join": hint}
 
 
 async def visible_activity(session: AsyncSession, user: User, activity_id: int) -> tuple[Activity, bool]:
-    """The activity if the caller may see it: members of its community see what is published or
-    cancelled, staff everything; anyone else gets 404."""
-    activity = await session.get(Activity, activity_id)
-    role = await role_in(session, user, activity.community_id) if activity is not None else None
-    if activity is None or role is None or (RANK[role] < RANK["staff"] and activity.status == "draft"):
+    """The activity if a member of its community may see it, and whether the caller is its staff:
+    staff see everything, residents what `shown_to_residents`; anyone else gets 404 (what is for
+    residents only — albums, check-in — uses this)."""
+    activity, role = await browsable_activity(session, user, activity_id)
+    if role is None:
         raise NotFound("activity_not_found", "活动不存在")
     return activity, RANK[role] >= RANK["staff"]
 
 
+async def browsable_activity(session: AsyncSession, user: User, activity_id: int) -> tuple[Activity, str | None]:
+    """The activity if the caller may look at it, with their role in its community (None: a
+    visitor): staff see everything, anyone else logged in what `shown_to_residents`; otherwise 404,
+    exactly as for an activity that does not exist."""
+    activity = await session.get(Activity, activity_id)
+    if activity is None:
+        raise NotFound("activity_not_found", "活动不存在")
+    role = await role_in(session, user, activity.community_id)
+    if (role is None or RANK[role] < RANK["staff"]) and not shown_to_residents(activity):
+        raise NotFound("activity_not_found", "活动不存在")
+    return activity, role
+
+
 async def activity_detail(session: AsyncSession, user: User, activity_id: int) -> dict[str, Any]:
-    activity, staff = await visible_activity(session, user, activity_id)
+    """The activity with seats left, the waitlist's length, the caller's household's bookings, and
+    what comes next. A visitor (no household in the community) sees what is public and how to
+    join; residents whose join still waits see it as residents do."""
+    activity, role = await browsable_activity(session, user, activity_id)
+    community = await get_community(session, activity.community_id)
+    staff = role is not None and RANK[role] >= RANK["staff"]
     now = clock.now()
     place = (await _places(session, [activity]))[activity.id]
     waitlist = (await _waitlists(session, [activity.id])).get(activity.id, 0)
-    detail = _item(activity, place, waitlist, now)
     series = await session.get(Series, activity.series_id) if activity.series_id else None
-    me = await my_member(session, user, activity.community_id)
+    me = await my_member(session, user, activity.community_id) if role is not None else None
     mine: list[dict[str, Any]] = []
     if me is not None:
         own = (
@@ -179,6 +226,9 @@ async def activity_detail(session: AsyncSession, user: User, activity_id: int) -
             )
         ).scalars()
         mine = [await booking_view(session, b, activity, viewer_is_staff=staff) for b in own]
+    statuses = {b["status"] for b in mine}
+    my_status = "confirmed" if "confirmed" in statuses else "waitlisted" if statuses else None
+    detail = _item(activity, place, waitlist, my_status, now)
     detail.update(
         description=activity.description,
         capacity=activity.capacity,
@@ -194,7 +244,8 @@ async def activity_detail(session: AsyncSession, user: User, activity_id: int) -
         series={"id": series.id, "title": series.title} if series else None,
         cancel_reason=activity.cancel_reason,
         my_bookings=mine,
-        **await _what_next(session, activity, now),
+        join=join_hint(community) if role is None else None,
+        **await _what_next(session, user, activity, member=role is not None),
     )
     return detail
 
@@ -202,9 +253,10 @@ async def activity_detail(session: AsyncSession, user: User, activity_id: int) -
 SIMILAR = 5
 
 
-async def _what_next(session: AsyncSession, activity: Activity, now: datetime) -> dict[str, Any]:
+async def _what_next(session: AsyncSession, user: User, activity: Activity, *, member: bool) -> dict[str, Any]:
     """Re-participation: the next session of the series, and up to five upcoming activities like
     this one (same category, or for children of overlapping ages) that still have seats."""
+    now = clock.now()
     upcoming = and_(
         Activity.community_id == activity.community_id,
         Activity.status == "published",
@@ -236,21 +288,15 @@ async def _what_next(session: AsyncSession, activity: Activity, now: datetime) -
     if following is not None:
         query = query.where(Activity.id != following.id)
     similar = list((await session.execute(query.order_by(Activity.start_at, Activity.id).limit(SIMILAR))).scalars())
-    shown = ([following] if following else []) + similar
-    places = await _places(session, shown)
-    waitlists = await _waitlists(session, [a.id for a in shown])
-    return {
-        "next_session": _item(following, places[following.id], waitlists.get(following.id, 0), now)
-        if following
-        else None,
-        "similar": [_item(a, places[a.id], waitlists.get(a.id, 0), now) for a in similar],
-    }
+    shown = await _items(session, user, activity.community_id, ([following] if following else []) + similar, member)
+    return {"next_session": shown[0] if following else None, "similar": shown[1:] if following else shown}
 
 
 async def series_detail(session: AsyncSession, user: User, series: Series) -> dict[str, Any]:
+    """The series, whether the caller follows it, and its next ten published sessions."""
     following = await session.get(SeriesFollow, (series.id, user.id)) is not None
     followers = (await session.execute(select(func.count()).where(SeriesFollow.series_id == series.id))).scalar_one()
-    upcoming, _ = await list_activities(
+    upcoming = await list_activities(
         session,
         user,
         series.community_id,
@@ -273,11 +319,12 @@ async def series_detail(session: AsyncSession, user: User, series: Series) -> di
         "category": series.category,
         "following": following,
         "followers": int(followers),
-        "upcoming": upcoming,
+        "upcoming": upcoming["items"],
     }
 
 
 async def list_series(session: AsyncSession, user: User, community_id: int) -> list[Series]:
-    await require_member(session, user, community_id)
+    """The community's series, for anyone logged in (visitors look around too)."""
+    await get_community(session, community_id)
     rows = await session.execute(select(Series).where(Series.community_id == community_id).order_by(Series.id))
     return list(rows.scalars())

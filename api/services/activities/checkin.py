@@ -1,14 +1,23 @@
 """Check-in (签到), per attendee, only inside the activity's check-in window, idempotent:
 
-- staff scan the QR of a resident's booking (`checkin_token`);
+- staff, or a volunteer on duty at the activity, scan the QR of a resident's booking
+  (`checkin_token`); staff may also tick a booking on the roster;
 - or the resident scans the on-site code on a staff screen, which changes every minute;
-- or staff register walk-ins at the door while seats are free.
+- or staff, or a volunteer on duty, register walk-ins at the door while seats are free.
+
+Every way answers with the same `door_view`: the activity, the bookings concerned with their
+attendees, who was checked in by this request, and whether it had all been done before.
+
+A volunteer on duty (checked in, not yet out, on a shift staff attached to the activity) sees
+only what the door needs: names and kinds of the people expected and whether they are in; a
+child's name shortened to its first character; no address, booker, phone, waitlist or no-show.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,19 +29,32 @@ from api.db.session import settings_of
 from api.errors import Conflict, Forbidden, Unprocessable
 from api.security import ONSITE_CODE_SECONDS, checkin_token, onsite_code, onsite_code_valid, verify_checkin_token
 from api.services.access import require_staff
-from api.services.activities.bookings import _booking_for, booking_view, take_seats
+from api.services.activities.bookings import _booking_for, take_seats
 from api.services.activities.browse import visible_activity
-from api.services.activities.common import get_activity, is_staff, lock_activity, my_member
+from api.services.activities.common import (
+    community_tz,
+    get_activity,
+    is_staff,
+    local_text,
+    lock_activity,
+    my_member,
+    place_of,
+)
 from api.services.volunteers import shifts
 
+ON_DUTY_ONLY = "只有社工或本活动正在值班（已签到）的志愿者可以"
 
-def _check_window(activity: Activity, now: datetime) -> None:
+
+def _check_window(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
     if activity.status != "published":
         raise Conflict("activity_not_open", "活动未发布或已取消")
     if not activity.checkin_opens_at <= now <= activity.checkin_closes_at:
+        early = now < activity.checkin_opens_at
         raise Conflict(
             "checkin_closed",
-            "现在不在签到时间内",
+            f"签到 {local_text(activity.checkin_opens_at, tz)} 开始"
+            if early
+            else f"签到已于 {local_text(activity.checkin_closes_at, tz)} 结束",
             details={"opens_at": activity.checkin_opens_at, "closes_at": activity.checkin_closes_at},
         )
 
@@ -45,9 +67,32 @@ async def booking_code(session: AsyncSession, user: User, booking_id: int) -> di
     return {"booking_id": booking.id, "token": checkin_token(settings_of(session), booking.id)}
 
 
+async def _on_duty(session: AsyncSession, user: User, activity: Activity) -> bool:
+    """A volunteer on duty at this activity: checked in, not yet out, on a shift that staff
+    attached to it (the rule is the volunteers'; they use it for scanning too)."""
+    return await shifts.can_scan_for(session, user, activity.id)
+
+
+async def _staff_or_on_duty(session: AsyncSession, user: User, activity: Activity, doing: str) -> bool:
+    """Whether the caller is the community's staff; else a volunteer on duty at this activity;
+    anyone else is refused."""
+    if await is_staff(session, user, activity.community_id):
+        return True
+    if await _on_duty(session, user, activity):
+        return False
+    raise Forbidden("staff_only", ON_DUTY_ONLY + doing)
+
+
+def volunteer_name(name: str, kind: str) -> str:
+    """A child's name as a volunteer at the door sees it: its first character (小雨 → 小*)."""
+    return f"{name[:1]}*" if kind == "child" else name
+
+
 async def _check_in(
     session: AsyncSession, booking: Booking, member_ids: list[int] | None, by: User, method: str, now: datetime
-) -> None:
+) -> set[int]:
+    """Check in the booking's attendees (or those named); the ids of the attendees this call
+    checked in (none if they all were already)."""
     attendees = list(
         (
             await session.execute(
@@ -60,7 +105,7 @@ async def _check_in(
         chosen = [a for a in attendees if a.member_id in set(member_ids)]
         if len(chosen) != len(set(member_ids)):
             raise Unprocessable("attendee_not_in_booking", "签到的人不在这个预约里")
-    await session.execute(
+    result = await session.execute(
         update(BookingAttendee)
         .where(
             BookingAttendee.id.in_([a.id for a in chosen]),
@@ -68,9 +113,55 @@ async def _check_in(
             BookingAttendee.checked_in_at.is_(None),
         )
         .values(checked_in_at=now, checked_in_by=by.id, checkin_method=method, no_show=False)
+        .returning(BookingAttendee.id)
         .execution_options(synchronize_session=False)
     )
-    await session.flush()
+    return set(result.scalars())
+
+
+async def door_view(
+    session: AsyncSession, activity: Activity, bookings: list[Booking], now_in: set[int], *, volunteer: bool
+) -> dict[str, Any]:
+    """The answer of every check-in: the activity, the bookings with their attendees (one query),
+    which attendees `now_in` this request checked in, and whether it had all been done before."""
+    rows = (
+        await session.execute(
+            select(BookingAttendee, Member.display_name, Member.kind)
+            .outerjoin(Member, Member.id == BookingAttendee.member_id)
+            .where(BookingAttendee.booking_id.in_([b.id for b in bookings]), BookingAttendee.active)
+            .order_by(BookingAttendee.booking_id, BookingAttendee.id)
+            # the check-in was a bulk UPDATE: attendees still in the session must be read again
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    people: dict[int, list[dict[str, Any]]] = {b.id: [] for b in bookings}
+    for attendee, name, kind in rows:
+        kind = kind or "guest"
+        name = name if name is not None else attendee.guest_name or ""
+        people[attendee.booking_id].append(
+            {
+                "member_id": attendee.member_id,
+                "name": volunteer_name(name, kind) if volunteer else name,
+                "kind": kind,
+                "checked_in_at": attendee.checked_in_at,
+                "checked_in_now": attendee.id in now_in,
+            }
+        )
+    return {
+        "activity": {
+            "id": activity.id,
+            "title": activity.title,
+            "start_at": activity.start_at,
+            "end_at": activity.end_at,
+            "place": await place_of(session, activity),
+        },
+        "bookings": [
+            {"id": b.id, "status": b.status, "seats": b.seats, "source": b.source, "attendees": people[b.id]}
+            for b in bookings
+        ],
+        "newly_checked_in": len(now_in),
+        "already_checked_in": not now_in,
+    }
 
 
 async def scan(
@@ -83,14 +174,16 @@ async def scan(
     member_ids: list[int] | None,
 ) -> dict[str, Any]:
     """Staff check a booking in: by scanning its QR (`token`), or from the roster (`booking_id`)
-    for someone without a phone. Volunteers on a shift of the activity may scan too. Its attendees
-    (or those named) are in; again changes nothing."""
+    for someone without a phone. A volunteer on duty at the activity may scan codes, never tick
+    the roster (a code shows the person is at the door). Its attendees (or those named) are in;
+    again changes nothing and says so."""
     activity = await get_activity(session, activity_id)
-    # a volunteer on duty at this activity may scan its booking codes, and only that
     staff = await is_staff(session, user, activity.community_id)
-    volunteer = not staff and token is not None and await shifts.can_scan_for(session, user, activity.id)
-    if not staff and not volunteer:
-        raise Forbidden("staff_only", "只有社工或本活动正在值班（已签到）的志愿者可以扫码签到")
+    if not staff:
+        if not await _on_duty(session, user, activity):
+            raise Forbidden("staff_only", ON_DUTY_ONLY + "扫码签到")
+        if token is None:
+            raise Forbidden("staff_only", "志愿者请扫居民的预约码签到；在名单上直接签到由社工操作")
     if token is not None:
         booking_id = verify_checkin_token(settings_of(session), token)
         if booking_id is None:
@@ -101,12 +194,9 @@ async def scan(
     if booking.status != "confirmed":
         raise Conflict("booking_not_confirmed", "这个预约没有确认（候补或已取消）", details={"status": booking.status})
     now = clock.now()
-    _check_window(activity, now)
-    await _check_in(session, booking, member_ids, user, "scan" if token is not None else "staff", now)
-    view = await booking_view(session, booking, activity, viewer_is_staff=staff)
-    if volunteer:  # the volunteer sees who is on the booking, to check them in, and nothing to change
-        view["can_cancel"] = False
-    return view
+    _check_window(activity, now, await community_tz(session, activity.community_id))
+    now_in = await _check_in(session, booking, member_ids, user, "scan" if token is not None else "staff", now)
+    return await door_view(session, activity, [booking], now_in, volunteer=not staff)
 
 
 async def current_onsite_code(session: AsyncSession, user: User, activity_id: int) -> dict[str, Any]:
@@ -127,14 +217,14 @@ async def current_onsite_code(session: AsyncSession, user: User, activity_id: in
 
 async def self_checkin(
     session: AsyncSession, user: User, activity_id: int, code: str, member_ids: list[int] | None
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
     """The resident scans the on-site code: their household's confirmed bookings of the activity
     (or the attendees named) are checked in."""
     activity, _ = await visible_activity(session, user, activity_id)
     now = clock.now()
     if not onsite_code_valid(settings_of(session), activity.id, code, now):
         raise Unprocessable("onsite_code_invalid", "签到码已过期或不正确，请扫描现场屏幕上最新的二维码")
-    _check_window(activity, now)
+    _check_window(activity, now, await community_tz(session, activity.community_id))
     me = await my_member(session, user, activity.community_id)
     booked: list[Booking] = []
     if me is not None:
@@ -153,6 +243,7 @@ async def self_checkin(
         )
     if not booked:
         raise Conflict("not_booked", "你家没有本活动已确认的预约；没预约的请到门口找社工登记")
+    now_in: set[int] = set()
     if member_ids:
         holders = await session.execute(
             select(BookingAttendee.booking_id, BookingAttendee.member_id).where(
@@ -167,22 +258,30 @@ async def self_checkin(
             raise Unprocessable("attendee_not_in_booking", "签到的人不在你家的预约里")
         booked = [b for b in booked if b.id in by_booking]
         for booking in booked:
-            await _check_in(session, booking, by_booking[booking.id], user, "self", now)
+            now_in |= await _check_in(session, booking, by_booking[booking.id], user, "self", now)
     else:
         for booking in booked:
-            await _check_in(session, booking, None, user, "self", now)
-    return [await booking_view(session, b, activity, viewer_is_staff=False) for b in booked]
+            now_in |= await _check_in(session, booking, None, user, "self", now)
+    return await door_view(session, activity, booked, now_in, volunteer=False)
 
 
 async def walk_in(
     session: AsyncSession, user: User, activity_id: int, member_ids: list[int], guests: list[str]
 ) -> dict[str, Any]:
-    """Staff register people who came without booking, while seats are free: members of one
-    household of the community, and guests by name. They are checked in at once."""
+    """Register people who came without booking, while seats are free, and check them in at once:
+    staff register members of one household of the community and guests by name; a volunteer on
+    duty at the activity registers guests by name only (they cannot look residents up)."""
     activity = await get_activity(session, activity_id)
-    await require_staff(session, user, activity.community_id)
+    staff = await _staff_or_on_duty(session, user, activity, "登记现场来的人")
+    if member_ids and not staff:
+        raise Forbidden(
+            "walkin_members_staff_only",
+            "志愿者请只填来访者的称呼（guests）；为本社区居民登记请找社工",
+            details={"fields": ["member_ids"]},
+        )
     now = clock.now()
-    _check_window(activity, now)
+    tz = await community_tz(session, activity.community_id)
+    _check_window(activity, now, tz)
     members: list[Member] = []
     if member_ids:
         members = list(
@@ -200,7 +299,7 @@ async def walk_in(
             raise Unprocessable("walkin_members_invalid", "登记的成员须属于本社区的同一户")
     seats = len(members) + len(guests)
     activity = await lock_activity(session, activity.id)
-    _check_window(activity, now)  # again: it may have been cancelled while we waited
+    _check_window(activity, now, tz)  # again: it may have been cancelled while we waited
     if not await take_seats(session, activity, seats):
         raise Conflict(
             "activity_full", "名额已满", details={"seats_left": activity.capacity - activity.taken, "asked": seats}
@@ -228,14 +327,15 @@ async def walk_in(
             await session.flush()
     except IntegrityError as exc:
         raise Conflict("already_booked", "已经预约过本活动，请扫他们的预约码签到") from exc
-    await _check_in(session, booking, None, user, "walkin", now)
-    return await booking_view(session, booking, activity, viewer_is_staff=True)
+    now_in = await _check_in(session, booking, None, user, "walkin", now)
+    return await door_view(session, activity, [booking], now_in, volunteer=not staff)
 
 
 async def attendance(session: AsyncSession, user: User, activity_id: int) -> dict[str, Any]:
-    """Staff: the roster — every confirmed booking with who is in, then the waitlist."""
+    """The roster: every confirmed booking with who is in, then the waitlist — for staff. A
+    volunteer on duty at the activity gets `volunteer_roster`, the part the door needs."""
     activity = await get_activity(session, activity_id)
-    await require_staff(session, user, activity.community_id)
+    staff = await _staff_or_on_duty(session, user, activity, "查看签到名单")
     rows = (
         await session.execute(
             select(Booking, BookingAttendee, Member, Household, User.display_name)
@@ -276,7 +376,8 @@ async def attendance(session: AsyncSession, user: User, activity_id: int) -> dic
     for position, entry in enumerate(waitlist, start=1):
         entry["waitlist_position"] = position
     people = [a for b in confirmed for a in b["attendees"]]
-    return {
+    roster = {
+        "view": "staff",
         "activity_id": activity.id,
         "capacity": activity.capacity,
         "taken": activity.taken,
@@ -286,4 +387,32 @@ async def attendance(session: AsyncSession, user: User, activity_id: int) -> dic
         "waitlisted_seats": sum(b["seats"] for b in waitlist),
         "bookings": confirmed,
         "waitlist": waitlist,
+    }
+    return roster if staff else volunteer_roster(roster)
+
+
+def volunteer_roster(roster: dict[str, Any]) -> dict[str, Any]:
+    """The staff roster cut to what a volunteer at the door needs: the counts, and per confirmed
+    booking its seats and its people's names (a child's shortened), kinds and check-in times.
+    Not the household's address, the booker, member ids, how each was checked in, no-shows or
+    the waitlist's names."""
+    return {
+        "view": "volunteer",
+        **{k: roster[k] for k in ("activity_id", "capacity", "taken", "expected", "checked_in", "waitlisted_seats")},
+        "bookings": [
+            {
+                "booking_id": b["booking_id"],
+                "source": b["source"],
+                "seats": b["seats"],
+                "attendees": [
+                    {
+                        "name": volunteer_name(a["name"], a["kind"]),
+                        "kind": a["kind"],
+                        "checked_in_at": a["checked_in_at"],
+                    }
+                    for a in b["attendees"]
+                ],
+            }
+            for b in roster["bookings"]
+        ],
     }

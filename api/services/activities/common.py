@@ -8,8 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Integer, SQLColumnExpression, String, and_, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from api import clock
 from api.db.models import Activity, ActivityPolicy, Booking, Community, Member, Space, User
@@ -41,6 +45,12 @@ async def lock_activity(session: AsyncSession, activity_id: int) -> Activity:
     if activity is None:
         raise NotFound("activity_not_found", "活动不存在")
     return activity
+
+
+def shown_to_residents(activity: Activity) -> bool:
+    """Residents and visitors see an activity once it has been published (also after it was
+    cancelled, to read why); never a draft, nor one cancelled before it was published."""
+    return activity.published_at is not None
 
 
 async def is_staff(session: AsyncSession, user: User, community_id: int) -> bool:
@@ -96,6 +106,64 @@ def local_text(at: datetime, tz: ZoneInfo) -> str:
 def age_in(birth_year: int, at: datetime, tz: ZoneInfo) -> int:
     """Age by year of birth (all Linli keeps of a child), in the year of `at` where the community is."""
     return at.astimezone(tz).year - birth_year
+
+
+# -- which activities suit a household's children ------------------------------------------------
+
+# categories meant for children even without an age range
+FOR_CHILDREN = ("children", "parent_child")
+
+
+class local_year(FunctionElement[int]):
+    """The calendar year of a stored (UTC) time where the community is: `age_in` in SQL."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "local_year"
+
+    def __init__(self, at: SQLColumnExpression[datetime], tz: ZoneInfo) -> None:
+        # SQLite has no time zones: the zone's offset on New Year's Day is what decides the year
+        offset = tz.utcoffset(datetime(clock.now().year, 1, 1))
+        minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+        super().__init__(at, literal(tz.key, String()), literal(f"{minutes:+d} minutes", String()))
+
+
+@compiles(local_year, "postgresql")
+def _local_year_postgresql(element: local_year, compiler: SQLCompiler, **kw: Any) -> str:
+    at, zone, _ = element.clauses
+    local = f"({compiler.process(at, **kw)}) AT TIME ZONE CAST({compiler.process(zone, **kw)} AS TEXT)"
+    return f"CAST(EXTRACT(YEAR FROM {local}) AS INTEGER)"
+
+
+@compiles(local_year, "sqlite")
+def _local_year_sqlite(element: local_year, compiler: SQLCompiler, **kw: Any) -> str:
+    at, _, shift = element.clauses
+    return f"CAST(strftime('%Y', {compiler.process(at, **kw)}, {compiler.process(shift, **kw)}) AS INTEGER)"
+
+
+def for_children_of(household_id: SQLColumnExpression[int] | int, tz: ZoneInfo) -> ColumnElement[bool]:
+    """The activity suits one of the household's children: its age range admits one of them, by
+    year of birth in the year it starts where the community is (the rule booking applies); an
+    activity without an age range suits any child if it is meant for children (`FOR_CHILDREN`).
+    A household without children has none. One rule for "for my children" and for whom a
+    category's new activity is told of."""
+    child = aliased(Member)
+    age = local_year(Activity.start_at, tz) - child.birth_year
+    return and_(
+        or_(
+            Activity.child_min_age.is_not(None),
+            Activity.child_max_age.is_not(None),
+            Activity.category.in_(FOR_CHILDREN),
+        ),
+        exists().where(
+            child.household_id == household_id,
+            child.kind == "child",
+            child.status == "active",
+            child.birth_year.is_not(None),
+            age >= func.coalesce(Activity.child_min_age, 0),
+            or_(Activity.child_max_age.is_(None), age <= Activity.child_max_age),
+        ),
+    )
 
 
 # -- notifications of booking changes ------------------------------------------------------------

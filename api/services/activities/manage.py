@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import Activity, ActivityPolicy, Booking, Series, SeriesFollow, Space, User
 from api.db.upsert import insert_ignore
-from api.errors import Conflict, NotFound, Unprocessable
-from api.services.access import require_member, require_staff, role_in
+from api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from api.services.access import get_community, require_member, require_staff, role_in
 from api.services.activities import bookings
 from api.services.activities.common import (
     DEFAULT_POLICY,
@@ -258,18 +258,21 @@ async def create_series(session: AsyncSession, user: User, community_id: int, da
 
 
 async def get_series(session: AsyncSession, user: User, series_id: int) -> Series:
-    """Members of its community see a series; others get 404."""
+    """Anyone logged in sees a series, as they see its published sessions (visitors look around
+    before they join)."""
     series = await session.get(Series, series_id)
     if series is None:
         raise NotFound("series_not_found", "系列不存在")
-    if await role_in(session, user, series.community_id) is None:
-        raise NotFound("series_not_found", "系列不存在")
+    await get_community(session, series.community_id)  # its times are in the community's zone
     return series
 
 
 async def follow(session: AsyncSession, user: User, series_id: int, following: bool) -> Series:
-    """Follow a series to hear of each new session; unfollow to stop."""
+    """Members of its community follow a series to hear of each new session (a visitor is told
+    to join first); anyone unfollows to stop."""
     series = await get_series(session, user, series_id)
+    if following and await role_in(session, user, series.community_id) is None:
+        raise Forbidden("not_a_member", "请先登记住址（楼栋和门牌）加入本社区，再关注系列活动")
     if following:
         await insert_ignore(
             session,

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from api import clock
-from api.db.models import Activity, CategoryFollow, CommunityMembership, User
+from api.db.models import Activity, CategoryFollow, CommunityMembership, Member, User
 from api.db.upsert import insert_ignore
+from api.schemas.activities import CATEGORY_LABELS
 from api.services.access import require_member
-from api.services.activities.common import activity_params
+from api.services.activities.common import activity_params, community_tz, for_children_of
 from api.services.notifications import notify
 
-CATEGORY_NAMES = {
-    "children": "儿童活动",
-    "parent_child": "亲子活动",
-    "elders": "长者活动",
-    "culture": "文化活动",
-    "volunteering": "志愿活动",
-    "deliberation": "议事协商",
-    "other": "其他活动",
-}
+# what a notice calls a category: its label, as /categories gives it ("儿童活动", "议事协商活动")
+CATEGORY_NAMES = {value: f"{label}活动" for value, label in CATEGORY_LABELS.items()}
 
 
 async def follow(session: AsyncSession, user: User, community_id: int, category: str, on: bool) -> None:
@@ -54,19 +49,32 @@ async def followed(session: AsyncSession, user: User, community_id: int) -> list
 
 
 async def tell_followers(session: AsyncSession, activity: Activity) -> int:
-    """A new activity was published: its category's followers hear of it. The cause is the same
-    as the series' new-session notice, so someone following both hears once."""
-    followers = (
-        await session.execute(
-            select(CategoryFollow.user_id)
-            .join(  # who has left the community hears no more of it
-                CommunityMembership,
-                (CommunityMembership.user_id == CategoryFollow.user_id)
-                & (CommunityMembership.community_id == CategoryFollow.community_id),
-            )
-            .where(CategoryFollow.community_id == activity.community_id, CategoryFollow.category == activity.category)
+    """A new activity was published: its category's followers hear of it — of one with an age
+    range, only those with a child it suits (`for_children_of`, the rule of "for my children"),
+    of one without, every follower. The cause is the same as the series' new-session notice, so
+    someone following both hears once."""
+    query = (
+        select(CategoryFollow.user_id)
+        .join(  # who has left the community hears no more of it
+            CommunityMembership,
+            (CommunityMembership.user_id == CategoryFollow.user_id)
+            & (CommunityMembership.community_id == CategoryFollow.community_id),
         )
-    ).scalars()
+        .where(CategoryFollow.community_id == activity.community_id, CategoryFollow.category == activity.category)
+    )
+    if activity.child_min_age is not None or activity.child_max_age is not None:
+        follower = aliased(Member)
+        query = (
+            query.join(Activity, Activity.id == activity.id)
+            .join(
+                follower,
+                (follower.community_id == CategoryFollow.community_id)
+                & (follower.user_id == CategoryFollow.user_id)
+                & (follower.status == "active"),
+            )
+            .where(for_children_of(follower.household_id, await community_tz(session, activity.community_id)))
+        )
+    followers = (await session.execute(query)).scalars()
     return await notify(
         session,
         list(followers),
