@@ -15,7 +15,7 @@ from api.services.activities.common import activity_params, community_tz, for_ch
 from api.services.notifications import notify
 
 # what a notice calls a category: its label, as /categories gives it ("儿童活动", "议事协商活动")
-CATEGORY_NAMES = {value: f"{label}活动" for value, label in CATEGORY_LABELS.items()}
+CATEGORY_NAMES: dict[str, str] = {value: f"{label}活动" for value, label in CATEGORY_LABELS.items()}
 
 
 async def follow(session: AsyncSession, user: User, community_id: int, category: str, on: bool) -> None:
