@@ -198,6 +198,7 @@ async def test_registration_window_edges(client, b):
     early = await book(client, b.chen, a["id"])
     assert (early.status_code, early.json()["error"]["code"]) == (409, "registration_not_open")
     assert early.json()["error"]["details"]["opens_at"] == "2026-12-01T10:00:00+08:00"
+    assert early.json()["error"]["message"] == "报名 12月1日 10:00 开始"
     clock.freeze(NOW + timedelta(hours=1))
     assert (await book(client, b.chen, a["id"])).status_code == 201
     clock.freeze(NOW + timedelta(days=1) - timedelta(seconds=1))
@@ -205,6 +206,8 @@ async def test_registration_window_edges(client, b):
     clock.freeze(NOW + timedelta(days=1))
     late = await book(client, b.zhou, a["id"], [b.lele])
     assert (late.status_code, late.json()["error"]["code"]) == (409, "registration_closed")
+    assert late.json()["error"]["message"] == "报名已于 12月2日 09:00 截止"
+    assert late.json()["error"]["details"]["closed_at"] == "2026-12-02T09:00:00+08:00"
 
 
 async def test_child_attendees_must_be_in_the_age_range(client, b):
@@ -426,7 +429,10 @@ async def test_scanning_a_booking_code_checks_in_inside_the_window_only(client, 
     scan = f"/api/v1/activities/{a['id']}/checkins"
 
     early = await client.post(scan, json={"token": code["token"]}, headers=b.staff.headers)
-    assert (early.status_code, early.json()["error"]["code"]) == (409, "checkin_closed")
+    assert (early.status_code, early.json()["error"]["code"]) == (409, "checkin_not_open")
+    opens = datetime.fromisoformat(a["checkin_opens_at"])
+    assert early.json()["error"]["message"] == f"签到 {opens.month}月{opens.day}日 {opens:%H:%M} 开始"
+    assert early.json()["error"]["details"]["opens_at"] == a["checkin_opens_at"]
     clock.advance(timedelta(hours=1, minutes=30))  # 30 minutes before the start
     child_only = await client.post(
         scan, json={"token": code["token"], "attendee_ids": [b.xiaoyu]}, headers=b.staff.headers
@@ -451,6 +457,8 @@ async def test_scanning_a_booking_code_checks_in_inside_the_window_only(client, 
     clock.advance(timedelta(hours=1))  # 30 minutes after the start has passed
     late = await client.post(scan, json={"token": code["token"]}, headers=b.staff.headers)
     assert late.json()["error"]["code"] == "checkin_closed"
+    closed = datetime.fromisoformat(a["checkin_closes_at"])
+    assert late.json()["error"]["message"] == f"签到已于 {closed.month}月{closed.day}日 {closed:%H:%M} 结束"
 
 
 async def test_the_on_site_code_rotates_every_minute(client, b):

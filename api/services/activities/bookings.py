@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -120,7 +121,9 @@ def registration_state(activity: Activity, now: datetime) -> str:
     return "open" if now < activity.registration_closes_at else "closed"
 
 
-def _check_open(activity: Activity, now: datetime) -> None:
+def _check_open(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
+    """Bookings are for a published activity inside its registration window; a refusal says when
+    it opens or closed, in the community's time (`tz`)."""
     if activity.status == "cancelled":
         raise Conflict("activity_cancelled", "活动已取消")
     if activity.status != "published":
@@ -128,9 +131,11 @@ def _check_open(activity: Activity, now: datetime) -> None:
     state = registration_state(activity, now)
     if state == "not_yet":
         opens = activity.registration_opens_at or activity.published_at
-        raise Conflict("registration_not_open", "报名还没有开始", details={"opens_at": opens})
+        when = f" {local_text(opens, tz)} " if opens is not None else "还没有"
+        raise Conflict("registration_not_open", f"报名{when}开始", details={"opens_at": opens})
     if state == "closed":
-        raise Conflict("registration_closed", "报名已经截止", details={"closed_at": activity.registration_closes_at})
+        closed = activity.registration_closes_at
+        raise Conflict("registration_closed", f"报名已于 {local_text(closed, tz)} 截止", details={"closed_at": closed})
 
 
 async def _attendees(
@@ -193,15 +198,16 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
         if await role_in(session, user, activity.community_id) is None:
             raise NotFound("activity_not_found", "活动不存在")  # outsiders learn nothing
         raise Forbidden("not_a_resident", "请先登记为本社区的居民（所在楼栋和门牌），审核通过后再预约")
-    _check_open(activity, now)
+    tz = await community_tz(session, activity.community_id)
+    _check_open(activity, now, tz)
     members = await _attendees(session, activity, me, attendee_ids)
     block = await active_block(session, [m.id for m in members], now)
     if block is not None:
         name = next(m.display_name for m in members if m.id == block.member_id)
-        until = local_text(block.until, await community_tz(session, activity.community_id))
+        until = local_text(block.until, tz)
         raise Forbidden(
             "booking_blocked",
-            f"{name}近期多次预约未到场，暂停预约至{until}；如有特殊情况请联系社工",
+            f"{name}近期多次预约未到场，暂停预约至 {until}；如有特殊情况请联系社工",
             details={"member_id": block.member_id, "until": block.until, "no_shows": block.no_shows},
         )
 
@@ -212,7 +218,7 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
     share_id = await last_share_opened(session, user.id, activity.community_id)
 
     activity = await lock_activity(session, activity_id)  # from here on, one booking at a time
-    _check_open(activity, now)
+    _check_open(activity, now, tz)
     held = (
         await session.execute(
             select(BookingAttendee.booking_id, BookingAttendee.member_id).where(
@@ -274,13 +280,18 @@ async def cancel(session: AsyncSession, user: User, booking_id: int) -> dict[str
     await session.refresh(booking)
     if booking.status == "cancelled":
         return await booking_view(session, booking, activity, viewer_is_staff=staff)
+    tz = await community_tz(session, activity.community_id)
     if activity.end_at <= now:
-        raise Conflict("activity_finished", "活动已经结束")
+        raise Conflict(
+            "activity_finished",
+            f"活动已于 {local_text(activity.end_at, tz)} 结束",
+            details={"ended_at": activity.end_at},
+        )
     if not staff and now >= activity.cancel_deadline and not _free_to_leave(activity, booking):
-        deadline = local_text(activity.cancel_deadline, await community_tz(session, activity.community_id))
+        deadline = local_text(activity.cancel_deadline, tz)
         raise Conflict(
             "cancel_deadline_passed",
-            f"已过取消截止时间（{deadline}），如有变化请联系社工",
+            f"取消已于 {deadline} 截止，如有变化请联系社工",
             details={"cancel_deadline": activity.cancel_deadline},
         )
     await _cancel_booking(session, activity, booking, user, now)

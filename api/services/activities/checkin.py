@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,19 +23,22 @@ from api.security import ONSITE_CODE_SECONDS, checkin_token, onsite_code, onsite
 from api.services.access import require_staff
 from api.services.activities.bookings import _booking_for, booking_view, take_seats
 from api.services.activities.browse import visible_activity
-from api.services.activities.common import get_activity, is_staff, lock_activity, my_member
+from api.services.activities.common import community_tz, get_activity, is_staff, local_text, lock_activity, my_member
 from api.services.volunteers import shifts
 
 
-def _check_window(activity: Activity, now: datetime) -> None:
+def _check_window(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
+    """Check-in is for a published activity, inside its window; a refusal says when it opens or
+    closed, in the community's time (`tz`)."""
+    if activity.status == "cancelled":
+        raise Conflict("activity_cancelled", "活动已取消")
     if activity.status != "published":
-        raise Conflict("activity_not_open", "活动未发布或已取消")
-    if not activity.checkin_opens_at <= now <= activity.checkin_closes_at:
-        raise Conflict(
-            "checkin_closed",
-            "现在不在签到时间内",
-            details={"opens_at": activity.checkin_opens_at, "closes_at": activity.checkin_closes_at},
-        )
+        raise Conflict("activity_not_published", "活动还没有发布")
+    window = {"opens_at": activity.checkin_opens_at, "closes_at": activity.checkin_closes_at}
+    if now < activity.checkin_opens_at:
+        raise Conflict("checkin_not_open", f"签到 {local_text(activity.checkin_opens_at, tz)} 开始", details=window)
+    if now > activity.checkin_closes_at:
+        raise Conflict("checkin_closed", f"签到已于 {local_text(activity.checkin_closes_at, tz)} 结束", details=window)
 
 
 async def booking_code(session: AsyncSession, user: User, booking_id: int) -> dict[str, Any]:
@@ -90,7 +94,7 @@ async def scan(
     staff = await is_staff(session, user, activity.community_id)
     volunteer = not staff and token is not None and await shifts.can_scan_for(session, user, activity.id)
     if not staff and not volunteer:
-        raise Forbidden("staff_only", "只有社工或本活动正在值班（已签到）的志愿者可以扫码签到")
+        raise Forbidden("not_on_duty", "只有社工或本活动正在值班（已签到）的志愿者可以扫码签到")
     if token is not None:
         booking_id = verify_checkin_token(settings_of(session), token)
         if booking_id is None:
@@ -101,7 +105,7 @@ async def scan(
     if booking.status != "confirmed":
         raise Conflict("booking_not_confirmed", "这个预约没有确认（候补或已取消）", details={"status": booking.status})
     now = clock.now()
-    _check_window(activity, now)
+    _check_window(activity, now, await community_tz(session, activity.community_id))
     await _check_in(session, booking, member_ids, user, "scan" if token is not None else "staff", now)
     view = await booking_view(session, booking, activity, viewer_is_staff=staff)
     if volunteer:  # the volunteer sees who is on the booking, to check them in, and nothing to change
@@ -113,8 +117,10 @@ async def current_onsite_code(session: AsyncSession, user: User, activity_id: in
     """For the staff screen at the door: the code of this minute, and when it changes."""
     activity = await get_activity(session, activity_id)
     await require_staff(session, user, activity.community_id)
+    if activity.status == "cancelled":
+        raise Conflict("activity_cancelled", "活动已取消")
     if activity.status != "published":
-        raise Conflict("activity_not_open", "活动未发布或已取消")
+        raise Conflict("activity_not_published", "活动还没有发布")
     now = clock.now()
     minute_start = int(now.timestamp()) // ONSITE_CODE_SECONDS * ONSITE_CODE_SECONDS
     return {
@@ -134,7 +140,7 @@ async def self_checkin(
     now = clock.now()
     if not onsite_code_valid(settings_of(session), activity.id, code, now):
         raise Unprocessable("onsite_code_invalid", "签到码已过期或不正确，请扫描现场屏幕上最新的二维码")
-    _check_window(activity, now)
+    _check_window(activity, now, await community_tz(session, activity.community_id))
     me = await my_member(session, user, activity.community_id)
     booked: list[Booking] = []
     if me is not None:
@@ -182,7 +188,8 @@ async def walk_in(
     activity = await get_activity(session, activity_id)
     await require_staff(session, user, activity.community_id)
     now = clock.now()
-    _check_window(activity, now)
+    tz = await community_tz(session, activity.community_id)
+    _check_window(activity, now, tz)
     members: list[Member] = []
     if member_ids:
         members = list(
@@ -200,7 +207,7 @@ async def walk_in(
             raise Unprocessable("walkin_members_invalid", "登记的成员须属于本社区的同一户")
     seats = len(members) + len(guests)
     activity = await lock_activity(session, activity.id)
-    _check_window(activity, now)  # again: it may have been cancelled while we waited
+    _check_window(activity, now, tz)  # again: it may have been cancelled while we waited
     if not await take_seats(session, activity, seats):
         raise Conflict(
             "activity_full", "名额已满", details={"seats_left": activity.capacity - activity.taken, "asked": seats}
