@@ -71,3 +71,14 @@ class TooManyRequests(AppError):
 
 class ServiceUnavailable(AppError):
     status, code, message = 503, "service_unavailable", "服务暂时不可用，请稍后重试"
+
+
+def invalid_field(field: str, message: str, *, kind: str, source: str = "body") -> Unprocessable:
+    """A request field a service found wrong where the request model could not look (a length
+    after normalising, a month out of range): the same 422 `validation_error` a model's validator
+    gives, naming the field, so that clients handle both alike."""
+    loc: list[str | int] = [source]
+    for part in field.replace("]", "").replace("[", ".").split("."):
+        loc.append(int(part) if part.isdigit() else part)
+    detail = {"field": field, "in": source, "loc": loc, "type": kind, "message": message}
+    return Unprocessable("validation_error", f"{field}：{message}", details=[detail])

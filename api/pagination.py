@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, or_
 
 from api.errors import BadRequest
+from api.localtime import EARLIEST, LATEST
 
 
 def encode_cursor(*values: Any) -> str:
@@ -34,7 +35,8 @@ def cursor_time(value: Any) -> datetime:
         parsed = datetime.fromisoformat(str(value))
     except ValueError as exc:
         raise BadRequest("invalid_cursor", "分页游标无效") from exc
-    if parsed.tzinfo is None:
+    # a time this API never wrote (year 1 at +14:00) would overflow on its way to UTC
+    if parsed.tzinfo is None or not EARLIEST <= parsed <= LATEST:
         raise BadRequest("invalid_cursor", "分页游标无效")
     return parsed
 

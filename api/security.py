@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from jose import JWTError, jwt
 from api import clock
 from api.config import Settings
 from api.errors import Unauthorized
+from api.pagination import MAX_ID
 
 ALGORITHM = "HS256"
 ISSUER = "linli"
@@ -53,6 +55,26 @@ def issue_access_token(settings: Settings, user_id: int) -> IssuedToken:
     return IssuedToken(token=token, expires_in=settings.jwt_ttl_seconds, jti=jti)
 
 
+# what a token's numbers may be: ids a 64-bit column holds, times a datetime holds
+_LATEST = int(datetime(9999, 1, 1, tzinfo=UTC).timestamp())
+_DECIMAL_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def _instant(value: object) -> datetime:
+    """`exp` or `iat` as issued: whole seconds since 1970 in a datetime's range. A string, a float,
+    a boolean (an int to Python) or a number past year 9999 is not one of ours."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _LATEST:
+        raise ValueError("exp and iat are whole seconds")
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _user_id(value: object) -> int:
+    """`sub` as issued: a user id in decimal, no sign, blanks, underscores or other digits."""
+    if not isinstance(value, str) or not _DECIMAL_ID.fullmatch(value) or int(value) > MAX_ID:
+        raise ValueError("sub is a user id")
+    return int(value)
+
+
 def verify_access_token(settings: Settings, token: str) -> TokenClaims:
     try:
         header = jwt.get_unverified_header(token)
@@ -76,9 +98,9 @@ def verify_access_token(settings: Settings, token: str) -> TokenClaims:
                 "require_jti": True,
             },
         )
-        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
-        issued_at = datetime.fromtimestamp(int(claims["iat"]), UTC)
-        user_id = int(claims["sub"])
+        expires_at = _instant(claims["exp"])
+        issued_at = _instant(claims["iat"])
+        user_id = _user_id(claims["sub"])
     except (JWTError, KeyError, TypeError, ValueError) as exc:
         raise Unauthorized("token_invalid", "登录凭证无效，请重新登录") from exc
     if clock.now() >= expires_at:

@@ -13,7 +13,7 @@ import re
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import httpx
 from sqlalchemy import select
@@ -40,6 +40,11 @@ SUGGESTS = ("pass", "review", "risky")
 WXACODE_SCENE = re.compile(r"[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}")
 WXACODE_PAGE = re.compile(r"[0-9A-Za-z_\-./]*")
 WXACODE_ENV_VERSIONS = ("release", "trial", "develop")
+
+
+def _fits(value: Any, longest: int) -> TypeGuard[str]:
+    """An identifier WeChat answered: text, not empty, no longer than the column that keeps it."""
+    return isinstance(value, str) and 0 < len(value) <= longest
 
 
 class WeChatError(Exception):
@@ -146,7 +151,10 @@ class WeChatClient:
         )
         openid = self._expect(data, "openid", path)
         unionid = data.get("unionid") or None
-        return WxSession(openid=str(openid), unionid=str(unionid) if unionid else None)
+        # WeChat's ids are 28 characters; users.openid and users.unionid keep up to 64
+        if not _fits(openid, 64) or (unionid is not None and not _fits(unionid, 64)):
+            raise WeChatUnavailable(f"{path} answered an openid or unionid that is not one")
+        return WxSession(openid=openid, unionid=unionid)
 
     # -- access token ---------------------------------------------------------------------
 
@@ -229,9 +237,10 @@ class WeChatClient:
         watermark = info.get("watermark") or {}
         if watermark.get("appid") != self.settings.wechat_appid:
             raise WeChatError(-2, "phone_info watermark appid is not ours")
-        return PhoneInfo(
-            pure_phone_number=str(info["purePhoneNumber"]), country_code=str(info.get("countryCode", "86"))
-        )
+        number, country = info.get("purePhoneNumber"), info.get("countryCode", "86")
+        if not _fits(number, 20) or not _fits(country, 8):  # the columns that keep them
+            raise WeChatUnavailable(f"{path} answered a phone number that is not one")
+        return PhoneInfo(pure_phone_number=number, country_code=country)
 
     # -- subscribe messages -----------------------------------------------------------------
 
@@ -261,6 +270,8 @@ class WeChatClient:
             raise WeChatUnavailable(f"{path} answered an unknown suggest {suggest!r}")
         try:
             label = int(result.get("label", 100))
+            if not 0 <= label < 2**31:  # five digits in practice; kept in a 32-bit column
+                raise ValueError(label)
         except (TypeError, ValueError) as exc:
             raise WeChatUnavailable(f"{path} answered a bad label") from exc
         trace_id = data.get("trace_id")

@@ -236,7 +236,8 @@ class FakeWeChat:
         if error := self._check_credentials(params.get("appid"), params.get("secret")):
             return error
         code = params.get("js_code", "")
-        if params.get("grant_type") != "authorization_code" or not code.startswith("dev:") or len(code) <= 4:
+        # the name makes the openid: no longer than a real one could be (users.openid holds 64)
+        if params.get("grant_type") != "authorization_code" or not code.startswith("dev:") or not 4 < len(code) <= 64:
             return {"errcode": 40029, "errmsg": "invalid code"}
         openid = "dev-" + code[4:]
         answer: dict[str, Any] = {"openid": openid, "session_key": secrets.token_urlsafe(16)}
@@ -273,7 +274,8 @@ class FakeWeChat:
             return error
         code = str(body.get("code", ""))
         number = code.removeprefix("dev-phone:")
-        if not code.startswith("dev-phone:") or not number.isdigit() or code in self._used_phone_codes:
+        valid = number.isascii() and number.isdigit() and len(number) <= 20  # what a phone number can be
+        if not code.startswith("dev-phone:") or not valid or code in self._used_phone_codes:
             return {"errcode": 40029, "errmsg": "invalid code"}
         self._used_phone_codes.add(code)
         return {

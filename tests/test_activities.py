@@ -208,6 +208,7 @@ async def test_registration_window_edges(client, b):
     late = await book(client, b.zhou, a["id"], [b.lele])
     assert (late.status_code, late.json()["error"]["code"]) == (409, "registration_closed")
     assert late.json()["error"]["message"] == "报名已于 12月2日 09:00 截止"
+    assert late.json()["error"]["details"]["closed_at"] == "2026-12-02T09:00:00+08:00"
 
 
 async def test_child_attendees_must_be_in_the_age_range(client, b):
@@ -429,8 +430,9 @@ async def test_scanning_a_booking_code_checks_in_inside_the_window_only(client, 
     scan = f"/api/v1/activities/{a['id']}/checkins"
 
     early = await client.post(scan, json={"token": code["token"]}, headers=b.staff.headers)
-    assert (early.status_code, early.json()["error"]["code"]) == (409, "checkin_closed")
+    assert (early.status_code, early.json()["error"]["code"]) == (409, "checkin_not_open")
     assert early.json()["error"]["message"] == "签到 12月1日 10:30 开始"
+    assert early.json()["error"]["details"]["opens_at"] == a["checkin_opens_at"]
     clock.advance(timedelta(hours=1, minutes=30))  # 30 minutes before the start
     child_only = await client.post(
         scan, json={"token": code["token"], "attendee_ids": [b.xiaoyu]}, headers=b.staff.headers

@@ -336,7 +336,7 @@ async def door(client, b) -> Door:
 
 
 async def test_a_volunteer_on_duty_sees_the_doors_part_of_the_roster(client, b, door):
-    assert code_of(await door.roster(door.volunteer)) == (403, "staff_only")  # signed up, not yet there
+    assert code_of(await door.roster(door.volunteer)) == (403, "not_on_duty")  # signed up, not yet there
     await door.on_duty(door.volunteer, door.shift)
     clock.advance(timedelta(minutes=40))  # 09:40: the activity's check-in is open
     token = (
@@ -414,19 +414,19 @@ async def test_off_duty_elsewhere_or_a_resident_sees_no_roster_and_registers_nob
     await door.on_duty(door.elsewhere, door.other_shift)
     clock.advance(timedelta(minutes=40))
     # on duty at the other activity: nothing of this one, and the other one's roster is theirs
-    assert code_of(await door.roster(door.elsewhere)) == (403, "staff_only")
-    assert code_of(await door.walk_in(door.elsewhere)) == (403, "staff_only")
+    assert code_of(await door.roster(door.elsewhere)) == (403, "not_on_duty")
+    assert code_of(await door.walk_in(door.elsewhere)) == (403, "not_on_duty")
     assert (await door.roster(door.elsewhere, door.other["id"])).json()["view"] == "volunteer"
-    assert code_of(await door.roster(door.volunteer, door.other["id"])) == (403, "staff_only")
+    assert code_of(await door.roster(door.volunteer, door.other["id"])) == (403, "not_on_duty")
     # ordinary residents, even booked ones
     for person in (b.chen, b.wang):
-        assert code_of(await door.roster(person)) == (403, "staff_only")
-        assert code_of(await door.walk_in(person)) == (403, "staff_only")
+        assert code_of(await door.roster(person)) == (403, "not_on_duty")
+        assert code_of(await door.walk_in(person)) == (403, "not_on_duty")
     # off duty once checked out
     clock.advance(timedelta(minutes=5))
     await door.on_duty(door.volunteer, door.shift, out=True)
-    assert code_of(await door.roster(door.volunteer)) == (403, "staff_only")
-    assert code_of(await door.walk_in(door.volunteer)) == (403, "staff_only")
+    assert code_of(await door.roster(door.volunteer)) == (403, "not_on_duty")
+    assert code_of(await door.walk_in(door.volunteer)) == (403, "not_on_duty")
     roster = (await door.roster(b.staff)).json()
     assert all(entry["source"] == "app" for entry in roster["bookings"])  # nobody was registered
 
@@ -487,7 +487,7 @@ async def test_a_visitor_sees_published_activities_and_how_to_join(client, b):
     follow = await client.post(f"/api/v1/series/{sid}/follow", headers=visitor.headers)
     assert code_of(follow) == (403, "not_a_member") and "登记住址" in follow.json()["error"]["message"]
     assert code_of(await client.get(f"/api/v1/activities/{shown['id']}/attendance", headers=visitor.headers)) == (
-        403, "staff_only"
+        403, "not_on_duty"
     )  # fmt: skip
     assert code_of(await client.get(f"/api/v1/activities/{shown['id']}/album", headers=visitor.headers))[0] == 404
 

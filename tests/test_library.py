@@ -337,6 +337,9 @@ async def test_residents_borrow_only_for_their_household_and_only_while_open(cli
     clock.freeze(datetime(2026, 11, 30, 4, 0, tzinfo=UTC))  # Monday noon: closed
     closed = await lib.borrow(lib.chen, book["barcodes"][0], lib.xiaoyu)
     assert code(closed) == (409, "library_closed")
+    # Monday is the space's day off: it opens on Tuesday at nine
+    assert closed.json()["error"]["message"].startswith("书屋现在没有开放，12月1日 09:00 开门")
+    assert closed.json()["error"]["details"]["opens_at"] == "2026-12-01T09:00:00+08:00"
     at_desk = await lib.borrow(lib.staff, book["barcodes"][0], lib.xiaoyu)  # staff at the desk may
     assert at_desk.status_code == 201
     clock.freeze(NOW)
@@ -405,10 +408,10 @@ async def test_renewal_is_refused_when_used_up_overdue_or_someone_is_waiting(cli
 
     third = (await lib.borrow(lib.zhou, (await lib.book("第三本"))["barcodes"][0], lib.zhou_me)).json()
     clock.advance(timedelta(days=15))
-    assert code(await client.post(f"/api/v1/loans/{third['id']}/renew", headers=lib.zhou.headers)) == (
-        409,
-        "loan_overdue",
-    )
+    late = await client.post(f"/api/v1/loans/{third['id']}/renew", headers=lib.zhou.headers)
+    assert code(late) == (409, "loan_overdue")
+    assert late.json()["error"]["message"] == "这本书 12月15日 到期，已经逾期，不能续借，请先归还"
+    assert late.json()["error"]["details"]["due_on"] == third["due_on"] == "2026-12-15"
 
 
 async def test_holds_queue_in_order_and_an_unclaimed_copy_passes_to_the_next(client, app, lib):
@@ -430,7 +433,10 @@ async def test_holds_queue_in_order_and_an_unclaimed_copy_passes_to_the_next(cli
     waiting = (await client.get(f"/api/v1/holds/{second['id']}", headers=lib.chen.headers)).json()
     assert waiting["position"] == 1
     # kept for 乐乐: nobody else may take it
-    assert code(await lib.borrow(lib.chen, book["barcodes"][0], lib.xiaoyu)) == (409, "copy_held")
+    kept = await lib.borrow(lib.chen, book["barcodes"][0], lib.xiaoyu)
+    assert code(kept) == (409, "copy_held")
+    assert kept.json()["error"]["message"] == "这册书给预约的读者留到 12月3日，之后没人来取才能借"
+    assert kept.json()["error"]["details"]["kept_until"] == "2026-12-03"
     shelf = (await client.get(f"/api/v1/communities/{lib.b}/library/hold-shelf", headers=lib.staff.headers)).json()
     assert [(h["member_name"], h["pickup_by"]) for h in shelf] == [("乐乐", "2026-12-03")]
 

@@ -237,6 +237,7 @@ async def test_leaders_assign_only_in_their_team_and_withdrawal_has_a_deadline(c
     clock.advance(timedelta(hours=19))  # 11 hours before the start: past the 12-hour deadline
     late = await client.post(f"/api/v1/signups/{mine['id']}/withdraw", headers=v.zhang.headers)
     assert code_of(late) == (409, "withdraw_deadline_passed")
+    assert late.json()["error"]["message"] == "退出报名已于 12月2日 04:00 截止，请联系队长或社工"
     by_leader = await client.post(f"/api/v1/signups/{mine['id']}/withdraw", headers=v.liu.headers)
     assert by_leader.status_code == 200 and by_leader.json()["taken"] == 1
     assert "明天值班：开馆值班" not in [
@@ -267,7 +268,10 @@ async def test_check_in_only_inside_the_window_with_the_current_code(client, v):
     await v.sign_up(v.zhang, shift["id"])
     path = f"/api/v1/shifts/{shift['id']}/checkin"
     code = await v.code(shift["id"])
-    assert code_of(await client.post(path, json={"code": code}, headers=v.zhang.headers)) == (409, "checkin_closed")
+    early = await client.post(path, json={"code": code}, headers=v.zhang.headers)
+    assert code_of(early) == (409, "checkin_not_open")
+    assert early.json()["error"]["message"] == "签到 12月1日 11:30 开始"
+    assert early.json()["error"]["details"]["opens_at"] == "2026-12-01T11:30:00+08:00"
     clock.advance(timedelta(hours=1, minutes=35))  # 25 minutes before the start
     stale = await client.post(path, json={"code": code}, headers=v.zhang.headers)
     assert code_of(stale) == (422, "onsite_code_invalid")
@@ -303,6 +307,7 @@ async def test_nobody_confirms_their_own_attendance_and_an_early_arrival_cannot_
         f"/api/v1/shifts/{shift['id']}/checkout", json={"code": await v.code(shift["id"])}, headers=v.zhang.headers
     )
     assert code_of(early) == (409, "shift_not_started")
+    assert early.json()["error"]["message"] == "岗位 12月1日 10:15 开始，之后才能签退；来不了的话请退出报名"
     # zhang has to go before it starts: the leader takes them off, and the slot is free again
     signup_id = (await client.get(f"/api/v1/shifts/{shift['id']}", headers=v.zhang.headers)).json()["my_signup"]["id"]
     off = await client.post(f"/api/v1/signups/{signup_id}/withdraw", headers=v.liu.headers)
@@ -322,7 +327,7 @@ async def test_a_shift_called_off_tells_its_volunteers_and_a_duty_can_be_ended(c
     entries = (await client.get("/api/v1/me/inbox", headers=v.zhang.headers)).json()["items"]
     inbox = [e for e in entries if e["kind"].startswith("shift.")]  # zhang was also welcomed to the team
     assert [e["title"] for e in inbox] == ["值班取消：开馆值班"] and "停电检修" in inbox[0]["body"]
-    assert code_of(await v.sign_up(v.sun, shift["id"])) == (409, "shift_closed")
+    assert code_of(await v.sign_up(v.sun, shift["id"])) == (409, "shift_cancelled")
     clock.advance(timedelta(hours=6))
     await worker(app).run_until_idle()  # the reminder the day before is gone with it
     after = (await client.get("/api/v1/me/inbox", headers=v.zhang.headers)).json()["items"]
@@ -755,13 +760,13 @@ async def test_a_volunteer_scans_booking_codes_only_for_the_activity_of_their_sh
         return await client.post(path, json={"token": tokens[target["id"]]}, headers=v.zhang.headers)
 
     clock.advance(timedelta(minutes=15))  # the activity's check-in window is open
-    assert code_of(await scan(theirs)) == (403, "staff_only")  # signed up, but not on duty yet
+    assert code_of(await scan(theirs)) == (403, "not_on_duty")  # signed up, but not on duty yet
     await v.attend(v.zhang, shift["id"], out=False)
     scanned = await scan(theirs)
     assert scanned.status_code == 200, scanned.text
     (booked,) = scanned.json()["bookings"]
     assert booked["attendees"][0]["checked_in_at"] is not None and "can_cancel" not in booked
-    assert code_of(await scan(other)) == (403, "staff_only")
+    assert code_of(await scan(other)) == (403, "not_on_duty")
     roster = await client.post(
         f"/api/v1/activities/{theirs['id']}/checkins", json={"booking_id": booked["id"]}, headers=v.zhang.headers
     )
@@ -772,7 +777,7 @@ async def test_a_volunteer_scans_booking_codes_only_for_the_activity_of_their_sh
     await client.post(
         f"/api/v1/shifts/{shift['id']}/checkout", json={"code": await v.code(shift["id"])}, headers=v.zhang.headers
     )
-    assert code_of(await scan(theirs)) == (403, "staff_only")  # off duty
+    assert code_of(await scan(theirs)) == (403, "not_on_duty")  # off duty
 
 
 # -- never overfilled ----------------------------------------------------------------------------

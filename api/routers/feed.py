@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -301,8 +300,7 @@ async def community_loop(
     session: SessionDep,
     month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM，默认本月")] = None,
 ) -> CommunityLoop:
-    when = datetime.strptime(month, "%Y-%m").date() if month else None
-    return CommunityLoop(**await loop.community_loop(session, user, community_id, when))
+    return CommunityLoop(**await loop.community_loop(session, user, community_id, month))
 
 
 # -- WeChat's message push -------------------------------------------------------------------------

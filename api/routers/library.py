@@ -80,7 +80,7 @@ async def search_books(
 
 async def _upload(request: Request) -> bytes:
     """The request body, refused past the import limit without reading it all."""
-    too_large = AppError("payload_too_large", "文件不能超过 5 MB", status=413)
+    too_large = AppError("import_too_large", "文件不能超过 5 MB", status=413, details={"max_bytes": importer.MAX_BYTES})
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > importer.MAX_BYTES:
         raise too_large
@@ -122,7 +122,7 @@ async def import_books(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     kind = format or ("xlsx" if content_type == XLSX else "csv" if content_type in ("text/csv", "text/plain") else None)
     if kind is None:
-        raise AppError("unsupported_media_type", "请上传 CSV 或 XLSX 文件", status=415)
+        raise AppError("import_type_unsupported", "请上传 CSV 或 XLSX 文件", status=415)
     summary = await importer.import_catalogue(session, user, community_id, await _upload(request), kind)
     return await idem.respond(ImportSummary(**summary), 200)
 

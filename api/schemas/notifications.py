@@ -8,6 +8,7 @@ from api.schemas.common import Id, Input, Schema, Timestamp, When
 from api.schemas.common import has_control as _has_control
 
 SubscribeResult = Literal["accept", "reject", "ban", "filter"]
+TEMPLATE_ID_MAX = 128  # subscription_credits.template_id
 DeliveryStatus = Literal["pending", "sending", "sent", "failed", "no_credit", "cancelled"]
 
 # -- inbox ---------------------------------------------------------------------------------------
@@ -52,8 +53,8 @@ class SubscriptionReport(RootModel[dict[str, str]]):
         if len(results) > 20:
             raise ValueError("一次最多 20 个模板")
         for template_id, result in results.items():
-            if not 1 <= len(template_id) <= 128:
-                raise ValueError("模板编号应为 1–128 个字符")
+            if not 1 <= len(template_id) <= TEMPLATE_ID_MAX:
+                raise ValueError(f"模板编号应为 1–{TEMPLATE_ID_MAX} 个字符")
             if result not in ("accept", "reject", "ban", "filter"):
                 raise ValueError(f"{template_id}：结果应为 accept、reject、ban 或 filter")
         return results

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -58,9 +58,12 @@ def _community_fields(community: Community) -> dict[str, Any]:
 
 
 async def update_community(session: AsyncSession, user: User, community_id: int, fields: dict[str, Any]) -> Community:
+    """Admins rename or re-address a community; null leaves a field as it is (none may be empty of
+    a value), and two communities never share a name."""
     community = await require_admin(session, user, community_id)
     for name, value in fields.items():
-        setattr(community, name, value)
+        if value is not None:
+            setattr(community, name, value)
     try:
         async with session.begin_nested():
             await session.flush()
@@ -82,6 +85,25 @@ def is_open(community: Community, space: Space, closures: list[SpaceClosure], at
     hhmm = local.strftime("%H:%M")
     intervals = space.opening_hours.get(WEEKDAYS[local.weekday()], [])
     return any(opens <= hhmm < closes for opens, closes in intervals)
+
+
+def next_opening(
+    community: Community, space: Space, closures: list[SpaceClosure], at: datetime, days: int = 31
+) -> datetime | None:
+    """When the space next opens after `at` (its weekly hours, skipping closure days), looking
+    `days` ahead; None if it does not open in that time."""
+    tz = ZoneInfo(community.timezone)
+    local = at.astimezone(tz)
+    for offset in range(days + 1):
+        day = local.date() + timedelta(days=offset)
+        if any(closure.starts_on <= day <= closure.ends_on for closure in closures):
+            continue
+        for opens, _ in sorted(space.opening_hours.get(WEEKDAYS[day.weekday()], [])):
+            hour, minute = (int(part) for part in opens.split(":"))
+            start = datetime.combine(day, time(hour, minute), tz)
+            if start > local:
+                return start
+    return None
 
 
 def space_view(community: Community, space: Space, closures: list[SpaceClosure]) -> dict[str, Any]:
@@ -149,11 +171,18 @@ async def get_space(session: AsyncSession, space_id: int) -> tuple[Community, Sp
 
 
 async def update_space(session: AsyncSession, user: User, space_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """Admins rename a space or change its hours; null leaves a field as it is, and two spaces of
+    a community never share a name."""
     community, space = await get_space(session, space_id)
     await require_admin(session, user, community.id)
     for name, value in fields.items():
-        setattr(space, name, value)
-    await session.flush()
+        if value is not None:
+            setattr(space, name, value)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("space_exists", "该社区已有同名空间") from exc
     return await _space_view(session, community, space)
 
 

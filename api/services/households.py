@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import CommunityMembership, Household, Member, User
 from api.db.upsert import insert_ignore
-from api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from api.errors import Conflict, Forbidden, NotFound, Unprocessable, invalid_field
 from api.pagination import cursor_int, decode_cursor, encode_cursor
 from api.services.access import RANK, get_community, require_staff, role_in
 from api.services.communities import drop_memberships_without_member
@@ -43,6 +43,12 @@ def _normalise_part(value: str, kind: str) -> str:
             text = text[: -len(suffix)]
             break
     return text.lstrip("0") or text
+
+
+# a normalised part is kept as announcement_buildings.building_key, three of them (and two "|")
+# as households.address_key: both fit only if each part does
+PART_MAX = 32
+PART_TOO_LONG = f"按标准写法展开后超过 {PART_MAX} 个字，请换一种写法"
 
 
 def address_key(building: str, unit: str, room: str) -> str:
@@ -89,6 +95,9 @@ async def join(session: AsyncSession, user: User, community_id: int, data: dict[
             details={"member_id": existing.id, "household_id": existing.household_id, "status": existing.status},
         )
     now = clock.now()
+    for part in ("building", "unit", "room"):  # NFKC turns "㍿" into four characters
+        if len(_normalise_part(data[part], part)) > PART_MAX:
+            raise invalid_field(part, PART_TOO_LONG, kind="string_too_long")
     key = address_key(data["building"], data["unit"], data["room"])
     created = await insert_ignore(
         session,
@@ -235,10 +244,15 @@ async def update_member(session: AsyncSession, user: User, member_id: int, field
         await _require_head_or_staff(session, user, household)
     elif member.status != "active":
         raise NotFound("member_not_found", "找不到该成员")
-    if "birth_year" in fields and fields["birth_year"] is None and member.kind == "child":
-        raise Unprocessable("child_age_invalid", "儿童需要出生年份")
+    if "birth_year" in fields and member.kind == "child":
+        if fields["birth_year"] is None:
+            raise Unprocessable("child_birth_year_required", "儿童需要出生年份", details={"field": "birth_year"})
+        age = clock.now().year - int(fields["birth_year"])
+        if not 0 <= age < CHILD_AGE_LIMIT:  # as when the child was added
+            raise Unprocessable("child_age_invalid", "儿童的出生年份不正确", details={"age": age})
     for name, value in fields.items():
-        setattr(member, name, value.strip() if isinstance(value, str) else value)
+        if value is not None or name == "birth_year":  # a name is never cleared: null leaves it
+            setattr(member, name, value.strip() if isinstance(value, str) else value)
     await session.flush()
     return member
 

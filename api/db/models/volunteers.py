@@ -227,7 +227,8 @@ class Certificate(Base):
     period_from: Mapped[date]
     period_to: Mapped[date]
     services: Mapped[list[str]] = mapped_column(JSON)
-    organiser: Mapped[str] = mapped_column(String(128))
+    # every organiser its records name, joined: more than one column's worth after a rename
+    organiser: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[datetime]
 
 

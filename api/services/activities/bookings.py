@@ -123,6 +123,8 @@ def registration_state(activity: Activity, now: datetime) -> str:
 
 
 def _check_open(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
+    """Bookings are for a published activity inside its registration window; a refusal says when
+    it opens or closed, in the community's time (`tz`)."""
     if activity.status == "cancelled":
         raise Conflict("activity_cancelled", "活动已取消")
     if activity.status != "published":
@@ -130,8 +132,8 @@ def _check_open(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
     state = registration_state(activity, now)
     if state == "not_yet":
         opens = activity.registration_opens_at or activity.published_at
-        assert opens is not None  # published
-        raise Conflict("registration_not_open", f"报名 {local_text(opens, tz)} 开始", details={"opens_at": opens})
+        when = f" {local_text(opens, tz)} " if opens is not None else "还没有"
+        raise Conflict("registration_not_open", f"报名{when}开始", details={"opens_at": opens})
     if state == "closed":
         closed = activity.registration_closes_at
         raise Conflict("registration_closed", f"报名已于 {local_text(closed, tz)} 截止", details={"closed_at": closed})
@@ -209,7 +211,7 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
         until = local_text(block.until, tz)
         raise Forbidden(
             "booking_blocked",
-            f"{name}近期多次预约未到场，暂停预约至{until}；如有特殊情况请联系社工",
+            f"{name}近期多次预约未到场，暂停预约至 {until}；如有特殊情况请联系社工",
             details={"member_id": block.member_id, "until": block.until, "no_shows": block.no_shows},
         )
 
@@ -282,13 +284,18 @@ async def cancel(session: AsyncSession, user: User, booking_id: int) -> dict[str
     await session.refresh(booking)
     if booking.status == "cancelled":
         return await booking_view(session, booking, activity, viewer_is_staff=staff)
+    tz = await community_tz(session, activity.community_id)
     if activity.end_at <= now:
-        raise Conflict("activity_finished", "活动已经结束")
+        raise Conflict(
+            "activity_finished",
+            f"活动已于 {local_text(activity.end_at, tz)} 结束",
+            details={"ended_at": activity.end_at},
+        )
     if not staff and now >= activity.cancel_deadline and not _free_to_leave(activity, booking):
-        deadline = local_text(activity.cancel_deadline, await community_tz(session, activity.community_id))
+        deadline = local_text(activity.cancel_deadline, tz)
         raise Conflict(
             "cancel_deadline_passed",
-            f"已过取消截止时间（{deadline}），如有变化请联系社工",
+            f"取消已于 {deadline} 截止，如有变化请联系社工",
             details={"cancel_deadline": activity.cancel_deadline},
         )
     await _cancel_booking(session, activity, booking, user, now)

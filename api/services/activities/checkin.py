@@ -46,17 +46,17 @@ ON_DUTY_ONLY = "只有社工或本活动正在值班（已签到）的志愿者�
 
 
 def _check_window(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
+    """Check-in is for a published activity, inside its window; a refusal says when it opens or
+    closed, in the community's time (`tz`)."""
+    if activity.status == "cancelled":
+        raise Conflict("activity_cancelled", "活动已取消")
     if activity.status != "published":
-        raise Conflict("activity_not_open", "活动未发布或已取消")
-    if not activity.checkin_opens_at <= now <= activity.checkin_closes_at:
-        early = now < activity.checkin_opens_at
-        raise Conflict(
-            "checkin_closed",
-            f"签到 {local_text(activity.checkin_opens_at, tz)} 开始"
-            if early
-            else f"签到已于 {local_text(activity.checkin_closes_at, tz)} 结束",
-            details={"opens_at": activity.checkin_opens_at, "closes_at": activity.checkin_closes_at},
-        )
+        raise Conflict("activity_not_published", "活动还没有发布")
+    window = {"opens_at": activity.checkin_opens_at, "closes_at": activity.checkin_closes_at}
+    if now < activity.checkin_opens_at:
+        raise Conflict("checkin_not_open", f"签到 {local_text(activity.checkin_opens_at, tz)} 开始", details=window)
+    if now > activity.checkin_closes_at:
+        raise Conflict("checkin_closed", f"签到已于 {local_text(activity.checkin_closes_at, tz)} 结束", details=window)
 
 
 async def booking_code(session: AsyncSession, user: User, booking_id: int) -> dict[str, Any]:
@@ -80,7 +80,7 @@ async def _staff_or_on_duty(session: AsyncSession, user: User, activity: Activit
         return True
     if await _on_duty(session, user, activity):
         return False
-    raise Forbidden("staff_only", ON_DUTY_ONLY + doing)
+    raise Forbidden("not_on_duty", ON_DUTY_ONLY + doing)
 
 
 def volunteer_name(name: str, kind: str) -> str:
@@ -181,9 +181,9 @@ async def scan(
     staff = await is_staff(session, user, activity.community_id)
     if not staff:
         if not await _on_duty(session, user, activity):
-            raise Forbidden("staff_only", ON_DUTY_ONLY + "扫码签到")
+            raise Forbidden("not_on_duty", ON_DUTY_ONLY + "扫码签到")
         if token is None:
-            raise Forbidden("staff_only", "志愿者请扫居民的预约码签到；在名单上直接签到由社工操作")
+            raise Forbidden("checkin_code_required", "志愿者请扫居民的预约码签到；在名单上直接签到由社工操作")
     if token is not None:
         booking_id = verify_checkin_token(settings_of(session), token)
         if booking_id is None:
@@ -203,8 +203,10 @@ async def current_onsite_code(session: AsyncSession, user: User, activity_id: in
     """For the staff screen at the door: the code of this minute, and when it changes."""
     activity = await get_activity(session, activity_id)
     await require_staff(session, user, activity.community_id)
+    if activity.status == "cancelled":
+        raise Conflict("activity_cancelled", "活动已取消")
     if activity.status != "published":
-        raise Conflict("activity_not_open", "活动未发布或已取消")
+        raise Conflict("activity_not_published", "活动还没有发布")
     now = clock.now()
     minute_start = int(now.timestamp()) // ONSITE_CODE_SECONDS * ONSITE_CODE_SECONDS
     return {

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
+from api import clock, localtime
 from api.db.models import Activity, ActivityPolicy, Booking, Series, SeriesFollow, Space, User
 from api.db.upsert import insert_ignore
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -131,7 +131,11 @@ async def update_activity(session: AsyncSession, user: User, activity_id: int, f
     if activity.status == "cancelled":
         raise Conflict("activity_cancelled", "活动已取消，不能再修改")
     if activity.status == "published" and activity.end_at <= now:
-        raise Conflict("activity_finished", "活动已经结束，不能再修改")
+        raise Conflict(
+            "activity_finished",
+            f"活动已于 {localtime.text(activity.end_at)} 结束，不能再修改",
+            details={"ended_at": activity.end_at},
+        )
     await _check_refs(session, activity.community_id, fields)
     old_start, old_place = activity.start_at, (activity.space_id, activity.location)
     if fields.get("start_at") is not None and fields["start_at"] != old_start:
@@ -193,7 +197,11 @@ async def publish(session: AsyncSession, user: User, activity_id: int) -> Activi
         raise Conflict("activity_not_draft", "只有草稿可以发布", details={"status": activity.status})
     now = clock.now()
     if activity.end_at <= now:
-        raise Conflict("activity_finished", "活动时间已过，不能发布")
+        raise Conflict(
+            "activity_finished",
+            f"活动已于 {localtime.text(activity.end_at)} 结束，不能再发布",
+            details={"ended_at": activity.end_at},
+        )
     activity.status = "published"
     activity.published_at = now
     await session.flush()
@@ -223,7 +231,11 @@ async def cancel_activity(session: AsyncSession, user: User, activity_id: int, r
     if activity.status == "cancelled":
         return activity
     if activity.status == "published" and activity.end_at <= now:
-        raise Conflict("activity_finished", "活动已经结束，不能取消")
+        raise Conflict(
+            "activity_finished",
+            f"活动已于 {localtime.text(activity.end_at)} 结束，不能再取消",
+            details={"ended_at": activity.end_at},
+        )
     told = await _booked_users(session, activity.id)
     await bookings.cancel_all(session, activity, user)  # and their reminders
     activity.status = "cancelled"

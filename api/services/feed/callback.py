@@ -74,6 +74,8 @@ async def receive(
         suggest = str(result.get("suggest") or "review")
         label = result.get("label")
         number = int(label) if isinstance(label, int) or (isinstance(label, str) and label.isdecimal()) else None
+        if number is not None and not 0 <= number < 2**31:
+            number = None  # WeChat's labels are five digits; media.label is a 32-bit integer
         outcome = await media.apply_verdict(session, trace_id, suggest, number)
         if outcome == "unknown" and trace_id:
             # the verdict can outrun the commit that records its trace id: try again shortly

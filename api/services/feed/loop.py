@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
 from api.db.models import Activity, Booking, BookingAttendee, Member, Post, Share, ShareOpen, User
+from api.errors import invalid_field
+from api.localtime import EARLIEST_DAY, LATEST_DAY
 from api.services.access import require_staff
 from api.services.activities.common import get_activity
 
@@ -133,14 +135,24 @@ def month_bounds(month: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start, datetime.combine(following, time(0, 0), tz)
 
 
-async def community_loop(session: AsyncSession, user: User, community_id: int, month: date | None) -> dict[str, Any]:
-    """The month's loop: activities held in it (by their start, community time) with their
-    bookings, attendance and comebacks; posts, shares, opens, bookings from shares and new
-    residents from shares that happened in it."""
+def _month(text: str) -> date:
+    """ "YYYY-MM" (the query's pattern checked its shape) as the first day of that month, between
+    2000 and 2100 like every date Linli takes."""
+    year, number = int(text[:4]), int(text[5:7])
+    if not EARLIEST_DAY.year <= year <= LATEST_DAY.year:
+        raise invalid_field("month", "应在 2000-01 到 2100-12 之间", kind="date_out_of_range", source="query")
+    return date(year, number, 1)
+
+
+async def community_loop(session: AsyncSession, user: User, community_id: int, month: str | None) -> dict[str, Any]:
+    """The month's loop ("YYYY-MM", default this month): activities held in it (by their start,
+    community time) with their bookings, attendance and comebacks; posts, shares, opens, bookings
+    from shares and new residents from shares that happened in it. Only staff learn anything,
+    even that a month is out of range."""
     community = await require_staff(session, user, community_id)
     tz = ZoneInfo(community.timezone)
-    month = month or clock.now().astimezone(tz).date()
-    start, end = month_bounds(month, tz)
+    day = _month(month) if month else clock.now().astimezone(tz).date()
+    start, end = month_bounds(day, tz)
     held = and_(
         Activity.community_id == community.id,
         Activity.status == "published",
@@ -154,7 +166,7 @@ async def community_loop(session: AsyncSession, user: User, community_id: int, m
     )
     shares = select(Share.id).where(Share.community_id == community.id)
     return {
-        "month": f"{month:%Y-%m}",
+        "month": f"{day:%Y-%m}",
         "activities": await _scalar(session, select(func.count()).select_from(in_month.subquery())),
         "booked": await _scalar(
             session,

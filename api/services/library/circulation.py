@@ -11,19 +11,19 @@ on the shelf; an expired or cancelled hold passes its copy on the same way.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
+from api import clock, localtime
 from api.db.models import Book, BookCopy, Hold, Loan, Member, Space, SpaceClosure, User
 from api.errors import Conflict, NotFound
 from api.pagination import cursor_int, decode_cursor, encode_cursor
 from api.services.access import get_community, require_member, require_staff
-from api.services.communities import is_open
+from api.services.communities import is_open, next_opening
 from api.services.library.common import (
     DUE_SOON,
     copy_space,
@@ -101,12 +101,52 @@ async def _schedule_due_reminder(session: AsyncSession, loan: Loan) -> None:
 # -- borrowing -----------------------------------------------------------------------------------
 
 
-def _unavailable(copy: BookCopy) -> Conflict:
+def _unavailable(copy: BookCopy, kept_until: date | None = None) -> Conflict:
     if copy.state == "on_loan":
         return Conflict("copy_on_loan", "这册书已经借出了", details={"barcode": copy.barcode})
     if copy.state == "on_hold_shelf":
-        return Conflict("copy_held", "这册书是给预约的读者留的", details={"barcode": copy.barcode})
+        if kept_until is None:
+            return Conflict("copy_held", "这册书是给预约的读者留的", details={"barcode": copy.barcode})
+        return Conflict(
+            "copy_held",
+            f"这册书给预约的读者留到 {kept_until.month}月{kept_until.day}日，之后没人来取才能借",
+            details={"barcode": copy.barcode, "kept_until": kept_until.isoformat()},
+        )
     return Conflict("copy_unavailable", "这册书暂不外借（修补中、遗失或已下架）", details={"state": copy.state})
+
+
+async def _kept_until(session: AsyncSession, copy: BookCopy) -> date | None:
+    """The last day the hold shelf keeps the copy for the reader it waits for (community time)."""
+    expires = (
+        await session.execute(select(Hold.expires_at).where(Hold.copy_id == copy.id, Hold.status == "ready"))
+    ).scalar_one_or_none()
+    if expires is None:
+        return None
+    community, _ = await copy_space(session, copy)
+    return due_day(expires, community)
+
+
+async def _closed(session: AsyncSession, copy: BookCopy) -> Conflict:
+    """Self-service outside opening hours: the refusal says when the space opens next."""
+    community, space = await copy_space(session, copy)
+    closures: list[SpaceClosure] = []
+    if space is not None:
+        today = local_day(clock.now(), community)
+        closures = list(
+            (
+                await session.execute(
+                    select(SpaceClosure).where(SpaceClosure.space_id == space.id, SpaceClosure.ends_on >= today)
+                )
+            ).scalars()
+        )
+    opens = next_opening(community, space, closures, clock.now()) if space is not None else None
+    if opens is None:
+        return Conflict("library_closed", "书屋现在没有开放；自助借书请在开放时间内，在书屋里扫码")
+    return Conflict(
+        "library_closed",
+        f"书屋现在没有开放，{localtime.text(opens)} 开门；自助借书请在开放时间内，在书屋里扫码",
+        details={"opens_at": opens},
+    )
 
 
 async def _open_now(session: AsyncSession, copy: BookCopy) -> bool:
@@ -134,7 +174,7 @@ async def borrow(session: AsyncSession, user: User, community_id: int, barcode: 
     copy = await get_copy_by_barcode(session, community_id, barcode)
     member, staff = await member_for(session, user, community_id, member_id)
     if not staff and not await _open_now(session, copy):
-        raise Conflict("library_closed", "书屋现在没有开放；自助借书请在开放时间内，在书屋里扫码")
+        raise await _closed(session, copy)
     policy = await rules(session, community_id)
     now = clock.now()
 
@@ -174,7 +214,7 @@ async def borrow(session: AsyncSession, user: User, community_id: int, barcode: 
     )
     if not getattr(taken, "rowcount", 0):
         await session.refresh(copy)
-        raise _unavailable(copy)
+        raise _unavailable(copy, await _kept_until(session, copy))
     # the member's hold on this book, if any, is fulfilled by this loan
     fulfilled = (
         await session.execute(
@@ -371,7 +411,12 @@ async def renew(session: AsyncSession, user: User, loan_id: int) -> dict[str, An
     if loan.renewals >= policy.renewals:
         raise Conflict("renewal_limit", f"最多续借{policy.renewals}次", details={"renewals": loan.renewals})
     if clock.now() >= loan.due_at:
-        raise Conflict("loan_overdue", "已经逾期的书不能续借，请先归还")
+        due = due_day(loan.due_at, await get_community(session, loan.community_id))
+        raise Conflict(
+            "loan_overdue",
+            f"这本书 {due.month}月{due.day}日 到期，已经逾期，不能续借，请先归还",
+            details={"due_on": due.isoformat(), "due_at": loan.due_at},
+        )
     waiting = (
         await session.execute(
             select(func.count()).where(

@@ -15,6 +15,7 @@ import io
 import re
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree
@@ -113,45 +114,94 @@ def _xml(data: bytes) -> ElementTree.Element:
     return ElementTree.fromstring(data)  # noqa: S314 - no DTD, no entities: checked above
 
 
+def _rich_text(node: ElementTree.Element) -> str:
+    """A string item's text: its `t`, or its runs' (`r/t`); never the phonetic guide (`rPh`) that
+    Excel keeps beside Chinese and Japanese text."""
+    parts = [*node.iterfind(f"{_NS}t"), *node.iterfind(f"{_NS}r/{_NS}t")]
+    return "".join(t.text or "" for t in parts)
+
+
+def _column_name(column: int) -> str:
+    """The sheet's letters for a column counted from 1 (1 → A, 27 → AA)."""
+    name = ""
+    while column > 0:
+        column, rest = divmod(column - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+def _cell_refused(code: str, row: int, column: int, problem: str) -> Unprocessable:
+    """A cell the importer cannot take, named as the sheet names it (第3行 B 列)."""
+    where = f"第{row}行 {_column_name(column)} 列"
+    return Unprocessable(
+        code,
+        f"{where}{problem}",
+        details=[{"row": row, "column": _column_name(column), "message": problem}],
+    )
+
+
 def read_xlsx(data: bytes) -> list[list[str]]:
-    """The first sheet's cells as text, with the standard library only (a zip of XML)."""
+    """The first sheet's cells as text, with the standard library only (a zip of XML). A cell that
+    points at a shared string the file does not have, or holds a formula's error (#N/A), is refused
+    with its row and column."""
     try:
         book = zipfile.ZipFile(io.BytesIO(data))
         if sum(info.file_size for info in book.infolist()) > MAX_UNZIPPED:
-            raise Unprocessable("import_too_large", "文件解压后过大")
+            raise Unprocessable("import_unzipped_too_large", "文件解压后过大（最多 50 MB），请删去图片等内容后再试")
         shared: list[str] = []
         if "xl/sharedStrings.xml" in book.namelist():
             root = _xml(book.read("xl/sharedStrings.xml"))
-            shared = ["".join(t.text or "" for t in si.iter(f"{_NS}t")) for si in root.iter(f"{_NS}si")]
+            shared = [_rich_text(si) for si in root.iter(f"{_NS}si")]
         workbook = _xml(book.read("xl/workbook.xml"))
         first = next(workbook.iter(f"{_NS}sheet"))
         rels = _xml(book.read("xl/_rels/workbook.xml.rels"))
         target = next(r.get("Target", "") for r in rels if r.get("Id") == first.get(f"{_REL}id"))
         sheet = _xml(book.read("xl/" + target.removeprefix("/xl/").lstrip("/")))
-    except (zipfile.BadZipFile, KeyError, StopIteration, ElementTree.ParseError, ValueError) as exc:
+    # a password (RuntimeError), a compression zipfile cannot undo (NotImplementedError), damaged
+    # deflate data (zlib.error) or a file cut short (EOFError) are unreadable files, not bugs
+    except (
+        zipfile.BadZipFile,
+        KeyError,
+        StopIteration,
+        ElementTree.ParseError,
+        ValueError,
+        RuntimeError,
+        NotImplementedError,
+        zlib.error,
+        EOFError,
+    ) as exc:
         raise Unprocessable("import_unreadable", "无法读取这个 XLSX 文件，请另存为 CSV 再试") from exc
     rows: list[list[str]] = []
     try:
         for row in sheet.iter(f"{_NS}row"):
             cells: dict[int, str] = {}
             number = int(row.get("r", len(rows) + 1))  # Excel leaves empty rows out of the file
+            if number <= len(rows):  # rows come in order, each once
+                raise ValueError("rows out of order")
             for position, cell in enumerate(row.iter(f"{_NS}c"), start=1):
                 ref = cell.get("r")
                 column = _cell_ref(ref)[1] if ref else position
                 if column > MAX_COLUMNS:
                     continue  # far to the right of any catalogue column
                 kind, value = cell.get("t"), cell.find(f"{_NS}v")
-                if kind == "s" and value is not None and value.text is not None:
-                    text = shared[int(value.text)]
+                raw = value.text.strip() if value is not None and value.text is not None else ""
+                if kind == "s" and raw:
+                    if not raw.isascii() or not raw.isdigit() or int(raw) >= len(shared):
+                        raise _cell_refused(
+                            "import_unreadable", number, column, "无法读取（文件可能已损坏），请另存为 CSV 再试"
+                        )
+                    text = shared[int(raw)]
                 elif kind == "inlineStr":
-                    text = "".join(t.text or "" for t in cell.iter(f"{_NS}t"))
+                    text = "".join(_rich_text(node) for node in cell.iterfind(f"{_NS}is"))
+                elif kind == "e":
+                    raise _cell_refused("import_invalid", number, column, f"是公式错误（{raw[:16]}），请改正后再导入")
                 else:
                     text = value.text if value is not None and value.text is not None else ""
                     if kind is None and re.fullmatch(r"\d+\.0", text):
                         text = text[:-2]  # a whole number Excel stored as a float (ISBNs, years)
                 cells[column - 1] = text
             if number > MAX_ROWS + 1 or len(rows) > MAX_ROWS:
-                raise Unprocessable("import_too_large", f"最多导入{MAX_ROWS}行")
+                raise Unprocessable("import_too_many_rows", f"最多导入{MAX_ROWS}行", details={"max_rows": MAX_ROWS})
             while len(rows) < number - 1:
                 rows.append([])  # the rows Excel left out, so that numbers match the sheet
             rows.append([cells.get(i, "") for i in range(max(cells) + 1)] if cells else [])
@@ -162,21 +212,22 @@ def read_xlsx(data: bytes) -> list[list[str]]:
 
 def read_table(data: bytes, kind: str) -> list[list[str]]:
     if len(data) > MAX_BYTES:
-        raise Unprocessable("import_too_large", "文件不能超过 5 MB")
+        raise Unprocessable("import_too_large", "文件不能超过 5 MB", status=413, details={"max_bytes": MAX_BYTES})
     if kind == "xlsx":
         table = read_xlsx(data)
     else:
+        reader = csv.reader(io.StringIO(_decode(data)))
         try:
-            table = list(csv.reader(io.StringIO(_decode(data))))
+            table = list(reader)
         except csv.Error as exc:  # a field past csv's limit, a stray quote at the end…
-            # csv's own words are English ("field larger than field limit"): say what to do instead
+            # csv's own words are English ("field larger than field limit"): say where, and what to do
             raise Unprocessable(
                 "import_unreadable",
-                "CSV 文件格式有误：可能有未闭合的引号，或某一格内容过长",
-                details={"reason": str(exc)},
+                f"CSV 文件第{reader.line_num}行附近格式有误：可能有未闭合的引号，或某一格内容过长",
+                details={"line": reader.line_num},
             ) from exc
     if len(table) > MAX_ROWS + 1:
-        raise Unprocessable("import_too_large", f"最多导入{MAX_ROWS}行")
+        raise Unprocessable("import_too_many_rows", f"最多导入{MAX_ROWS}行", details={"max_rows": MAX_ROWS})
     # NUL characters go: no database text column takes them
     return [[cell.replace("\x00", "") for cell in row] for row in table]
 

@@ -42,10 +42,10 @@ from api.db.models import (
 from api.db.models.notifications import DELIVERY_STATUSES
 from api.db.session import Database
 from api.db.upsert import insert_ignore
-from api.errors import Conflict, NotFound, Unprocessable
+from api.errors import Conflict, NotFound, Unprocessable, invalid_field
 from api.pagination import cursor_int, cursor_time, decode_cursor, encode_cursor
 from api.services.access import RANK, require_member, require_staff, role_in
-from api.services.households import building_key
+from api.services.households import PART_MAX, PART_TOO_LONG, building_key
 from api.services.notifications import core
 from workers import outbox
 
@@ -83,6 +83,9 @@ async def _apply_audience(session: AsyncSession, announcement: Announcement, aud
     activity_id: int | None = None
     keys: list[str] = []
     if kind == "buildings":
+        for index, building in enumerate(audience["buildings"]):  # NFKC can lengthen "㍿"
+            if len(building_key(building)) > PART_MAX:
+                raise invalid_field(f"audience.buildings[{index}]", PART_TOO_LONG, kind="string_too_long")
         keys = sorted({building_key(b) for b in audience["buildings"]})
     elif kind == "children":
         community = await session.get(Community, announcement.community_id)

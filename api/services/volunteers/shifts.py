@@ -16,7 +16,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
+from api import clock, localtime
 from api.db.models import Activity, Shift, ShiftRule, ShiftSignup, Team, User
 from api.db.session import settings_of
 from api.db.upsert import insert_ignore
@@ -33,6 +33,12 @@ CHECKIN_EARLY = timedelta(minutes=30)
 CHECKOUT_LATE = timedelta(hours=2)
 RULE_HORIZON_DAYS = 28
 UNSYNCED = {"synchronize_session": False}
+
+
+async def _local(session: AsyncSession, shift: Shift, at: datetime) -> str:
+    """`at` as a refusal tells it to volunteers: 12月5日 14:00, in the shift's community's time."""
+    community = await get_community(session, shift.community_id)
+    return localtime.text(at, ZoneInfo(community.timezone))
 
 
 async def _may_manage(session: AsyncSession, user: User, community_id: int, team_id: int | None) -> bool:
@@ -62,11 +68,15 @@ async def create_shift(session: AsyncSession, user: User, community_id: int, dat
     until `withdraw_deadline` (default: 12 hours before the start)."""
     await require_member(session, user, community_id)
     if not await _may_manage(session, user, community_id, data.get("team_id")):
-        raise Forbidden("staff_only", "只有社工或本团队队长可以设置岗位")
+        raise Forbidden("team_leader_only", "只有社工或本团队队长可以设置岗位")
     await _check_refs(session, user, community_id, data)
     now = clock.now()
     if data["start_at"] <= now:
-        raise Unprocessable("shift_in_past", "岗位的开始时间已经过去了")
+        raise Unprocessable(
+            "shift_in_past",
+            f"岗位的开始时间（{localtime.text(data['start_at'])}）已经过去了",
+            details={"start_at": data["start_at"]},
+        )
     deadline = data.get("withdraw_deadline") or data["start_at"] - timedelta(hours=12)
     if data.get("withdraw_deadline") is not None and not now <= deadline <= data["start_at"]:
         raise Unprocessable("withdraw_deadline_invalid", "退出截止时间须在现在和岗位开始之间")
@@ -93,7 +103,7 @@ async def create_rule(session: AsyncSession, user: User, community_id: int, data
     worker keeps making them."""
     await require_member(session, user, community_id)
     if not await _may_manage(session, user, community_id, data.get("team_id")):
-        raise Forbidden("staff_only", "只有社工或本团队队长可以设置岗位")
+        raise Forbidden("team_leader_only", "只有社工或本团队队长可以设置岗位")
     await _check_refs(session, user, community_id, data)
     rule = ShiftRule(community_id=community_id, created_by=user.id, **data)
     session.add(rule)
@@ -218,7 +228,11 @@ async def cancel_shift(session: AsyncSession, user: User, shift_id: int, reason:
         raise Forbidden("team_leader_only", "只有社工或本团队队长可以取消岗位")
     if shift.cancelled_at is None:
         if shift.start_at <= clock.now():
-            raise Conflict("shift_started", "岗位已经开始，不能取消")
+            raise Conflict(
+                "shift_started",
+                f"岗位已于 {await _local(session, shift, shift.start_at)} 开始，不能取消",
+                details={"start_at": shift.start_at},
+            )
         await _cancel(session, shift, reason)
     return await shift_detail(session, user, shift.id)
 
@@ -380,14 +394,20 @@ async def sign_up(session: AsyncSession, user: User, shift_id: int, volunteer_id
     target = volunteer_id or user.id
     if target != user.id and not await _may_manage(session, user, shift.community_id, shift.team_id):
         raise Forbidden("team_leader_only", "只有社工或本团队队长可以安排别人值班")
-    if shift.cancelled_at is not None or shift.start_at <= clock.now():
-        raise Conflict("shift_closed", "这个岗位已经开始或取消了")
+    if shift.cancelled_at is not None:
+        raise Conflict("shift_cancelled", "这个岗位已经取消了")
+    if shift.start_at <= clock.now():
+        raise Conflict(
+            "shift_started",
+            f"岗位已于 {await _local(session, shift, shift.start_at)} 开始，不能再报名",
+            details={"start_at": shift.start_at},
+        )
     if shift.team_id is not None:
         member = await membership(session, target, shift.team_id)
         if member is None or member.status != "active":
             raise Forbidden("team_only", "这个岗位只给本团队的队员")
     elif target != user.id:
-        raise Unprocessable("team_only", "只有团队岗位可以由队长安排")
+        raise Unprocessable("assign_needs_team", "只有团队的岗位可以为别人安排；这个岗位请志愿者自己报名")
     # one sign-up of this person at a time: overlapping shifts cannot slip past each other
     await session.execute(select(User.id).where(User.id == target).with_for_update())
     clash = (
@@ -459,7 +479,11 @@ async def withdraw(session: AsyncSession, user: User, signup_id: int) -> dict[st
     now = clock.now()
     limit = shift.start_at if manager else shift.withdraw_deadline
     if now >= limit:
-        raise Conflict("withdraw_deadline_passed", "已过退出的截止时间，请联系队长或社工", details={"deadline": limit})
+        raise Conflict(
+            "withdraw_deadline_passed",
+            f"退出报名已于 {await _local(session, shift, limit)} 截止，请联系队长或社工",
+            details={"deadline": limit},
+        )
     done = await session.execute(
         update(ShiftSignup)
         .where(ShiftSignup.id == signup.id, ShiftSignup.status == "active")
@@ -526,12 +550,13 @@ async def check_in(
     """From 30 minutes before the start until the end; again changes nothing."""
     signup, shift = await _on_site(session, user, shift_id, code, volunteer_id)
     now = clock.now()
-    if not shift.start_at - CHECKIN_EARLY <= now <= shift.end_at:
-        raise Conflict(
-            "checkin_closed",
-            "现在不在签到时间内",
-            details={"opens_at": shift.start_at - CHECKIN_EARLY, "closes_at": shift.end_at},
-        )
+    window = {"opens_at": shift.start_at - CHECKIN_EARLY, "closes_at": shift.end_at}
+    if now < window["opens_at"]:
+        when = await _local(session, shift, window["opens_at"])
+        raise Conflict("checkin_not_open", f"签到 {when} 开始", details=window)
+    if now > window["closes_at"]:
+        when = await _local(session, shift, window["closes_at"])
+        raise Conflict("checkin_closed", f"签到已于 {when} 结束", details=window)
     if signup.checked_in_at is None:
         signup.checked_in_at = now
         signup.confirmed_by = user.id if signup.user_id != user.id or code is None else None
@@ -549,9 +574,18 @@ async def check_out(
     if signup.checked_in_at is None:
         raise Conflict("not_checked_in", "还没有签到")
     if now <= shift.start_at:
-        raise Conflict("shift_not_started", "岗位还没开始；来不了的话请退出报名", details={"start_at": shift.start_at})
+        raise Conflict(
+            "shift_not_started",
+            f"岗位 {await _local(session, shift, shift.start_at)} 开始，之后才能签退；来不了的话请退出报名",
+            details={"start_at": shift.start_at},
+        )
     if now > shift.end_at + CHECKOUT_LATE:
-        raise Conflict("checkout_closed", "签退时间已过，系统会按岗位结束时间为你签退，社工会核对")
+        closed = shift.end_at + CHECKOUT_LATE
+        raise Conflict(
+            "checkout_closed",
+            f"签退已于 {await _local(session, shift, closed)} 截止，系统会按岗位结束时间为你签退，社工会核对",
+            details={"closes_at": closed},
+        )
     signup.checked_out_at = now
     signup.status = "completed"
     await session.flush()

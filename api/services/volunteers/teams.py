@@ -228,7 +228,7 @@ async def set_role(session: AsyncSession, user: User, team_id: int, member_id: i
     await require_staff(session, user, team.community_id)
     member = await membership(session, member_id, team.id)
     if member is None or member.status != "active":
-        raise NotFound("member_not_found", "这个人不是本团队的队员")
+        raise NotFound("team_member_not_found", "这个人不是本团队的队员")
     member.role = role
     await session.flush()
 
