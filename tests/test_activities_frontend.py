@@ -388,7 +388,7 @@ async def test_a_volunteer_on_duty_registers_walk_ins_by_name(client, b, door):
     assert more.json()["taken"] == 4  # wang came off the waitlist
     await door.on_duty(door.volunteer, door.shift)
     too_early = await door.walk_in(door.volunteer)  # 09:00
-    assert code_of(too_early) == (409, "checkin_closed")
+    assert code_of(too_early) == (409, "checkin_not_open")
     assert too_early.json()["error"]["message"] == "签到 12月1日 09:30 开始"
     clock.advance(timedelta(minutes=40))
     came = await door.walk_in(door.volunteer, guests=["李爷爷", "李奶奶"])
