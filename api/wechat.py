@@ -120,7 +120,9 @@ class WeChatClient:
         if errcode not in (None, 0):
             if errcode == BUSY:
                 raise WeChatUnavailable(f"{path} busy: {data.get('errmsg')}")
-            raise WeChatError(int(errcode), str(data.get("errmsg", "")))
+            if isinstance(errcode, bool) or not isinstance(errcode, int):  # WeChat's errcodes are integers
+                raise WeChatUnavailable(f"odd errcode {errcode!r} from {path}")
+            raise WeChatError(errcode, str(data.get("errmsg", "")))
         return data
 
     async def _request(

@@ -266,7 +266,8 @@ async def test_a_share_shows_each_viewer_what_they_may_see(client, app, db, b):
     assert (seen["target"], seen["is_member"], seen["community"]) == ("activity", False, {"id": b.b, "name": "B社区"})
     assert seen["post"] is None
     assert seen["activity"]["id"] == a["id"] and seen["activity"]["title"] == "周六手工课"
-    assert seen["activity"]["seats_left"] == 12 and "my_bookings" not in seen["activity"]
+    assert seen["activity"]["seats_left"] == 12 and seen["activity"]["my_bookings"] == []  # nobody's bookings
+    assert seen["activity"]["join"]["join_path"] == f"/communities/{b.b}/join"  # and how to join
     member_view = await opened(client, b.chen, by_staff["token"])
     assert member_view["is_member"] is True and member_view["activity"]["my_bookings"] == []
 

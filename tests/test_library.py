@@ -573,6 +573,12 @@ async def test_odd_sheets_and_fields_are_clean_errors(client, lib):
     assert code(await send(long_field)) == (422, "import_unreadable")
     with_nul = "书名,作者\n好书,张\x00三\n".encode()
     assert (await send(with_nul)).json()["books_created"] == 1
+    # what does not fit is said with its row, never cut short in silence
+    eleven_tags = "、".join(f"标签{n}" for n in range(11))
+    long_author = f"书名,作者,标签\n长书,{'著' * 129},绘本\n多标签,张三,{eleven_tags}\n".encode()
+    refused = await send(long_author)
+    assert code(refused) == (422, "import_invalid")
+    assert [(p["row"], p["column"]) for p in refused.json()["error"]["details"]] == [(2, "作者"), (3, "标签")]
     too_big = await client.post(f"{path}?format=csv", content=b"x" * (5 * 1024 * 1024 + 1), headers=lib.staff.headers)
     assert too_big.status_code == 413
     cover = await client.post(

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.activities import ActivityDetail, Category
+from api.schemas.activities import ActivityDetail
 from api.schemas.common import Id, Input, Timestamp
 
 
@@ -152,27 +152,14 @@ class Community(BaseModel):
     name: str
 
 
-class PublicActivity(BaseModel):
-    """What anyone may see of an activity they were sent: what, when and where."""
-
-    id: int
-    title: str
-    category: Category
-    description: str
-    start_at: Timestamp
-    end_at: Timestamp
-    place: str
-    status: Literal["published", "finished", "cancelled"]
-    seats_left: int
-    cover_url: str | None
-
-
 class ShareOpened(BaseModel):
     token: str
     target: str
     community: Community
     is_member: bool
-    activity: ActivityDetail | PublicActivity | None
+    activity: ActivityDetail | None = Field(
+        description="分享的活动：社区居民看到的与小程序里一样；其他人看到公开的内容和加入社区的方式（join）"
+    )
     post: PostRead | None = Field(description="空：分享已不可见，或只在社区内可见（见 members_only）")
     members_only: bool = Field(description="只在社区内可见的动态：加入社区后才能看到（不透露任何内容）")
 

@@ -96,7 +96,9 @@ class ShiftCreate(Input):
     end_at: When
     needed: int = Field(ge=1, le=500, description="需要几位志愿者")
     team_id: Id | None = Field(default=None, description="只给这个团队的队员")
-    activity_id: Id | None = Field(default=None, description="为这个活动值班：可以为居民扫码签到")
+    activity_id: Id | None = Field(
+        default=None, description="为这个活动值班：在岗时可以扫居民的预约码签到、查看签到名单、登记现场来的人"
+    )
     withdraw_deadline: When | None = Field(default=None, description="不填：开始前 12 小时")
 
     @model_validator(mode="after")

@@ -70,7 +70,7 @@ async def booking_code(session: AsyncSession, user: User, booking_id: int) -> di
 async def _on_duty(session: AsyncSession, user: User, activity: Activity) -> bool:
     """A volunteer on duty at this activity: checked in, not yet out, on a shift that staff
     attached to it (the rule is the volunteers'; they use it for scanning too)."""
-    return await shifts.can_scan_for(session, user, activity.id)
+    return await shifts.on_duty_at(session, user, activity.id)
 
 
 async def _staff_or_on_duty(session: AsyncSession, user: User, activity: Activity, doing: str) -> bool:

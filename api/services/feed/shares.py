@@ -149,9 +149,11 @@ async def open_share(session: AsyncSession, user: User, token: str) -> dict[str,
         activity = await session.get(Activity, share.activity_id)
         if activity is None or activity.status == "draft":
             raise NotFound("share_not_found", "这个分享已失效")
-        view["activity"] = (
-            await activity_detail(session, user, activity.id) if member else await _public_activity(session, activity)
-        )
+        # residents see it as in the app; anyone else as a visitor: what is public, and how to join
+        try:
+            view["activity"] = await activity_detail(session, user, activity.id)
+        except NotFound as exc:  # cancelled before it was ever published
+            raise NotFound("share_not_found", "这个分享已失效") from exc
     else:
         post = await session.get(Post, share.post_id)
         if post is None or post.status != "visible":
@@ -168,24 +170,6 @@ async def open_share(session: AsyncSession, user: User, token: str) -> dict[str,
         (view["post"],) = await views(session, user, [await row_of(session, post.id)], staff=staff)
     await _count(session, share, user, community, member)
     return view
-
-
-async def _public_activity(session: AsyncSession, activity: Activity) -> dict[str, Any]:
-    """What anyone may see of an activity they were sent: what, when and where — and how to join."""
-    from api.services.activities.common import place_of
-
-    return {
-        "id": activity.id,
-        "title": activity.title,
-        "category": activity.category,
-        "description": activity.description,
-        "start_at": activity.start_at,
-        "end_at": activity.end_at,
-        "place": await place_of(session, activity),
-        "status": activity.status,
-        "seats_left": max(activity.capacity - activity.taken, 0),
-        "cover_url": activity.cover_url,
-    }
 
 
 async def _count(session: AsyncSession, share: Share, user: User, community: Community, member: bool) -> None:

@@ -34,6 +34,14 @@ MAX_ROWS = 20_000
 MAX_ERRORS = 200
 MAX_COPIES_PER_ROW = 50
 MAX_COLUMNS = 64  # a catalogue sheet has a dozen; Excel allows 16,384
+# the longest each text may be: its column (the summary as the catalogue form allows)
+TEXT_LIMITS = (
+    ("author", "作者", 128),
+    ("publisher", "出版社", 128),
+    ("summary", "简介", 5000),
+    ("location", "位置", 64),
+    ("donated_by", "捐赠人", 64),
+)
 
 COLUMNS = {
     "title": ("书名", "题名", "名称", "title"),
@@ -315,22 +323,29 @@ def check_rows(table: list[list[str]]) -> tuple[list[Row], Problems]:
                 copies = int(raw)
         if any(len(b) > 64 for b in barcodes):
             problems.add(number, "条码", "条码太长（最多64个字符）")
+        # what does not fit its column is said, not cut: a shortened author is a wrong record
+        for key, label, longest in TEXT_LIMITS:
+            if len(get(cells, key)) > longest:
+                problems.add(number, label, f"{label}太长（最多{longest}字）")
+        tags = [t for t in _SPLIT.split(get(cells, "tags")) if t]
+        if len(tags) > 10 or any(len(t) > 16 for t in tags):
+            problems.add(number, "标签", "标签最多10个，每个最多16字")
         book_key = isbn or f"{title}|{get(cells, 'author')}"
         rows.append(
             Row(
                 number=number,
                 title=title,
                 isbn=isbn,
-                author=get(cells, "author")[:128],
-                publisher=get(cells, "publisher")[:128],
+                author=get(cells, "author"),
+                publisher=get(cells, "publisher"),
                 year=year,
                 age_min=ages[0],
                 age_max=ages[1],
-                tags=[t for t in _SPLIT.split(get(cells, "tags")) if t][:10],
-                summary=get(cells, "summary")[:5000],
+                tags=tags,
+                summary=get(cells, "summary"),
                 barcodes=barcodes or [generated_barcode(book_key, n) for n in range(1, copies + 1)],
-                location=get(cells, "location")[:64],
-                donated_by=get(cells, "donated_by")[:64],
+                location=get(cells, "location"),
+                donated_by=get(cells, "donated_by"),
             )
         )
     seen: dict[str, int] = {}

@@ -633,9 +633,10 @@ async def close_ended(session: AsyncSession) -> int:
     return len(ended)
 
 
-async def can_scan_for(session: AsyncSession, user: User, activity_id: int) -> bool:
-    """A volunteer on duty at the activity may scan its residents' booking codes: signed up for a
-    shift attached to it, checked in and not yet out, inside that shift's check-in window."""
+async def on_duty_at(session: AsyncSession, user: User, activity_id: int) -> bool:
+    """Whether the caller is a volunteer on duty at the activity: signed up for a shift attached to
+    it, checked in and not yet out, inside that shift's time. Such a volunteer may scan its
+    residents' booking codes, read the door's part of its roster and register walk-ins by name."""
     now = clock.now()
     found = await session.execute(
         select(ShiftSignup.id)
