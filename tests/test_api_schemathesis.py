@@ -300,17 +300,17 @@ async def world(database_url: str) -> AsyncIterator[World]:
             KNOWN[name] = list((await session.execute(text(query))).scalars())
     KNOWN["target_id"] = KNOWN["activity_id"] + KNOWN["post_id"]
     await db.dispose()  # from here on the app's pool lives in schemathesis's event loop
-    client = asgi.get_client(_KeepsItsLifespan(app))
-    headers = {}
-    for role, name in ROLES.items():
-        response = client.post("/api/v1/auth/wechat/login", json={"code": f"dev:{name}"})
-        assert response.status_code == 200, response.text
-        headers[role] = {"Authorization": f"Bearer {response.json()['access_token']}"}
     try:
-        yield World(client, headers)
+        # entered: the lifespan (and so the pool) is started again by the first request of each test
+        with asgi.get_client(_KeepsItsLifespan(app)) as client:
+            headers = {}
+            for role, name in ROLES.items():
+                response = client.post("/api/v1/auth/wechat/login", json={"code": f"dev:{name}"})
+                assert response.status_code == 200, response.text
+                headers[role] = {"Authorization": f"Bearer {response.json()['access_token']}"}
+            yield World(client, headers)
     finally:
         KNOWN.clear()
-        client.close()
         asgi.shutdown_lifespans()  # the pool is let go in the loop that holds it
         await _empty_tables(db)
         await shutdown(app)
