@@ -137,7 +137,11 @@ async def get_idempotency(
         str | None,
         Header(
             alias="Idempotency-Key",
-            description="重试安全：同一 key 的重试返回第一次的结果（24 小时内有效）",
+            description=(
+                "重试安全：同一 key 的重试返回第一次的结果（24 小时内有效）；1–255 个可打印 ASCII 字符（如 UUID）"
+            ),
+            # documented here, checked by idempotency.validate_key (its own error code)
+            json_schema_extra={"minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
         ),
     ] = None,
 ) -> Idempotency:

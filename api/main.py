@@ -24,7 +24,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import localtime
+from api import localtime, openapi
 from api.config import Settings, get_settings
 from api.db.session import Database
 from api.errors import AppError, error_body
@@ -284,9 +284,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(code, message, details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc, _BodyTooLarge):
             return _too_large(exc.limit)
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # a JSON body that is not UTF-8 is as malformed as one that does not parse (422, not 400)
+            invalid = [{"type": "json_invalid", "loc": ("body", 0), "msg": "", "input": {}}]
+            code, message, details = describe(request.scope.get("route"), invalid)
+            return JSONResponse(error_body(code, message, details), status_code=422)
         code, message = STATUS_CODES.get(exc.status_code, ("http_error", "请求失败"))
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
@@ -332,7 +337,6 @@ def create_app(
         version="0.1.0",
         description="社区参与小程序后端：预约活动、借书、志愿服务、记录与分享、议事协商。",
         lifespan=lifespan,
-        responses={422: {"description": "请求参数不正确"}},
     )
     app.state.settings = settings
     app.state.db = db
@@ -355,22 +359,29 @@ def create_app(
         )
     _install_error_handlers(app)
 
-    app.include_router(health.router)
-    for module in (
-        auth,
-        communities,
-        households,
-        activities,
-        library,
-        volunteers,
-        feed,
-        notifications,
-        announcements,
-    ):
-        app.include_router(module.router, prefix=API_PREFIX)
-    app.include_router(volunteers.public, prefix=API_PREFIX)
-    app.include_router(feed.public, prefix=API_PREFIX)
-    app.include_router(categories.router, prefix=API_PREFIX)
+    mounted = [
+        ("", health.router),
+        *(
+            (API_PREFIX, module.router)
+            for module in (
+                auth,
+                communities,
+                households,
+                activities,
+                library,
+                volunteers,
+                feed,
+                notifications,
+                announcements,
+            )
+        ),
+        (API_PREFIX, volunteers.public),
+        (API_PREFIX, feed.public),
+        (API_PREFIX, categories.router),
+    ]
+    for prefix, router in mounted:
+        app.include_router(router, prefix=prefix)
+    openapi.install(app, mounted)
     return app
 
 

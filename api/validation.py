@@ -27,6 +27,7 @@ _OWN_MESSAGES = {
     "timezone_required",
     "datetime_out_of_range",
     "date_out_of_range",
+    "timezone_not_allowed",
 }
 
 _schemas: dict[int, dict[str, Any]] = {}
@@ -167,7 +168,7 @@ def expectation(schema: dict[str, Any] | None) -> str:
             return "应为日期时间，如 2026-12-05T14:00:00+08:00"
         if fmt == "date":
             return "应为日期，如 2026-12-05"
-        if fmt == "time":
+        if fmt in ("time", "partial-time"):
             return "应为钟点，如 14:00"
         if fmt == "uri":
             return f"应为 http 或 https 网址，最长 {schema.get('maxLength', 512)} 个字符"

@@ -298,7 +298,10 @@ async def community_loop(
     community_id: IdPath,
     user: CurrentUser,
     session: SessionDep,
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM，默认本月")] = None,
+    # the year's range is checked by the service, after the caller is known to be staff
+    month: Annotated[
+        str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM（2000–2100），默认本月")
+    ] = None,
 ) -> CommunityLoop:
     return CommunityLoop(**await loop.community_loop(session, user, community_id, month))
 
@@ -317,7 +320,16 @@ async def verify_callback(
     return PlainTextResponse(callback.verify(settings, signature, timestamp, nonce, echostr))
 
 
-@public.post("/wechat/callback", response_class=PlainTextResponse, summary="微信消息推送（安全模式）：内容安全结果")
+@public.post(
+    "/wechat/callback",
+    response_class=PlainTextResponse,
+    summary="微信消息推送（安全模式）：内容安全结果",
+    responses={
+        400: {"description": "推送无法解析（push_malformed）"},
+        413: {"description": "推送过大（push_too_large）"},
+        503: {"description": "未配置消息推送（push_not_configured）"},
+    },
+)
 async def receive_callback(
     request: Request,
     session: SessionDep,

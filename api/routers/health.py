@@ -9,6 +9,8 @@ from sqlalchemy import text
 
 from api.db.migrate import current_revision, head_revision
 from api.db.session import Database
+from api.openapi import RETRY_AFTER
+from api.schemas.common import ErrorResponse
 
 router = APIRouter(tags=["health"])
 READY_TIMEOUT_SECONDS = 3.0
@@ -19,7 +21,17 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database answers and its schema is at the newest migration")
+@router.get(
+    "/readyz",
+    summary="The database answers and its schema is at the newest migration",
+    responses={
+        503: {
+            "model": ErrorResponse,
+            "description": "数据库不可达，或数据库结构不是最新版本（not_ready）",
+            "headers": RETRY_AFTER,
+        }
+    },
+)
 async def readyz(request: Request) -> JSONResponse:
     db: Database = request.app.state.db
     checks: dict[str, Any] = {}

@@ -23,6 +23,7 @@ from pydantic import (
     PlainSerializer,
     UrlConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -71,8 +72,24 @@ def _day(value: date) -> date:
 When = Annotated[datetime, Field(strict=False), AfterValidator(_when)]
 # A calendar date in a request ("2026-12-05"), between 2000 and 2100.
 Day = Annotated[date, Field(strict=False), AfterValidator(_day)]
-# A time of day ("14:00"), in the community's time.
-TimeOfDay = Annotated[time, Field(strict=False)]
+
+
+def _local_time(value: time) -> time:
+    if value.tzinfo is not None:
+        raise PydanticCustomError("timezone_not_allowed", "应为社区当地的钟点，不带时区，如 14:00")
+    return value
+
+
+# A time of day ("14:00"), in the community's time, in requests and responses alike. JSON Schema's
+# "time" format requires an offset, which a community's opening hours do not have.
+TimeOfDay = Annotated[
+    time,
+    Field(strict=False),
+    AfterValidator(_local_time),
+    WithJsonSchema(
+        {"type": "string", "format": "partial-time", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$"}
+    ),
+]
 # A datetime in a response: ISO 8601 in the community's offset, the same on every endpoint.
 Timestamp = Annotated[datetime, PlainSerializer(localtime.iso, return_type=str, when_used="json")]
 

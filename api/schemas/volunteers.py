@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -282,8 +282,8 @@ class RuleRead(BaseModel):
     role: str
     place: str
     weekdays: list[str]
-    starts: time
-    ends: time
+    starts: TimeOfDay
+    ends: TimeOfDay
     needed: int
     team_id: int | None
     active_from: date
