@@ -11,6 +11,7 @@ import io
 import json
 import os
 import struct
+import threading
 import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 from sqlalchemy import func, select, update
 
-from api import clock
+from api import clock, images
 from api.db.models import Media, OutboxJob
 from api.main import create_app, shutdown
 from api.s3_fake import FakeS3
@@ -996,3 +997,62 @@ async def test_uploads_left_behind_by_a_failed_request_are_swept_after_two_days(
     # the photo still waiting is processed as usual when the worker comes back
     await worker(app).run_until_idle()
     assert (await media_of(client, place.chen, waiting))["status"] == "checking"  # renditions made
+
+
+# -- decoding in the worker -------------------------------------------------------------------------
+
+
+class Decodes:
+    """images.process, counting the decodes that run at once. The first one waits (a while at
+    most) for another to start beside it, so that a missing bound cannot go unseen."""
+
+    def __init__(self, process: Any) -> None:
+        self.process = process
+        self.changed = threading.Condition()
+        self.running = self.started = self.peak = 0
+
+    def __call__(self, data: bytes, *, max_pixels: int) -> Any:
+        with self.changed:
+            self.running += 1
+            self.started += 1
+            self.peak = max(self.peak, self.running)
+            self.changed.notify_all()
+            if self.started == 1:
+                self.changed.wait_for(lambda: self.running > 1, timeout=2)
+        try:
+            return self.process(data, max_pixels=max_pixels)
+        finally:
+            with self.changed:
+                self.running -= 1
+                self.changed.notify_all()
+
+
+@pytest.mark.parametrize(("bound", "peak"), [(1, 1), (2, 2)], ids=["bound 1", "bound 2 (the jobs do overlap)"])
+async def test_a_worker_decodes_no_more_photos_at_once_than_its_bound(
+    database_url, media_dir, monkeypatch, bound, peak
+):
+    settings = make_settings(
+        database_url, media_dir=str(media_dir), media_decode_concurrency=bound, worker_concurrency=4
+    )
+    app = create_app(settings)
+    decodes = Decodes(images.process)
+    monkeypatch.setattr(images, "process", decodes)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://linli.test") as client:
+            place = await Place().build(client, app.state.db)
+            ids = [(await upload(client, place.staff, place.b, small_jpeg())).json()["id"] for _ in range(6)]
+            await worker(app).run_until_idle()
+
+            assert decodes.started == 6
+            assert decodes.peak == peak
+            for media_id in ids:  # every photo made it; the waiting cost none of them an attempt
+                view = await media_of(client, place.staff, media_id)
+                assert view["status"] == "approved" and set(view["urls"]) == {"large", "feed", "thumb"}
+            async with app.state.db.session() as session:
+                jobs = (
+                    await session.execute(select(OutboxJob).where(OutboxJob.kind == "feed.process_media"))
+                ).scalars()
+                assert sorted((job.status, job.attempts) for job in jobs) == [("done", 1)] * 6
+    finally:
+        await _empty_tables(app.state.db)
+        await shutdown(app)
