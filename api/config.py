@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # it is decoded (a PNG cannot be decoded smaller; see bench/README.md), so 1 keeps a worker near
     # 300 MB whatever arrives; the other photo jobs wait their turn, they do not fail.
     media_decode_concurrency: int = Field(default=1, ge=1, le=16)
+    # Uploads per person in a sliding window; more are refused (429 too_many_uploads) before storing.
+    media_uploads_per_window: int = Field(default=30, ge=1, le=10_000)
+    media_upload_window_seconds: int = Field(default=600, ge=1, le=24 * 3600)
     # where photos live: "local" (files under media_dir, served by the API) or "s3" (any
     # S3-compatible store: Tencent COS, MinIO…, addressed path-style, served by presigned URLs)
     storage: Literal["local", "s3"] = "local"

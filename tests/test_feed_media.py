@@ -999,6 +999,64 @@ async def test_uploads_left_behind_by_a_failed_request_are_swept_after_two_days(
     assert (await media_of(client, place.chen, waiting))["status"] == "checking"  # renditions made
 
 
+# -- the pace of uploads ----------------------------------------------------------------------------
+
+
+async def test_the_31st_photo_in_ten_minutes_is_refused_until_the_oldest_leaves_the_window(client, app, db, media_dir):
+    place = await Place().build(client, db)
+    clock.advance(timedelta(seconds=30))  # 10:00:30 in the community (Asia/Shanghai)
+    for _ in range(10):
+        assert (await upload(client, place.chen, place.b, small_jpeg())).status_code == 202
+    clock.advance(timedelta(minutes=4))  # 10:04:30
+    for _ in range(20):
+        assert (await upload(client, place.chen, place.b, small_jpeg())).status_code == 202
+    kept = stored_files(media_dir)
+    assert len(kept) == 30
+
+    refused = await upload(client, place.chen, place.b, small_jpeg())
+    assert refused.status_code == 429
+    assert refused.json()["error"] == {
+        "code": "too_many_uploads",
+        "message": "上传太频繁，请在 10:11 后再试",  # the first ten leave the window at 10:10:30
+        "details": {"limit": 30, "window_seconds": 600, "retry_at": "2026-12-05T02:10:30+00:00"},
+    }
+    assert refused.headers["Retry-After"] == "360"
+    assert stored_files(media_dir) == kept and await media_rows(app) == 30  # nothing of it was kept
+    # nobody else waits for chen
+    assert (await upload(client, place.zhou, place.b, small_jpeg())).status_code == 202
+
+    clock.advance(timedelta(seconds=359))  # 10:10:29
+    refused = await upload(client, place.chen, place.b, small_jpeg())
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    clock.advance(timedelta(seconds=1))  # 10:10:30: the first ten are out, so ten more fit
+    for _ in range(10):
+        assert (await upload(client, place.chen, place.b, small_jpeg())).status_code == 202
+    refused = await upload(client, place.chen, place.b, small_jpeg())
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "240"
+    assert refused.json()["error"]["message"] == "上传太频繁，请在 10:15 后再试"  # the next twenty, at 10:14:30
+    assert await media_rows(app) == 41  # 40 of chen's, 1 of zhou's
+
+
+async def test_the_time_to_try_again_says_tomorrow_when_it_is(database_url, media_dir):
+    settings = make_settings(
+        database_url, media_dir=str(media_dir), media_uploads_per_window=2, media_upload_window_seconds=3600
+    )
+    app = create_app(settings)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://linli.test") as client:
+            place = await Place().build(client, app.state.db)
+            clock.freeze(datetime(2026, 12, 5, 15, 20, tzinfo=UTC))  # 23:20 in the community
+            for _ in range(2):
+                assert (await upload(client, place.chen, place.b, small_jpeg())).status_code == 202
+            refused = await upload(client, place.chen, place.b, small_jpeg())
+            assert refused.status_code == 429 and refused.headers["Retry-After"] == "3600"
+            assert refused.json()["error"]["message"] == "上传太频繁，请在 明天 00:20 后再试"
+            assert refused.json()["error"]["details"]["limit"] == 2
+    finally:
+        await _empty_tables(app.state.db)
+        await shutdown(app)
+
+
 # -- decoding in the worker -------------------------------------------------------------------------
 
 

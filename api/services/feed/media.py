@@ -12,23 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import secrets
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock, images
+from api.config import Settings
 from api.db.models import Media, PostMedia, User
 from api.db.session import settings_of, storage_of
-from api.errors import AppError, NotFound
+from api.errors import AppError, NotFound, TooManyRequests
 from api.services.access import RANK, require_reader, role_in
-from api.services.activities.common import is_staff
+from api.services.activities.common import community_tz, is_staff
 from api.storage import LocalStorage, Storage
 from workers.outbox import enqueue
 
@@ -45,9 +48,11 @@ async def upload(
     session: AsyncSession, user: User, community_id: int, data: bytes, declared_type: str | None
 ) -> dict[str, Any]:
     """Keep an upload for the worker: refused unless the bytes are a JPEG, PNG or WebP within the
-    size and pixel limits (whatever the file is called or claims to be)."""
+    size and pixel limits (whatever the file is called or claims to be), and once the uploader has
+    reached their number of uploads in the window (see `_within_upload_rate`)."""
     await require_reader(session, user, community_id)
     settings = settings_of(session)
+    await _within_upload_rate(session, user, community_id, settings)
     try:
         found = images.inspect(data, max_bytes=settings.media_max_bytes, max_pixels=settings.media_max_pixels)
     except images.ImageRejected as exc:
@@ -73,6 +78,56 @@ async def upload(
     await session.flush()
     await enqueue(session, "feed.process_media", {"media_id": media.id}, dedup_key=f"media:{media.id}:process")
     return await media_view(session, media, owner=True)
+
+
+async def _within_upload_rate(session: AsyncSession, user: User, community_id: int, settings: Settings) -> None:
+    """At most `media_uploads_per_window` uploads per person in any `media_upload_window_seconds`
+    (sliding), counted from their photo rows, whatever became of them; over it: 429
+    too_many_uploads, with when the oldest upload counted leaves the window (Retry-After, and the
+    time in the community's time zone). Checked before the bytes are looked at or stored.
+
+    Uploads by one person at once are counted one after another: the person's row is locked for the
+    rest of the upload's transaction (on SQLite the writer's transaction already is the lock), so
+    two requests cannot both count 29 and both store a 30th."""
+    limit, window = settings.media_uploads_per_window, timedelta(seconds=settings.media_upload_window_seconds)
+    await session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    now = clock.now()
+    recent = (
+        (
+            await session.execute(
+                select(Media.created_at)
+                .where(Media.uploaded_by == user.id, Media.created_at > now - window)
+                .order_by(Media.created_at.desc())
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if len(recent) < limit:
+        return
+    free_at = recent[-1] + window  # the oldest of the last `limit` uploads is out of the window then
+    wait = max(1, math.ceil((free_at - now).total_seconds()))
+    raise TooManyRequests(
+        "too_many_uploads",
+        f"上传太频繁，请在 {_local_minute(free_at, now, await community_tz(session, community_id))} 后再试",
+        details={
+            "limit": limit,
+            "window_seconds": settings.media_upload_window_seconds,
+            "retry_at": free_at.isoformat(),
+        },
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def _local_minute(at: datetime, now: datetime, tz: ZoneInfo) -> str:
+    """`at` as residents read a time, rounded up to the minute (at 14:35 they may; at 14:34 perhaps
+    not yet), with 明天 if that is another day where they live."""
+    local = at.astimezone(tz)
+    if local.second or local.microsecond:
+        local = local.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    day = "明天 " if local.date() != now.astimezone(tz).date() else ""
+    return f"{day}{local:%H:%M}"
 
 
 async def media_view(session: AsyncSession, media: Media, *, owner: bool) -> dict[str, Any]:
