@@ -229,11 +229,12 @@ def _large_rgb(source: Image.Image, extent: tuple[float, float], size: tuple[int
 
     Converting the whole picture at once would hold a second full-size copy beside the decoded one, and a
     third and a fourth for transparency: 160 MB each at 40 megapixels, which PNG and WebP (no DCT scaling)
-    are decoded at. A band is cut with the rows the filter reaches beyond it and resized over its exact share
-    of the whole (``box``), so bands join without a seam and "large" is what converting the whole picture and
-    ``resize(size, LANCZOS, reducing_gap=3.0)`` gave (to a level of rounding): the conversions work pixel by
-    pixel, and the whole-factor box reduction that reducing_gap makes first stays on the same grid because
-    bands start on multiples of its factor.
+    are decoded at. Rows are converted and resized across as the bands reach them; each band of "large" is
+    then resized down from the rows its filter reaches, over its exact share of the whole (``box``), so bands
+    join without a seam and "large" is what converting the whole picture and ``resize(size, LANCZOS,
+    reducing_gap=3.0)`` gave (to a level of rounding): the conversions work pixel by pixel, resizing across
+    row by row, and the whole-factor box reduction that reducing_gap makes first stays on the same grid
+    because bands start on multiples of its factor.
     """
     if size == source.size:
         return _to_rgb(source)  # not shrunk: "large"'s size at most, nothing to save
@@ -248,19 +249,29 @@ def _large_rgb(source: Image.Image, extent: tuple[float, float], size: tuple[int
     rows = max(1, int(_BAND_PIXELS / (width * factor_y * step)))  # rows of "large" made per band
     large = Image.new("RGB", size)
     transforms: _Transforms = {}
+    across: Image.Image | None = None  # rows [held, done) of the reduced picture, converted and resized across
+    held = done = 0
     for top in range(0, out_height, rows):
         bottom = min(top + rows, out_height)
         first, last = top * step, bottom * step
         cut_top, cut_bottom = max(0, math.floor(first) - reach), min(reduced_height, math.ceil(last) + reach)
-        band = _to_rgb(source.crop((0, cut_top * factor_y, width, min(cut_bottom * factor_y, height))), transforms)
-        if factor_x > 1 or factor_y > 1:
-            band = band.reduce((factor_x, factor_y))
-        # across, then down, as two resizes: in one, Pillow orders its two passes by their cost, which is
-        # not the same for a band as for the whole picture (nor for every band), and the order shows in
-        # the rounding
-        band = band.resize((out_width, band.height), _LANCZOS, box=(0, 0, extent_width / factor_x, band.height))
-        box = (0, first - cut_top, out_width, last - cut_top)
-        large.paste(band.resize((out_width, bottom - top), _LANCZOS, box=box), (0, top))
+        if cut_bottom > done:
+            # each row is converted and resized across once; the rows a band shares with the one before are
+            # kept from it, since across is the costly pass (every row of the picture goes through it)
+            fresh = _to_rgb(source.crop((0, done * factor_y, width, min(cut_bottom * factor_y, height))), transforms)
+            if factor_x > 1 or factor_y > 1:
+                fresh = fresh.reduce((factor_x, factor_y))
+            fresh = fresh.resize((out_width, fresh.height), _LANCZOS, box=(0, 0, extent_width / factor_x, fresh.height))
+            joined = Image.new("RGB", (out_width, cut_bottom - cut_top))
+            if across is not None and cut_top < done:
+                joined.paste(across.crop((0, cut_top - held, out_width, done - held)), (0, 0))
+            joined.paste(fresh, (0, done - cut_top))
+            across, held, done = joined, cut_top, cut_bottom
+        assert across is not None
+        # then down, on its own: in one resize, Pillow orders its two passes by their cost, which is not
+        # the same for a band as for the whole picture, and the order shows in the rounding
+        box = (0, first - held, out_width, last - held)
+        large.paste(across.resize((out_width, bottom - top), _LANCZOS, box=box), (0, top))
     return large
 
 
