@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     # header before anything is decoded) are refused.
     media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
     media_max_pixels: int = Field(default=40_000_000, ge=10_000, le=200_000_000)
+    # How many photos one process decodes at once. A PNG near the pixel limit holds ~180 MB while
+    # it is decoded (it cannot be decoded smaller; see bench/README.md), so 1 keeps a worker near
+    # 300 MB however many arrive; the other photo jobs wait their turn, they do not fail.
+    media_decode_concurrency: int = Field(default=1, ge=1, le=16)
+    # Uploads per person in a sliding window; more are refused (429 too_many_uploads) before storing.
+    media_uploads_per_window: int = Field(default=30, ge=1, le=10_000)
+    media_upload_window_seconds: int = Field(default=600, ge=1, le=24 * 3600)
     # where photos live: "local" (files under media_dir, served by the API) or "s3" (any
     # S3-compatible store: Tencent COS, MinIO…, addressed path-style, served by presigned URLs)
     storage: Literal["local", "s3"] = "local"

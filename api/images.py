@@ -19,6 +19,7 @@ Everything happens in memory: bytes in, bytes out, no temporary files.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -37,10 +38,24 @@ THUMB_SIDE: Final = 320  # "thumb" is a square centre crop of this side
 JPEG_QUALITY: Final = 82
 CONTENT_TYPE: Final = "image/jpeg"
 
+_REDUCING_GAP: Final = 3.0  # a whole-factor box reduction first leaves 3× the final size: as good as Lanczos alone
+_LANCZOS: Final = Image.Resampling.LANCZOS
+_LANCZOS_SUPPORT: Final = 3.0  # Lanczos reads three pixels either side, times the scale when shrinking
+_BAND_PIXELS: Final = 500_000  # decoded pixels converted at a time while making "large": ~2 MB a copy
+_TRANSPOSE: Final = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 _PIL_FORMAT: Final[dict[Kind, str]] = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 _WHITE: Final = (255, 255, 255)
 _SIXTEEN_BIT_MODES: Final = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 _ICC_MODES: Final = frozenset({"RGB", "RGBA", "CMYK", "L"})
+_Transforms = dict[str, ImageCms.ImageCmsTransform | None]  # by mode: one picture's colour transform, or none
 # ISO base media file brands: HEIF stills (what iPhones save in their "高效" setting) and AVIF.
 _HEIF_BRANDS: Final = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
 _HEIF_GENERIC_BRANDS: Final = frozenset({b"mif1", b"msf1", b"mif2"})
@@ -145,13 +160,25 @@ def process(data: bytes, *, max_pixels: int) -> list[Rendition]:
     :func:`inspect` are repeated, because the worker must not trust what was stored: the size from the
     header is compared with ``max_pixels`` before the pixels are loaded. Animated images give their first
     frame. Transparent areas become white (JPEG has no alpha, and black would hide dark content).
+
+    Memory: the decoded picture is the one big thing held (a JPEG is decoded at the smallest DCT scale that
+    still covers "large"); it is converted and shrunk a band of rows at a time, and freed as soon as "large"
+    exists. Everything after that works on "large" or smaller.
     """
     kind = _accepted_kind(data)
     _check_webp_canvas(data, kind, max_pixels)
     try:
-        base = _decode_upright_rgb(data, kind, max_pixels)
-        large = _bounded(base, LARGE_SIDE)
-        del base  # the full-size picture is not needed past "large"
+        source, extent, size = _decode(data, kind, max_pixels)
+        try:
+            orientation = _orientation(source)
+            large = _large_rgb(source, extent, size)
+        except BaseException:
+            source.close()
+            raise
+        if large is not source:  # (a picture already plain RGB at "large"'s size is "large" itself)
+            source.close()  # frees the pixels now, whatever else may still refer to the object (a traceback)
+        del source
+        large = _upright(large, orientation)
         renditions = [_encode("large", large), _encode("feed", _bounded(large, FEED_SIDE))]
         thumb = ImageOps.fit(large, (THUMB_SIDE, THUMB_SIDE), method=Image.Resampling.LANCZOS)
         renditions.append(_encode("thumb", thumb))
@@ -164,36 +191,103 @@ def process(data: bytes, *, max_pixels: int) -> list[Rendition]:
     return renditions
 
 
+def fitted(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """``size`` shrunk so that its longest side is at most ``longest``, keeping the aspect; never enlarged."""
+    width, height = size
+    if max(width, height) <= longest:
+        return size
+    scale = longest / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 # --- decoding -------------------------------------------------------------------------------------------------
 
 
-def _decode_upright_rgb(data: bytes, kind: Kind, max_pixels: int) -> Image.Image:
+def _decode(data: bytes, kind: Kind, max_pixels: int) -> tuple[Image.Image, tuple[float, float], tuple[int, int]]:
+    """The picture decoded as stored (its mode, orientation and metadata), the part of it that maps onto the
+    whole stored picture (a JPEG decoded at 1/s covers width / s: its last column and row only in part) and
+    the size "large" will have."""
     source = Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[kind]])
     _check_pixels(source.width, source.height, max_pixels)  # before load(): nothing decoded yet
-    if kind == "jpeg":
-        # libjpeg can decode at 1/2, 1/4 or 1/8 scale: a 48-megapixel photo need not be decoded in full to
-        # make a 2048-pixel rendition (draft keeps both sides at least LARGE_SIDE when it reduces).
-        source.draft(None, (LARGE_SIDE, LARGE_SIDE))
+    size = fitted(source.size, LARGE_SIDE)
+    extent: tuple[float, float] = source.size
+    if kind == "jpeg" and size != source.size:
+        # libjpeg decodes at 1/2, 1/4 or 1/8 scale straight from the DCT coefficients, and draft() takes the
+        # smallest of these that still covers the size asked for on both sides. Asked for "large"'s own size
+        # (not a 2048 square, which left a 6000 × 4000 photo decoded whole for its 2048 × 1365 "large"), a
+        # 40-megapixel photo is decoded at a quarter or less of its pixels, and "large" is still a reduction.
+        drafted = source.draft(None, size)
+        if drafted is not None:
+            extent = drafted[1][2], drafted[1][3]
     source.load()  # the first frame of an animation
-    im = _to_rgb(_upright(source))
-    del source  # when a new picture was made, the decoded one goes now
-    # Pillow carries info (EXIF, XMP, comment, ICC) through convert/resize, and its JPEG writer writes a comment
-    # or XMP found there: an empty info is what makes the renditions metadata-free.
-    im.info = {}
-    return im
+    return source, extent, size
 
 
-def _upright(im: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation; a photo whose EXIF cannot be read is kept as it was stored."""
-    try:
-        if _orientation(im) == 1:
-            return im  # exif_transpose would copy the whole picture for nothing
-        return ImageOps.exif_transpose(im)
-    except Exception:  # a broken EXIF block is common in phone photos and no reason to refuse the pixels
-        return im
+def _large_rgb(source: Image.Image, extent: tuple[float, float], size: tuple[int, int]) -> Image.Image:
+    """The "large" rendition: the decoded picture in 8-bit sRGB (``_to_rgb``), shrunk to ``size`` with Lanczos,
+    a band of rows at a time.
+
+    Converting the whole picture at once would hold a second full-size copy beside the decoded one, and a
+    third and a fourth for transparency: 160 MB each at 40 megapixels, which PNG and WebP (no DCT scaling)
+    are decoded at. Rows are converted and resized across as the bands reach them; each band of "large" is
+    then resized down from the rows its filter reaches, over its exact share of the whole (``box``), so bands
+    join without a seam and "large" is what converting the whole picture and ``resize(size, LANCZOS,
+    reducing_gap=3.0)`` gave (to a level of rounding): the conversions work pixel by pixel, resizing across
+    row by row, and the whole-factor box reduction that reducing_gap makes first stays on the same grid
+    because bands start on multiples of its factor.
+    """
+    if size == source.size:
+        return _to_rgb(source)  # not shrunk: "large"'s size at most, nothing to save
+    width, height = source.size
+    extent_width, extent_height = extent
+    out_width, out_height = size
+    factor_x = max(1, int(extent_width / out_width / _REDUCING_GAP))
+    factor_y = max(1, int(extent_height / out_height / _REDUCING_GAP))
+    step = extent_height / factor_y / out_height  # rows of the reduced picture per row of "large"
+    reach = math.ceil(_LANCZOS_SUPPORT * max(step, 1.0)) + 1  # rows the filter reads beyond a band's own
+    reduced_height = -(-height // factor_y)
+    rows = max(1, int(_BAND_PIXELS / (width * factor_y * step)))  # rows of "large" made per band
+    large = Image.new("RGB", size)
+    transforms: _Transforms = {}
+    across: Image.Image | None = None  # rows [held, done) of the reduced picture, converted and resized across
+    held = done = 0
+    for top in range(0, out_height, rows):
+        bottom = min(top + rows, out_height)
+        first, last = top * step, bottom * step
+        cut_top, cut_bottom = max(0, math.floor(first) - reach), min(reduced_height, math.ceil(last) + reach)
+        if cut_bottom > done:
+            # each row is converted and resized across once; the rows a band shares with the one before are
+            # kept from it, since across is the costly pass (every row of the picture goes through it)
+            fresh = _to_rgb(source.crop((0, done * factor_y, width, min(cut_bottom * factor_y, height))), transforms)
+            if factor_x > 1 or factor_y > 1:
+                fresh = fresh.reduce((factor_x, factor_y))
+            fresh = fresh.resize((out_width, fresh.height), _LANCZOS, box=(0, 0, extent_width / factor_x, fresh.height))
+            joined = Image.new("RGB", (out_width, cut_bottom - cut_top))
+            if across is not None and cut_top < done:
+                joined.paste(across.crop((0, cut_top - held, out_width, done - held)), (0, 0))
+            joined.paste(fresh, (0, done - cut_top))
+            across, held, done = joined, cut_top, cut_bottom
+        assert across is not None
+        # then down, on its own: in one resize, Pillow orders its two passes by their cost, which is not
+        # the same for a band as for the whole picture, and the order shows in the rounding
+        box = (0, first - held, out_width, last - held)
+        large.paste(across.resize((out_width, bottom - top), _LANCZOS, box=box), (0, top))
+    return large
+
+
+def _upright(im: Image.Image, orientation: int) -> Image.Image:
+    """Turned as the EXIF orientation of the source says (``ImageOps.exif_transpose``'s table), with an empty
+    ``info``: Pillow carries EXIF, XMP, a comment and ICC through resize and transpose, and its JPEG writer
+    writes a comment or XMP it finds there, so an empty info is what makes the renditions metadata-free."""
+    method = _TRANSPOSE.get(orientation)
+    upright = im.transpose(method) if method is not None else im
+    upright.info = {}
+    return upright
 
 
 def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation, 1 when there is none or it cannot be read: a broken EXIF block is common in phone
+    photos and no reason to refuse the pixels (the photo is then kept as it was stored)."""
     try:
         value = im.getexif().get(0x0112, 1)  # Orientation
     except Exception:  # unreadable EXIF: treated as no orientation, as viewers do
@@ -201,33 +295,42 @@ def _orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def _to_rgb(im: Image.Image, transforms: _Transforms | None = None) -> Image.Image:
     """Plain 8-bit RGB with colours kept: 16-bit grey scaled (not clipped to white), ICC profiles (Display P3
-    photos, CMYK files) converted to sRGB since the profile itself is not kept, transparency over white."""
+    photos, CMYK files) converted to sRGB since the profile itself is not kept, transparency over white.
+    ``transforms`` keeps the colour transform for the bands of one picture, built once rather than per band."""
     if im.mode in _SIXTEEN_BIT_MODES:
         im = (im if im.mode == "I" else im.convert("I")).point(lambda v: v * (1 / 256)).convert("L")
         im.info.pop("transparency", None)  # a 16-bit colour key means nothing in 8 bits
-    im = _to_srgb(im)
+    im = _to_srgb(im, {} if transforms is None else transforms)
     if im.has_transparency_data:
-        rgba = im.convert("RGBA")
+        rgba = im if im.mode == "RGBA" else im.convert("RGBA")
         flat = Image.new("RGB", rgba.size, _WHITE)
-        flat.paste(rgba, mask=rgba.getchannel("A"))
+        flat.paste(rgba, mask=rgba)  # an RGBA mask is its alpha: no copies of the picture or its alpha band
         return flat
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
-def _to_srgb(im: Image.Image) -> Image.Image:
+def _to_srgb(im: Image.Image, transforms: _Transforms) -> Image.Image:
     icc = im.info.get("icc_profile")
     if not icc or im.mode not in _ICC_MODES:
         return im
+    if im.mode not in transforms:
+        try:
+            transforms[im.mode] = ImageCms.buildTransform(
+                ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                ImageCms.createProfile("sRGB"),
+                im.mode,
+                "RGBA" if im.mode == "RGBA" else "RGB",
+            )
+        except Exception:  # a broken profile, or one that does not fit the mode: the plain conversion will do
+            transforms[im.mode] = None
+    transform = transforms[im.mode]
+    if transform is None:
+        return im
     try:
-        converted = ImageCms.profileToProfile(
-            im,
-            ImageCms.ImageCmsProfile(io.BytesIO(icc)),
-            ImageCms.createProfile("sRGB"),
-            outputMode="RGBA" if im.mode == "RGBA" else "RGB",
-        )
-    except Exception:  # a broken profile, or one that does not fit the mode: the plain conversion will do
+        converted = ImageCms.applyTransform(im, transform)
+    except Exception:  # as above: the plain conversion will do
         return im
     return converted if converted is not None else im
 
@@ -237,12 +340,10 @@ def _to_srgb(im: Image.Image) -> Image.Image:
 
 def _bounded(im: Image.Image, longest: int) -> Image.Image:
     """Shrink so the longest side is at most ``longest``, keeping the aspect; never enlarge."""
-    width, height = im.size
-    if max(width, height) <= longest:
+    size = fitted(im.size, longest)
+    if size == im.size:
         return im
-    scale = longest / max(width, height)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
 
 
 def _encode(name: RenditionName, im: Image.Image) -> Rendition:

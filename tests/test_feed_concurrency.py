@@ -1,7 +1,7 @@
 """The feed under simultaneous taps: likes and unlikes, comments, share opens, double-tapped shares,
-and WeChat's verdicts on a post's nine photos arriving together. On PostgreSQL the requests run on
-real parallel connections; on SQLite they queue for the single writer, and the same counts must
-come out."""
+WeChat's verdicts on a post's nine photos arriving together, and one person's photos uploaded all at
+once past their limit. On PostgreSQL the requests run on real parallel connections; on SQLite they
+queue for the single writer, and the same counts must come out."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import httpx
 from PIL import Image
 from sqlalchemy import func, select
 
-from api.db.models import Comment, Post, PostLike, ShareOpen
-from tests.conftest import real_wechat_app
+from api.db.models import Comment, Media, Post, PostLike, ShareOpen
+from api.main import create_app, shutdown
+from tests.conftest import _empty_tables, make_settings, real_wechat_app
 from tests.factories import Person, community, grant, join, login, platform_admin
 from workers import jobs  # noqa: F401 - registers the handlers
 from workers.runner import Worker
@@ -164,3 +165,33 @@ async def test_nine_verdicts_arriving_together_settle_the_post_once(database_url
         assert (await client.get(f"/api/v1/posts/{spoiled}", headers=zhou.headers)).status_code == 404
         inbox = (await client.get("/api/v1/me/inbox", headers=chen.headers)).json()["items"]
         assert [e["kind"] for e in inbox].count("post.rejected") == 1  # told once, whatever the order
+
+
+async def test_uploads_at_once_by_one_person_stop_exactly_at_their_limit(database_url, tmp_path):
+    media_dir = tmp_path / "media"
+    app = create_app(make_settings(database_url, media_dir=str(media_dir), media_uploads_per_window=5))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://linli.test") as client:
+            db = app.state.db
+            b, _staff, (chen, zhou) = await residents(client, db, 2)
+
+            async def upload(person: Person, shade: int) -> httpx.Response:
+                return await client.post(
+                    "/api/v1/media",
+                    files={"file": ("p.jpg", jpeg(shade), "image/jpeg")},
+                    data={"community_id": str(b)},
+                    headers=person.headers,
+                )
+
+            answers = await asyncio.gather(*(upload(chen, n) for n in range(12)))
+            assert sorted(r.status_code for r in answers) == [202] * 5 + [429] * 7
+            assert {r.json()["error"]["code"] for r in answers if r.status_code == 429} == {"too_many_uploads"}
+            async with db.session(write=False) as session:
+                kept = select(func.count()).where(Media.uploaded_by == chen.user_id)
+                assert (await session.execute(kept)).scalar_one() == 5
+            stored = [p for p in (media_dir / "incoming").rglob("*") if p.is_file()]
+            assert len(stored) == 5  # the refused stored nothing
+            assert (await upload(zhou, 200)).status_code == 202  # one person's limit is theirs alone
+    finally:
+        await _empty_tables(app.state.db)
+        await shutdown(app)

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import struct
+import threading
 import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 from sqlalchemy import func, select, update
 
-from api import clock
+from api import clock, images
 from api.db.models import Media, OutboxJob
 from api.main import create_app, shutdown
 from api.s3_fake import FakeS3
@@ -997,3 +998,120 @@ async def test_uploads_left_behind_by_a_failed_request_are_swept_after_two_days(
     # the photo still waiting is processed as usual when the worker comes back
     await worker(app).run_until_idle()
     assert (await media_of(client, place.chen, waiting))["status"] == "checking"  # renditions made
+
+
+# -- the pace of uploads ----------------------------------------------------------------------------
+
+
+async def test_the_31st_photo_in_ten_minutes_is_refused_until_the_oldest_leaves_the_window(client, app, db, media_dir):
+    place = await Place().build(client, db)
+    clock.advance(timedelta(seconds=30))  # 10:00:30 in the community (Asia/Shanghai)
+    for _ in range(10):
+        assert (await upload(client, place.chen, place.b, small_jpeg())).status_code == 202
+    clock.advance(timedelta(minutes=4))  # 10:04:30
+    for _ in range(20):
+        assert (await upload(client, place.chen, place.b, small_jpeg())).status_code == 202
+    kept = stored_files(media_dir)
+    assert len(kept) == 30
+
+    refused = await upload(client, place.chen, place.b, small_jpeg())
+    assert refused.status_code == 429
+    assert refused.json()["error"] == {
+        "code": "too_many_uploads",
+        "message": "上传太频繁，请在 10:11 后再试",  # the first ten leave the window at 10:10:30
+        "details": {"limit": 30, "window_seconds": 600, "retry_at": "2026-12-05T02:10:30+00:00"},
+    }
+    assert refused.headers["Retry-After"] == "360"
+    assert stored_files(media_dir) == kept and await media_rows(app) == 30  # nothing of it was kept
+    # nobody else waits for chen
+    assert (await upload(client, place.zhou, place.b, small_jpeg())).status_code == 202
+
+    clock.advance(timedelta(seconds=359))  # 10:10:29
+    refused = await upload(client, place.chen, place.b, small_jpeg())
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    clock.advance(timedelta(seconds=1))  # 10:10:30: the first ten are out, so ten more fit
+    for _ in range(10):
+        assert (await upload(client, place.chen, place.b, small_jpeg())).status_code == 202
+    refused = await upload(client, place.chen, place.b, small_jpeg())
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "240"
+    assert refused.json()["error"]["message"] == "上传太频繁，请在 10:15 后再试"  # the next twenty, at 10:14:30
+    assert await media_rows(app) == 41  # 40 of chen's, 1 of zhou's
+
+
+async def test_the_time_to_try_again_says_tomorrow_when_it_is(database_url, media_dir):
+    settings = make_settings(
+        database_url, media_dir=str(media_dir), media_uploads_per_window=2, media_upload_window_seconds=3600
+    )
+    app = create_app(settings)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://linli.test") as client:
+            place = await Place().build(client, app.state.db)
+            clock.freeze(datetime(2026, 12, 5, 15, 20, tzinfo=UTC))  # 23:20 in the community
+            for _ in range(2):
+                assert (await upload(client, place.chen, place.b, small_jpeg())).status_code == 202
+            refused = await upload(client, place.chen, place.b, small_jpeg())
+            assert refused.status_code == 429 and refused.headers["Retry-After"] == "3600"
+            assert refused.json()["error"]["message"] == "上传太频繁，请在 明天 00:20 后再试"
+            assert refused.json()["error"]["details"]["limit"] == 2
+    finally:
+        await _empty_tables(app.state.db)
+        await shutdown(app)
+
+
+# -- decoding in the worker -------------------------------------------------------------------------
+
+
+class Decodes:
+    """images.process, counting the decodes that run at once. The first one waits (a while at
+    most) for another to start beside it, so that a missing bound cannot go unseen."""
+
+    def __init__(self, process: Any) -> None:
+        self.process = process
+        self.changed = threading.Condition()
+        self.running = self.started = self.peak = 0
+
+    def __call__(self, data: bytes, *, max_pixels: int) -> Any:
+        with self.changed:
+            self.running += 1
+            self.started += 1
+            self.peak = max(self.peak, self.running)
+            self.changed.notify_all()
+            if self.started == 1:
+                self.changed.wait_for(lambda: self.running > 1, timeout=2)
+        try:
+            return self.process(data, max_pixels=max_pixels)
+        finally:
+            with self.changed:
+                self.running -= 1
+                self.changed.notify_all()
+
+
+@pytest.mark.parametrize(("bound", "peak"), [(1, 1), (2, 2)], ids=["bound 1", "bound 2 (the jobs do overlap)"])
+async def test_a_worker_decodes_no_more_photos_at_once_than_its_bound(
+    database_url, media_dir, monkeypatch, bound, peak
+):
+    settings = make_settings(
+        database_url, media_dir=str(media_dir), media_decode_concurrency=bound, worker_concurrency=4
+    )
+    app = create_app(settings)
+    decodes = Decodes(images.process)
+    monkeypatch.setattr(images, "process", decodes)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://linli.test") as client:
+            place = await Place().build(client, app.state.db)
+            ids = [(await upload(client, place.staff, place.b, small_jpeg())).json()["id"] for _ in range(6)]
+            await worker(app).run_until_idle()
+
+            assert decodes.started == 6
+            assert decodes.peak == peak
+            for media_id in ids:  # every photo made it; the waiting cost none of them an attempt
+                view = await media_of(client, place.staff, media_id)
+                assert view["status"] == "approved" and set(view["urls"]) == {"large", "feed", "thumb"}
+            async with app.state.db.session() as session:
+                jobs = (
+                    await session.execute(select(OutboxJob).where(OutboxJob.kind == "feed.process_media"))
+                ).scalars()
+                assert sorted((job.status, job.attempts) for job in jobs) == [("done", 1)] * 6
+    finally:
+        await _empty_tables(app.state.db)
+        await shutdown(app)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageChops, ImageCms, ImageFile, ImageStat
 from PIL.TiffImagePlugin import IFDRational
 
 from api import images
@@ -567,6 +567,81 @@ def test_the_thumb_is_the_centre_of_the_picture():
     thumb = check_rendition(by_name(process(encode(im, "PNG"), max_pixels=MAX_PIXELS))["thumb"])
     for point in ((10, 10), (160, 160), (310, 310)):
         assert close_to(thumb.getpixel(point), BLUE)
+
+
+@pytest.mark.parametrize(
+    ("size", "scale"),
+    [
+        ((6000, 4000), 2),  # asking for a 2048 square left this one decoded whole (4000 rows < 2 × 2048)
+        ((8400, 4725), 4),
+        ((12000, 3000), 4),  # a panorama: a square would not have reduced it at all
+        ((6300, 6300), 2),  # 1/4 would be 1575 pixels: less than "large"
+        ((4000, 3000), 1),
+        ((2048, 1536), 1),
+    ],
+)
+def test_a_big_jpeg_is_decoded_at_the_smallest_dct_scale_that_still_covers_large(size, scale):
+    width, height = size
+    large = images.fitted(size, 2048)
+    data = encode(two_halves(size), "JPEG", quality=80)
+
+    source, _extent, target = images._decode(data, "jpeg", MAX_PIXELS)
+    decoded = source.size
+    source.close()
+    assert target == large
+    assert decoded == (-(-width // scale), -(-height // scale))  # what libjpeg made, at 1/scale
+    assert decoded[0] >= large[0] and decoded[1] >= large[1]  # "large" is still made by shrinking
+    if scale < 8:  # and the next scale down would have been too small
+        assert -(-width // (2 * scale)) < large[0] or -(-height // (2 * scale)) < large[1]
+
+    back = check_rendition(by_name(process(data, max_pixels=MAX_PIXELS))["large"])
+    assert back.size == large
+    assert close_to(back.getpixel((5, back.height // 2)), RED)
+    assert close_to(back.getpixel((back.width - 5, back.height // 2)), BLUE)
+
+
+def _noise(size: tuple[int, int], mode: str) -> Image.Image:
+    grain = Image.merge("RGB", [Image.effect_noise(size, sigma) for sigma in (40, 60, 80)])
+    if mode == "RGBA":
+        grain.putalpha(Image.linear_gradient("L").resize(size))
+        return grain
+    if mode == "P":
+        palette = Image.effect_noise(size, 60).convert("P")
+        palette.putpalette([(n * 7) % 256 for n in range(768)])
+        palette.info["transparency"] = 0
+        return palette
+    return grain.convert(mode)
+
+
+def _whole_picture_large(source: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The "large" rendition made from the whole picture at once, in the same steps: convert, reduce by
+    whole factors to no less than 3× the size, then resize across and then down."""
+    rgb = images._to_rgb(source)
+    factors = (max(1, int(source.width / size[0] / 3)), max(1, int(source.height / size[1] / 3)))
+    if factors != (1, 1):
+        rgb = rgb.reduce(factors)
+    across = rgb.resize(
+        (size[0], rgb.height), Image.Resampling.LANCZOS, box=(0, 0, source.width / factors[0], rgb.height)
+    )
+    return across.resize(size, Image.Resampling.LANCZOS, box=(0, 0, size[0], source.height / factors[1]))
+
+
+@pytest.mark.parametrize(
+    ("size", "mode"),
+    [((4000, 1500), "RGB"), ((1500, 4000), "RGBA"), ((3000, 2000), "P"), ((13001, 601), "RGB"), ((2500, 3000), "L")],
+    ids=["landscape", "portrait with alpha", "palette with transparency", "reduced first (13001 × 601)", "grey"],
+)
+def test_large_is_made_band_by_band_as_it_would_be_from_the_whole_picture(size, mode):
+    source = _noise(size, mode)
+    large = images.fitted(size, 2048)
+    banded = images._large_rgb(source, size, large)
+    assert banded.mode == "RGB" and banded.size == large
+    # no seam, no shifted row: the same pixels, up to a level where the bands' boxes round differently
+    whole = _whole_picture_large(source, large)
+    assert max(high for _low, high in ImageChops.difference(banded, whole).getextrema()) <= 1
+    # and what a single resize of the whole picture gives, but for the rounding of its passes' order
+    pillow = images._to_rgb(source).resize(large, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    assert max(ImageStat.Stat(ImageChops.difference(banded, pillow)).mean) < 0.5
 
 
 def test_process_repeats_the_pixel_check_with_its_own_limit():

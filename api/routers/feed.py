@@ -99,6 +99,7 @@ async def read_upload(request: Request, settings: SettingsDep, _claims: TokenCla
     status_code=202,
     summary="上传照片（multipart：file、community_id）",
     description="按文件内容判断类型（JPEG、PNG、WebP）；超过大小或像素上限即拒绝，什么都不保存。"
+    "每人每 10 分钟最多 30 张（可配置），再传返回 429 too_many_uploads 和 Retry-After，同样什么都不保存。"
     "去除 EXIF（含位置）和生成缩略图在后台进行，完成后 status 变为 checking/approved。",
     openapi_extra={
         "requestBody": {

@@ -11,20 +11,27 @@ author and staff only until the verdict arrives by message push; staff photos ne
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import secrets
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock, images
+from api.config import Settings
 from api.db.models import Media, PostMedia, User
 from api.db.session import settings_of, storage_of
-from api.errors import AppError, NotFound
+from api.errors import AppError, NotFound, TooManyRequests
 from api.services.access import RANK, require_reader, role_in
-from api.services.activities.common import is_staff
+from api.services.activities.common import community_tz, is_staff
 from api.storage import LocalStorage, Storage
 from workers.outbox import enqueue
 
@@ -41,9 +48,11 @@ async def upload(
     session: AsyncSession, user: User, community_id: int, data: bytes, declared_type: str | None
 ) -> dict[str, Any]:
     """Keep an upload for the worker: refused unless the bytes are a JPEG, PNG or WebP within the
-    size and pixel limits (whatever the file is called or claims to be)."""
+    size and pixel limits (whatever the file is called or claims to be), and once the uploader has
+    reached their number of uploads in the window (see `_within_upload_rate`)."""
     await require_reader(session, user, community_id)
     settings = settings_of(session)
+    await _within_upload_rate(session, user, community_id, settings)
     try:
         found = images.inspect(data, max_bytes=settings.media_max_bytes, max_pixels=settings.media_max_pixels)
     except images.ImageRejected as exc:
@@ -69,6 +78,56 @@ async def upload(
     await session.flush()
     await enqueue(session, "feed.process_media", {"media_id": media.id}, dedup_key=f"media:{media.id}:process")
     return await media_view(session, media, owner=True)
+
+
+async def _within_upload_rate(session: AsyncSession, user: User, community_id: int, settings: Settings) -> None:
+    """At most `media_uploads_per_window` uploads per person in any `media_upload_window_seconds`
+    (sliding), counted from their photo rows, whatever became of them; over it: 429
+    too_many_uploads, with when the oldest upload counted leaves the window (Retry-After, and the
+    time in the community's time zone). Checked before the bytes are looked at or stored.
+
+    Uploads by one person at once are counted one after another: the person's row is locked for the
+    rest of the upload's transaction (on SQLite the writer's transaction already is the lock), so
+    two requests cannot both count 29 and both store a 30th."""
+    limit, window = settings.media_uploads_per_window, timedelta(seconds=settings.media_upload_window_seconds)
+    await session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    now = clock.now()
+    recent = (
+        (
+            await session.execute(
+                select(Media.created_at)
+                .where(Media.uploaded_by == user.id, Media.created_at > now - window)
+                .order_by(Media.created_at.desc())
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if len(recent) < limit:
+        return
+    free_at = recent[-1] + window  # the oldest of the last `limit` uploads is out of the window then
+    wait = max(1, math.ceil((free_at - now).total_seconds()))
+    raise TooManyRequests(
+        "too_many_uploads",
+        f"上传太频繁，请在 {_local_minute(free_at, now, await community_tz(session, community_id))} 后再试",
+        details={
+            "limit": limit,
+            "window_seconds": settings.media_upload_window_seconds,
+            "retry_at": free_at.isoformat(),
+        },
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def _local_minute(at: datetime, now: datetime, tz: ZoneInfo) -> str:
+    """`at` as residents read a time, rounded up to the minute (at 14:35 they may; at 14:34 perhaps
+    not yet), with 明天 if that is another day where they live."""
+    local = at.astimezone(tz)
+    if local.second or local.microsecond:
+        local = local.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    day = "明天 " if local.date() != now.astimezone(tz).date() else ""
+    return f"{day}{local:%H:%M}"
 
 
 async def media_view(session: AsyncSession, media: Media, *, owner: bool) -> dict[str, Any]:
@@ -150,25 +209,17 @@ async def process(ctx: Any, media_id: int) -> None:
         work = await _work_of(reader, media_id)
     if work is None:
         return
-    settings = ctx.settings
     storage = storage_of(ctx.session)
-    data = await storage.get(work.incoming_key)
-    error: str | None = None
+    renditions = await _renditions(ctx, work)
     trace_id: str | None = None
-    status = "failed"
-    if data is None:
-        error = "upload_missing"
+    if isinstance(renditions, str):
+        status, error = "failed", renditions
     else:
-        try:
-            renditions = await asyncio.to_thread(images.process, data, max_pixels=settings.media_max_pixels)
-        except images.ImageRejected as exc:
-            error = exc.code
-        else:
-            for rendition in renditions:
-                await storage.put(f"{work.key}/{rendition.name}.jpg", rendition.data, rendition.content_type)
-            status = "approved" if work.by_staff else "checking"
-            if not work.by_staff:
-                status, trace_id, error = await _start_check(ctx, work)
+        for rendition in renditions:
+            await storage.put(f"{work.key}/{rendition.name}.jpg", rendition.data, rendition.content_type)
+        status, error = "approved" if work.by_staff else "checking", None
+        if not work.by_staff:
+            status, trace_id, error = await _start_check(ctx, work)
     media = await ctx.session.get(Media, media_id, with_for_update=True, populate_existing=True)
     if media is None or media.status != "processing":
         return
@@ -181,6 +232,52 @@ async def process(ctx: Any, media_id: int) -> None:
     await ctx.session.flush()
     await enqueue(ctx.session, "feed.drop_upload", {"key": work.incoming_key}, dedup_key=f"media:{media.id}:drop")
     await settle_posts_of(ctx.session, [media.id])
+
+
+async def _renditions(ctx: Any, work: _Work) -> list[images.Rendition] | str:
+    """The upload's renditions, or why there are none, made once one of the process's decode slots
+    is free (`decode_slots`). A job waiting for a slot holds nothing but ids, not even the upload's
+    bytes, which are read only when its turn comes; the wait is no failure and costs no attempt."""
+    limit = ctx.settings.media_decode_concurrency
+    async with decode_slots(limit):
+        data = await storage_of(ctx.session).get(work.incoming_key)
+        if data is None:
+            return "upload_missing"
+        decode = functools.partial(images.process, data, max_pixels=ctx.settings.media_max_pixels)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(_decode_threads(limit), decode)
+        except images.ImageRejected as exc:
+            return exc.code
+
+
+def decode_slots(limit: int) -> asyncio.Semaphore:
+    """At most `limit` photos decoded at once in this process, however many jobs the worker runs side
+    by side (LINLI_WORKER_CONCURRENCY): a photo near the pixel limit holds ~180 MB while it is
+    decoded (a PNG has no smaller decode), and four at once took a worker from 96 MB to 1 GB.
+
+    One semaphore per event loop and limit, which in a worker or an API process (with its embedded
+    worker) is one per process: an asyncio semaphore belongs to one loop, and tests run several."""
+    per_loop = _slots.setdefault(asyncio.get_running_loop(), {})
+    if limit not in per_loop:
+        per_loop[limit] = asyncio.Semaphore(limit)
+    return per_loop[limit]
+
+
+def _decode_threads(limit: int) -> ThreadPoolExecutor:
+    """The process's `limit` decoding threads. Always the same few threads rather than any of the
+    default executor's: glibc gives each thread its own malloc arena and keeps what a decode freed
+    there for that thread, so decodes moving from thread to thread left ~160 MB behind in each (one
+    decode at a time still peaked at 548 MB; on their own threads, 295 MB). They also hold the bound
+    when a job is cancelled mid-decode: its slot is freed, but its thread stays busy until done."""
+    with _threads_lock:
+        if limit not in _threads:
+            _threads[limit] = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="linli-decode")
+        return _threads[limit]
+
+
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
+_threads: dict[int, ThreadPoolExecutor] = {}
+_threads_lock = threading.Lock()
 
 
 async def _start_check(ctx: Any, work: _Work) -> tuple[str, str | None, str | None]:
