@@ -131,6 +131,7 @@ def inspect(data: bytes, *, max_bytes: int, max_pixels: int) -> Inspected:
     if len(data) > max_bytes:
         raise _too_large(len(data), max_bytes)
     kind = _accepted_kind(data)
+    max_pixels = pixel_limit(kind, max_pixels)
     _check_webp_canvas(data, kind, max_pixels)
     try:
         im = Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[kind]])
@@ -166,6 +167,7 @@ def process(data: bytes, *, max_pixels: int) -> list[Rendition]:
     exists. Everything after that works on "large" or smaller.
     """
     kind = _accepted_kind(data)
+    max_pixels = pixel_limit(kind, max_pixels)
     _check_webp_canvas(data, kind, max_pixels)
     try:
         source, extent, size = _decode(data, kind, max_pixels)
@@ -371,6 +373,17 @@ def _accepted_kind(data: bytes) -> Kind:
     raise ImageRejected(
         "media_type_unsupported", "只能上传 JPEG、PNG 或 WebP 图片", {"detected": kind, "accepted": list(ACCEPTED)}
     )
+
+
+# libwebp decodes only at full size and holds the canvas twice over plus the frame: a WebP costs
+# about four times what a PNG of as many pixels does (bench/README.md), so it may have a quarter of
+# them (10 million by default: more than a phone's WebP; the mini-program sends JPEG anyway)
+WEBP_SHARE = 4
+
+
+def pixel_limit(kind: str, max_pixels: int) -> int:
+    """How many pixels a picture of this kind may have, for the worker to stay within its memory."""
+    return max_pixels // WEBP_SHARE if kind == "webp" else max_pixels
 
 
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:

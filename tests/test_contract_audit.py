@@ -216,7 +216,7 @@ def _text_limits(model: type[Any]) -> dict[str, int | str | None]:
         if kind.get("type") == "object":
             found[name] = "json"
         elif kind.get("type") == "string" and "enum" not in kind and "const" not in kind:
-            if kind.get("format") in ("date", "date-time", "time"):
+            if kind.get("format") in ("date", "date-time", "time", "partial-time"):
                 continue
             found[name] = kind.get("maxLength")
     return found

@@ -422,6 +422,25 @@ async def test_a_decompression_bomb_is_refused_from_its_header_and_nothing_is_st
     assert await media_rows(app) == 0
 
 
+async def test_a_webp_may_have_a_quarter_of_the_pixels_the_worker_can_hold(client, app, db, media_dir):
+    """libwebp decodes only at full size, holding the canvas twice: a 12-megapixel WebP costs what a
+    48-megapixel PNG does, so WebP gets a quarter of LINLI_MEDIA_MAX_PIXELS (the phone sends JPEG)."""
+    place = await Place().build(client, db)
+    big = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (200, 180, 160)).save(big, "WEBP", quality=10)
+    refused = await upload(client, place.chen, place.b, big.getvalue(), "photo.webp")
+    assert refused.status_code == 422 and error_code(refused) == "image_too_many_pixels"
+    assert refused.json()["error"]["details"] == {"max_pixels": 10_000_000, "width": 4000, "height": 3000}
+    assert "1000 万像素" in refused.json()["error"]["message"]
+    assert stored_files(media_dir) == [] and await media_rows(app) == 0
+    fits = io.BytesIO()
+    Image.new("RGB", (3000, 2000), (200, 180, 160)).save(fits, "WEBP", quality=10)
+    assert (await upload(client, place.chen, place.b, fits.getvalue(), "photo.webp")).status_code == 202
+    same_as_jpeg = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (200, 180, 160)).save(same_as_jpeg, "JPEG", quality=10)
+    assert (await upload(client, place.chen, place.b, same_as_jpeg.getvalue())).status_code == 202
+
+
 async def test_the_pixel_limit_is_configurable(database_url, media_dir):
     settings = make_settings(database_url, media_dir=str(media_dir), media_max_pixels=10_000)
     app = create_app(settings)
@@ -1019,7 +1038,7 @@ async def test_the_31st_photo_in_ten_minutes_is_refused_until_the_oldest_leaves_
     assert refused.json()["error"] == {
         "code": "too_many_uploads",
         "message": "上传太频繁，请在 10:11 后再试",  # the first ten leave the window at 10:10:30
-        "details": {"limit": 30, "window_seconds": 600, "retry_at": "2026-12-05T02:10:30+00:00"},
+        "details": {"limit": 30, "window_seconds": 600, "retry_at": "2026-12-05T10:10:30+08:00"},
     }
     assert refused.headers["Retry-After"] == "360"
     assert stored_files(media_dir) == kept and await media_rows(app) == 30  # nothing of it was kept

@@ -114,7 +114,7 @@ async def _within_upload_rate(session: AsyncSession, user: User, community_id: i
         details={
             "limit": limit,
             "window_seconds": settings.media_upload_window_seconds,
-            "retry_at": free_at.isoformat(),
+            "retry_at": free_at,  # written in the community's offset, like every time
         },
         headers={"Retry-After": str(wait)},
     )
