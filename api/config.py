@@ -106,6 +106,15 @@ class Settings(BaseSettings):
     # how long a photo's URL (a presigned one, or the API's own signed one) stays valid
     media_url_ttl_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
 
+    # The staff console's sign-in by scanning: a ticket lives this long; a browser session ends after
+    # this long unused, or this long after sign-in whatever happens. One address may ask for this
+    # many tickets in the window (the login page asks for a new one every ~3 minutes).
+    console_ticket_ttl_seconds: int = Field(default=180, ge=30, le=900)
+    console_session_idle_seconds: int = Field(default=2 * 3600, ge=60, le=24 * 3600)
+    console_session_max_seconds: int = Field(default=12 * 3600, ge=300, le=7 * 24 * 3600)
+    console_tickets_per_window: int = Field(default=20, ge=1, le=10_000)
+    console_ticket_window_seconds: int = Field(default=600, ge=1, le=24 * 3600)
+
     # WeChat's message push (content-security verdicts), safe mode: the Token and EncodingAESKey
     # set in the mini-program's console
     wechat_push_token: SecretStr = SecretStr("")

@@ -17,15 +17,16 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_jsonable_python
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import localtime, openapi
+from api import console, localtime, openapi
 from api.config import Settings, get_settings
+from api.console import web as console_web
 from api.db.session import Database
 from api.errors import AppError, error_body
 from api.logging import configure_logging, request_id_var
@@ -35,6 +36,7 @@ from api.routers import (
     auth,
     categories,
     communities,
+    console_logins,
     feed,
     health,
     households,
@@ -151,7 +153,10 @@ class RequestContextMiddleware:
             else:
                 log.exception("unhandled error", extra={"method": scope["method"], "path": scope["path"]})
             if not response_started:
-                if outage:
+                response: Response
+                if outage and console_web.is_console_path(scope["path"]):
+                    response = console_web.outage_page(RETRY_AFTER_SECONDS)
+                elif outage:
                     response = outage_response(request_id)
                 else:
                     response = JSONResponse(
@@ -267,9 +272,22 @@ def _control_refused(source: str, name: str | None) -> JSONResponse:
     return JSONResponse(error_body("validation_error", f"{where}：不能含有控制字符", [detail]), status_code=422)
 
 
+def _console(request: Request) -> bool:
+    """Whether the request is the staff console's: its errors are pages or htmx fragments."""
+    return console_web.is_console_path(request.url.path)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(console_web.LoginRequired)
+    async def console_login(request: Request, _exc: console_web.LoginRequired) -> Response:
+        return console_web.login_redirect(request)
+
     @app.exception_handler(AppError)
-    async def app_error(_request: Request, exc: AppError) -> JSONResponse:
+    async def app_error(request: Request, exc: AppError) -> Response:
+        if _console(request):
+            response = console_web.error_response(request, exc.status, exc.code, exc.message, exc.details)
+            response.headers.update(exc.headers or {})
+            return response
         # details may carry times and the like: encoded as the responses encode them
         body = localtime.localize_json(exc.body())
         return JSONResponse(to_jsonable_python(body), status_code=exc.status, headers=exc.headers)
@@ -279,14 +297,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(exc.body, status_code=exc.status_code, headers={"Idempotent-Replayed": "true"})
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         code, message, details = describe(request.scope.get("route"), exc.errors())
+        if _console(request):
+            return console_web.error_response(request, 422, code, message, details)
         return JSONResponse(error_body(code, message, details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc, _BodyTooLarge):
             return _too_large(exc.limit)
+        if _console(request) and exc.status_code != 400:
+            code, message = STATUS_CODES.get(exc.status_code, ("http_error", "请求失败"))
+            return console_web.error_response(request, exc.status_code, code, message)
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
             # a JSON body that is not UTF-8 is as malformed as one that does not parse (422, not 400)
             invalid = [{"type": "json_invalid", "loc": ("body", 0), "msg": "", "input": {}}]
@@ -296,9 +319,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(IntegrityError)
-    async def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+    async def integrity_error(request: Request, exc: IntegrityError) -> Response:
         # a constraint caught what the service's own checks did not (usually a race): nothing was written
         log.warning("integrity error", extra={"error": str(exc.orig)[:500]})
+        if _console(request):
+            return console_web.error_response(request, 409, "conflict", "数据已被其他请求修改，请刷新后重试")
         return JSONResponse(error_body("conflict", "数据已被其他请求修改，请刷新后重试"), status_code=409)
 
 
@@ -378,10 +403,12 @@ def create_app(
         (API_PREFIX, volunteers.public),
         (API_PREFIX, feed.public),
         (API_PREFIX, categories.router),
+        (API_PREFIX, console_logins.router),
     ]
     for prefix, router in mounted:
         app.include_router(router, prefix=prefix)
     openapi.install(app, mounted)
+    console.install(app)
     return app
 
 

@@ -181,3 +181,113 @@ async def real_wechat_app(
 async def real_wechat(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, FakeWeChat, Any]]:
     async with real_wechat_app(database_url) as running:
         yield running
+
+
+@pytest.fixture
+async def console(app: Any, client: httpx.AsyncClient) -> AsyncIterator[Any]:
+    """`await console(person)`: a new browser (its own cookies) on the staff console, signed in as
+    `person` by a scan-to-login ticket their phone confirms; `await console()` one not signed in."""
+    from tests.console import Browser
+    from tests.factories import Person
+
+    opened: list[httpx.AsyncClient] = []
+
+    async def open_browser(person: Person | None = None) -> Browser:
+        http = api_client(app)
+        await http.__aenter__()
+        opened.append(http)
+        browser = Browser(http)
+        if person is not None:
+            await browser.sign_in(client, person)
+        return browser
+
+    yield open_browser
+    for http in opened:
+        await http.__aexit__(None, None, None)
+
+
+# -- the console in a real browser -----------------------------------------------------------------
+
+CHROMIUM = os.environ.get("LINLI_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = os.path.join(os.path.dirname(__file__), "artifacts")
+
+
+def _browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[dev]')"
+    if not os.path.exists(CHROMIUM):
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium, or set LINLI_CHROMIUM)"
+    return None
+
+
+@pytest.fixture
+async def live_console(app: Any) -> AsyncIterator[str]:
+    """The app served over real HTTP on a free local port (in the tests' event loop): its base URL."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    import asyncio
+
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def page(live_console: str, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """A Chromium page (Debian's, launched by its path: browsers cannot be downloaded here) on the
+    live console. Skipped where Chromium is missing, except with CI=true, where that fails the run.
+    A screenshot of the page as the test left it goes to tests/artifacts/<test>.png."""
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests cannot run in CI: {missing}")
+        pytest.skip(missing)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        context = await browser.new_context(
+            base_url=live_console, locale="zh-CN", viewport={"width": 1366, "height": 900}
+        )
+        tab = await context.new_page()
+        errors: list[str] = []
+        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.linli_errors = errors  # type: ignore[attr-defined]
+        try:
+            yield tab
+        finally:
+            os.makedirs(ARTIFACTS, exist_ok=True)
+            name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+            try:
+                await tab.screenshot(path=os.path.join(ARTIFACTS, f"{name}.png"), full_page=True)
+            finally:
+                await context.close()
+                await browser.close()

@@ -88,3 +88,16 @@ async def require_reader(session: AsyncSession, user: User, community_id: int) -
     if role is None:
         raise Forbidden("membership_pending", "入户申请确认后才能看到和发布社区动态")
     return RANK[role] >= RANK["staff"]
+
+
+async def require_console(session: AsyncSession, user: User, community_id: int) -> Community:
+    """The console of a community: staff and admins only. Someone with no role there is told the
+    community does not exist (404: the console does not confirm which communities there are); a
+    resident is refused (403)."""
+    community = await get_community(session, community_id)
+    role = await role_in(session, user, community_id)
+    if role is None:
+        raise NotFound("community_not_found", "社区不存在")
+    if RANK[role] < RANK["staff"]:
+        raise Forbidden("staff_only", "只有社区工作人员可以使用工作台")
+    return community

@@ -9,7 +9,16 @@ from api.db.models.activities import (
     Series,
     SeriesFollow,
 )
-from api.db.models.communities import Community, CommunityMembership, Household, Member, Space, SpaceClosure
+from api.db.models.communities import (
+    Community,
+    CommunityMembership,
+    Household,
+    Member,
+    PhoneReveal,
+    Space,
+    SpaceClosure,
+)
+from api.db.models.console import ConsoleLoginTicket, ConsoleSession
 from api.db.models.feed import (
     CategoryFollow,
     Comment,
@@ -68,6 +77,8 @@ __all__ = [
     "Comment",
     "Community",
     "CommunityMembership",
+    "ConsoleLoginTicket",
+    "ConsoleSession",
     "Delivery",
     "DeliveryAttempt",
     "Hold",
@@ -79,6 +90,7 @@ __all__ = [
     "Member",
     "Notification",
     "OutboxJob",
+    "PhoneReveal",
     "Post",
     "PostLike",
     "PostMedia",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, IdMixin, IdType, TimestampMixin
@@ -12,6 +12,8 @@ from api.db.models._util import one_of
 ROLES = ("resident", "staff", "admin")
 MEMBER_KINDS = ("adult", "child", "elder")
 MEMBER_STATUSES = ("active", "pending")
+# where a phone number was revealed: the household's file, the library's overdue list
+PHONE_REVEAL_CONTEXTS = ("household", "overdue")
 
 
 class Community(IdMixin, TimestampMixin, Base):
@@ -75,6 +77,9 @@ class Household(IdMixin, TimestampMixin, Base):
     room: Mapped[str] = mapped_column(String(32))
     # normalised "building|unit|room", so "3栋 2单元 501" and "3栋 2单元 ５０１" are one household
     address_key: Mapped[str] = mapped_column(String(100))
+    # a phone to reach the household, recorded by staff at the desk (an elder without WeChat):
+    # sealed at rest (api.services.phones), shown masked, in full only on a logged reveal
+    contact_phone_sealed: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("community_id", "address_key"),)
 
@@ -128,4 +133,22 @@ class Member(IdMixin, TimestampMixin, Base):
             sqlite_where=text("is_head"),
             postgresql_where=text("is_head"),
         ),
+    )
+
+
+class PhoneReveal(IdMixin, Base):
+    """A staff member saw a household's phone number in full (a deliberate click in the console):
+    who, whose, where they were, when."""
+
+    __tablename__ = "phone_reveals"
+
+    community_id: Mapped[int] = mapped_column(IdType, ForeignKey("communities.id", ondelete="CASCADE"))
+    household_id: Mapped[int] = mapped_column(IdType, ForeignKey("households.id", ondelete="CASCADE"), index=True)
+    revealed_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
+    context: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        one_of("context", PHONE_REVEAL_CONTEXTS, "context"),
+        Index("ix_phone_reveals_community_created", "community_id", "created_at"),
     )
