@@ -5,7 +5,7 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck check worker migrate demo clean
+.PHONY: run banner test lint typecheck check worker migrate demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 ## Serve the API (with an embedded worker in development) on $(HOST):$(PORT), docs at /docs.
-run: $(VENV)/.installed
+run: banner $(VENV)/.installed
 	$(BIN)/linli migrate
 	$(BIN)/linli demo --if-empty
 	$(BIN)/linli serve --host $(HOST) --port $(PORT)
+
+banner:
+	@echo "Linli 邻里 — staff console: http://$(HOST):$(PORT)/console   API docs: http://$(HOST):$(PORT)/docs"
 
 ## The whole test suite (SQLite; PostgreSQL when LINLI_TEST_DATABASE_URL is set).
 test: $(VENV)/.installed

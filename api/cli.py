@@ -24,6 +24,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - only what is printed
+    print(f"staff console: http://{shown}:{args.port}/console   API docs: http://{shown}:{args.port}/docs", flush=True)
     uvicorn.run(
         "api.main:build_app",
         factory=True,
