@@ -21,7 +21,7 @@ from api import localtime
 from api.config import Settings
 from api.db.models import Community, User
 from api.db.session import Database
-from api.deps import SessionDep, SettingsDep, get_database
+from api.deps import READ_METHODS, SessionDep, SettingsDep, get_database
 from api.errors import AppError, Forbidden
 from api.pagination import MAX_ID
 from api.services import access, console_auth
@@ -110,11 +110,16 @@ async def _viewer(request: Request, session: SessionDep, settings: SettingsDep) 
         raise LoginRequired
     row, user = found
     if console_auth.needs_touch(row):
-        # the idle clock restarts; written on its own so that a page that only reads stays a reader
-        database: Database = get_database(request)
-        async with database.session(write=True) as writer:
-            await console_auth.touch(writer, row.id)
-            await writer.commit()
+        # the idle clock restarts: a change writes it in its own transaction; a page that only reads
+        # stays a reader and writes it in a short transaction of its own (on SQLite a second writer
+        # inside a writing request would wait for that request's own lock)
+        if request.method in READ_METHODS:
+            database: Database = get_database(request)
+            async with database.session(write=True) as writer:
+                await console_auth.touch(writer, row.id)
+                await writer.commit()
+        else:
+            await console_auth.touch(session, row.id)
     # plain values: an error page is rendered after the transaction (and its objects) are gone
     viewer = Viewer(
         user=user,
