@@ -265,3 +265,20 @@ async def test_community_pages_need_staff_of_that_community(client, db, console,
     else:
         assert page.status_code == 404 and "社区不存在" in page.text
     assert (await browser.get("/console/c/999999")).status_code == 404
+
+
+async def test_a_database_out_of_reach_is_a_page_that_says_so(database_url):
+    # nothing listens on port 9: connections are refused, as while PostgreSQL restarts
+    settings = make_settings("postgresql+asyncpg://postgres@127.0.0.1:9/linli", database_connect_timeout_seconds=2)
+    application = create_app(settings)
+    try:
+        async with api_client(application) as http:
+            http.cookies.set("linli_console", "x" * 43, path="/console")
+            page = await http.get("/console/communities")
+            assert page.status_code == 503 and page.headers["retry-after"] == "5"
+            assert "text/html" in page.headers["content-type"] and "请 5 秒后刷新页面重试" in page.text
+            assert page.headers["x-frame-options"] == "DENY"
+            fragment = await http.get("/console/communities", headers={"HX-Request": "true"})
+            assert fragment.status_code == 503 and fragment.headers["HX-Retarget"] == "#flash"
+    finally:
+        await shutdown(application)

@@ -58,7 +58,7 @@ async def login_page(
 def _browser(request: Request) -> str:
     browser = request.cookies.get(web.BROWSER_COOKIE)
     if not browser:
-        raise AppError("browser_cookie_missing", "请允许浏览器保存 Cookie 后刷新页面", status=400)
+        raise AppError("browser_cookie_missing", "请允许浏览器保存本网站的数据后刷新页面", status=400)
     return browser
 
 

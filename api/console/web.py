@@ -230,14 +230,13 @@ def is_console_path(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 
-OUTAGE_PAGE = """<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>服务暂时不可用</title>
-<link rel="stylesheet" href="/console/static/console.css"><main class="narrow"><div class="alert" role="alert">
-服务暂时不可用（数据库连接中断），请 {seconds} 秒后刷新页面重试。刚才的操作没有保存。</div></main></html>"""
+# a page of its own, not a template: it is shown when nothing else can be trusted to work
+OUTAGE_PAGE = (HERE / "static" / "outage.html").read_text(encoding="utf-8")
 
 
 def outage_page(seconds: int) -> HTMLResponse:
     """The database is out of reach: a page (or the htmx flash line) saying so, without touching
     the database or the templates' context. Nothing of the request was written."""
-    body = OUTAGE_PAGE.format(seconds=seconds)
+    body = OUTAGE_PAGE.replace("{seconds}", str(seconds))
     headers = {"Retry-After": str(seconds), "HX-Retarget": "#flash", "HX-Reswap": "innerHTML"}
     return HTMLResponse(body, status_code=503, headers=headers)
