@@ -110,11 +110,17 @@ async def _viewer(request: Request, session: SessionDep, settings: SettingsDep) 
         raise LoginRequired
     row, user = found
     if console_auth.needs_touch(row):
-        # the idle clock restarts; written on its own so that a page that only reads stays a reader
-        database: Database = get_database(request)
-        async with database.session(write=True) as writer:
-            await console_auth.touch(writer, row.id)
-            await writer.commit()
+        # the idle clock restarts. A request that writes already holds the write transaction (on
+        # SQLite the database's one write lock: a second writer would wait for it until the busy
+        # timeout), so it is written there; a page that only reads writes it on its own and stays
+        # a reader
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            database: Database = get_database(request)
+            async with database.session(write=True) as writer:
+                await console_auth.touch(writer, row.id)
+                await writer.commit()
+        else:
+            await console_auth.touch(session, row.id)
     # plain values: an error page is rendered after the transaction (and its objects) are gone
     viewer = Viewer(
         user=user,
