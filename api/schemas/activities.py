@@ -219,7 +219,14 @@ class SelfCheckin(Input):
 
 class OnsiteCode(BaseModel):
     activity_id: int
-    code: str
+    code: str = Field(description="居民也可以在小程序里手动输入这 8 个字符")
+    qr_text: str = Field(
+        description=(
+            "做成二维码显示在现场屏幕上的内容：linli://checkin?activity=<活动 id>&code=<签到码>。"
+            "居民在小程序里点「扫码签到」（wx.scanCode）扫到后，"
+            'POST /activities/<活动 id>/checkins/self，请求体 {"code": <签到码>}'
+        )
+    )
     valid_until: Timestamp
     rotates_every_seconds: int
 

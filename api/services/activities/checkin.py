@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,6 +57,16 @@ def _check_window(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
         raise Conflict("checkin_not_open", f"签到 {local_text(activity.checkin_opens_at, tz)} 开始", details=window)
     if now > activity.checkin_closes_at:
         raise Conflict("checkin_closed", f"签到已于 {local_text(activity.checkin_closes_at, tz)} 结束", details=window)
+
+
+def window_state(activity: Activity, now: datetime) -> str:
+    """Where the activity's check-in stands (`_check_window`'s rule, for a screen to say so
+    before anyone scans): "not_published", "cancelled", "not_yet", "open" or "closed"."""
+    if activity.status != "published":
+        return "cancelled" if activity.status == "cancelled" else "not_published"
+    if now < activity.checkin_opens_at:
+        return "not_yet"
+    return "closed" if now > activity.checkin_closes_at else "open"
 
 
 async def booking_code(session: AsyncSession, user: User, booking_id: int) -> dict[str, Any]:
@@ -199,8 +209,22 @@ async def scan(
     return await door_view(session, activity, [booking], now_in, volunteer=not staff)
 
 
+ONSITE_QR_PREFIX = "linli://checkin"
+
+
+def onsite_qr_text(activity_id: int, code: str) -> str:
+    """What the on-site QR code holds: `linli://checkin?activity=<activity id>&code=<code>`. The
+    mini-program's 扫码签到 reads it with `wx.scanCode` and sends
+    `POST /api/v1/activities/<activity id>/checkins/self` with `{"code": "<code>"}` (and
+    `attendee_ids` to check in only some of the household); a text without this prefix is not a
+    Linli on-site code. It names the activity so that one scan is enough, and carries nothing
+    personal; the code alone is useless a minute later."""
+    return f"{ONSITE_QR_PREFIX}?activity={activity_id}&code={code}"
+
+
 async def current_onsite_code(session: AsyncSession, user: User, activity_id: int) -> dict[str, Any]:
-    """For the staff screen at the door: the code of this minute, and when it changes."""
+    """For the staff screen at the door: the code of this minute, the text its QR code holds
+    (`onsite_qr_text`), and when it changes."""
     activity = await get_activity(session, activity_id)
     await require_staff(session, user, activity.community_id)
     if activity.status == "cancelled":
@@ -209,9 +233,11 @@ async def current_onsite_code(session: AsyncSession, user: User, activity_id: in
         raise Conflict("activity_not_published", "活动还没有发布")
     now = clock.now()
     minute_start = int(now.timestamp()) // ONSITE_CODE_SECONDS * ONSITE_CODE_SECONDS
+    code = onsite_code(settings_of(session), activity.id, now)
     return {
         "activity_id": activity.id,
-        "code": onsite_code(settings_of(session), activity.id, now),
+        "code": code,
+        "qr_text": onsite_qr_text(activity.id, code),
         "valid_until": datetime.fromtimestamp(minute_start + ONSITE_CODE_SECONDS, UTC),
         "rotates_every_seconds": ONSITE_CODE_SECONDS,
     }
@@ -418,3 +444,79 @@ def volunteer_roster(roster: dict[str, Any]) -> dict[str, Any]:
             for b in roster["bookings"]
         ],
     }
+
+
+WALKIN_SEARCH_LIMIT = 8
+
+
+async def walkin_candidates(
+    session: AsyncSession, user: User, activity_id: int, query: str, *, limit: int = WALKIN_SEARCH_LIMIT
+) -> list[dict[str, Any]]:
+    """Staff look up residents who came without booking, to register them at the door (`walk_in`):
+    up to `limit` households of the activity's community with an active member whose name, or
+    whose address (building, unit, room), contains `query`; each with all its active members and
+    whether each already holds a seat of this activity (then scan their code instead). Staff only:
+    a volunteer on duty registers guests by name and never looks residents up."""
+    activity = await get_activity(session, activity_id)
+    await require_staff(session, user, activity.community_id)
+    text = query.strip()
+    if not text:
+        return []
+    address = Household.building + Household.unit + Household.room
+    households = list(
+        (
+            await session.execute(
+                select(Household)
+                .where(
+                    Household.community_id == activity.community_id,
+                    Household.id.in_(
+                        select(Member.household_id).where(
+                            Member.community_id == activity.community_id,
+                            Member.status == "active",
+                            or_(
+                                Member.display_name.contains(text, autoescape=True),
+                                address.contains(text, autoescape=True),
+                            ),
+                        )
+                    ),
+                )
+                .order_by(Household.building, Household.unit, Household.room, Household.id)
+                .limit(limit)
+            )
+        ).scalars()
+    )
+    if not households:
+        return []
+    members = list(
+        (
+            await session.execute(
+                select(Member)
+                .where(Member.household_id.in_([h.id for h in households]), Member.status == "active")
+                .order_by(Member.household_id, Member.is_head.desc(), Member.id)
+            )
+        ).scalars()
+    )
+    seated = set(
+        (
+            await session.execute(
+                select(BookingAttendee.member_id).where(
+                    BookingAttendee.activity_id == activity.id,
+                    BookingAttendee.member_id.in_([m.id for m in members]),
+                    BookingAttendee.active,
+                )
+            )
+        ).scalars()
+    )
+    by_household: dict[int, list[dict[str, Any]]] = {h.id: [] for h in households}
+    for member in members:
+        by_household[member.household_id].append(
+            {"id": member.id, "name": member.display_name, "kind": member.kind, "booked": member.id in seated}
+        )
+    return [
+        {
+            "household_id": h.id,
+            "address": f"{h.building}{h.unit}{h.room}",
+            "members": by_household[h.id],
+        }
+        for h in households
+    ]

@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock, localtime
-from api.db.models import Activity, ActivityPolicy, Booking, Series, SeriesFollow, Space, User
+from api.db.models import Activity, ActivityPolicy, Booking, BookingAttendee, Series, SeriesFollow, Space, User
 from api.db.upsert import insert_ignore
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.services.access import get_community, require_member, require_staff, role_in
@@ -221,6 +221,52 @@ async def publish(session: AsyncSession, user: User, activity_id: int) -> Activi
         )
     await tell_followers(session, activity)
     return activity
+
+
+async def cancel_preview(session: AsyncSession, user: User, activity_id: int) -> dict[str, Any]:
+    """What cancelling the activity would do, for staff to read before they confirm (the rule of
+    `cancel_activity`): every active booking is cancelled, confirmed and waitlisted alike, and every
+    booker of one is told (`_booked_users`, the very list it notifies), those on the waitlist too;
+    walk-ins registered at the door have nobody to tell. Counts the bookings and their seats, the
+    households and the people holding them, and whether it can be cancelled at all (not once it
+    has finished; cancelling again changes nothing)."""
+    activity = await _for_staff(session, user, activity_id)
+    now = clock.now()
+    bookings_ = (
+        await session.execute(
+            select(Booking.status, Booking.seats, Booking.household_id, Booking.booked_by, Booking.source).where(
+                Booking.activity_id == activity.id, Booking.status != "cancelled"
+            )
+        )
+    ).all()
+    people = (
+        await session.execute(
+            select(func.count())
+            .select_from(BookingAttendee)
+            .join(Booking, Booking.id == BookingAttendee.booking_id)
+            .where(Booking.activity_id == activity.id, Booking.status != "cancelled", BookingAttendee.active)
+        )
+    ).scalar_one()
+    told = await _booked_users(session, activity.id)
+    confirmed = [b for b in bookings_ if b.status == "confirmed"]
+    waitlisted = [b for b in bookings_ if b.status == "waitlisted"]
+    finished = activity.status == "published" and activity.end_at <= now
+    return {
+        "activity_id": activity.id,
+        "status": activity.status,
+        "can_cancel": activity.status != "cancelled" and not finished,
+        "finished": finished,
+        "bookings": len(bookings_),
+        "confirmed_bookings": len(confirmed),
+        "confirmed_seats": sum(b.seats for b in confirmed),
+        "waitlisted_bookings": len(waitlisted),
+        "waitlisted_seats": sum(b.seats for b in waitlisted),
+        "households": len({b.household_id for b in bookings_ if b.household_id is not None}),
+        "people": int(people),
+        "walkins": sum(1 for b in bookings_ if b.source == "walkin"),
+        "told": len(told),
+        "told_waitlisted": len({b.booked_by for b in waitlisted if b.booked_by is not None}),
+    }
 
 
 async def cancel_activity(session: AsyncSession, user: User, activity_id: int, reason: str) -> Activity:
