@@ -115,6 +115,10 @@ COLUMNS: dict[str, str] = {
     "CopyUpdate.condition": "book_copies.condition",
     "Decision.note": "posts.moderation_note",
     "HideRequest.note": "posts.moderation_note",
+    "HouseholdCreate.building": "households.building",  # normalised into households.address_key: checked again
+    "HouseholdCreate.unit": "households.unit",
+    "HouseholdCreate.room": "households.room",
+    "HouseholdCreate.contact_phone": "-normalised, then sealed (households.contact_phone_sealed)",
     "JoinRequest.display_name": "members.display_name",
     "JoinRequest.building": "households.building",  # normalised into households.address_key: checked again
     "JoinRequest.unit": "households.unit",

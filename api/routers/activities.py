@@ -168,12 +168,13 @@ async def cancel_activity(
     description=(
         "为本户成员预约（默认只为自己）。有名额即确认（confirmed），否则按先后进入候补（waitlisted，"
         "附候补位次）。请带 Idempotency-Key：网络不好重试时不会重复预约。"
+        "社工代办：on_behalf_of 为本社区某一户，attendee_ids 为该户成员，规则相同，预约标明由社工代办。"
     ),
 )
 async def book(
     activity_id: IdPath, body: BookingCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
-    booking = await bookings.book(session, user, activity_id, body.attendee_ids)
+    booking = await bookings.book(session, user, activity_id, body.attendee_ids, on_behalf_of=body.on_behalf_of)
     return await idem.respond(BookingRead(**booking))
 
 

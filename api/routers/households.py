@@ -8,7 +8,9 @@ from fastapi.responses import JSONResponse
 from api.deps import CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep
 from api.schemas.common import Page
 from api.schemas.households import (
+    HouseholdCreate,
     HouseholdRead,
+    HouseholdRegistered,
     HouseholdSummary,
     JoinRequest,
     JoinResult,
@@ -51,6 +53,24 @@ async def list_households(
         session, user, community_id, building=building, pending_only=pending, cursor=page.cursor, limit=page.limit
     )
     return Page[HouseholdSummary](items=[HouseholdSummary(**i) for i in items], next_cursor=next_cursor)
+
+
+@router.post(
+    "/communities/{community_id}/households",
+    response_model=HouseholdRegistered,
+    status_code=201,
+    summary="社工登记一户（代办：没有微信的居民，如独居老人）",
+    description=(
+        "社工在服务台为没有微信的居民登记一户：门牌、成员（第一位为户主，都没有微信账号；儿童需出生年份和"
+        "监护人同意）和联系电话（加密保存）。门牌已有住户：409 household_exists（details.household_id），"
+        "请在该户中添加成员。请带 Idempotency-Key。"
+    ),
+)
+async def register_household(
+    community_id: IdPath, body: HouseholdCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+) -> JSONResponse:
+    registered = await households.register_household(session, user, community_id, body.model_dump())
+    return await idem.respond(HouseholdRegistered(**registered))
 
 
 @router.get("/households/{household_id}", response_model=HouseholdRead, summary="一户一档：住户及其成员")

@@ -149,6 +149,8 @@ class BookingRead(BaseModel):
     seats: int
     waitlist_position: int | None = Field(description="候补第几位（仅候补时）")
     source: Literal["app", "walkin"]
+    booked_at_desk: bool = Field(description="社工在服务台代办的预约（代办：如没有微信的独居老人）")
+    booked_at_desk_by: str | None = Field(description="代办的工作人员（只有社工看得到）")
     activity: BookingActivity
     attendees: list[AttendeeRead]
     can_cancel: bool
@@ -189,6 +191,19 @@ class BookingCreate(Input):
     attendee_ids: list[Id] | None = Field(
         default=None, max_length=10, description="本户成员的 member id；不填：只为自己预约"
     )
+    on_behalf_of: Id | None = Field(
+        default=None,
+        description=(
+            "社工代办（只限本社区工作人员）：为哪一户预约（household id）；attendee_ids 必填，为该户成员。"
+            "规则与居民自己预约相同，预约记下代办的工作人员"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _desk_names_attendees(self) -> BookingCreate:
+        if self.on_behalf_of is not None and not self.attendee_ids:
+            raise ValueError("attendee_ids：代办预约请选择该户要参加的成员")
+        return self
 
 
 class CheckinCode(BaseModel):

@@ -31,6 +31,29 @@ class MemberCreate(Input):
         return self
 
 
+class HouseholdCreate(Input):
+    """Staff register a household at the desk (代办): its address, its members (none of them with
+    WeChat; the first is the head), and a phone to reach it."""
+
+    building: str = Field(min_length=1, max_length=32, description="楼栋，如 3栋")
+    unit: str = Field(default="", max_length=32, description="单元，如 2单元")
+    room: str = Field(min_length=1, max_length=32, description="门牌，如 501")
+    contact_phone: str | None = Field(
+        default=None,
+        max_length=20,
+        description="联系电话：11 位手机号或带区号的座机号；加密保存，显示时打码，查看完整号码会被记录",
+    )
+    members: list[MemberCreate] = Field(
+        min_length=1, max_length=10, description="家庭成员，第一位为户主（成人或老人）；都没有微信账号"
+    )
+
+    @model_validator(mode="after")
+    def _head_first(self) -> HouseholdCreate:
+        if self.members and self.members[0].kind == "child":
+            raise ValueError("members：第一位成员是户主，应为成人或老人")
+        return self
+
+
 class MemberUpdate(Input):
     display_name: str | None = Field(default=None, min_length=1, max_length=32)
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
@@ -56,6 +79,10 @@ class HouseholdRead(Schema):
     unit: str
     room: str
     members: list[MemberRead]
+
+
+class HouseholdRegistered(HouseholdRead):
+    contact_phone: str | None = Field(description="登记的联系电话（打码，如 138****1234）")
 
 
 class HouseholdSummary(Schema):

@@ -5,6 +5,9 @@ that already has a household only asks: the caller waits as `pending` until the 
 approves, so nobody reads a family's data by typing its address. Heads add members who have no
 WeChat account (children, elders); for a child only a display name, a birth year and the
 guardian's recorded consent are kept.
+
+Staff register a household at the desk (一户一档 for people without WeChat: an elder living
+alone): its address, its members, none of them with an account, and a contact phone sealed at rest.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from api.db.models import CommunityMembership, Household, Member, User
 from api.db.upsert import insert_ignore
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable, invalid_field
 from api.pagination import cursor_int, decode_cursor, encode_cursor
+from api.services import phones
 from api.services.access import RANK, get_community, require_staff, role_in
 from api.services.communities import drop_memberships_without_member
 from api.services.feed.attribution import last_share_opened
@@ -61,6 +65,11 @@ def address_key(building: str, unit: str, room: str) -> str:
 def building_key(building: str) -> str:
     """The building part of an address key: "3栋", "3号楼" and "３" are building "3"."""
     return _normalise_part(building, "building")
+
+
+def room_key(room: str) -> str:
+    """The room part of an address key: "501室" and "５０１" are room "501"."""
+    return _normalise_part(room, "room")
 
 
 def member_view(member: Member, viewer_id: int | None) -> dict[str, Any]:
@@ -201,11 +210,9 @@ async def _require_head_or_staff(session: AsyncSession, user: User, household: H
         raise Forbidden("household_head_only", "只有户主或社工可以管理家庭成员")
 
 
-async def add_member(session: AsyncSession, user: User, household_id: int, data: dict[str, Any]) -> Member:
-    """The head (or staff) adds a member without a WeChat account. A child needs a birth year
-    and the guardian's separate consent, recorded with who gave it and when."""
-    household = await _household(session, household_id)
-    await _require_head_or_staff(session, user, household)
+def _new_member(household: Household, user: User, data: dict[str, Any], *, is_head: bool = False) -> Member:
+    """A member without a WeChat account, added by `user`. A child needs a birth year and the
+    guardian's separate consent, recorded with who recorded it and when."""
     kind = data["kind"]
     now = clock.now()
     member = Member(
@@ -215,9 +222,12 @@ async def add_member(session: AsyncSession, user: User, household_id: int, data:
         kind=kind,
         birth_year=data.get("birth_year"),
         status="active",
+        is_head=is_head,
         added_by_user_id=user.id,
     )
     if kind == "child":
+        if data.get("birth_year") is None:
+            raise Unprocessable("child_birth_year_required", "儿童需要出生年份", details={"field": "birth_year"})
         if not data.get("guardian_consent"):
             raise Unprocessable("guardian_consent_required", "登记儿童信息需要监护人单独同意《儿童个人信息保护规则》")
         age = now.year - int(data["birth_year"])
@@ -225,9 +235,94 @@ async def add_member(session: AsyncSession, user: User, household_id: int, data:
             raise Unprocessable("child_age_invalid", "儿童的出生年份不正确", details={"age": age})
         member.consent_by_user_id = user.id
         member.consent_at = now
+    return member
+
+
+async def add_member(session: AsyncSession, user: User, household_id: int, data: dict[str, Any]) -> Member:
+    """The head (or staff) adds a member without a WeChat account. A child needs a birth year
+    and the guardian's separate consent, recorded with who gave it and when."""
+    household = await _household(session, household_id)
+    await _require_head_or_staff(session, user, household)
+    member = _new_member(household, user, data)
     session.add(member)
     await session.flush()
     return member
+
+
+def address_text(household: Household) -> str:
+    """How staff read an address: 3栋2单元501."""
+    return f"{household.building}{household.unit}{household.room}"
+
+
+async def register_household(
+    session: AsyncSession, user: User, community_id: int, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Staff register a household at the desk (代办): an address new to the community, its
+    members (the first is the head: an adult or an elder), none with a WeChat account, and a
+    contact phone sealed at rest. A child is kept as for any household: a name, a birth year and
+    the guardian's consent, recorded by the staff member who took it. An address that already
+    has a household is a 409 naming it: members are added to that one instead. Someone who later
+    joins at this address with WeChat waits for staff to approve them, as at any address."""
+    await require_staff(session, user, community_id)
+    people = data["members"]
+    if not people:
+        raise invalid_field("members", "至少登记一位成员（第一位为户主）", kind="members_required")
+    if people[0]["kind"] == "child":
+        raise invalid_field("members", "第一位成员是户主，应为成人或老人", kind="head_is_child")
+    for part in ("building", "unit", "room"):
+        if len(_normalise_part(data[part], part)) > PART_MAX:
+            raise invalid_field(part, PART_TOO_LONG, kind="string_too_long")
+    number = data.get("contact_phone") or None
+    if number is not None:
+        number = phones.normalise(number)
+    key = address_key(data["building"], data["unit"], data["room"])
+    now = clock.now()
+    created = await insert_ignore(
+        session,
+        Household,
+        {
+            "community_id": community_id,
+            "building": data["building"].strip(),
+            "unit": data["unit"].strip(),
+            "room": data["room"].strip(),
+            "address_key": key,
+            "created_at": now,
+            "updated_at": now,
+        },
+        ["community_id", "address_key"],
+    )
+    household = (
+        await session.execute(
+            select(Household).where(Household.community_id == community_id, Household.address_key == key)
+        )
+    ).scalar_one()
+    if not created:
+        raise Conflict(
+            "household_exists",
+            f"该门牌已登记为一户（{address_text(household)}），请在该户档案中添加成员",
+            details={"household_id": household.id},
+        )
+    for n, person in enumerate(people):
+        try:
+            member = _new_member(household, user, person, is_head=n == 0)
+        except Unprocessable as exc:  # say which member
+            exc.details = {**(exc.details or {}), "member": n + 1}
+            exc.message = f"第{n + 1}位成员：{exc.message}"
+            raise
+        session.add(member)
+    await session.flush()
+    await phones.set_contact_phone(session, household, number)
+    view = await _household_view(session, household, user, show_pending=True)
+    view["contact_phone"] = (await phones.masked(session, [household.id])).get(household.id)
+    return view
+
+
+async def set_contact_phone(session: AsyncSession, user: User, household_id: int, number: str | None) -> Household:
+    """Staff record (or with an empty number, remove) the household's contact phone, sealed."""
+    household = await _household(session, household_id)
+    await require_staff(session, user, household.community_id)
+    await phones.set_contact_phone(session, household, number or None)
+    return household
 
 
 async def _member(session: AsyncSession, member_id: int) -> tuple[Member, Household]:

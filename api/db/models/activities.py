@@ -108,6 +108,9 @@ class Booking(IdMixin, TimestampMixin, Base):
     cancelled_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
     # the share the booker opened last within 7 days before booking (the loop's "bookings from shares")
     share_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("shares.id", ondelete="SET NULL"), index=True)
+    # staff booked it at the desk for the household (代办: an elder without WeChat); `booked_by` is
+    # then the household's own account that hears of it, if it has one
+    booked_at_desk_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
 
     __table_args__ = (
         one_of("status", BOOKING_STATUSES, "status"),

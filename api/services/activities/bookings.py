@@ -5,6 +5,9 @@ Never overbooked: every change to an activity's seats happens under the activity
 through one conditional UPDATE (`taken + n <= capacity`), and a CHECK (taken <= capacity) makes a
 mistake impossible to commit. One active booking per person per activity is a partial unique
 index. The checks before the lock give clear errors; the constraints are the guarantee.
+
+Staff book at the desk for any household of their community (代办: an elder without WeChat) through
+the same path and rules; the booking records who booked it there.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from api import clock
-from api.db.models import Activity, Booking, BookingAttendee, BookingBlock, Member, User
+from api.db.models import Activity, Booking, BookingAttendee, BookingBlock, Household, Member, User
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.pagination import after_time_and_id, encode_cursor
 from api.services.access import role_in
@@ -140,9 +143,10 @@ def _check_open(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
 
 
 async def _attendees(
-    session: AsyncSession, activity: Activity, me: Member, attendee_ids: list[int] | None
+    session: AsyncSession, activity: Activity, household_id: int, ids: list[int], *, desk: bool
 ) -> list[Member]:
-    ids = attendee_ids or [me.id]
+    """The named attendees: active members of the booking's household, within the per-booking
+    limit and the activity's age range (children, by year of birth)."""
     if len(set(ids)) != len(ids):
         raise Unprocessable("duplicate_attendee", "同一个人不能占两个座位")
     if len(ids) > activity.max_seats_per_booking:
@@ -154,14 +158,13 @@ async def _attendees(
     members = list(
         (
             await session.execute(
-                select(Member).where(
-                    Member.id.in_(ids), Member.household_id == me.household_id, Member.status == "active"
-                )
+                select(Member).where(Member.id.in_(ids), Member.household_id == household_id, Member.status == "active")
             )
         ).scalars()
     )
     if len(members) != len(ids):
-        raise Unprocessable("attendee_not_in_household", "只能为本户的家庭成员预约")
+        message = "只能为该户的成员预约" if desk else "只能为本户的家庭成员预约"
+        raise Unprocessable("attendee_not_in_household", message)
     if activity.child_min_age is not None or activity.child_max_age is not None:
         low, high = activity.child_min_age or 0, activity.child_max_age or 200
         tz = await community_tz(session, activity.community_id)
@@ -188,23 +191,73 @@ async def active_block(session: AsyncSession, member_ids: list[int], now: dateti
     ).scalar_one_or_none()
 
 
-async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids: list[int] | None) -> dict[str, Any]:
+async def _desk_household(session: AsyncSession, user: User, activity: Activity, household_id: int) -> int:
+    """Booking at the desk (代办) is for staff of the activity's community, for one of its
+    households. A resident, or staff of another community, is refused (a visitor learns nothing
+    of drafts); a household of another community is not found."""
+    if not await is_staff(session, user, activity.community_id):
+        if await role_in(session, user, activity.community_id) is None and not shown_to_residents(activity):
+            raise NotFound("activity_not_found", "活动不存在")
+        raise Forbidden("desk_staff_only", "只有本社区的工作人员可以代居民预约")
+    household = await session.get(Household, household_id)
+    if household is None or household.community_id != activity.community_id:
+        raise NotFound("household_not_found", "找不到该住户")
+    return household.id
+
+
+async def _household_account(session: AsyncSession, household_id: int, attendees: list[Member]) -> int | None:
+    """Who hears of a booking made at the desk (confirmation, reminder, promotion, changes): the
+    first attendee with a WeChat account, else the head if they have one, else another member
+    with one. A household without WeChat has nobody (None): its notices are skipped, staff call."""
+    for member in attendees:
+        if member.user_id is not None:
+            return member.user_id
+    return (
+        await session.execute(
+            select(Member.user_id)
+            .where(Member.household_id == household_id, Member.status == "active", Member.user_id.is_not(None))
+            .order_by(Member.is_head.desc(), Member.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def book(
+    session: AsyncSession,
+    user: User,
+    activity_id: int,
+    attendee_ids: list[int] | None,
+    *,
+    on_behalf_of: int | None = None,
+) -> dict[str, Any]:
     """Book seats for the caller's household members (default: the caller). Confirmed while seats
     remain, else waitlisted; refused outside the registration window, outside the age range, for
     someone already booked, or while a no-show block lasts. A visitor (no household in the
-    community) is told to join first; one whose join still waits, to wait for it."""
+    community) is told to join first; one whose join still waits, to wait for it.
+
+    At the desk (`on_behalf_of`, a household id): staff of the activity's community book for the
+    named members of any household of it, under exactly the same rules; the booking records who
+    booked it there, and belongs to the household as if it had booked itself."""
     now = clock.now()
     activity = await get_activity(session, activity_id)
-    me = await my_member(session, user, activity.community_id)
-    if me is None:
-        if await role_in(session, user, activity.community_id) is None:
-            if not shown_to_residents(activity):
-                raise NotFound("activity_not_found", "活动不存在")  # visitors learn nothing of drafts
-            raise Forbidden("not_a_member", "请先登记住址（楼栋和门牌）加入本社区，再预约活动")
-        raise Forbidden("not_a_resident", "请先登记为本社区的居民（所在楼栋和门牌），审核通过后再预约")
+    desk_by: int | None = None
+    if on_behalf_of is not None:
+        household_id = await _desk_household(session, user, activity, on_behalf_of)
+        if not attendee_ids:
+            raise Unprocessable("attendees_required", "代办预约请选择该户要参加的成员")
+        desk_by, ids = user.id, attendee_ids
+    else:
+        me = await my_member(session, user, activity.community_id)
+        if me is None:
+            if await role_in(session, user, activity.community_id) is None:
+                if not shown_to_residents(activity):
+                    raise NotFound("activity_not_found", "活动不存在")  # visitors learn nothing of drafts
+                raise Forbidden("not_a_member", "请先登记住址（楼栋和门牌）加入本社区，再预约活动")
+            raise Forbidden("not_a_resident", "请先登记为本社区的居民（所在楼栋和门牌），审核通过后再预约")
+        household_id, ids = me.household_id, attendee_ids or [me.id]
     tz = await community_tz(session, activity.community_id)
     _check_open(activity, now, tz)
-    members = await _attendees(session, activity, me, attendee_ids)
+    members = await _attendees(session, activity, household_id, ids, desk=desk_by is not None)
     block = await active_block(session, [m.id for m in members], now)
     if block is not None:
         name = next(m.display_name for m in members if m.id == block.member_id)
@@ -219,7 +272,12 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
     # (the community and the space stay in the session for the answer)
     rules = await policy(session, activity.community_id)
     params = await activity_params(session, activity)
-    share_id = await share_for_booking(session, user.id, activity.id)
+    share_id: int | None = None
+    told: int | None = user.id
+    if desk_by is None:
+        share_id = await share_for_booking(session, user.id, activity.id)
+    else:  # staff opened no share to make it; the household's own account hears of it
+        told = await _household_account(session, household_id, members)
 
     activity = await lock_activity(session, activity_id)  # from here on, one booking at a time
     _check_open(activity, now, tz)
@@ -242,8 +300,9 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
     booking = Booking(
         activity_id=activity.id,
         community_id=activity.community_id,
-        household_id=me.household_id,
-        booked_by=user.id,
+        household_id=household_id,
+        booked_by=told,
+        booked_at_desk_by=desk_by,
         seats=len(members),
         status="confirmed" if confirmed else "waitlisted",
         source="app",
@@ -257,7 +316,7 @@ async def book(session: AsyncSession, user: User, activity_id: int, attendee_ids
     await session.flush()
     if confirmed:
         await schedule_reminder(session, activity, booking, rules=rules, params=params)
-    return await booking_view(session, booking, activity, viewer_is_staff=False)
+    return await booking_view(session, booking, activity, viewer_is_staff=desk_by is not None)
 
 
 async def _booking_for(session: AsyncSession, user: User, booking_id: int) -> tuple[Booking, Activity, bool]:
@@ -371,12 +430,18 @@ async def booking_view(
         )
     ).all()
     now = clock.now()
+    desk_name = None
+    if booking.booked_at_desk_by is not None and viewer_is_staff:
+        desk_user = await session.get(User, booking.booked_at_desk_by)
+        desk_name = (desk_user.display_name if desk_user is not None else "") or "工作人员"
     return {
         "id": booking.id,
         "status": booking.status,
         "seats": booking.seats,
         "waitlist_position": await waitlist_position(session, booking),
         "source": booking.source,
+        "booked_at_desk": booking.booked_at_desk_by is not None,
+        "booked_at_desk_by": desk_name,
         "activity": {
             "id": activity.id,
             "title": activity.title,
