@@ -204,7 +204,8 @@ class RequestGuardMiddleware:
     """Refuses what no route should ever parse, before any of it is read or the caller is known:
 
     - a body larger than LINLI_MAX_JSON_BYTES (413 `body_too_large`), by its Content-Length at once
-      or by counting as it arrives; the two upload routes bound their own (larger) bodies;
+      or by counting as it arrives; the upload routes (photos, catalogue sheets in the API and the
+      console) bound their own (larger) bodies;
     - a query string or path holding control characters (422), which no text field accepts and
       PostgreSQL refuses (NUL)."""
 
@@ -371,7 +372,11 @@ def create_app(
     app.add_middleware(
         RequestGuardMiddleware,
         limit=settings.max_json_bytes,
-        exempt=re.compile(rf"^{API_PREFIX}(/media|/communities/[^/]+/books/import)$"),
+        # the uploads bound their own bodies: photos, and catalogue sheets (the API's and the console's)
+        exempt=re.compile(
+            rf"^({API_PREFIX}(/media|/communities/[^/]+/books/import)"
+            rf"|{console_web.PREFIX}/c/[^/]+/library/import/(preview|commit))$"
+        ),
     )
     app.add_middleware(RequestContextMiddleware, settings=settings)
     if settings.cors_origins:

@@ -42,8 +42,11 @@ async def set_policy(session: AsyncSession, user: User, community_id: int, data:
     return {name: getattr(row, name) for name in DEFAULT_POLICY}
 
 
-async def overdue(session: AsyncSession, user: User, community_id: int) -> list[dict[str, Any]]:
-    """Staff: every overdue loan, longest overdue first, with the household to call."""
+async def overdue(
+    session: AsyncSession, user: User, community_id: int, *, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Staff: every overdue loan, longest overdue first, with the household to call (a page of
+    them with `limit` and `offset`)."""
     community = await require_staff(session, user, community_id)
     now = clock.now()
     rows = await session.execute(
@@ -54,6 +57,8 @@ async def overdue(session: AsyncSession, user: User, community_id: int) -> list[
         .join(Household, Household.id == Loan.household_id)
         .where(Loan.community_id == community_id, Loan.returned_at.is_(None), Loan.due_at <= now)
         .order_by(Loan.due_at, Loan.id)
+        .limit(limit)
+        .offset(offset)
     )
     today = local_day(now, community)
     return [
@@ -61,7 +66,9 @@ async def overdue(session: AsyncSession, user: User, community_id: int) -> list[
             "loan_id": loan.id,
             "title": title,
             "barcode": barcode,
+            "member_id": loan.member_id,
             "member_name": name,
+            "household_id": household.id,
             "household": _address(household),
             "due_on": due_day(loan.due_at, community),
             "days_overdue": (today - due_day(loan.due_at, community)).days,
@@ -70,8 +77,11 @@ async def overdue(session: AsyncSession, user: User, community_id: int) -> list[
     ]
 
 
-async def hold_shelf(session: AsyncSession, user: User, community_id: int) -> list[dict[str, Any]]:
-    """Staff: copies kept on the hold shelf — for whom, and until when (soonest first)."""
+async def hold_shelf(
+    session: AsyncSession, user: User, community_id: int, *, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Staff: copies kept on the hold shelf — for whom, and until when (soonest first; a page of
+    them with `limit` and `offset`)."""
     community = await require_staff(session, user, community_id)
     rows = await session.execute(
         select(Hold, Book.title, BookCopy.barcode, Member.display_name, Household)
@@ -81,15 +91,20 @@ async def hold_shelf(session: AsyncSession, user: User, community_id: int) -> li
         .join(Household, Household.id == Hold.household_id)
         .where(Hold.community_id == community_id, Hold.status == "ready")
         .order_by(Hold.expires_at, Hold.id)
+        .limit(limit)
+        .offset(offset)
     )
     return [
         {
             "hold_id": hold.id,
             "title": title,
             "barcode": barcode,
+            "member_id": hold.member_id,
             "member_name": name,
+            "household_id": household.id,
             "household": _address(household),
             "ready_at": hold.ready_at,
+            "expires_at": hold.expires_at,
             "pickup_by": due_day(hold.expires_at, community) if hold.expires_at else None,
         }
         for hold, title, barcode, name, household in rows.all()

@@ -75,6 +75,7 @@ class Row:
     barcodes: list[str]
     location: str
     donated_by: str
+    generated: bool = False  # the barcodes were made up (the sheet had none)
 
 
 @dataclass
@@ -346,6 +347,7 @@ def check_rows(table: list[list[str]]) -> tuple[list[Row], Problems]:
                 barcodes=barcodes or [generated_barcode(book_key, n) for n in range(1, copies + 1)],
                 location=get(cells, "location"),
                 donated_by=get(cells, "donated_by"),
+                generated=not barcodes and copies > 0,
             )
         )
     seen: dict[str, int] = {}
@@ -360,16 +362,37 @@ def check_rows(table: list[list[str]]) -> tuple[list[Row], Problems]:
 # -- importing -----------------------------------------------------------------------------------
 
 
+@dataclass
+class Parsed:
+    """A sheet read and its rows checked on their own, before any database work."""
+
+    rows: list[Row]
+    problems: Problems
+
+
+def parse(data: bytes, kind: str) -> Parsed:
+    """Read the file (CSV or XLSX) and check each row on its own; nothing here touches the
+    database, so a caller may do it before opening a transaction. A file that cannot be read at
+    all (too large, unreadable, too many rows) raises; row problems are collected."""
+    rows, problems = check_rows(read_table(data, kind))
+    return Parsed(rows=rows, problems=problems)
+
+
 def _key(isbn: str | None, title: str, author: str) -> str:
     return isbn or f"{title}|{author}"
 
 
-async def import_catalogue(
-    session: AsyncSession, user: User, community_id: int, data: bytes, kind: str
-) -> dict[str, Any]:
-    """Check every row, then import the whole file in this transaction, or nothing."""
-    await require_staff(session, user, community_id)
-    rows, problems = check_rows(read_table(data, kind))
+@dataclass
+class _Catalogue:
+    """The community's books by their import key and its barcodes (with their book), and the
+    file's problems including barcodes that belong to another book already."""
+
+    books: dict[str, Book]
+    existing: dict[str, int]
+    problems: Problems
+
+
+async def _against_catalogue(session: AsyncSession, community_id: int, parsed: Parsed) -> _Catalogue:
     books = {
         _key(b.isbn, b.title, b.author): b
         for b in (await session.execute(select(Book).where(Book.community_id == community_id))).scalars()
@@ -382,19 +405,93 @@ async def import_catalogue(
             )
         ).all()
     }
-    for row in rows:
+    problems = Problems(items=list(parsed.problems.items))
+    for row in parsed.rows:
         book = books.get(_key(row.isbn, row.title, row.author))
         for barcode in row.barcodes:
             if barcode in existing and (book is None or existing[barcode] != book.id):
                 problems.add(row.number, "条码", f"条码 {barcode} 已贴在书目里的另一本书上")
-    if problems.items:
-        raise Unprocessable(
-            "import_invalid",
-            f"有{len(problems.items)}处需要修改，修改后请重新导入（本次没有导入任何内容）",
-            details=problems.items,
+    return _Catalogue(books=books, existing=existing, problems=problems)
+
+
+def _empty_summary(rows: int) -> dict[str, int]:
+    return {"rows": rows, "books_created": 0, "books_existing": 0, "copies_created": 0, "copies_existing": 0}
+
+
+def _refused(problems: Problems) -> Unprocessable:
+    return Unprocessable(
+        "import_invalid",
+        f"有{len(problems.items)}处需要修改，修改后请重新导入（本次没有导入任何内容）",
+        details=problems.items,
+    )
+
+
+async def preview_catalogue(session: AsyncSession, user: User, community_id: int, parsed: Parsed) -> dict[str, Any]:
+    """Staff: what importing this sheet would do, writing nothing. The same checks as
+    `import_catalogue` (each row, and barcodes already on another book); every row as it would be
+    imported — a new or an existing book, its new and already known copies; the problems with row
+    and column; and the counts an import would report now. `ready` when there is nothing to fix."""
+    await require_staff(session, user, community_id)
+    catalogue = await _against_catalogue(session, community_id, parsed)
+    wrong = {p["row"] for p in catalogue.problems.items}
+    keys = set(catalogue.books)
+    barcodes = set(catalogue.existing)
+    summary = _empty_summary(len(parsed.rows))
+    rows: list[dict[str, Any]] = []
+    for row in parsed.rows:
+        key = _key(row.isbn, row.title, row.author)
+        new_book = key not in keys
+        keys.add(key)
+        summary["books_created" if new_book else "books_existing"] += 1
+        known = [b for b in row.barcodes if b in barcodes]
+        barcodes.update(row.barcodes)
+        summary["copies_created"] += len(row.barcodes) - len(known)
+        summary["copies_existing"] += len(known)
+        rows.append(
+            {
+                "row": row.number,
+                "title": row.title,
+                "author": row.author,
+                "isbn": row.isbn,
+                "year": row.year,
+                "age_min": row.age_min,
+                "age_max": row.age_max,
+                "tags": row.tags,
+                "barcodes": row.barcodes,
+                "barcodes_generated": row.generated,
+                "book": "new" if new_book else "existing",
+                "copies_new": len(row.barcodes) - len(known),
+                "copies_existing": len(known),
+                "has_problem": row.number in wrong,
+            }
         )
-    summary = {"rows": len(rows), "books_created": 0, "books_existing": 0, "copies_created": 0, "copies_existing": 0}
-    for row in rows:
+    problems = catalogue.problems.items
+    return {"ready": not problems, "rows": rows, "problems": problems, "summary": summary}
+
+
+async def import_catalogue(
+    session: AsyncSession, user: User, community_id: int, data: bytes, kind: str
+) -> dict[str, Any]:
+    """Check every row, then import the whole file in this transaction, or nothing."""
+    await require_staff(session, user, community_id)
+    return await _import(session, community_id, parse(data, kind))
+
+
+async def import_parsed(session: AsyncSession, user: User, community_id: int, parsed: Parsed) -> dict[str, Any]:
+    """Staff: import a parsed sheet whole, in this transaction, or nothing when any row has a
+    problem (422 `import_invalid` with every problem). Books are matched by ISBN (or title and
+    author) and copies by barcode, so the same sheet again changes nothing."""
+    await require_staff(session, user, community_id)
+    return await _import(session, community_id, parsed)
+
+
+async def _import(session: AsyncSession, community_id: int, parsed: Parsed) -> dict[str, Any]:
+    catalogue = await _against_catalogue(session, community_id, parsed)
+    if catalogue.problems.items:
+        raise _refused(catalogue.problems)
+    books, existing = catalogue.books, catalogue.existing
+    summary = _empty_summary(len(parsed.rows))
+    for row in parsed.rows:
         key = _key(row.isbn, row.title, row.author)
         book = books.get(key)
         if book is None:
