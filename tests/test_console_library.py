@@ -599,7 +599,7 @@ async def test_import_takes_xlsx_and_the_raw_body_and_says_what_it_cannot_read(w
     assert whole.text.startswith("<!doctype html>") and 'data-result="preview"' in whole.text
 
     for name, data, message in (
-        ("旧表.xls", b"\xd0\xcf\x11\xe0", "不支持旧版 Excel"),
+        ("旧表.xls", b"\xd0\xcf\x11\xe0", "不支持旧版表格格式 XLS"),
         ("坏表.xlsx", b"PK\x03\x04broken", "无法读取这个 XLSX 文件"),
         ("空.csv", b"", "文件是空的"),
     ):

@@ -369,7 +369,7 @@ class Sheet:
 def _kind(name: str, content_type: str, data: bytes) -> str:
     lowered = name.lower()
     if lowered.endswith(".xls"):
-        raise Unprocessable("import_type_unsupported", "不支持旧版 Excel（.xls）文件，请另存为 XLSX 或 CSV")
+        raise Unprocessable("import_type_unsupported", "不支持旧版表格格式 XLS，请另存为 XLSX 或 CSV 后再上传")
     if lowered.endswith(".xlsx") or content_type == XLSX:
         return "xlsx"
     if lowered.endswith((".csv", ".txt")) or content_type in ("text/csv", "text/plain"):
