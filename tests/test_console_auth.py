@@ -43,7 +43,7 @@ async def test_login_page_sets_a_browser_cookie_and_security_headers(console):
 async def test_a_page_without_a_session_goes_to_the_login_page(console):
     browser = await console()
     page = await browser.get("/console/communities")
-    assert page.status_code == 303 and page.headers["location"] == "/console/login?next=/console/communities"
+    assert page.status_code == 303 and page.headers["location"] == "/console/login?next=%2Fconsole%2Fcommunities"
     fragment = await browser.get("/console/communities", headers={"HX-Request": "true"})
     assert fragment.status_code == 401 and fragment.headers["HX-Redirect"].startswith("/console/login")
 
@@ -110,9 +110,6 @@ async def test_the_code_is_a_mini_program_code_for_the_login_page(console, app):
     code = await browser.get(f"/console/login-tickets/{ticket}/code")
     assert code.status_code == 200 and code.headers["content-type"] == "image/png"
     assert code.content.startswith(b"\x89PNG")
-    fake = app.state.http._transport.fake if hasattr(app.state.http._transport, "fake") else None
-    if fake is not None:
-        assert fake.codes[-1]["scene"] == ticket and fake.codes[-1]["page"] == "pages/weblogin/index"
 
 
 async def test_a_resident_cannot_scan_or_confirm(client, db, console):
@@ -282,3 +279,42 @@ async def test_a_database_out_of_reach_is_a_page_that_says_so(database_url):
             assert fragment.status_code == 503 and fragment.headers["HX-Retarget"] == "#flash"
     finally:
         await shutdown(application)
+
+
+async def test_after_a_session_ends_the_browser_can_sign_in_again(client, db, console):
+    _, _, worker = await _staff(client, db)
+    browser = await console(worker)
+    sessions = await client.get("/api/v1/me/console-sessions", headers=worker.headers)
+    await client.delete(f"/api/v1/me/console-sessions/{sessions.json()[0]['id']}", headers=worker.headers)
+    # ended from the phone: the login page drops the dead cookie, and a new code can be asked for
+    page = await browser.get("/console/login")
+    assert page.status_code == 200 and 'linli_console=""' in page.headers.get("set-cookie", "")
+    assert not browser.http.cookies.get("linli_console")
+    await browser.sign_in(client, worker)
+    assert (await browser.get("/console/communities")).status_code == 200
+
+
+async def test_a_background_request_of_a_signed_out_page_returns_to_the_page_not_the_fragment(console):
+    browser = await console()
+    poll = await browser.get(
+        "/console/c/1/activities/7/desk/code",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://linli.test/console/c/1/activities/7/desk?x=1"},
+    )
+    assert poll.status_code == 401
+    assert poll.headers["HX-Redirect"] == "/console/login?next=%2Fconsole%2Fc%2F1%2Factivities%2F7%2Fdesk%3Fx%3D1"
+    page = await browser.get("/console/c/1/activities?week=2026-12-07")
+    assert page.headers["location"] == "/console/login?next=%2Fconsole%2Fc%2F1%2Factivities%3Fweek%3D2026-12-07"
+
+
+async def test_the_code_of_a_ticket_is_asked_of_wechat_once(console, app):
+    from api.wechat import fake_wechat
+
+    fake = fake_wechat(app.state.http)
+    assert fake is not None
+    browser = await console()
+    ticket = await browser.new_ticket()
+    first = await browser.get(f"/console/login-tickets/{ticket}/code")
+    second = await browser.get(f"/console/login-tickets/{ticket}/code")
+    assert first.content == second.content and first.content.startswith(b"\x89PNG")
+    assert [c["scene"] for c in fake.codes].count(ticket) == 1
+    assert fake.codes[-1]["page"] == "pages/weblogin/index"

@@ -14,10 +14,13 @@ async def test_scan_to_login_in_chromium(page, client, db):
         await grant(client, admin, c["id"], worker, "staff")
 
     await page.goto("/console/communities")
-    assert page.url.endswith("/console/login?next=/console/communities")
+    assert page.url.endswith("/console/login?next=%2Fconsole%2Fcommunities")
     ticket = await page.get_attribute("[data-ticket]", "data-ticket", timeout=10_000)
     assert ticket and len(ticket) == 32
-    assert await page.locator("img.code").evaluate("img => img.complete && img.naturalWidth > 0")
+    await page.wait_for_function(
+        "() => { const img = document.querySelector('img.code'); return img && img.complete && img.naturalWidth > 0; }",
+        timeout=10_000,
+    )
 
     # the staff member's phone: the mini-program opened by the code reports the scan, then the confirmation
     scanned = await client.post(f"/api/v1/console-logins/{ticket}/scan", headers=worker.headers)

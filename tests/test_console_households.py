@@ -226,9 +226,9 @@ async def test_staff_register_an_elder_without_wechat_through_the_form(client, w
          "guardian_consent_required: 第2位成员：登记儿童信息需要监护人单独同意《儿童个人信息保护规则》"),
         ({"name": ["王奶奶", "豆豆"], "kind": ["elder", "child"], "birth_year": ["", ""], "consent": ["2"]},
          "child_birth_year_required: 第2位成员：儿童需要出生年份"),
-        ({"name": ["", "", "", ""]}, "validation_error: members：至少登记一位成员（第一位为户主）"),
-        ({"contact_phone": "12345"}, "validation_error: contact_phone：应为 11 位手机号或带区号的座机号"),
-        ({"room": ""}, "validation_error: room：必填"),
+        ({"name": ["", "", "", ""]}, "validation_error: 成员：至少登记一位成员（第一位为户主）"),
+        ({"contact_phone": "12345"}, "validation_error: 联系电话：应为 11 位手机号或带区号的座机号"),
+        ({"room": ""}, "validation_error: 门牌号：必填"),
     ],
 )  # fmt: skip
 async def test_registration_refusals_appear_in_the_page(client, w, change, message):
@@ -272,8 +272,12 @@ async def test_a_child_is_registered_with_the_guardians_consent_and_members_adde
     ).status_code == 204
     assert "028****4321" in (await w.browser.get(f"{w.base}/{household_id}")).text
     bad = await w.browser.post(f"{w.base}/{household_id}/contact-phone", data={"contact_phone": "87654321"})
-    assert flash(bad).startswith("validation_error: contact_phone")
-    await w.browser.post(f"{w.base}/{household_id}/contact-phone", data={"contact_phone": ""})
+    assert flash(bad).startswith("validation_error: 联系电话：")  # the label, not the API's field name
+    # an empty field is a slip, not a wish: removing the number is its own button
+    empty = await w.browser.post(f"{w.base}/{household_id}/contact-phone", data={"contact_phone": ""})
+    assert empty.status_code == 422 and "请点“删除号码”" in empty.text
+    assert "028****4321" in (await w.browser.get(f"{w.base}/{household_id}")).text
+    await w.browser.post(f"{w.base}/{household_id}/contact-phone", data={"remove": "true"})
     assert "未登记电话" in (await w.browser.get(f"{w.base}/{household_id}")).text
 
 

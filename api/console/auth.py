@@ -3,11 +3,13 @@ the development login, signing out; and the community chooser."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
+from api import clock
 from api.console import web
 from api.deps import IdPath, SessionDep, SettingsDep, WeChatDep
 from api.errors import AppError
@@ -52,6 +54,8 @@ async def login_page(
         },
     )
     web.set_cookie(response, settings, web.BROWSER_COOKIE, browser, BROWSER_COOKIE_SECONDS)
+    if token:  # a session that ended (idle, revoked): its cookie goes
+        response.delete_cookie(web.SESSION_COOKIE, path=web.PREFIX)
     return response
 
 
@@ -128,6 +132,30 @@ async def poll_ticket(
     return response
 
 
+class _CodeCache:
+    """The codes made for live tickets, so that reloading the image does not ask WeChat again (its
+    code quota is the app's): per process, a ticket's code until the ticket expires, at most
+    `size` of them."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.items: dict[str, tuple[bytes, datetime]] = {}
+
+    def get(self, ticket: str) -> bytes | None:
+        found = self.items.get(ticket)
+        return found[0] if found and found[1] > clock.now() else None
+
+    def put(self, ticket: str, image: bytes, until: datetime) -> None:
+        now = clock.now()
+        self.items = {t: v for t, v in self.items.items() if v[1] > now}
+        while len(self.items) >= self.size:
+            self.items.pop(next(iter(self.items)))
+        self.items[ticket] = (image, until)
+
+
+_codes = _CodeCache()
+
+
 @router.get("/login-tickets/{ticket}/code")
 async def ticket_code(
     ticket: TicketPath, request: Request, session: SessionDep, settings: SettingsDep, wechat: WeChatDep
@@ -139,14 +167,17 @@ async def ticket_code(
     )
     if polled.state != "pending":
         raise AppError("login_ticket_used", "该登录二维码已使用或已过期，请刷新", status=409)
-    try:
-        image = await wechat.get_wxacode_unlimit(
-            scene=ticket,
-            page=console_auth.LOGIN_PAGE,
-            env_version=ENV_VERSION[settings.wechat_miniprogram_state],
-        )
-    except (WeChatError, WeChatUnavailable) as exc:
-        raise AppError("wechat_unavailable", "暂时无法生成登录二维码，请稍后刷新", status=503) from exc
+    image = _codes.get(ticket)
+    if image is None:
+        try:
+            image = await wechat.get_wxacode_unlimit(
+                scene=ticket,
+                page=console_auth.LOGIN_PAGE,
+                env_version=ENV_VERSION[settings.wechat_miniprogram_state],
+            )
+        except (WeChatError, WeChatUnavailable) as exc:
+            raise AppError("wechat_unavailable", "暂时无法生成登录二维码，请稍后刷新", status=503) from exc
+        _codes.put(ticket, image, polled.expires_at)
     return Response(image, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 

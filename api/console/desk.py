@@ -97,7 +97,7 @@ async def _answer(request: Request, desk: web.Desk, check_in: Callable[[], Await
         async with desk.session.begin_nested():
             result = await check_in()
     except AppError as exc:
-        refusal = {"code": exc.code, "message": exc.message, "details": exc.details}
+        refusal = {"code": exc.code, "message": web.zh_fields(exc.message), "details": exc.details}
         return web.render(request, "desk/_result.html", {"refused": refusal})
     response = web.render(request, "desk/_result.html", {"result": result})
     response.headers["HX-Trigger"] = "roster-changed"

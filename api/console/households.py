@@ -13,6 +13,7 @@ from pydantic import Field
 
 from api.console import web
 from api.deps import IdPath
+from api.errors import invalid_field
 from api.schemas.common import Id, Input
 from api.services import household_file, households
 
@@ -221,9 +222,14 @@ async def contact_phone(
     request: Request,
     desk: web.DeskDep,
     contact_phone: Annotated[str, Form(max_length=20)] = "",
+    remove: Annotated[bool, Form()] = False,
 ) -> Response:
-    """Record the household's contact phone (sealed), or remove it with an empty number."""
+    """Record the household's contact phone (sealed); removing it is its own button (an empty
+    field is a slip, not a wish to lose an elder's only number)."""
     cid = desk.community.id
+    if not remove and not contact_phone.strip():
+        raise invalid_field("contact_phone", "请填写号码；要删除已登记的号码，请点“删除号码”", kind="missing")
     household = await household_file.household_in(desk.session, desk.viewer.user, cid, household_id)
-    await households.set_contact_phone(desk.session, desk.viewer.user, household.id, contact_phone.strip() or None)
+    number = None if remove else contact_phone.strip()
+    await households.set_contact_phone(desk.session, desk.viewer.user, household.id, number)
     return web.redirect(f"{_base(cid)}/{household_id}", request)

@@ -86,7 +86,7 @@ async def _render_desk(
         reader, refused = await _attempt(desk, lambda: counter.reader(desk.session, user, cid, state.member_id or 0))
         if refused is not None:
             state.member_id = None
-            outcome = outcome or {"kind": "refused", "message": refused.message, "code": refused.code}
+            outcome = outcome or {"kind": "refused", "message": web.zh_fields(refused.message), "code": refused.code}
     shown = state.barcode or (outcome or {}).get("barcode", "")
     if shown:
         copy, _ = await _attempt(desk, lambda: counter.copy_at_desk(desk.session, user, cid, shown))
@@ -99,7 +99,7 @@ async def _render_desk(
 
 
 def _refusal(exc: AppError) -> dict[str, Any]:
-    return {"kind": "refused", "message": exc.message, "code": exc.code}
+    return {"kind": "refused", "message": web.zh_fields(exc.message), "code": exc.code}
 
 
 async def _lend(desk: web.Desk, state: DeskState, barcode: str, member_id: int) -> dict[str, Any]:
@@ -434,7 +434,8 @@ def _render_import(request: Request, desk: web.Desk, result: dict[str, Any] | No
 
 def _sheet_refused(sheet: Sheet, exc: AppError) -> dict[str, Any]:
     problems = exc.details if isinstance(exc.details, list) else []
-    return {"kind": "refused", "name": sheet.name, "message": exc.message, "code": exc.code, "problems": problems}
+    message = web.zh_fields(exc.message)
+    return {"kind": "refused", "name": sheet.name, "message": message, "code": exc.code, "problems": problems}
 
 
 @router.get("/library/import")
@@ -443,10 +444,11 @@ async def import_page(request: Request, desk: web.DeskDep) -> Response:
 
 
 # `sheet` comes before `desk`: the file is in and checked before the session (and, on SQLite, the
-# writer's lock) is taken; the CSRF check, which needs no database, runs before either
+# writer's lock) is taken; the CSRF check and whether the browser is signed in (a short read of
+# its own) come before either, so that nobody signed out gets a file read and parsed
 
 
-@router.post("/library/import/preview", dependencies=[web.CsrfChecked])
+@router.post("/library/import/preview", dependencies=[web.CsrfChecked, web.SignedInChecked])
 async def import_preview(request: Request, sheet: SheetDep, desk: web.DeskDep) -> Response:
     """What importing the sheet would do, with every row's problem, writing nothing."""
     if sheet.parsed is None:
@@ -456,7 +458,7 @@ async def import_preview(request: Request, sheet: SheetDep, desk: web.DeskDep) -
     return _render_import(request, desk, {"kind": "preview", "name": sheet.name, **preview})
 
 
-@router.post("/library/import/commit", dependencies=[web.CsrfChecked])
+@router.post("/library/import/commit", dependencies=[web.CsrfChecked, web.SignedInChecked])
 async def import_commit(request: Request, sheet: SheetDep, desk: web.DeskDep) -> Response:
     """Import the sheet whole (checked again as it is now), or nothing and every problem."""
     if sheet.parsed is None:

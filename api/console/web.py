@@ -7,17 +7,19 @@ htmx fragment). They never query the database themselves; the services check who
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import localtime
+from api import clock, localtime
 from api.config import Settings
 from api.db.models import Community, User
 from api.db.session import Database
@@ -133,16 +135,33 @@ async def _viewer(request: Request, session: SessionDep, settings: SettingsDep) 
 
 async def _csrf(request: Request, settings: SettingsDep) -> None:
     """Every state-changing console request carries the page's CSRF token in X-CSRF-Token (htmx
-    sends it from the page's hx-headers). The token is tied to the session cookie, or before
-    sign-in to the browser cookie."""
-    if request.method in ("GET", "HEAD", "OPTIONS"):
+    sends it from the page's hx-headers). The token is tied to the session cookie, or (the login
+    page, also after a session ended) to the browser cookie: both are HttpOnly secrets of this
+    browser that another site cannot read, so a token derived from either proves the page is ours."""
+    if request.method in READ_METHODS:
         return
-    secret = request.cookies.get(SESSION_COOKIE) or request.cookies.get(BROWSER_COOKIE)
-    if not secret or not console_auth.csrf_valid(settings, secret, request.headers.get(CSRF_HEADER)):
+    token = request.headers.get(CSRF_HEADER)
+    secrets_ = [request.cookies.get(SESSION_COOKIE), request.cookies.get(BROWSER_COOKIE)]
+    if not any(secret and console_auth.csrf_valid(settings, secret, token) for secret in secrets_):
         raise Forbidden("csrf_invalid", "页面已过期或来源不明，请刷新页面后重试")
 
 
+async def _signed_in(request: Request, settings: SettingsDep) -> None:
+    """Before a large body is read (an uploaded catalogue): the cookie belongs to a live session,
+    checked in a short read transaction of its own, so that nobody signed out gets a file parsed
+    and a slow upload holds no database lock."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise LoginRequired
+    database: Database = get_database(request)
+    async with database.session(write=False) as reader:
+        found = await console_auth.session_for(reader, settings, token)
+    if found is None:
+        raise LoginRequired
+
+
 CsrfChecked = Depends(_csrf)
+SignedInChecked = Depends(_signed_in)
 ViewerDep = Annotated[Viewer, Depends(_viewer)]
 
 
@@ -184,7 +203,7 @@ def render(
 ) -> HTMLResponse:
     """A page or fragment. Pages get the signed-in person and the CSRF token; with `desk`, the
     community in view (its name in the header, its menu); `nav` names the menu entry to mark."""
-    values: dict[str, Any] = {"request": request, "now": datetime.now(localtime.response_zone()), "nav": nav}
+    values: dict[str, Any] = {"request": request, "now": clock.now().astimezone(localtime.response_zone()), "nav": nav}
     viewer = getattr(request.state, "console_viewer", None)
     if viewer is not None:
         values["viewer"] = viewer
@@ -203,11 +222,62 @@ def redirect(url: str, request: Request | None = None) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
+# the API's field names as staff read them: a message shown in the console names these instead
+FIELD_LABELS = {
+    "building": "楼栋",
+    "unit": "单元",
+    "room": "门牌号",
+    "contact_phone": "联系电话",
+    "members": "成员",
+    "display_name": "姓名",
+    "kind": "类型",
+    "birth_year": "出生年份",
+    "guardian_consent": "监护人同意",
+    "attendee_ids": "参加的成员",
+    "member_ids": "成员",
+    "member_id": "读者",
+    "on_behalf_of": "住户",
+    "activity_id": "活动",
+    "household_id": "住户",
+    "guests": "来访者",
+    "name": "姓名",
+    "code": "条码",
+    "barcode": "条码",
+    "token": "预约码",
+    "q": "搜索内容",
+    "page": "页码",
+    "wpage": "候补页码",
+    "week": "周",
+    "month": "月份",
+    "status": "状态",
+    "title": "标题",
+    "author": "作者",
+    "publisher": "出版社",
+    "isbn": "ISBN",
+    "copies": "册数",
+    "count": "册数",
+    "tags": "标签",
+    "summary": "简介",
+    "location": "地点",
+    "reason": "原因",
+    "file": "文件",
+    "user_id": "用户",
+}
+_FIELD_NAME = re.compile(r"(?<![A-Za-z_])[a-z][a-z_]*(?![A-Za-z_])")
+
+
+def zh_fields(message: str) -> str:
+    """A service's or request model's message with the API's field names (`contact_phone：…`) as
+    the console's labels (`联系电话：…`)."""
+    return _FIELD_NAME.sub(lambda m: FIELD_LABELS.get(m.group(0), m.group(0)), message)
+
+
 def error_response(request: Request, status: int, code: str, message: str, details: Any = None) -> Response:
     """An error in the console: for an htmx request a message in the page's `#flash` line (the page
-    stays as it was), otherwise a whole page."""
+    stays as it was), otherwise a whole page. Field names in the message read as the form's labels."""
     if status == 401:
         return login_redirect(request)
+    message = zh_fields(message)
     context = {"status": status, "code": code, "message": message, "details": details}
     if is_htmx(request):
         response = render(request, "_error.html", context, status_code=status)
@@ -217,10 +287,17 @@ def error_response(request: Request, status: int, code: str, message: str, detai
 
 
 def login_redirect(request: Request) -> Response:
+    """To the login page, and back afterwards: to the page that was asked for, or for an htmx
+    request (a poll, a form) to the page it was made from, never to a fragment."""
     target = f"{PREFIX}/login"
-    path = request.url.path
-    if request.method == "GET" and path.startswith(PREFIX) and not path.startswith(f"{PREFIX}/login"):
-        target += f"?next={path}"
+    back: str | None = None
+    if is_htmx(request):
+        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        back = current.path + (f"?{current.query}" if current.query else "")
+    elif request.method == "GET":
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if back and is_console_path(back) and not back.startswith(f"{PREFIX}/login"):
+        target += "?" + urlencode({"next": back})
     if is_htmx(request):
         return Response(status_code=401, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)

@@ -26,8 +26,11 @@ document.addEventListener("htmx:confirm", (event) => {
   if (window.confirm(question)) event.detail.issueRequest(true);
 });
 
-// Clear the flash line when a request succeeds, so an old error does not linger.
-document.addEventListener("htmx:beforeRequest", () => {
+// Clear the flash line when staff do something (a change), so an old error does not linger; the
+// pages' own polls (GET every few seconds) leave it for them to read.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const verb = event.detail.requestConfig && event.detail.requestConfig.verb;
+  if (verb === "get") return;
   const flash = document.getElementById("flash");
   if (flash) flash.innerHTML = "";
 });
