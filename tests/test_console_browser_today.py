@@ -62,8 +62,27 @@ async def test_today_in_chromium_on_screen_and_printed(page, client, db, app):
     await page.screenshot(path=os.path.join(ARTIFACTS, "today-tablet.png"), full_page=True)
     await page.set_viewport_size({"width": 1366, "height": 900})
 
-    # an activity's loop, as its page loads the fragment (here opened as a page of its own)
-    await page.goto(f"/console/c/{scene.b}/activities/{scene.morning['id']}/loop")
+    # an activity's loop, as the activity's page embeds it: a div that htmx fills on load
+    loop = f"/console/c/{scene.b}/activities/{scene.morning['id']}/loop"
+    await page.evaluate(
+        """(url) => {
+            const slot = document.createElement("div");
+            slot.id = "loop-slot";
+            slot.setAttribute("hx-get", url);
+            slot.setAttribute("hx-trigger", "load");
+            document.querySelector("main").appendChild(slot);
+            window.htmx.process(slot);
+        }""",
+        loop,
+    )
+    embedded = page.locator("#loop-slot svg[data-chart='funnel']")
+    await embedded.wait_for(timeout=10_000)
+    assert "分享带来预约" in await embedded.locator("text").all_text_contents()
+    assert (await embedded.bounding_box() or {"width": 0})["width"] > 400
+    assert not page.linli_errors, page.linli_errors
+
+    # … and opened as a page of its own (a link, printing)
+    await page.goto(loop)
     funnel = page.locator("svg[data-chart='funnel']")
     assert await funnel.locator("text").all_text_contents() == [
         "预约", "3", "到场", "2", "发布动态", "1", "分享", "2", "打开分享", "2", "分享带来预约", "1"

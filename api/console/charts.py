@@ -212,7 +212,7 @@ def week_label(start: date, current: bool) -> str:
 
 
 def weekly_chart(weeks: Sequence[Mapping[str, Any]]) -> Markup:
-    """Bookings, attendance and no-shows per week (`dashboard.weekly_attendance`)."""
+    """Bookings, attendance and no-shows per week (the weeks of `dashboard.today`)."""
     said = [
         f"{w['week_start'].month}月{w['week_start'].day}日那周{'（本周）' if w['current'] else ''}："
         f"{w['activities']}场活动，预约{w['booked']}，到场{w['attended']}，爽约{w['no_shows']}"

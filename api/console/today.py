@@ -16,13 +16,11 @@ router = APIRouter(prefix=web.PREFIX + "/c/{community_id}", include_in_schema=Fa
 
 @router.get("/today")
 async def today(request: Request, desk: web.DeskDep) -> Response:
-    user, cid = desk.viewer.user, desk.community.id
-    board = await dashboard.today(desk.session, user, cid)
-    weeks = await dashboard.weekly_attendance(desk.session, user, cid)
+    board = await dashboard.today(desk.session, desk.viewer.user, desk.community.id)
     return web.render(
         request,
         "today/today.html",
-        {**board, "weeks": weeks, "chart": charts.weekly_chart(weeks)},
+        {**board, "chart": charts.weekly_chart(board["weeks"])},
         desk=desk,
         nav="today",
     )

@@ -69,9 +69,10 @@ def local_today(community: Community) -> date:
     return clock.now().astimezone(ZoneInfo(community.timezone)).date()
 
 
-async def today(session: AsyncSession, user: User, community_id: int) -> dict[str, Any]:
+async def today(session: AsyncSession, user: User, community_id: int, weeks: int = 12) -> dict[str, Any]:
     """The Today page: the day (community time), its activities with their counts, what waits for
-    staff, and the spaces' hours and closures (see the module docstring for each rule)."""
+    staff, the spaces' hours and closures, and the last `weeks` weeks' attendance (see the module
+    docstring for each rule)."""
     community = await require_staff(session, user, community_id)
     tz = ZoneInfo(community.timezone)
     now = clock.now()
@@ -83,6 +84,7 @@ async def today(session: AsyncSession, user: User, community_id: int) -> dict[st
         "more_activities": more,
         "waiting": await _waiting(session, community.id, day, tz, now),
         "spaces": await _spaces(session, community, day, now),
+        "weeks": await _weeks(session, community, weeks, now),
     }
 
 
@@ -236,17 +238,13 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-async def weekly_attendance(
-    session: AsyncSession, user: User, community_id: int, weeks: int = 12
-) -> list[dict[str, Any]]:
+async def _weeks(session: AsyncSession, community: Community, weeks: int, now: datetime) -> list[dict[str, Any]]:
     """The last `weeks` weeks (community time, Monday start; the last is the current week, up to
-    now), oldest first: per week the published activities that started in it, their booked
-    seats, attendees checked in and no-shows (see the module docstring). One query; the weeks are
-    counted in Python, because local dates in SQL differ between the engines."""
-    community = await require_staff(session, user, community_id)
+    now), oldest first: per week the published activities that started in it, their booked seats,
+    attendees checked in and no-shows (see the module docstring). One query; the weeks are counted
+    in Python, because local dates in SQL differ between the engines."""
     weeks = max(1, min(weeks, MAX_WEEKS))
     tz = ZoneInfo(community.timezone)
-    now = clock.now()
     this_week = week_start(now.astimezone(tz).date())
     first = this_week - timedelta(weeks=weeks - 1)
     held = and_(
