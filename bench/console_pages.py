@@ -59,8 +59,8 @@ CEILING_MS = 300.0
 # (name, path with {ids}, extra headers)
 PAGES: list[tuple[str, str, dict[str, str]]] = [
     ("今日 Today", "/console/c/{community}/today", {}),
-    ("活动闭环 loop fragment", "/console/c/{community}/activities/{held_activity}/loop", {"HX-Request": "true"}),
-    ("活动闭环 loop page", "/console/c/{community}/activities/{held_activity}/loop", {}),
+    ("传播闭环 loop fragment", "/console/c/{community}/activities/{held_activity}/loop", {"HX-Request": "true"}),
+    ("传播闭环 loop page", "/console/c/{community}/activities/{held_activity}/loop", {}),
 ]
 
 

@@ -363,7 +363,7 @@ async def test_today_counts_what_the_desk_needs(client, console, scene):
     assert waiting_count(html, "records") == 2 and "1 条已过审核期限" in html
     assert waiting_count(html, "overdue_loans") == 1
     assert waiting_count(html, "holds_ready") == 2 and "1 本今天是最后一天" in html
-    for link in ("households?pending=1", "library/overdue", "library/holds"):
+    for link in ("households?pending=1#requests", "library/overdue", "library/holds"):
         assert f'href="/console/c/{scene.b}/{link}"' in html
     assert html.count("在小程序中审核") == 2
     # … as the API's own lists count them
@@ -424,15 +424,11 @@ async def test_the_loop_funnel_of_an_activity(client, console, scene):
     # the numbers are the loop service's, as the API gives them
     figures = ok(await client.get(f"/api/v1/activities/{scene.morning['id']}/loop", headers=scene.staff.headers))
     assert [figures[key] for key, _ in charts.LOOP_STAGES] == [value for _, value in expected]
-    assert "到场的 2 人中" in fragment.text
+    assert "到场的 2 人中" in fragment.text and "单独打开" in fragment.text
     # asked for as a page, it comes inside the console's frame
     page = await browser.get(path)
-    assert (
-        page.status_code == 200
-        and "<html" in page.text
-        and "活动闭环" in page.text
-        and 'data-chart="funnel"' in page.text
-    )
+    assert page.status_code == 200 and "<html" in page.text and 'data-chart="funnel"' in page.text
+    assert "<title>传播闭环 · 晨读" in page.text and "单独打开" not in page.text
 
 
 async def test_who_may_see_today_and_the_funnel(client, console, scene):

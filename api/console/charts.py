@@ -236,4 +236,4 @@ def loop_funnel(figures: Mapping[str, Any]) -> Markup:
     """An activity's loop (`feed.loop.activity_loop`) as a funnel."""
     stages = [(name, int(figures[key])) for key, name in LOOP_STAGES]
     description = f"“{figures['title']}”的传播闭环：" + "，".join(f"{name}{value}" for name, value in stages) + "。"
-    return funnel(f"活动闭环：{figures['title']}", stages, description=description)
+    return funnel(f"传播闭环：{figures['title']}", stages, description=description)

@@ -33,5 +33,5 @@ async def activity_loop(activity_id: IdPath, request: Request, desk: web.DeskDep
     figures = await dashboard.activity_funnel(desk.session, desk.viewer.user, desk.community.id, activity_id)
     context = {"figures": figures, "funnel": charts.loop_funnel(figures)}
     if web.is_htmx(request):
-        return web.render(request, "today/_loop.html", context, desk=desk)
+        return web.render(request, "today/_loop.html", {**context, "embedded": True}, desk=desk)
     return web.render(request, "today/loop.html", context, desk=desk, nav="activities")
