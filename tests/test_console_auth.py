@@ -318,3 +318,32 @@ async def test_the_code_of_a_ticket_is_asked_of_wechat_once(console, app):
     assert first.content == second.content and first.content.startswith(b"\x89PNG")
     assert [c["scene"] for c in fake.codes].count(ticket) == 1
     assert fake.codes[-1]["page"] == "pages/weblogin/index"
+
+
+async def test_ended_tickets_and_sessions_are_forgotten_by_the_worker(client, db, console, settings):
+    from sqlalchemy import func, select
+
+    from api.db.models import ConsoleLoginTicket, ConsoleSession
+    from workers import jobs  # noqa: F401 - registers console.purge
+    from workers.runner import Worker
+
+    _, _, worker = await _staff(client, db)
+    clock.freeze(clock.now())
+    await console(worker)  # one ticket, consumed; one session
+    waiting = await console()
+    await waiting.new_ticket()  # one ticket never scanned
+
+    async def counts():
+        async with db.session(write=False) as session:
+            tickets = (await session.execute(select(func.count()).select_from(ConsoleLoginTicket))).scalar_one()
+            sessions = (await session.execute(select(func.count()).select_from(ConsoleSession))).scalar_one()
+        return tickets, sessions
+
+    await Worker(db, settings).run_until_idle()
+    assert await counts() == (2, 1)
+    clock.advance(timedelta(days=2))
+    await Worker(db, settings).run_until_idle()
+    assert await counts() == (0, 1)  # the session ended (idle) only two days ago: still listed in the log
+    clock.advance(timedelta(days=30))
+    await Worker(db, settings).run_until_idle()
+    assert await counts() == (0, 0)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock, localtime
@@ -360,3 +360,26 @@ async def development_sign_in(
         raise NotFound("user_not_found", "用户不存在")
     await _require_console_user(session, user)
     return await open_session(session, settings, user, ip=ip, user_agent=user_agent)
+
+
+# what is kept after it ended: a day of tickets (enough to look into a login problem), a month of
+# sessions (the phone's list shows live ones only)
+KEEP_TICKETS = timedelta(days=1)
+KEEP_SESSIONS = timedelta(days=30)
+
+
+async def purge_ended(session: AsyncSession) -> tuple[int, int]:
+    """Forget tickets a day after they expired and sessions a month after they ended (expired or
+    revoked): (tickets, sessions) deleted. Phone reveals are an audit log and are kept."""
+    now = clock.now()
+    tickets = await session.execute(
+        delete(ConsoleLoginTicket).where(ConsoleLoginTicket.expires_at < now - KEEP_TICKETS)
+    )
+    sessions = await session.execute(
+        delete(ConsoleSession).where(
+            (ConsoleSession.expires_at < now - KEEP_SESSIONS)
+            | (ConsoleSession.revoked_at < now - KEEP_SESSIONS)
+            | (ConsoleSession.last_seen_at < now - KEEP_SESSIONS)
+        )
+    )
+    return tickets.rowcount, sessions.rowcount  # type: ignore[attr-defined]
