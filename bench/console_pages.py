@@ -48,7 +48,7 @@ from sqlalchemy import event, func, select, text  # noqa: E402
 from api import clock  # noqa: E402
 from api.config import Settings  # noqa: E402
 from api.db.migrate import upgrade  # noqa: E402
-from api.db.models import Activity, Booking, BookingAttendee, Community, Household, Member, Post, User  # noqa: E402
+from api.db.models import Activity, Book, Booking, BookingAttendee, Community, Household, Member, Post, User  # noqa: E402
 from api.db.session import Database  # noqa: E402
 from api.demo import load_demo  # noqa: E402
 from api.main import create_app, shutdown  # noqa: E402
@@ -61,6 +61,23 @@ PAGES: list[tuple[str, str, dict[str, str]]] = [
     ("今日 Today", "/console/c/{community}/today", {}),
     ("传播闭环 loop fragment", "/console/c/{community}/activities/{held_activity}/loop", {"HX-Request": "true"}),
     ("传播闭环 loop page", "/console/c/{community}/activities/{held_activity}/loop", {}),
+    ("活动 week", "/console/c/{community}/activities", {}),
+    ("活动 month", "/console/c/{community}/activities/calendar", {}),
+    ("活动 detail (held)", "/console/c/{community}/activities/{held_activity}", {}),
+    ("活动 detail (upcoming)", "/console/c/{community}/activities/{activity}", {}),
+    ("活动 roster", "/console/c/{community}/activities/{held_activity}/roster", {}),
+    ("活动 series", "/console/c/{community}/series", {}),
+    ("签到台 desk", "/console/c/{community}/activities/{activity}/desk", {}),
+    ("签到台 roster fragment", "/console/c/{community}/activities/{activity}/desk/roster", {"HX-Request": "true"}),
+    ("签到台 on-site code", "/console/c/{community}/activities/{activity}/desk/code", {"HX-Request": "true"}),
+    ("住户 list", "/console/c/{community}/households", {}),
+    ("住户 file", "/console/c/{community}/households/{household}", {}),
+    ("图书 desk", "/console/c/{community}/library", {}),
+    ("图书 hold shelf", "/console/c/{community}/library/holds", {}),
+    ("图书 overdue", "/console/c/{community}/library/overdue", {}),
+    ("图书 catalogue", "/console/c/{community}/library/books", {}),
+    ("图书 a title", "/console/c/{community}/library/books/{book}", {}),
+    ("图书 import", "/console/c/{community}/library/import", {}),
 ]
 
 
@@ -86,7 +103,15 @@ async def demo_ids(db: Database) -> dict[str, int]:
         ).scalar_one()
         household = (await session.execute(select(Household.id).order_by(Household.id).limit(1))).scalar_one()
         staff = (await session.execute(select(User.id).where(User.openid == "dev-staff"))).scalar_one()
-    return {"community": community, "activity": upcoming, "held_activity": held, "household": household, "staff": staff}
+        book = (await session.execute(select(Book.id).order_by(Book.id).limit(1))).scalar_one()
+    return {
+        "community": community,
+        "activity": upcoming,
+        "held_activity": held,
+        "household": household,
+        "staff": staff,
+        "book": book,
+    }
 
 
 async def make_busy(db: Database, community_id: int, per_day: int = 6, weeks: int = 12) -> int:
