@@ -10,6 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -452,4 +453,4 @@ async def test_who_may_see_today_and_the_funnel(client, console, scene):
     # signed out: the login page
     anonymous = await console()
     answer = await anonymous.get(path)
-    assert answer.status_code == 303 and answer.headers["location"] == f"/console/login?next={path}"
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/login?" + urlencode({"next": path})
