@@ -308,7 +308,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc, _BodyTooLarge):
             return _too_large(exc.limit)
-        if _console(request) and exc.status_code != 400:
+        if _console(request):
             code, message = STATUS_CODES.get(exc.status_code, ("http_error", "请求失败"))
             return console_web.error_response(request, exc.status_code, code, message)
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):

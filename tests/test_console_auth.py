@@ -347,3 +347,15 @@ async def test_ended_tickets_and_sessions_are_forgotten_by_the_worker(client, db
     clock.advance(timedelta(days=30))
     await Worker(db, settings).run_until_idle()
     assert await counts() == (0, 0)
+
+
+async def test_a_body_that_does_not_parse_is_a_message_in_the_page(console):
+    browser = await console()
+    await browser.get("/console/login")
+    broken = await browser.post(
+        "/console/dev-login",
+        content=b"--x\r\nnot a part",
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert broken.status_code == 400 and "text/html" in broken.headers["content-type"]
+    assert broken.headers["HX-Retarget"] == "#flash" and "请求有误" in broken.text
