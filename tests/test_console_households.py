@@ -307,6 +307,9 @@ async def test_staff_book_and_cancel_a_seat_for_an_elder_from_her_file(client, w
     booking_id = int(re.search(r"booked=(\d+)", done.headers["HX-Redirect"]).group(1))  # type: ignore[union-attr]
     seen = (await client.get(f"/api/v1/bookings/{booking_id}", headers=w.staff.headers)).json()
     assert (seen["status"], seen["booked_at_desk"], seen["booked_at_desk_by"]) == ("confirmed", True, "社工小王")
+    # the activity's roster says who booked it at the desk
+    roster = await w.browser.get(f"/console/c/{w.a}/activities/{talk['id']}/roster")
+    assert "社工小王代办" in roster.text
 
     # the same rules as a resident: booked once
     twice = await w.browser.post(f"{file_path}/bookings", data={"activity_id": talk["id"], "member_ids": [grandma]})

@@ -243,6 +243,8 @@ async def test_staff_book_a_seat_for_an_elder_marked_as_done_at_the_desk(client,
     # the roster shows her household
     roster = (await client.get(f"/api/v1/activities/{a['id']}/attendance", headers=w.staff.headers)).json()
     assert [(x["household"], x["attendees"][0]["name"]) for x in roster["bookings"]] == [("3栋2单元501", "王奶奶")]
+    # …and that it was booked at the desk, by whom (nobody of the household has WeChat)
+    assert [(x["booked_by"], x["booked_at_desk_by"]) for x in roster["bookings"]] == [(None, "社工小王")]
 
     again = await w.desk_book(a["id"], household_id, [grandma])
     assert error(again) == (409, "already_booked")

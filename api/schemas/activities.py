@@ -315,6 +315,9 @@ class RosterBooking(BaseModel):
     source: Literal["app", "walkin"]
     seats: int
     booked_by: str | None
+    booked_at_desk_by: str | None = Field(
+        default=None, description="在服务台代办的预约：代办的工作人员（没有代办为空）"
+    )
     household: str | None
     attendees: list[RosterAttendee]
     waitlist_position: int | None = None

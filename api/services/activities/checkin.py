@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from api import clock
 from api.db.models import Activity, Booking, BookingAttendee, Household, Member, User
@@ -364,19 +365,21 @@ async def attendance(session: AsyncSession, user: User, activity_id: int) -> dic
     volunteer on duty at the activity gets `volunteer_roster`, the part the door needs."""
     activity = await get_activity(session, activity_id)
     staff = await _staff_or_on_duty(session, user, activity, "查看签到名单")
+    desk = aliased(User)
     rows = (
         await session.execute(
-            select(Booking, BookingAttendee, Member, Household, User.display_name)
+            select(Booking, BookingAttendee, Member, Household, User.display_name, desk.display_name, desk.id)
             .join(BookingAttendee, BookingAttendee.booking_id == Booking.id)
             .outerjoin(Member, Member.id == BookingAttendee.member_id)
             .outerjoin(Household, Household.id == Booking.household_id)
             .outerjoin(User, User.id == Booking.booked_by)
+            .outerjoin(desk, desk.id == Booking.booked_at_desk_by)
             .where(Booking.activity_id == activity.id, Booking.status != "cancelled")
             .order_by(Booking.id, BookingAttendee.id)
         )
     ).all()
     bookings: dict[int, dict[str, Any]] = {}
-    for booking, attendee, member, household, booker in rows:
+    for booking, attendee, member, household, booker, desk_name, desk_id in rows:
         entry = bookings.setdefault(
             booking.id,
             {
@@ -385,6 +388,8 @@ async def attendance(session: AsyncSession, user: User, activity_id: int) -> dic
                 "source": booking.source,
                 "seats": booking.seats,
                 "booked_by": booker,
+                # made at the desk for the household (代办): by which staff member
+                "booked_at_desk_by": (desk_name or "工作人员") if desk_id is not None else None,
                 "household": f"{household.building}{household.unit}{household.room}" if household else None,
                 "attendees": [],
             },
