@@ -4,12 +4,13 @@ the development login, signing out; and the community chooser."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
 from api import clock
+from api.config import Settings
 from api.console import web
 from api.deps import IdPath, SessionDep, SettingsDep, WeChatDep
 from api.errors import AppError
@@ -21,6 +22,11 @@ router = APIRouter(prefix=web.PREFIX, include_in_schema=False)
 
 TicketPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 BROWSER_COOKIE_SECONDS = 30 * 24 * 3600
+
+
+def _development(settings: Settings) -> bool:
+    """Fake WeChat outside production: the login page offers signing in without a phone."""
+    return settings.wechat_mode == "fake" and not settings.is_production
 
 
 def _safe_next(target: str | None) -> str:
@@ -41,7 +47,7 @@ async def login_page(
     if token and await console_auth.session_for(session, settings, token):
         return web.redirect(_safe_next(next))
     browser = request.cookies.get(web.BROWSER_COOKIE) or console_auth.new_secret()
-    development = settings.wechat_mode == "fake" and not settings.is_production
+    development = _development(settings)
     people = await console_auth.users_for_development(session) if development else []
     response = web.render(
         request,
@@ -57,6 +63,19 @@ async def login_page(
     if token:  # a session that ended (idle, revoked): its cookie goes
         response.delete_cookie(web.SESSION_COOKIE, path=web.PREFIX)
     return response
+
+
+def _ticket_context(
+    settings: Settings, ticket: str, state: str, expires_at: datetime, next: str | None
+) -> dict[str, Any]:
+    """What `_ticket.html` and `_ticket_state.html` show of a ticket."""
+    return {
+        "ticket": ticket,
+        "state": state,
+        "expires_at": expires_at,
+        "next": _safe_next(next),
+        "development": _development(settings),
+    }
 
 
 def _browser(request: Request) -> str:
@@ -80,18 +99,8 @@ async def new_ticket(
         ip=web.client_ip(request),
         user_agent=web.user_agent(request),
     )
-    return web.render(
-        request,
-        "_ticket.html",
-        {
-            "ticket": ticket.ticket,
-            "state": "pending",
-            "expires_at": ticket.expires_at,
-            "next": _safe_next(next),
-            "development": settings.wechat_mode == "fake" and not settings.is_production,
-        },
-        status_code=201,
-    )
+    context = _ticket_context(settings, ticket.ticket, "pending", ticket.expires_at, next)
+    return web.render(request, "_ticket.html", context, status_code=201)
 
 
 @router.get("/login-tickets/{ticket}")
@@ -117,13 +126,7 @@ async def poll_ticket(
             response, settings, web.SESSION_COOKIE, polled.session_token, settings.console_session_max_seconds
         )
         return response
-    context = {
-        "ticket": ticket,
-        "state": polled.state,
-        "expires_at": polled.expires_at,
-        "next": _safe_next(next),
-        "development": settings.wechat_mode == "fake" and not settings.is_production,
-    }
+    context = _ticket_context(settings, ticket, polled.state, polled.expires_at, next)
     if polled.state in ("pending", "scanned"):
         return web.render(request, "_ticket_state.html", context)
     # over: the code goes, and a button for a new one takes its place
