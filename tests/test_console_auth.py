@@ -112,6 +112,18 @@ async def test_the_code_is_a_mini_program_code_for_the_login_page(console, app):
     assert code.content.startswith(b"\x89PNG")
 
 
+async def test_asking_for_the_code_of_a_confirmed_ticket_leaves_it_to_the_poll(client, db, console):
+    _, _, worker = await _staff(client, db)
+    browser = await console()
+    ticket = await browser.new_ticket()
+    for step in ("scan", "confirm"):
+        await client.post(f"/api/v1/console-logins/{ticket}/{step}", headers=worker.headers)
+    code = await browser.get(f"/console/login-tickets/{ticket}/code")
+    assert code.status_code == 409 and not browser.http.cookies.get("linli_console")
+    polled = await browser.http.get(f"/console/login-tickets/{ticket}", headers={"HX-Request": "true"})
+    assert polled.status_code == 204 and browser.http.cookies.get("linli_console")  # still signs in
+
+
 async def test_a_resident_cannot_scan_or_confirm(client, db, console):
     _admin, place, _ = await _staff(client, db)
     resident = await login(client, "居民老李")

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from api import clock
 from api.config import Settings
 from api.console import web
-from api.deps import IdPath, SessionDep, SettingsDep, WeChatDep
+from api.deps import IdPath, SessionDep, SettingsDep, WeChatDep, writes
 from api.errors import AppError
 from api.services import console_auth
 from api.services.feed.shares import ENV_VERSION  # the code opens the same version as shares do
@@ -104,6 +104,7 @@ async def new_ticket(
 
 
 @router.get("/login-tickets/{ticket}")
+@writes  # a confirmed ticket is consumed and a session opened: a writer's transaction on SQLite
 async def poll_ticket(
     ticket: TicketPath,
     request: Request,
@@ -164,11 +165,10 @@ async def ticket_code(
     ticket: TicketPath, request: Request, session: SessionDep, settings: SettingsDep, wechat: WeChatDep
 ) -> Response:
     """The mini-program code of a ticket (getwxacodeunlimit, scene = the ticket), for the browser
-    that asked for it only: nobody else can spend the app's code quota."""
-    polled = await console_auth.poll(
-        session, settings, ticket, browser_secret=_browser(request), ip=web.client_ip(request), user_agent=""
-    )
-    if polled.state != "pending":
+    that asked for it only: nobody else can spend the app's code quota. Reads only: a ticket
+    confirmed meanwhile is left for the poll to consume."""
+    found = await console_auth.browser_ticket(session, ticket, browser_secret=_browser(request))
+    if console_auth.ticket_state(found) != "pending":
         raise AppError("login_ticket_used", "该登录二维码已使用或已过期，请刷新", status=409)
     image = _codes.get(ticket)
     if image is None:
@@ -180,7 +180,7 @@ async def ticket_code(
             )
         except (WeChatError, WeChatUnavailable) as exc:
             raise AppError("wechat_unavailable", "暂时无法生成登录二维码，请稍后刷新", status=503) from exc
-        _codes.put(ticket, image, polled.expires_at)
+        _codes.put(ticket, image, found.expires_at)
     return Response(image, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 

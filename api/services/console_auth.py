@@ -179,6 +179,15 @@ async def decide(session: AsyncSession, user: User, ticket_value: str, *, confir
     return ticket
 
 
+async def browser_ticket(session: AsyncSession, ticket_value: str, *, browser_secret: str) -> ConsoleLoginTicket:
+    """The ticket, for the browser that asked for it only (another browser's ticket is not
+    found); reads only, unlike `poll`."""
+    ticket = await _ticket(session, ticket_value)
+    if not hmac.compare_digest(ticket.browser_hash, digest(browser_secret)):
+        raise NotFound("login_ticket_not_found", "登录二维码无效，请在电脑上刷新后重新扫码")
+    return ticket
+
+
 @dataclass
 class Poll:
     state: str
@@ -193,9 +202,7 @@ async def poll(
     """The browser asks how its ticket stands. A confirmed ticket is consumed by this call, once
     (a conditional update: two polls at the same moment cannot both get a session), and opens a
     session for whoever confirmed it. Another browser's ticket is not found."""
-    ticket = await _ticket(session, ticket_value)
-    if not hmac.compare_digest(ticket.browser_hash, digest(browser_secret)):
-        raise NotFound("login_ticket_not_found", "登录二维码无效，请在电脑上刷新后重新扫码")
+    ticket = await browser_ticket(session, ticket_value, browser_secret=browser_secret)
     now = clock.now()
     state = ticket_state(ticket, now)
     if state != "confirmed":
