@@ -33,7 +33,7 @@ class ConsoleHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not (path == web.PREFIX or path.startswith(web.PREFIX + "/")):
+        if not web.is_console_path(path):
             await self.app(scope, receive, send)
             return
         static = path.startswith(web.PREFIX + "/static/")

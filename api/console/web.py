@@ -179,8 +179,7 @@ class Desk:
 async def _desk(community_id: int, viewer: ViewerDep, session: SessionDep) -> Desk:
     if not 1 <= community_id <= MAX_ID:
         raise AppError("community_not_found", "社区不存在", status=404)
-    community = await access.require_console(session, viewer.user, community_id)
-    role = await access.role_in(session, viewer.user, community_id) or "staff"
+    community, role = await access.require_console(session, viewer.user, community_id)
     viewer.communities = [(c.id, c.name) for c in await console_auth.staff_communities(session, viewer.user)]
     return Desk(viewer=viewer, community=community, session=session, role=role)
 

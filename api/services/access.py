@@ -90,14 +90,14 @@ async def require_reader(session: AsyncSession, user: User, community_id: int) -
     return RANK[role] >= RANK["staff"]
 
 
-async def require_console(session: AsyncSession, user: User, community_id: int) -> Community:
-    """The console of a community: staff and admins only. Someone with no role there is told the
-    community does not exist (404: the console does not confirm which communities there are); a
-    resident is refused (403)."""
+async def require_console(session: AsyncSession, user: User, community_id: int) -> tuple[Community, str]:
+    """The console of a community and the caller's role there: staff and admins only. Someone with
+    no role there is told the community does not exist (404: the console does not confirm which
+    communities there are); a resident is refused (403)."""
     community = await get_community(session, community_id)
     role = await role_in(session, user, community_id)
     if role is None:
         raise NotFound("community_not_found", "社区不存在")
     if RANK[role] < RANK["staff"]:
         raise Forbidden("staff_only", "只有社区工作人员可以使用工作台")
-    return community
+    return community, role
