@@ -5,6 +5,7 @@ series with their sessions. Every change goes through the services the API calls
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -223,12 +224,11 @@ async def week_page(
     page: PageNumber = 1,
 ) -> Response:
     """The activities of a week (this week unless `week` names a day of another), every status."""
-    day = week or await planning.today(desk.session, desk.community.id)
+    today = await planning.today(desk.session, desk.community.id)
     listing = await planning.week(
-        desk.session, desk.viewer.user, desk.community.id, day, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        desk.session, desk.viewer.user, desk.community.id, week or today, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
     monday = listing["monday"]
-    this_monday = planning.monday_of(await planning.today(desk.session, desk.community.id))
     return web.render(
         request,
         "activities/week.html",
@@ -237,7 +237,7 @@ async def week_page(
             "pager": _pages(listing["total"], page, PAGE_SIZE),
             "prev_week": monday - timedelta(days=7),
             "next_week": monday + timedelta(days=7),
-            "this_week": monday == this_monday,
+            "this_week": monday == planning.monday_of(today),
             "tab": "week",
         },
         desk=desk,
@@ -300,6 +300,22 @@ def _form_refused(request: Request, desk: web.Desk, context: dict[str, Any], err
     return web.render(request, "activities/_form.html", context, status_code=422, desk=desk)
 
 
+async def _saved(
+    request: Request, desk: web.Desk, context: dict[str, Any], write: Callable[[], Awaitable[str]]
+) -> Response:
+    """Run the service's `write` and go where it says; a refusal leaves nothing half-written, and
+    one about fields of the form comes back beside them (any other goes up)."""
+    try:
+        async with desk.session.begin_nested():
+            url = await write()
+    except AppError as exc:
+        found = _service_errors(exc)
+        if found is None:
+            raise
+        return _form_refused(request, desk, context, found)
+    return web.redirect(url, request)
+
+
 @router.post("/activities", dependencies=[web.CsrfChecked])
 async def create(request: Request, desk: web.DeskDep, form: Annotated[ActivityForm, Form()]) -> Response:
     """A new draft, through the API's request model and `manage.create_activity`; what they refuse
@@ -315,32 +331,36 @@ async def create(request: Request, desk: web.DeskDep, form: Annotated[ActivityFo
         body = ActivityCreate.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
         return _form_refused(request, desk, context, _model_errors(exc))
-    try:
-        async with desk.session.begin_nested():  # a refusal leaves nothing half-written
-            activity = await manage.create_activity(
-                desk.session, desk.viewer.user, desk.community.id, body.model_dump()
-            )
-    except AppError as exc:
-        found = _service_errors(exc)
-        if found is None:
-            raise
-        return _form_refused(request, desk, context, found)
-    return web.redirect(f"{_base(desk)}/activities/{activity.id}", request)
+
+    async def write() -> str:
+        activity = await manage.create_activity(desk.session, desk.viewer.user, desk.community.id, body.model_dump())
+        return f"{_base(desk)}/activities/{activity.id}"
+
+    return await _saved(request, desk, context, write)
 
 
-@router.get("/activities/{activity_id}/edit")
-async def edit_page(activity_id: IdPath, request: Request, desk: web.DeskDep) -> Response:
+async def _editing(
+    desk: web.Desk, activity_id: int, shown: dict[str, str] | None = None
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The activity (of this community, for its staff) as the form shows it, and the edit form's
+    context showing `shown` (by default the activity as it is)."""
     await planning.community_activity(desk.session, desk.viewer.user, desk.community.id, activity_id)
     detail = await browse.activity_detail(desk.session, desk.viewer.user, activity_id)
-    values = _as_form({**detail, "series_id": detail["series"]["id"] if detail["series"] else None})
+    current = _as_form({**detail, "series_id": detail["series"]["id"] if detail["series"] else None})
     context = await _form_context(
         desk,
-        values=values,
+        values=current if shown is None else shown,
         action=f"{_base(desk)}/activities/{activity_id}/edit",
         editing=True,
         activity=detail,
         from_series=None,
     )
+    return current, context
+
+
+@router.get("/activities/{activity_id}/edit")
+async def edit_page(activity_id: IdPath, request: Request, desk: web.DeskDep) -> Response:
+    _, context = await _editing(desk, activity_id)
     return web.render(request, "activities/form.html", context, desk=desk, nav="activities")
 
 
@@ -350,17 +370,7 @@ async def edit(
 ) -> Response:
     """Only what changed is sent to `manage.update_activity`, so that a new start moves the
     windows left as they were (its rule), and an unchanged capacity is not re-checked."""
-    await planning.community_activity(desk.session, desk.viewer.user, desk.community.id, activity_id)
-    detail = await browse.activity_detail(desk.session, desk.viewer.user, activity_id)
-    current = _as_form({**detail, "series_id": detail["series"]["id"] if detail["series"] else None})
-    context = await _form_context(
-        desk,
-        values=form.model_dump(),
-        action=f"{_base(desk)}/activities/{activity_id}/edit",
-        editing=True,
-        activity=detail,
-        from_series=None,
-    )
+    current, context = await _editing(desk, activity_id, form.model_dump())
     values, errors = _read(form, ZoneInfo(desk.community.timezone))
     if errors:
         return _form_refused(request, desk, context, errors)
@@ -375,17 +385,12 @@ async def edit(
         body = ActivityUpdate.model_validate(changed)
     except ValidationError as exc:
         return _form_refused(request, desk, context, _model_errors(exc))
-    try:
-        async with desk.session.begin_nested():
-            await manage.update_activity(
-                desk.session, desk.viewer.user, activity_id, body.model_dump(exclude_unset=True)
-            )
-    except AppError as exc:
-        found = _service_errors(exc)
-        if found is None:
-            raise
-        return _form_refused(request, desk, context, found)
-    return web.redirect(f"{_base(desk)}/activities/{activity_id}", request)
+
+    async def write() -> str:
+        await manage.update_activity(desk.session, desk.viewer.user, activity_id, body.model_dump(exclude_unset=True))
+        return f"{_base(desk)}/activities/{activity_id}"
+
+    return await _saved(request, desk, context, write)
 
 
 # -- one activity ----------------------------------------------------------------------------------

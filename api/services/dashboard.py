@@ -29,7 +29,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, case, func, or_, select
+from sqlalchemy import Integer, Select, Subquery, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
@@ -48,10 +48,9 @@ from api.db.models import (
     SpaceClosure,
     User,
 )
-from api.errors import NotFound
 from api.schemas.communities import WEEKDAYS
 from api.services.access import require_staff
-from api.services.activities.common import get_activity
+from api.services.activities import planning
 from api.services.communities import is_open, next_opening
 from api.services.feed import loop
 
@@ -63,10 +62,6 @@ MAX_WEEKS = 52
 
 def _day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return datetime.combine(day, time(0), tz), datetime.combine(day + timedelta(days=1), time(0), tz)
-
-
-def local_today(community: Community) -> date:
-    return clock.now().astimezone(ZoneInfo(community.timezone)).date()
 
 
 async def today(session: AsyncSession, user: User, community_id: int, weeks: int = 12) -> dict[str, Any]:
@@ -88,18 +83,23 @@ async def today(session: AsyncSession, user: User, community_id: int, weeks: int
     }
 
 
+def _seats_by_activity(ids: Select[int], status: str) -> Subquery:
+    """Per activity of `ids`, the seats of its bookings in `status` (columns activity_id, seats)."""
+    return (
+        select(Booking.activity_id.label("activity_id"), func.sum(Booking.seats).label("seats"))
+        .where(Booking.activity_id.in_(ids), Booking.status == status)
+        .group_by(Booking.activity_id)
+        .subquery()
+    )
+
+
 async def _activities_of(
     session: AsyncSession, community_id: int, day: date, tz: ZoneInfo, now: datetime
 ) -> tuple[list[dict[str, Any]], bool]:
     start, end = _day_bounds(day, tz)
     of_day = and_(Activity.community_id == community_id, Activity.start_at < end, Activity.end_at > start)
     ids = select(Activity.id).where(of_day)
-    waitlisted = (
-        select(Booking.activity_id.label("activity_id"), func.sum(Booking.seats).label("seats"))
-        .where(Booking.activity_id.in_(ids), Booking.status == "waitlisted")
-        .group_by(Booking.activity_id)
-        .subquery()
-    )
+    waitlisted = _seats_by_activity(ids, "waitlisted")
     checked_in = (
         select(BookingAttendee.activity_id.label("activity_id"), func.count().label("people"))
         .where(BookingAttendee.activity_id.in_(ids), BookingAttendee.checked_in_at.is_not(None))
@@ -233,11 +233,6 @@ async def _spaces(session: AsyncSession, community: Community, day: date, now: d
     return result
 
 
-def week_start(day: date) -> date:
-    """The Monday that starts `day`'s week."""
-    return day - timedelta(days=day.weekday())
-
-
 async def _weeks(session: AsyncSession, community: Community, weeks: int, now: datetime) -> list[dict[str, Any]]:
     """The last `weeks` weeks (community time, Monday start; the last is the current week, up to
     now), oldest first: per week the published activities that started in it, their booked seats,
@@ -245,7 +240,7 @@ async def _weeks(session: AsyncSession, community: Community, weeks: int, now: d
     in Python, because local dates in SQL differ between the engines."""
     weeks = max(1, min(weeks, MAX_WEEKS))
     tz = ZoneInfo(community.timezone)
-    this_week = week_start(now.astimezone(tz).date())
+    this_week = planning.monday_of(now.astimezone(tz).date())
     first = this_week - timedelta(weeks=weeks - 1)
     held = and_(
         Activity.community_id == community.id,
@@ -254,12 +249,7 @@ async def _weeks(session: AsyncSession, community: Community, weeks: int, now: d
         Activity.start_at <= now,
     )
     ids = select(Activity.id).where(held)
-    booked = (
-        select(Booking.activity_id.label("activity_id"), func.sum(Booking.seats).label("seats"))
-        .where(Booking.activity_id.in_(ids), Booking.status == "confirmed")
-        .group_by(Booking.activity_id)
-        .subquery()
-    )
+    booked = _seats_by_activity(ids, "confirmed")
     people = (
         select(
             BookingAttendee.activity_id.label("activity_id"),
@@ -293,7 +283,7 @@ async def _weeks(session: AsyncSession, community: Community, weeks: int, now: d
         for n in range(weeks)
     ]
     for start_at, seats, attended, no_shows in rows.all():
-        index = (week_start(start_at.astimezone(tz).date()) - first).days // 7
+        index = (planning.monday_of(start_at.astimezone(tz).date()) - first).days // 7
         week = result[index]
         week["activities"] += 1
         week["booked"] += int(seats)
@@ -305,9 +295,6 @@ async def _weeks(session: AsyncSession, community: Community, weeks: int, now: d
 async def activity_funnel(session: AsyncSession, user: User, community_id: int, activity_id: int) -> dict[str, Any]:
     """An activity's loop for the console (the figures of `feed.loop.activity_loop`): staff of the
     community only; an activity of another community does not exist here (404)."""
-    await require_staff(session, user, community_id)
-    activity = await get_activity(session, activity_id)
-    if activity.community_id != community_id:
-        raise NotFound("activity_not_found", "活动不存在")
+    activity = await planning.community_activity(session, user, community_id, activity_id)
     figures = await loop.activity_loop(session, user, activity.id)
     return {**figures, "status": activity.status, "start_at": activity.start_at, "end_at": activity.end_at}
