@@ -61,6 +61,10 @@ async def _attempt(desk: web.Desk, action: Callable[[], Awaitable[T]]) -> tuple[
 # -- the desk ------------------------------------------------------------------------------------
 
 
+def _refusal(exc: AppError) -> dict[str, Any]:
+    return {"kind": "refused", "message": web.zh_fields(exc.message), "code": exc.code}
+
+
 @dataclass
 class DeskState:
     """What the desk is in the middle of (the form's hidden fields)."""
@@ -86,7 +90,7 @@ async def _render_desk(
         reader, refused = await _attempt(desk, lambda: counter.reader(desk.session, user, cid, state.member_id or 0))
         if refused is not None:
             state.member_id = None
-            outcome = outcome or {"kind": "refused", "message": web.zh_fields(refused.message), "code": refused.code}
+            outcome = outcome or _refusal(refused)
     shown = state.barcode or (outcome or {}).get("barcode", "")
     if shown:
         copy, _ = await _attempt(desk, lambda: counter.copy_at_desk(desk.session, user, cid, shown))
@@ -96,10 +100,6 @@ async def _render_desk(
     if page:
         return web.render(request, "library/desk.html", context, desk=desk, nav="library")
     return web.render(request, "library/_desk.html", context, desk=desk)
-
-
-def _refusal(exc: AppError) -> dict[str, Any]:
-    return {"kind": "refused", "message": web.zh_fields(exc.message), "code": exc.code}
 
 
 async def _lend(desk: web.Desk, state: DeskState, barcode: str, member_id: int) -> dict[str, Any]:

@@ -11,10 +11,9 @@ services that keep the rules (bookings, households, phones).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
@@ -34,12 +33,16 @@ BOOKABLE_LIMIT = 50
 KIND_LABELS = {"adult": "成人", "child": "儿童", "elder": "老人"}
 
 
-def _page(rows: Sequence[Any], page: int, per_page: int) -> tuple[list[Any], bool]:
+async def _page_of(
+    session: AsyncSession, query: Select[*tuple[Any, ...]], page: int, per_page: int
+) -> tuple[list[Any], bool]:
+    """Page `page` (from 1) of the query's rows, and whether another page follows."""
+    rows = (await session.execute(query.offset((max(page, 1) - 1) * per_page).limit(per_page + 1))).all()
     return list(rows[:per_page]), len(rows) > per_page
 
 
-def _offset(page: int, per_page: int) -> int:
-    return (max(page, 1) - 1) * per_page
+def _listing(items: list[Any], page: int, has_next: bool) -> dict[str, Any]:
+    return {"items": items, "page": max(page, 1), "has_next": has_next}
 
 
 async def household_in(session: AsyncSession, user: User, community_id: int, household_id: int) -> Household:
@@ -99,14 +102,8 @@ async def search(
                 Household.address_key.endswith("|" + room, autoescape=True),
             )
         )
-    rows = list(
-        (
-            await session.execute(
-                query.order_by(Household.address_key, Household.id).offset(_offset(page, per_page)).limit(per_page + 1)
-            )
-        ).scalars()
-    )
-    found, has_next = _page(rows, page, per_page)
+    rows, has_next = await _page_of(session, query.order_by(Household.address_key, Household.id), page, per_page)
+    found = [h for (h,) in rows]
     ids = [h.id for h in found]
     members: dict[int, list[dict[str, Any]]] = defaultdict(list)
     if ids:
@@ -128,7 +125,7 @@ async def search(
         }
         for h in found
     ]
-    return {"items": items, "page": max(page, 1), "has_next": has_next}
+    return _listing(items, page, has_next)
 
 
 def _member(member: Member) -> dict[str, Any]:
@@ -152,22 +149,18 @@ async def join_requests(
     """Staff: people waiting to be let into a household (they joined at an address that has one),
     oldest first, with the household they asked for."""
     await require_staff(session, user, community_id)
-    rows = (
-        await session.execute(
-            select(Member, Household)
-            .join(Household, Household.id == Member.household_id)
-            .where(Member.community_id == community_id, Member.status == "pending")
-            .order_by(Member.id)
-            .offset(_offset(page, per_page))
-            .limit(per_page + 1)
-        )
-    ).all()
-    found, has_next = _page(rows, page, per_page)
+    query = (
+        select(Member, Household)
+        .join(Household, Household.id == Member.household_id)
+        .where(Member.community_id == community_id, Member.status == "pending")
+        .order_by(Member.id)
+    )
+    found, has_next = await _page_of(session, query, page, per_page)
     items = [
         {**_member(m), "household_id": h.id, "address": households.address_text(h), "requested_at": m.created_at}
         for m, h in found
     ]
-    return {"items": items, "page": max(page, 1), "has_next": has_next}
+    return _listing(items, page, has_next)
 
 
 async def decide_request(session: AsyncSession, user: User, community_id: int, member_id: int, approve: bool) -> int:
@@ -190,25 +183,15 @@ async def household_file(session: AsyncSession, user: User, community_id: int, h
     the full number only through the logged reveal), whether anyone in it has WeChat, and the
     approved volunteer hours of its members who volunteer."""
     household = await household_in(session, user, community_id, household_id)
-    members = [
-        _member(m)
-        for m in (
+    people = list(
+        (
             await session.execute(
                 select(Member).where(Member.household_id == household.id).order_by(Member.is_head.desc(), Member.id)
             )
         ).scalars()
-    ]
-    accounts = {
-        m.user_id: m.display_name
-        for m in (
-            await session.execute(
-                select(Member).where(
-                    Member.household_id == household.id, Member.status == "active", Member.user_id.is_not(None)
-                )
-            )
-        ).scalars()
-        if m.user_id is not None
-    }
+    )
+    members = [_member(m) for m in people]
+    accounts = {m.user_id: m.display_name for m in people if m.status == "active" and m.user_id is not None}
     minutes: dict[int, int] = {}
     if accounts:
         rows = await session.execute(
@@ -241,19 +224,15 @@ async def history_bookings(
     """The household's bookings, the latest activity first, cancelled ones too: who came (checked
     in), who did not (no-show), and which were booked at the desk and by whom."""
     household = await household_in(session, user, community_id, household_id)
-    rows = (
-        await session.execute(
-            select(Booking, Activity)
-            .join(Activity, Activity.id == Booking.activity_id)
-            .where(Booking.household_id == household.id)
-            .order_by(Activity.start_at.desc(), Booking.id.desc())
-            .offset(_offset(page, HISTORY_PER_PAGE))
-            .limit(HISTORY_PER_PAGE + 1)
-        )
-    ).all()
-    found, has_next = _page(rows, page, HISTORY_PER_PAGE)
+    query = (
+        select(Booking, Activity)
+        .join(Activity, Activity.id == Booking.activity_id)
+        .where(Booking.household_id == household.id)
+        .order_by(Activity.start_at.desc(), Booking.id.desc())
+    )
+    found, has_next = await _page_of(session, query, page, HISTORY_PER_PAGE)
     items = [await bookings.booking_view(session, b, a, viewer_is_staff=True) for b, a in found]
-    return {"items": items, "page": max(page, 1), "has_next": has_next}
+    return _listing(items, page, has_next)
 
 
 async def history_loans(
@@ -263,19 +242,13 @@ async def history_loans(
     first."""
     household = await household_in(session, user, community_id, household_id)
     out_first = case((Loan.returned_at.is_(None), 0), else_=1)
-    loans = list(
-        (
-            await session.execute(
-                select(Loan)
-                .where(Loan.household_id == household.id)
-                .order_by(out_first, case((Loan.returned_at.is_(None), Loan.due_at), else_=None), Loan.id.desc())
-                .offset(_offset(page, HISTORY_PER_PAGE))
-                .limit(HISTORY_PER_PAGE + 1)
-            )
-        ).scalars()
+    query = (
+        select(Loan)
+        .where(Loan.household_id == household.id)
+        .order_by(out_first, case((Loan.returned_at.is_(None), Loan.due_at), else_=None), Loan.id.desc())
     )
-    found, has_next = _page(loans, page, HISTORY_PER_PAGE)
-    return {"items": [await loan_view(session, x) for x in found], "page": max(page, 1), "has_next": has_next}
+    found, has_next = await _page_of(session, query, page, HISTORY_PER_PAGE)
+    return _listing([await loan_view(session, loan) for (loan,) in found], page, has_next)
 
 
 async def history_holds(
@@ -284,19 +257,9 @@ async def history_holds(
     """The household's holds: waiting and ready ones first, then closed ones, latest first."""
     household = await household_in(session, user, community_id, household_id)
     active_first = case((Hold.status.in_(("waiting", "ready")), 0), else_=1)
-    holds = list(
-        (
-            await session.execute(
-                select(Hold)
-                .where(Hold.household_id == household.id)
-                .order_by(active_first, Hold.id.desc())
-                .offset(_offset(page, HISTORY_PER_PAGE))
-                .limit(HISTORY_PER_PAGE + 1)
-            )
-        ).scalars()
-    )
-    found, has_next = _page(holds, page, HISTORY_PER_PAGE)
-    return {"items": [await hold_view(session, x) for x in found], "page": max(page, 1), "has_next": has_next}
+    query = select(Hold).where(Hold.household_id == household.id).order_by(active_first, Hold.id.desc())
+    found, has_next = await _page_of(session, query, page, HISTORY_PER_PAGE)
+    return _listing([await hold_view(session, hold) for (hold,) in found], page, has_next)
 
 
 async def history_volunteering(
@@ -305,24 +268,20 @@ async def history_volunteering(
     """Service records in this community of the household's members who have WeChat (volunteers
     are accounts), the latest service first, each saying whether its hours count."""
     household = await household_in(session, user, community_id, household_id)
-    rows = (
-        await session.execute(
-            select(ServiceRecord, Member.display_name, counted().label("counts"))
-            .join(
-                Member,
-                and_(
-                    Member.user_id == ServiceRecord.user_id,
-                    Member.household_id == household.id,
-                    Member.status == "active",
-                ),
-            )
-            .where(ServiceRecord.community_id == community_id)
-            .order_by(ServiceRecord.service_date.desc(), ServiceRecord.id.desc())
-            .offset(_offset(page, HISTORY_PER_PAGE))
-            .limit(HISTORY_PER_PAGE + 1)
+    query = (
+        select(ServiceRecord, Member.display_name, counted().label("counts"))
+        .join(
+            Member,
+            and_(
+                Member.user_id == ServiceRecord.user_id,
+                Member.household_id == household.id,
+                Member.status == "active",
+            ),
         )
-    ).all()
-    found, has_next = _page(rows, page, HISTORY_PER_PAGE)
+        .where(ServiceRecord.community_id == community_id)
+        .order_by(ServiceRecord.service_date.desc(), ServiceRecord.id.desc())
+    )
+    found, has_next = await _page_of(session, query, page, HISTORY_PER_PAGE)
     items = [
         {
             "id": r.id,
@@ -336,7 +295,7 @@ async def history_volunteering(
         }
         for r, name, counts in found
     ]
-    return {"items": items, "page": max(page, 1), "has_next": has_next}
+    return _listing(items, page, has_next)
 
 
 async def bookable(session: AsyncSession, user: User, community_id: int) -> list[dict[str, Any]]:

@@ -72,6 +72,40 @@ def room_key(room: str) -> str:
     return _normalise_part(room, "room")
 
 
+def _check_parts(data: dict[str, Any]) -> None:
+    """Each part of the address fits once normalised (NFKC turns "㍿" into four characters)."""
+    for part in ("building", "unit", "room"):
+        if len(_normalise_part(data[part], part)) > PART_MAX:
+            raise invalid_field(part, PART_TOO_LONG, kind="string_too_long")
+
+
+async def _household_at(session: AsyncSession, community_id: int, data: dict[str, Any]) -> tuple[bool, Household]:
+    """The community's household at the address, created if there is none (the unique address key
+    decides between two at once): (whether this call created it, the household)."""
+    key = address_key(data["building"], data["unit"], data["room"])
+    now = clock.now()
+    created = await insert_ignore(
+        session,
+        Household,
+        {
+            "community_id": community_id,
+            "building": data["building"].strip(),
+            "unit": data["unit"].strip(),
+            "room": data["room"].strip(),
+            "address_key": key,
+            "created_at": now,
+            "updated_at": now,
+        },
+        ["community_id", "address_key"],
+    )
+    household = (
+        await session.execute(
+            select(Household).where(Household.community_id == community_id, Household.address_key == key)
+        )
+    ).scalar_one()
+    return created, household
+
+
 def member_view(member: Member, viewer_id: int | None) -> dict[str, Any]:
     return {
         "id": member.id,
@@ -104,29 +138,8 @@ async def join(session: AsyncSession, user: User, community_id: int, data: dict[
             details={"member_id": existing.id, "household_id": existing.household_id, "status": existing.status},
         )
     now = clock.now()
-    for part in ("building", "unit", "room"):  # NFKC turns "㍿" into four characters
-        if len(_normalise_part(data[part], part)) > PART_MAX:
-            raise invalid_field(part, PART_TOO_LONG, kind="string_too_long")
-    key = address_key(data["building"], data["unit"], data["room"])
-    created = await insert_ignore(
-        session,
-        Household,
-        {
-            "community_id": community_id,
-            "building": data["building"].strip(),
-            "unit": data["unit"].strip(),
-            "room": data["room"].strip(),
-            "address_key": key,
-            "created_at": now,
-            "updated_at": now,
-        },
-        ["community_id", "address_key"],
-    )
-    household = (
-        await session.execute(
-            select(Household).where(Household.community_id == community_id, Household.address_key == key)
-        )
-    ).scalar_one()
+    _check_parts(data)
+    created, household = await _household_at(session, community_id, data)
     member = Member(
         community_id=community_id,
         household_id=household.id,
@@ -210,6 +223,12 @@ async def _require_head_or_staff(session: AsyncSession, user: User, household: H
         raise Forbidden("household_head_only", "只有户主或社工可以管理家庭成员")
 
 
+def _check_child_age(birth_year: int) -> None:
+    age = clock.now().year - birth_year
+    if not 0 <= age < CHILD_AGE_LIMIT:
+        raise Unprocessable("child_age_invalid", "儿童的出生年份不正确", details={"age": age})
+
+
 def _new_member(household: Household, user: User, data: dict[str, Any], *, is_head: bool = False) -> Member:
     """A member without a WeChat account, added by `user`. A child needs a birth year and the
     guardian's separate consent, recorded with who recorded it and when."""
@@ -230,9 +249,7 @@ def _new_member(household: Household, user: User, data: dict[str, Any], *, is_he
             raise Unprocessable("child_birth_year_required", "儿童需要出生年份", details={"field": "birth_year"})
         if not data.get("guardian_consent"):
             raise Unprocessable("guardian_consent_required", "登记儿童信息需要监护人单独同意《儿童个人信息保护规则》")
-        age = now.year - int(data["birth_year"])
-        if not 0 <= age < CHILD_AGE_LIMIT:
-            raise Unprocessable("child_age_invalid", "儿童的出生年份不正确", details={"age": age})
+        _check_child_age(int(data["birth_year"]))
         member.consent_by_user_id = user.id
         member.consent_at = now
     return member
@@ -269,33 +286,11 @@ async def register_household(
         raise invalid_field("members", "至少登记一位成员（第一位为户主）", kind="members_required")
     if people[0]["kind"] == "child":
         raise invalid_field("members", "第一位成员是户主，应为成人或老人", kind="head_is_child")
-    for part in ("building", "unit", "room"):
-        if len(_normalise_part(data[part], part)) > PART_MAX:
-            raise invalid_field(part, PART_TOO_LONG, kind="string_too_long")
+    _check_parts(data)
     number = data.get("contact_phone") or None
     if number is not None:
         number = phones.normalise(number)
-    key = address_key(data["building"], data["unit"], data["room"])
-    now = clock.now()
-    created = await insert_ignore(
-        session,
-        Household,
-        {
-            "community_id": community_id,
-            "building": data["building"].strip(),
-            "unit": data["unit"].strip(),
-            "room": data["room"].strip(),
-            "address_key": key,
-            "created_at": now,
-            "updated_at": now,
-        },
-        ["community_id", "address_key"],
-    )
-    household = (
-        await session.execute(
-            select(Household).where(Household.community_id == community_id, Household.address_key == key)
-        )
-    ).scalar_one()
+    created, household = await _household_at(session, community_id, data)
     if not created:
         raise Conflict(
             "household_exists",
@@ -342,9 +337,7 @@ async def update_member(session: AsyncSession, user: User, member_id: int, field
     if "birth_year" in fields and member.kind == "child":
         if fields["birth_year"] is None:
             raise Unprocessable("child_birth_year_required", "儿童需要出生年份", details={"field": "birth_year"})
-        age = clock.now().year - int(fields["birth_year"])
-        if not 0 <= age < CHILD_AGE_LIMIT:  # as when the child was added
-            raise Unprocessable("child_age_invalid", "儿童的出生年份不正确", details={"age": age})
+        _check_child_age(int(fields["birth_year"]))  # as when the child was added
     for name, value in fields.items():
         if value is not None or name == "birth_year":  # a name is never cleared: null leaves it
             setattr(member, name, value.strip() if isinstance(value, str) else value)

@@ -22,7 +22,7 @@ from api.errors import Conflict, NotFound, Unprocessable
 from api.pagination import MAX_ID
 from api.services import phones
 from api.services.access import require_staff
-from api.services.households import address_key
+from api.services.households import address_key, address_text
 from api.services.library import books, circulation, desk
 from api.services.library.common import due_day, get_copy_by_barcode, rules
 
@@ -49,10 +49,6 @@ def card_member_id(text: str) -> int | None:
     if match is None or int(match.group(1)) > MAX_ID:
         return None
     return int(match.group(1))
-
-
-def _address(household: Household) -> str:
-    return f"{household.building}{household.unit}{household.room}"
 
 
 async def identify(session: AsyncSession, user: User, community_id: int, text: str) -> dict[str, Any]:
@@ -130,7 +126,7 @@ async def find_members(
             "name": member.display_name,
             "kind": member.kind,
             "household_id": household.id,
-            "household": _address(household),
+            "household": address_text(household),
             "card": card_code(member.id),
         }
         for member, household in rows[:limit]
@@ -176,7 +172,7 @@ async def reader(session: AsyncSession, user: User, community_id: int, member_id
         "kind": member.kind,
         "card": card_code(member.id),
         "household_id": household.id,
-        "household": _address(household),
+        "household": address_text(household),
         "loans": current,
         "limit": limit,
         "can_borrow": 0 if overdue else max(limit - len(current), 0),
@@ -216,7 +212,7 @@ async def copy_at_desk(session: AsyncSession, user: User, community_id: int, bar
     if loan is not None:
         household = await session.get(Household, loan.household_id)
         assert household is not None
-        view["loan"] = {**await circulation.loan_view(session, loan), "household": _address(household)}
+        view["loan"] = {**await circulation.loan_view(session, loan), "household": address_text(household)}
     kept = (
         await session.execute(
             select(Hold, Member.display_name, Household)
@@ -231,7 +227,7 @@ async def copy_at_desk(session: AsyncSession, user: User, community_id: int, bar
             "hold_id": hold.id,
             "member_id": hold.member_id,
             "name": name,
-            "household": _address(household),
+            "household": address_text(household),
             "pickup_by": due_day(hold.expires_at, community) if hold.expires_at else None,
         }
     view["waiting_holds"] = (

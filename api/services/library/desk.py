@@ -13,11 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import Book, BookCopy, Hold, Household, Loan, LoanPolicy, Member, User
 from api.services.access import require_member, require_staff
+from api.services.households import address_text
 from api.services.library.common import DEFAULT_POLICY, due_day, local_day
-
-
-def _address(household: Household) -> str:
-    return f"{household.building}{household.unit}{household.room}"
 
 
 async def get_policy(session: AsyncSession, user: User, community_id: int) -> dict[str, Any]:
@@ -69,7 +66,7 @@ async def overdue(
             "member_id": loan.member_id,
             "member_name": name,
             "household_id": household.id,
-            "household": _address(household),
+            "household": address_text(household),
             "due_on": due_day(loan.due_at, community),
             "days_overdue": (today - due_day(loan.due_at, community)).days,
         }
@@ -102,7 +99,7 @@ async def hold_shelf(
             "member_id": hold.member_id,
             "member_name": name,
             "household_id": household.id,
-            "household": _address(household),
+            "household": address_text(household),
             "ready_at": hold.ready_at,
             "expires_at": hold.expires_at,
             "pickup_by": due_day(hold.expires_at, community) if hold.expires_at else None,
