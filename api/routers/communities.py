@@ -66,8 +66,6 @@ async def update_space(space_id: IdPath, body: SpaceUpdate, user: CurrentUser, s
     fields = body.model_dump(exclude_unset=True)
     if body.opening_hours is not None:
         fields["opening_hours"] = validate_opening_hours(body.opening_hours)
-    elif "opening_hours" in fields:
-        del fields["opening_hours"]
     return SpaceRead(**await communities.update_space(session, user, space_id, fields))
 
 

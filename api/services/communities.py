@@ -61,15 +61,21 @@ async def update_community(session: AsyncSession, user: User, community_id: int,
     """Admins rename or re-address a community; null leaves a field as it is (none may be empty of
     a value), and two communities never share a name."""
     community = await require_admin(session, user, community_id)
+    await _update(session, community, fields, Conflict("community_exists", "已有同名社区"))
+    return community
+
+
+async def _update(session: AsyncSession, row: Community | Space, fields: dict[str, Any], taken: Conflict) -> None:
+    """Set the fields that have a value (null leaves a field as it is) and flush them in a
+    savepoint: a name already taken is `taken`, and the request's transaction stays usable."""
     for name, value in fields.items():
         if value is not None:
-            setattr(community, name, value)
+            setattr(row, name, value)
     try:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict("community_exists", "已有同名社区") from exc
-    return community
+        raise taken from exc
 
 
 # -- spaces and opening hours ----------------------------------------------------------------
@@ -175,14 +181,7 @@ async def update_space(session: AsyncSession, user: User, space_id: int, fields:
     a community never share a name."""
     community, space = await get_space(session, space_id)
     await require_admin(session, user, community.id)
-    for name, value in fields.items():
-        if value is not None:
-            setattr(space, name, value)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict("space_exists", "该社区已有同名空间") from exc
+    await _update(session, space, fields, Conflict("space_exists", "该社区已有同名空间"))
     return await _space_view(session, community, space)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
@@ -20,21 +20,22 @@ from api.db.models import Post, Share, ShareOpen
 ATTRIBUTION_WINDOW = timedelta(days=7)
 
 
+def _last_open(user_id: int, *which: ColumnElement[bool]) -> Select[int]:
+    """The share among `which` that `user_id` opened last within the window."""
+    return (
+        select(ShareOpen.share_id)
+        .join(Share, Share.id == ShareOpen.share_id)
+        .where(ShareOpen.user_id == user_id, ShareOpen.opened_at >= clock.now() - ATTRIBUTION_WINDOW, *which)
+        .order_by(ShareOpen.opened_at.desc(), ShareOpen.id.desc())
+        .limit(1)
+    )
+
+
 async def share_for_booking(session: AsyncSession, user_id: int, activity_id: int) -> int | None:
     """The share of the activity, or of a post about it, that `user_id` opened last within the
     window; None when they opened none."""
     about = select(Post.id).where(Post.activity_id == activity_id)
-    query = (
-        select(ShareOpen.share_id)
-        .join(Share, Share.id == ShareOpen.share_id)
-        .where(
-            ShareOpen.user_id == user_id,
-            ShareOpen.opened_at >= clock.now() - ATTRIBUTION_WINDOW,
-            or_(Share.activity_id == activity_id, Share.post_id.in_(about)),
-        )
-        .order_by(ShareOpen.opened_at.desc(), ShareOpen.id.desc())
-        .limit(1)
-    )
+    query = _last_open(user_id, or_(Share.activity_id == activity_id, Share.post_id.in_(about)))
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -43,17 +44,7 @@ async def last_share_opened(
 ) -> int | None:
     """The share of `community_id` that `user_id` opened last within the window (with
     `as_outsider`, only one opened before they were a resident): what brought a new resident."""
-    query = (
-        select(ShareOpen.share_id)
-        .join(Share, Share.id == ShareOpen.share_id)
-        .where(
-            ShareOpen.user_id == user_id,
-            ShareOpen.opened_at >= clock.now() - ATTRIBUTION_WINDOW,
-            Share.community_id == community_id,
-        )
-        .order_by(ShareOpen.opened_at.desc(), ShareOpen.id.desc())
-        .limit(1)
-    )
+    query = _last_open(user_id, Share.community_id == community_id)
     if as_outsider:
         query = query.where(ShareOpen.was_member.is_(False))
     return (await session.execute(query)).scalar_one_or_none()

@@ -83,10 +83,11 @@ async def _apply_audience(session: AsyncSession, announcement: Announcement, aud
     activity_id: int | None = None
     keys: list[str] = []
     if kind == "buildings":
-        for index, building in enumerate(audience["buildings"]):  # NFKC can lengthen "㍿"
-            if len(building_key(building)) > PART_MAX:
+        given = [building_key(b) for b in audience["buildings"]]
+        for index, key in enumerate(given):  # NFKC can lengthen "㍿"
+            if len(key) > PART_MAX:
                 raise invalid_field(f"audience.buildings[{index}]", PART_TOO_LONG, kind="string_too_long")
-        keys = sorted({building_key(b) for b in audience["buildings"]})
+        keys = sorted(set(given))
     elif kind == "children":
         community = await session.get(Community, announcement.community_id)
         assert community is not None
