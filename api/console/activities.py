@@ -62,13 +62,12 @@ TIMES = (
     "checkin_closes_at",
 )
 REQUIRED = ("title", "category", "start_at", "end_at", "capacity", "max_seats_per_booking")
-_FIELD_WORD = re.compile(r"(?<![A-Za-z_])[a-z][a-z_]*[a-z](?![A-Za-z_])")
 _NAMED = re.compile(r"^([a-z_]+)(?:、[a-z_]+)*：(.+)$", re.S)
 
 
 def _zh(text: str) -> str:
     """A service's or model's message with the API's field names replaced by the form's labels."""
-    return _FIELD_WORD.sub(lambda m: LABELS.get(m.group(0), m.group(0)), text)
+    return web.zh_fields(text, LABELS)
 
 
 class ActivityForm(BaseModel):

@@ -265,10 +265,10 @@ FIELD_LABELS = {
 _FIELD_NAME = re.compile(r"(?<![A-Za-z_])[a-z][a-z_]*(?![A-Za-z_])")
 
 
-def zh_fields(message: str) -> str:
+def zh_fields(message: str, labels: dict[str, str] = FIELD_LABELS) -> str:
     """A service's or request model's message with the API's field names (`contact_phone：…`) as
-    the console's labels (`联系电话：…`)."""
-    return _FIELD_NAME.sub(lambda m: FIELD_LABELS.get(m.group(0), m.group(0)), message)
+    the console's labels (`联系电话：…`); a form with labels of its own passes them."""
+    return _FIELD_NAME.sub(lambda m: labels.get(m.group(0), m.group(0)), message)
 
 
 def error_response(request: Request, status: int, code: str, message: str, details: Any = None) -> Response:

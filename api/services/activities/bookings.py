@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from api import clock
+from api import clock, localtime
 from api.db.models import Activity, Booking, BookingAttendee, BookingBlock, Household, Member, User
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.pagination import after_time_and_id, encode_cursor
@@ -32,7 +32,6 @@ from api.services.activities.common import (
     community_tz,
     get_activity,
     is_staff,
-    local_text,
     lock_activity,
     my_member,
     place_of,
@@ -135,11 +134,13 @@ def _check_open(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
     state = registration_state(activity, now)
     if state == "not_yet":
         opens = activity.registration_opens_at or activity.published_at
-        when = f" {local_text(opens, tz)} " if opens is not None else "还没有"
+        when = f" {localtime.text(opens, tz)} " if opens is not None else "还没有"
         raise Conflict("registration_not_open", f"报名{when}开始", details={"opens_at": opens})
     if state == "closed":
         closed = activity.registration_closes_at
-        raise Conflict("registration_closed", f"报名已于 {local_text(closed, tz)} 截止", details={"closed_at": closed})
+        raise Conflict(
+            "registration_closed", f"报名已于 {localtime.text(closed, tz)} 截止", details={"closed_at": closed}
+        )
 
 
 async def _attendees(
@@ -261,7 +262,7 @@ async def book(
     block = await active_block(session, [m.id for m in members], now)
     if block is not None:
         name = next(m.display_name for m in members if m.id == block.member_id)
-        until = local_text(block.until, tz)
+        until = localtime.text(block.until, tz)
         raise Forbidden(
             "booking_blocked",
             f"{name}近期多次预约未到场，暂停预约至 {until}；如有特殊情况请联系社工",
@@ -347,11 +348,11 @@ async def cancel(session: AsyncSession, user: User, booking_id: int) -> dict[str
     if activity.end_at <= now:
         raise Conflict(
             "activity_finished",
-            f"活动已于 {local_text(activity.end_at, tz)} 结束",
+            f"活动已于 {localtime.text(activity.end_at, tz)} 结束",
             details={"ended_at": activity.end_at},
         )
     if not staff and now >= activity.cancel_deadline and not _free_to_leave(activity, booking):
-        deadline = local_text(activity.cancel_deadline, tz)
+        deadline = localtime.text(activity.cancel_deadline, tz)
         raise Conflict(
             "cancel_deadline_passed",
             f"取消已于 {deadline} 截止，如有变化请联系社工",

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from api import clock
+from api import clock, localtime
 from api.db.models import Activity, Booking, BookingAttendee, Household, Member, User
 from api.db.session import settings_of
 from api.errors import Conflict, Forbidden, Unprocessable
@@ -36,7 +36,6 @@ from api.services.activities.common import (
     community_tz,
     get_activity,
     is_staff,
-    local_text,
     lock_activity,
     my_member,
     place_of,
@@ -55,9 +54,11 @@ def _check_window(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
         raise Conflict("activity_not_published", "活动还没有发布")
     window = {"opens_at": activity.checkin_opens_at, "closes_at": activity.checkin_closes_at}
     if now < activity.checkin_opens_at:
-        raise Conflict("checkin_not_open", f"签到 {local_text(activity.checkin_opens_at, tz)} 开始", details=window)
+        raise Conflict("checkin_not_open", f"签到 {localtime.text(activity.checkin_opens_at, tz)} 开始", details=window)
     if now > activity.checkin_closes_at:
-        raise Conflict("checkin_closed", f"签到已于 {local_text(activity.checkin_closes_at, tz)} 结束", details=window)
+        raise Conflict(
+            "checkin_closed", f"签到已于 {localtime.text(activity.checkin_closes_at, tz)} 结束", details=window
+        )
 
 
 def window_state(activity: Activity, now: datetime) -> str:

@@ -97,12 +97,6 @@ async def community_tz(session: AsyncSession, community_id: int) -> ZoneInfo:
     return ZoneInfo(community.timezone if community is not None else "Asia/Shanghai")
 
 
-def local_text(at: datetime, tz: ZoneInfo) -> str:
-    """A time as residents read it: 11月28日 09:30, community time."""
-    local = at.astimezone(tz)
-    return f"{local.month}月{local.day}日 {local:%H:%M}"
-
-
 def age_in(birth_year: int, at: datetime, tz: ZoneInfo) -> int:
     """Age by year of birth (all Linli keeps of a child), in the year of `at` where the community is."""
     return at.astimezone(tz).year - birth_year

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
+from api import clock, localtime
 from api.db.models import Activity, Booking, BookingAttendee, BookingBlock, Household, Member, User
 from api.errors import NotFound
 from api.services.access import require_staff
-from api.services.activities.common import Policy, community_tz, local_text, policy
+from api.services.activities.common import Policy, community_tz, policy
 from api.services.notifications import notify
 
 CLOSE_BATCH = 50
@@ -121,7 +121,7 @@ async def _block_if_over(
         {
             "member_name": member.display_name,
             "no_shows": count,
-            "until": local_text(until, await community_tz(session, community_id)),
+            "until": localtime.text(until, await community_tz(session, community_id)),
         },
         f"block:{member_id}:{now.isoformat()}",
         community_id=community_id,

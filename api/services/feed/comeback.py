@@ -9,9 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
+from api import clock, localtime
 from api.db.models import Activity, Booking, BookingAttendee, Community, Member
-from api.services.activities.common import local_text
 from api.services.notifications import notify
 
 ALBUM_AFTER = timedelta(hours=24)
@@ -68,7 +67,9 @@ async def send_albums(session: AsyncSession, batch: int = 50) -> int:
             ).scalar_one_or_none()
         community = await session.get(Community, activity.community_id)
         tz = ZoneInfo(community.timezone if community else "Asia/Shanghai")
-        next_text = f"下一期「{following.title}」{local_text(following.start_at, tz)}，欢迎再来。" if following else ""
+        next_text = (
+            f"下一期「{following.title}」{localtime.text(following.start_at, tz)}，欢迎再来。" if following else ""
+        )
         if users:
             await notify(
                 session,
