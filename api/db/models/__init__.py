@@ -45,6 +45,14 @@ from api.db.models.notifications import (
     SubscriptionCredit,
 )
 from api.db.models.outbox import OutboxJob
+from api.db.models.reports import (
+    ActivitySummary,
+    ProjectCommunity,
+    ProjectTarget,
+    RecordBook,
+    ReportSubmission,
+    ServiceProject,
+)
 from api.db.models.users import User
 from api.db.models.volunteers import (
     Certificate,
@@ -63,6 +71,7 @@ from api.db.models.wechat import WechatAccessToken
 __all__ = [
     "Activity",
     "ActivityPolicy",
+    "ActivitySummary",
     "Announcement",
     "AnnouncementBuilding",
     "AnnouncementReadMark",
@@ -96,9 +105,14 @@ __all__ = [
     "PostMedia",
     "PostMember",
     "PostReport",
+    "ProjectCommunity",
+    "ProjectTarget",
+    "RecordBook",
+    "ReportSubmission",
     "SendSlot",
     "Series",
     "SeriesFollow",
+    "ServiceProject",
     "ServiceRecord",
     "Share",
     "ShareOpen",

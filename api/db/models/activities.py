@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, IdMixin, IdType, TimestampMixin
 from api.db.models._util import one_of
+from api.db.models.reports import SERVICE_TYPES_SQL
 
 CATEGORIES = ("children", "parent_child", "elders", "culture", "volunteering", "deliberation", "other")
 ACTIVITY_STATUSES = ("draft", "published", "cancelled")
@@ -73,9 +74,16 @@ class Activity(IdMixin, TimestampMixin, Base):
     attendance_closed_at: Mapped[datetime | None]
     album_sent_at: Mapped[datetime | None]  # its attendees were sent the album and the next session
     created_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
+    # the service project it is delivered under and the funders' kind of service; untagged
+    # activities still count for the community
+    project_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("service_projects.id", ondelete="SET NULL"), index=True
+    )
+    service_type: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         one_of("status", ACTIVITY_STATUSES, "status"),
+        CheckConstraint(f"service_type IS NULL OR service_type IN ({SERVICE_TYPES_SQL})", name="service_type"),
         one_of("category", CATEGORIES, "category"),
         CheckConstraint("taken >= 0 AND taken <= capacity", name="seats"),
         CheckConstraint("capacity >= 0", name="capacity"),

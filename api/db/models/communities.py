@@ -107,9 +107,12 @@ class Member(IdMixin, TimestampMixin, Base):
     via_share_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("shares.id", ondelete="SET NULL"))
     approved_by_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
     approved_at: Mapped[datetime | None]
+    # optional, never required: funders' templates split beneficiaries by it
+    gender: Mapped[str | None] = mapped_column(String(8))
 
     __table_args__ = (
         one_of("kind", MEMBER_KINDS, "kind"),
+        CheckConstraint("gender IS NULL OR gender IN ('female', 'male')", name="gender"),
         one_of("status", MEMBER_STATUSES, "status"),
         CheckConstraint(
             "kind <> 'child' OR (birth_year IS NOT NULL AND consent_at IS NOT NULL AND user_id IS NULL)",

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, IdMixin, IdType, TimestampMixin
 from api.db.models._util import one_of
+from api.db.models.reports import SERVICE_TYPES_SQL
 
 TEAM_ROLES = ("leader", "member")
 TEAM_MEMBER_STATUSES = ("pending", "active")
@@ -102,9 +103,15 @@ class Shift(IdMixin, TimestampMixin, Base):
     cancelled_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]  # the worker closed its sign-ups after the end
     created_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
+    # as on activities: the service project and the kind of service its records count for
+    project_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("service_projects.id", ondelete="SET NULL"), index=True
+    )
+    service_type: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         CheckConstraint("taken >= 0 AND taken <= needed", name="slots"),
+        CheckConstraint(f"service_type IS NULL OR service_type IN ({SERVICE_TYPES_SQL})", name="service_type"),
         CheckConstraint("end_at > start_at", name="times"),
         Index("ix_shifts_listing", "community_id", "start_at", "id"),
         Index(
