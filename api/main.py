@@ -42,6 +42,7 @@ from api.routers import (
     households,
     library,
     notifications,
+    reports,
     volunteers,
 )
 from api.schemas.common import has_control
@@ -403,6 +404,7 @@ def create_app(
                 feed,
                 notifications,
                 announcements,
+                reports,
             )
         ),
         (API_PREFIX, volunteers.public),

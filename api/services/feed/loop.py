@@ -153,8 +153,14 @@ async def community_loop(session: AsyncSession, user: User, community_id: int, m
     tz = ZoneInfo(community.timezone)
     day = _month(month) if month else clock.now().astimezone(tz).date()
     start, end = month_bounds(day, tz)
+    return {"month": f"{day:%Y-%m}", **await period_loop(session, community.id, start, end)}
+
+
+async def period_loop(session: AsyncSession, community_id: int, start: datetime, end: datetime) -> dict[str, Any]:
+    """The loop's figures of [start, end) for a community (the caller has authorised): the month's
+    figures above, and the reports' for any period."""
     held = and_(
-        Activity.community_id == community.id,
+        Activity.community_id == community_id,
         Activity.status == "published",
         Activity.start_at >= start,
         Activity.start_at < end,
@@ -162,11 +168,10 @@ async def community_loop(session: AsyncSession, user: User, community_id: int, m
     in_month = select(Activity.id).where(held)
     attending, back = await _comeback(session, held)
     visible = and_(
-        Post.community_id == community.id, Post.status == "visible", Post.created_at >= start, Post.created_at < end
+        Post.community_id == community_id, Post.status == "visible", Post.created_at >= start, Post.created_at < end
     )
-    shares = select(Share.id).where(Share.community_id == community.id)
+    shares = select(Share.id).where(Share.community_id == community_id)
     return {
-        "month": f"{day:%Y-%m}",
         "activities": await _scalar(session, select(func.count()).select_from(in_month.subquery())),
         "booked": await _scalar(
             session,
@@ -185,7 +190,7 @@ async def community_loop(session: AsyncSession, user: User, community_id: int, m
         "shares": await _scalar(
             session,
             select(func.count(Share.id)).where(
-                Share.community_id == community.id, Share.created_at >= start, Share.created_at < end
+                Share.community_id == community_id, Share.created_at >= start, Share.created_at < end
             ),
         ),
         "share_opens": await _scalar(
@@ -197,7 +202,7 @@ async def community_loop(session: AsyncSession, user: User, community_id: int, m
         "bookings_from_shares": await _scalar(
             session,
             select(func.count(Booking.id)).where(
-                Booking.community_id == community.id,
+                Booking.community_id == community_id,
                 Booking.share_id.is_not(None),
                 Booking.created_at >= start,
                 Booking.created_at < end,
@@ -206,7 +211,7 @@ async def community_loop(session: AsyncSession, user: User, community_id: int, m
         "new_residents_from_shares": await _scalar(
             session,
             select(func.count(Member.id)).where(
-                Member.community_id == community.id,
+                Member.community_id == community_id,
                 Member.via_share_id.is_not(None),
                 Member.status == "active",
                 Member.created_at >= start,

@@ -1,0 +1,497 @@
+"""The rows the indicators count, read once per report: a handful of narrow queries (no ORM
+objects), bucketed in Python by local month and every breakdown, so that both engines give the
+same figures and a year of one community stays a few tens of thousands of small tuples."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import clock
+from api.db.models import (
+    Activity,
+    Announcement,
+    AnnouncementReadMark,
+    Booking,
+    BookingAttendee,
+    Community,
+    Household,
+    Loan,
+    Member,
+    Notification,
+    ServiceProject,
+    ServiceRecord,
+    Shift,
+    Space,
+    SpaceClosure,
+    Team,
+)
+from api.schemas.communities import WEEKDAYS
+from api.services.notifications.announcements import cause_key
+from api.services.reports.periods import Span
+from api.services.volunteers.records import counted
+
+
+@dataclass(frozen=True)
+class Held:
+    """An activity held: published, not cancelled, ended, with at least one check-in."""
+
+    id: int
+    title: str
+    start: datetime  # local
+    month: str
+    category: str
+    project_id: int | None
+    service_type: str | None
+    space_id: int | None
+    location: str
+    checkins: int
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A check-in at an activity held (walk-ins included; bookings cancelled afterwards not)."""
+
+    attendee_id: int
+    activity_id: int
+    person: str  # "m{member id}" or "g{attendee id}" (a walk-in guest known only by name)
+    name: str
+    member_id: int | None
+    household_id: int | None
+    building: str
+    age_group: str  # adult | child | guest
+    gender: str | None
+    at: datetime  # local
+    month: str
+    method: str | None
+
+
+@dataclass(frozen=True)
+class LoanRow:
+    id: int
+    member_id: int
+    household_id: int
+    name: str
+    building: str
+    age_group: str
+    gender: str | None
+    title: str
+    at: datetime
+    month: str
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    id: int
+    user_id: int
+    name: str
+    day: date
+    month: str
+    minutes: int
+    service: str
+    project_id: int | None
+    service_type: str | None
+    team_id: int | None
+
+
+@dataclass(frozen=True)
+class Notice:
+    id: int
+    title: str
+    at: datetime
+    month: str
+    recipients: int
+    households: frozenset[int]
+    readers: int
+
+
+@dataclass(frozen=True)
+class OpenDay:
+    day: date
+    month: str
+    minutes: int
+
+
+@dataclass
+class Facts:
+    community: Community
+    tz: ZoneInfo
+    span: Span
+    project_id: int | None
+    now: datetime
+    held: list[Held] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)
+    first_visit: dict[str, datetime] = field(default_factory=dict)  # person → first check-in ever
+    loans: list[LoanRow] = field(default_factory=list)
+    services: list[ServiceRow] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    open_days: list[OpenDay] = field(default_factory=list)
+    projects: dict[int, str] = field(default_factory=dict)
+    teams: dict[int, str] = field(default_factory=dict)
+    spaces: dict[int, str] = field(default_factory=dict)
+    loop: dict[str, dict[str, Any]] = field(default_factory=dict)  # month → the loop's figures
+
+
+def age_group(kind: str | None) -> str:
+    if kind is None:
+        return "guest"
+    return "child" if kind == "child" else "adult"
+
+
+def _member_name(display_name: str | None, guest_name: str | None) -> str:
+    return display_name or guest_name or ""
+
+
+async def load(session: AsyncSession, community: Community, span: Span, project_id: int | None) -> Facts:
+    tz = ZoneInfo(community.timezone)
+    facts = Facts(community=community, tz=tz, span=span, project_id=project_id, now=clock.now())
+    start, end = span.bounds(tz)
+    await _names(session, facts)
+    await _activities(session, facts, start, end)
+    await _loans(session, facts, start, end)
+    await _services(session, facts)
+    await _notices(session, facts, start, end)
+    await _spaces(session, facts)
+    await _loop(session, facts)
+    return facts
+
+
+async def _names(session: AsyncSession, facts: Facts) -> None:
+    cid = facts.community.id
+    facts.teams = dict((await session.execute(select(Team.id, Team.name).where(Team.community_id == cid))).all())
+    facts.spaces = dict((await session.execute(select(Space.id, Space.name).where(Space.community_id == cid))).all())
+    # every project an activity or shift of this community is tagged with (a project may have
+    # stopped covering the community since)
+    tagged = (
+        select(Activity.project_id)
+        .where(Activity.community_id == cid, Activity.project_id.is_not(None))
+        .union(select(Shift.project_id).where(Shift.community_id == cid, Shift.project_id.is_not(None)))
+    )
+    facts.projects = dict(
+        (
+            await session.execute(select(ServiceProject.id, ServiceProject.name).where(ServiceProject.id.in_(tagged)))
+        ).all()
+    )
+
+
+def _visited() -> Any:
+    """Check-ins that count: the attendee checked in and the booking stands."""
+    return and_(BookingAttendee.checked_in_at.is_not(None), Booking.status != "cancelled")
+
+
+async def _activities(session: AsyncSession, facts: Facts, start: datetime, end: datetime) -> None:
+    cid = facts.community.id
+    held_where = [
+        Activity.community_id == cid,
+        Activity.status == "published",
+        Activity.start_at >= start,
+        Activity.start_at < end,
+        Activity.end_at <= facts.now,
+    ]
+    if facts.project_id is not None:
+        held_where.append(Activity.project_id == facts.project_id)
+    rows = (
+        await session.execute(
+            select(
+                BookingAttendee.id,
+                BookingAttendee.activity_id,
+                BookingAttendee.member_id,
+                BookingAttendee.guest_name,
+                BookingAttendee.checked_in_at,
+                BookingAttendee.checkin_method,
+                Booking.household_id,
+                Member.display_name,
+                Member.kind,
+                Member.gender,
+                Member.household_id,
+                Household.building,
+            )
+            .join(Booking, Booking.id == BookingAttendee.booking_id)
+            .join(Activity, Activity.id == BookingAttendee.activity_id)
+            .outerjoin(Member, Member.id == BookingAttendee.member_id)
+            .outerjoin(Household, Household.id == func.coalesce(Member.household_id, Booking.household_id))
+            .where(*held_where, _visited())
+            .order_by(BookingAttendee.checked_in_at, BookingAttendee.id)
+        )
+    ).all()
+    per_activity: dict[int, int] = defaultdict(int)
+    for aid, activity_id, member_id, guest, at, method, booking_hh, name, kind, gender, member_hh, building in rows:
+        assert at is not None  # the query asks for check-ins
+        local = at.astimezone(facts.tz)
+        per_activity[activity_id] += 1
+        facts.visits.append(
+            Visit(
+                attendee_id=aid,
+                activity_id=activity_id,
+                person=f"m{member_id}" if member_id is not None else f"g{aid}",
+                name=_member_name(name, guest),
+                member_id=member_id,
+                household_id=member_hh if member_id is not None else booking_hh,
+                building=building or "",
+                age_group=age_group(kind if member_id is not None else None),
+                gender=gender,
+                at=local,
+                month=f"{local:%Y-%m}",
+                method=method,
+            )
+        )
+    if per_activity:
+        activities = (
+            await session.execute(
+                select(
+                    Activity.id,
+                    Activity.title,
+                    Activity.start_at,
+                    Activity.category,
+                    Activity.project_id,
+                    Activity.service_type,
+                    Activity.space_id,
+                    Activity.location,
+                )
+                .where(Activity.id.in_(list(per_activity)))
+                .order_by(Activity.start_at, Activity.id)
+            )
+        ).all()
+        for aid, title, at, category, project, service_type, space, location in activities:
+            local = at.astimezone(facts.tz)
+            facts.held.append(
+                Held(
+                    id=aid,
+                    title=title,
+                    start=local,
+                    month=f"{local:%Y-%m}",
+                    category=category,
+                    project_id=project,
+                    service_type=service_type,
+                    space_id=space,
+                    location=location,
+                    checkins=per_activity[aid],
+                )
+            )
+    # when each member was first served here, whatever the project: "new" is new to the space
+    members = {v.member_id for v in facts.visits if v.member_id is not None}
+    if members:
+        firsts = (
+            await session.execute(
+                select(BookingAttendee.member_id, func.min(BookingAttendee.checked_in_at))
+                .join(Booking, Booking.id == BookingAttendee.booking_id)
+                .join(Activity, Activity.id == BookingAttendee.activity_id)
+                .where(
+                    Activity.community_id == cid,
+                    Activity.status == "published",
+                    Activity.end_at <= facts.now,
+                    BookingAttendee.member_id.is_not(None),
+                    _visited(),
+                )
+                .group_by(BookingAttendee.member_id)
+            )
+        ).all()
+        facts.first_visit = {f"m{m}": at.astimezone(facts.tz) for m, at in firsts if m in members and at is not None}
+    for visit in facts.visits:
+        if visit.member_id is None:
+            facts.first_visit[visit.person] = visit.at
+
+
+async def _loans(session: AsyncSession, facts: Facts, start: datetime, end: datetime) -> None:
+    from api.db.models import Book
+
+    rows = (
+        await session.execute(
+            select(
+                Loan.id,
+                Loan.member_id,
+                Loan.household_id,
+                Loan.borrowed_at,
+                Member.display_name,
+                Member.kind,
+                Member.gender,
+                Household.building,
+                Book.title,
+            )
+            .join(Member, Member.id == Loan.member_id)
+            .join(Household, Household.id == Loan.household_id)
+            .join(Book, Book.id == Loan.book_id)
+            .where(Loan.community_id == facts.community.id, Loan.borrowed_at >= start, Loan.borrowed_at < end)
+            .order_by(Loan.borrowed_at, Loan.id)
+        )
+    ).all()
+    for lid, member_id, household_id, at, name, kind, gender, building, title in rows:
+        local = at.astimezone(facts.tz)
+        facts.loans.append(
+            LoanRow(
+                id=lid,
+                member_id=member_id,
+                household_id=household_id,
+                name=name,
+                building=building,
+                age_group=age_group(kind),
+                gender=gender,
+                title=title,
+                at=local,
+                month=f"{local:%Y-%m}",
+            )
+        )
+
+
+async def _services(session: AsyncSession, facts: Facts) -> None:
+    cid = facts.community.id
+    where = [
+        ServiceRecord.community_id == cid,
+        ServiceRecord.service_date >= facts.span.first,
+        ServiceRecord.service_date <= facts.span.last,
+        counted(),
+    ]
+    if facts.project_id is not None:
+        where.append(Shift.project_id == facts.project_id)
+    rows = (
+        await session.execute(
+            select(
+                ServiceRecord.id,
+                ServiceRecord.user_id,
+                ServiceRecord.service_date,
+                ServiceRecord.minutes,
+                ServiceRecord.service,
+                ServiceRecord.team_id,
+                Shift.project_id,
+                Shift.service_type,
+                Member.display_name,
+            )
+            .outerjoin(Shift, Shift.id == ServiceRecord.shift_id)
+            .outerjoin(Member, and_(Member.user_id == ServiceRecord.user_id, Member.community_id == cid))
+            .where(*where)
+            .order_by(ServiceRecord.service_date, ServiceRecord.id)
+        )
+    ).all()
+    for rid, user_id, day, minutes, service, team, project, service_type, name in rows:
+        facts.services.append(
+            ServiceRow(
+                id=rid,
+                user_id=user_id,
+                name=name or "志愿者",
+                day=day,
+                month=f"{day:%Y-%m}",
+                minutes=minutes,
+                service=service,
+                project_id=project,
+                service_type=service_type,
+                team_id=team,
+            )
+        )
+
+
+async def _notices(session: AsyncSession, facts: Facts, start: datetime, end: datetime) -> None:
+    cid = facts.community.id
+    rows = (
+        await session.execute(
+            select(Announcement.id, Announcement.title, Announcement.publish_at)
+            .where(
+                Announcement.community_id == cid,
+                Announcement.withdrawn_at.is_(None),
+                Announcement.publish_at >= start,
+                Announcement.publish_at < end,
+                Announcement.publish_at <= facts.now,
+            )
+            .order_by(Announcement.publish_at, Announcement.id)
+        )
+    ).all()
+    if not rows:
+        return
+    by_key = {cause_key(aid): aid for aid, _t, _p in rows}
+    reached: dict[int, set[int]] = defaultdict(set)
+    recipients: dict[int, int] = defaultdict(int)
+    for key, household in (
+        await session.execute(
+            select(Notification.cause_key, Member.household_id)
+            .outerjoin(Member, and_(Member.user_id == Notification.user_id, Member.community_id == cid))
+            .where(Notification.cause_key.in_(list(by_key)), Notification.retracted_at.is_(None))
+        )
+    ).all():
+        aid = by_key[key]
+        recipients[aid] += 1
+        if household is not None:
+            reached[aid].add(household)
+    readers = dict(
+        (
+            await session.execute(
+                select(AnnouncementReadMark.announcement_id, func.count())
+                .where(AnnouncementReadMark.announcement_id.in_(list(by_key.values())))
+                .group_by(AnnouncementReadMark.announcement_id)
+            )
+        ).all()
+    )
+    for aid, title, at in rows:
+        local = at.astimezone(facts.tz)
+        facts.notices.append(
+            Notice(
+                id=aid,
+                title=title,
+                at=local,
+                month=f"{local:%Y-%m}",
+                recipients=recipients[aid],
+                households=frozenset(reached[aid]),
+                readers=min(int(readers.get(aid, 0)), recipients[aid]),
+            )
+        )
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+async def _spaces(session: AsyncSession, facts: Facts) -> None:
+    """Days and minutes open: each space's weekly hours minus its closures, merged across spaces
+    (two rooms open at once are one opening), counted up to today."""
+    cid = facts.community.id
+    spaces = (await session.execute(select(Space.id, Space.opening_hours).where(Space.community_id == cid))).all()
+    if not spaces:
+        return
+    closures = (
+        await session.execute(
+            select(SpaceClosure.space_id, SpaceClosure.starts_on, SpaceClosure.ends_on).where(
+                SpaceClosure.space_id.in_([s for s, _h in spaces]),
+                SpaceClosure.ends_on >= facts.span.first,
+                SpaceClosure.starts_on <= facts.span.last,
+            )
+        )
+    ).all()
+    closed: dict[int, list[tuple[date, date]]] = defaultdict(list)
+    for space_id, first, last in closures:
+        closed[space_id].append((first, last))
+    today = facts.now.astimezone(facts.tz).date()
+    day, last = facts.span.first, min(facts.span.last, today)
+    while day <= last:
+        weekday = WEEKDAYS[day.weekday()]
+        intervals: list[tuple[int, int]] = []
+        for space_id, hours in spaces:
+            if any(first <= day <= until for first, until in closed[space_id]):
+                continue
+            intervals.extend((_minutes(a), _minutes(b)) for a, b in hours.get(weekday, []) if _minutes(b) > _minutes(a))
+        if intervals:
+            total, reach = 0, -1
+            for opens, closes in sorted(intervals):
+                if closes <= reach:
+                    continue
+                total += closes - max(opens, reach)
+                reach = closes
+            facts.open_days.append(OpenDay(day=day, month=f"{day:%Y-%m}", minutes=total))
+        day += timedelta(days=1)
+
+
+async def _loop(session: AsyncSession, facts: Facts) -> None:
+    from api.services.feed.loop import period_loop
+
+    for month in facts.span.months():
+        year, number = int(month[:4]), int(month[5:7])
+        from api.services.reports.periods import month_span
+
+        clipped = month_span(year, number).clip(facts.span)
+        assert clipped is not None
+        start, end = clipped.bounds(facts.tz)
+        facts.loop[month] = await period_loop(session, facts.community.id, start, end)

@@ -1,0 +1,455 @@
+"""The one registry of indicators (指标): each is defined here once — its zh-CN name, the sentence
+staff read as its definition, its unit, what it counts and the breakdowns it supports — and the
+dashboard, the API, the exports, the record book's sheet and the tests all read it from here.
+
+An indicator counts `items` (facts rows: activities held, check-ins, loans, service records,
+announcements, open days) with a `measure`; a breakdown groups the same items by a key, so a
+breakdown's figures always come from the same rows as the total. Governance indicators join
+this registry when governance lands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from api.db.models.reports import SERVICE_TYPES
+from api.schemas.activities import CATEGORY_LABELS
+from api.services.reports.facts import Facts, Held
+from api.services.reports.periods import month_label
+
+SERVICE_TYPE_LABELS = {
+    "community": "社区活动",
+    "group": "小组活动",
+    "casework": "个案",
+    "volunteering": "志愿服务",
+    "deliberation": "议事协商",
+    "training": "培训",
+    "other": "其他",
+}
+assert set(SERVICE_TYPE_LABELS) == set(SERVICE_TYPES)
+CATEGORY_NAMES: dict[str, str] = {str(k): v for k, v in CATEGORY_LABELS.items()}
+AGE_GROUP_LABELS = {"adult": "成人", "child": "儿童", "guest": "来宾（未登记）"}
+GENDER_LABELS = {"female": "女", "male": "男"}
+
+# breakdown key → its zh-CN name (the column header and the sheet name)
+BREAKDOWNS: dict[str, str] = {
+    "month": "月份",
+    "project": "服务项目",
+    "service_type": "服务类型",
+    "category": "活动类别",
+    "space": "场地",
+    "building": "楼栋",
+    "age_group": "成人/儿童",
+    "gender": "性别",
+    "team": "志愿团队",
+}
+NONE_LABELS = {
+    "project": "未归入项目",
+    "service_type": "未分类",
+    "space": "未指定场地",
+    "building": "未登记楼栋",
+    "gender": "未登记",
+    "team": "未归入团队",
+}
+
+Item = Any
+KeyFn = Callable[[Facts, Item], str | None]
+Measure = Callable[[Facts, Sequence[Item]], float | int | None]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    key: str
+    name: str
+    definition: str
+    unit: str
+    source: str  # which facts it counts: held | visits | new | loans | services | notices | open_days | loop
+    measure: Measure
+    breakdowns: tuple[str, ...]
+    parts: tuple[tuple[str, str, Measure], ...] = ()  # (key, zh name, measure) of the same items
+    project_scoped: bool = True  # False: a community-wide figure, the same whatever the project
+    targetable: bool = True
+    drill: bool = True
+
+
+def _held_of(facts: Facts) -> dict[int, Held]:
+    cached: dict[int, Held] | None = getattr(facts, "_held_by_id", None)
+    if cached is None:
+        cached = {h.id: h for h in facts.held}
+        facts._held_by_id = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _activity_key(attribute: str) -> KeyFn:
+    def key(facts: Facts, item: Item) -> str | None:
+        held = item if isinstance(item, Held) else _held_of(facts)[item.activity_id]
+        value = getattr(held, attribute)
+        return None if value is None else str(value)
+
+    return key
+
+
+def _attr(attribute: str) -> KeyFn:
+    def key(_facts: Facts, item: Item) -> str | None:
+        value = getattr(item, attribute)
+        return None if value in (None, "") else str(value)
+
+    return key
+
+
+def _new_month(facts: Facts, item: Item) -> str | None:
+    return f"{facts.first_visit[item.person]:%Y-%m}"
+
+
+KEYS: dict[str, dict[str, KeyFn]] = {
+    "held": {
+        "month": _attr("month"),
+        "project": _activity_key("project_id"),
+        "service_type": _activity_key("service_type"),
+        "category": _activity_key("category"),
+        "space": _activity_key("space_id"),
+    },
+    "visits": {
+        "month": _attr("month"),
+        "project": _activity_key("project_id"),
+        "service_type": _activity_key("service_type"),
+        "category": _activity_key("category"),
+        "building": _attr("building"),
+        "age_group": _attr("age_group"),
+        "gender": _attr("gender"),
+    },
+    "loans": {
+        "month": _attr("month"),
+        "building": _attr("building"),
+        "age_group": _attr("age_group"),
+        "gender": _attr("gender"),
+    },
+    "services": {
+        "month": _attr("month"),
+        "project": _attr("project_id"),
+        "service_type": _attr("service_type"),
+        "team": _attr("team_id"),
+    },
+    "notices": {"month": _attr("month")},
+    "open_days": {"month": _attr("month")},
+    "loop": {"month": _attr("month")},
+}
+KEYS["new"] = {**KEYS["visits"], "month": _new_month}
+
+
+def count(_facts: Facts, items: Sequence[Item]) -> int:
+    return len(items)
+
+
+def persons(_facts: Facts, items: Sequence[Item]) -> int:
+    return len({item.person for item in items})
+
+
+def _persons_of(group: str) -> Measure:
+    def measure(_facts: Facts, items: Sequence[Item]) -> int:
+        return len({item.person for item in items if item.age_group == group})
+
+    return measure
+
+
+def _distinct(attribute: str) -> Measure:
+    def measure(_facts: Facts, items: Sequence[Item]) -> int:
+        return len({getattr(item, attribute) for item in items})
+
+    return measure
+
+
+def _hours(_facts: Facts, items: Sequence[Item]) -> float:
+    return round(sum(int(item.minutes) for item in items) / 60, 1)
+
+
+def _households_reached(_facts: Facts, items: Sequence[Item]) -> int:
+    reached: set[int] = set()
+    for notice in items:
+        reached |= notice.households
+    return len(reached)
+
+
+def _read_rate(_facts: Facts, items: Sequence[Item]) -> float | None:
+    recipients = sum(n.recipients for n in items)
+    return round(100 * sum(n.readers for n in items) / recipients, 1) if recipients else None
+
+
+def _loop_sum(name: str) -> Measure:
+    def measure(_facts: Facts, items: Sequence[Item]) -> int:
+        return sum(int(item.figures[name] or 0) for item in items)
+
+    return measure
+
+
+def _reparticipation(_facts: Facts, items: Sequence[Item]) -> float | None:
+    attending = sum(item.figures["attending_members"] for item in items)
+    back = sum(item.figures["came_back"] for item in items)
+    return round(100 * back / attending, 1) if attending else None
+
+
+VISIT_BREAKDOWNS = ("month", "project", "service_type", "category", "building", "age_group", "gender")
+PERSON_PARTS: tuple[tuple[str, str, Measure], ...] = (
+    ("adults", "成人", _persons_of("adult")),
+    ("children", "儿童", _persons_of("child")),
+    ("guests", "来宾（未登记）", _persons_of("guest")),
+)
+
+INDICATORS: dict[str, Indicator] = {
+    i.key: i
+    for i in (
+        Indicator(
+            "activities_held",
+            "活动场次",
+            "统计期内开始、已结束、未取消且至少一人签到的活动场数。",
+            "场",
+            "held",
+            count,
+            ("month", "project", "service_type", "category", "space"),
+        ),
+        Indicator(
+            "service_visits",
+            "服务人次",
+            "这些活动的签到人次（含现场登记的来宾；签到后又取消的报名不计），同一人参加几场计几次。",
+            "人次",
+            "visits",
+            count,
+            VISIT_BREAKDOWNS,
+        ),
+        Indicator(
+            "beneficiaries",
+            "受益人数",
+            "签到过的不同的人（含无微信的家庭成员，如儿童和老人），同一人只计一次；现场来宾只登记了姓名，每次各计一人。",
+            "人",
+            "visits",
+            persons,
+            VISIT_BREAKDOWNS,
+            parts=PERSON_PARTS,
+        ),
+        Indicator(
+            "new_participants",
+            "新增参与者",
+            "受益人中在本空间第一次签到落在统计期内的人（现场来宾计为新增）。",
+            "人",
+            "new",
+            persons,
+            VISIT_BREAKDOWNS,
+            parts=PERSON_PARTS,
+        ),
+        Indicator(
+            "open_days",
+            "开放天数",
+            "截至今天，统计期内至少一处场地按每周开放时间开放、且不在闭馆日的天数。",
+            "天",
+            "open_days",
+            count,
+            ("month",),
+            project_scoped=False,
+        ),
+        Indicator(
+            "open_hours",
+            "开放时长",
+            "截至今天，统计期内各场地每周开放时间减去闭馆日后的小时数，同一时段多处场地同时开放只计一次。",
+            "小时",
+            "open_days",
+            _hours,
+            ("month",),
+            project_scoped=False,
+        ),
+        Indicator(
+            "loans",
+            "图书借阅",
+            "统计期内借出的册次（家长代孩子借的计在孩子名下），并列出借阅人数和户数。",
+            "册次",
+            "loans",
+            count,
+            ("month", "building", "age_group", "gender"),
+            parts=(
+                ("borrowers", "借阅人数", _distinct("member_id")),
+                ("households", "借阅户数", _distinct("household_id")),
+            ),
+            project_scoped=False,
+        ),
+        Indicator(
+            "volunteers",
+            "志愿者人数",
+            "统计期内有审核通过的志愿服务记录的不同志愿者（被更正的记录以更正后的为准）。",
+            "人",
+            "services",
+            _distinct("user_id"),
+            ("month", "project", "service_type", "team"),
+        ),
+        Indicator(
+            "volunteer_visits",
+            "志愿服务人次",
+            "统计期内审核通过的志愿服务记录条数（被更正的记录以更正后的为准）。",
+            "人次",
+            "services",
+            count,
+            ("month", "project", "service_type", "team"),
+        ),
+        Indicator(
+            "volunteer_hours",
+            "志愿服务时长",
+            "统计期内审核通过的志愿服务记录的时长之和（按社区的取整规则，被更正的记录以更正后的为准）。",
+            "小时",
+            "services",
+            _hours,
+            ("month", "project", "service_type", "team"),
+        ),
+        Indicator(
+            "announcements",
+            "通知公告",
+            "统计期内发布且未撤回的通知公告条数。",
+            "条",
+            "notices",
+            count,
+            ("month",),
+            project_scoped=False,
+        ),
+        Indicator(
+            "households_reached",
+            "通知触达户数",
+            "这些通知送达收件箱的居民所在的不同户数。",
+            "户",
+            "notices",
+            _households_reached,
+            ("month",),
+            project_scoped=False,
+        ),
+        Indicator(
+            "read_rate",
+            "通知阅读率",
+            "这些通知的已读人数占送达人数的百分比。",
+            "%",
+            "notices",
+            _read_rate,
+            ("month",),
+            project_scoped=False,
+            targetable=False,
+        ),
+        Indicator(
+            "loop_posts",
+            "活动记录动态",
+            "统计期内发布并通过审核的动态篇数（活动的记录与分享的起点）。",
+            "篇",
+            "loop",
+            _loop_sum("posts"),
+            ("month",),
+            project_scoped=False,
+            drill=False,
+        ),
+        Indicator(
+            "loop_shares",
+            "分享次数",
+            "统计期内居民和社工分享活动或动态的次数。",
+            "次",
+            "loop",
+            _loop_sum("shares"),
+            ("month",),
+            project_scoped=False,
+            drill=False,
+        ),
+        Indicator(
+            "loop_share_opens",
+            "分享浏览",
+            "统计期内分享被打开的次数（同一人同一天只计一次）。",
+            "次",
+            "loop",
+            _loop_sum("share_opens"),
+            ("month",),
+            project_scoped=False,
+            drill=False,
+        ),
+        Indicator(
+            "loop_bookings_from_shares",
+            "分享带来的报名",
+            "统计期内打开分享后 7 天内报名的次数（含之后取消的）。",
+            "次",
+            "loop",
+            _loop_sum("bookings_from_shares"),
+            ("month",),
+            project_scoped=False,
+            drill=False,
+        ),
+        Indicator(
+            "loop_reparticipation",
+            "再参与率",
+            "统计期内活动的签到者中，在活动结束后 30 天内又报名其他活动的人所占的百分比（按月计后合并）。",
+            "%",
+            "loop",
+            _reparticipation,
+            ("month",),
+            project_scoped=False,
+            targetable=False,
+            drill=False,
+        ),
+    )
+}
+
+TARGETABLE = {key: i.name for key, i in INDICATORS.items() if i.targetable}
+
+
+@dataclass(frozen=True)
+class LoopMonth:
+    month: str
+    figures: dict[str, Any]
+
+
+def items(facts: Facts, source: str) -> Sequence[Item]:
+    if source == "held":
+        return facts.held
+    if source == "visits":
+        return facts.visits
+    if source == "new":
+        first, last = facts.span.bounds(facts.tz)
+        return [v for v in facts.visits if first <= facts.first_visit[v.person] < last]
+    if source == "loans":
+        return facts.loans
+    if source == "services":
+        return facts.services
+    if source == "notices":
+        return facts.notices
+    if source == "open_days":
+        return facts.open_days
+    if source == "loop":
+        return [LoopMonth(month, figures) for month, figures in facts.loop.items()]
+    raise ValueError(source)
+
+
+def label(facts: Facts, breakdown: str, key: str | None) -> str:
+    if key is None:
+        return NONE_LABELS.get(breakdown, "未登记")
+    if breakdown == "month":
+        return month_label(key)
+    if breakdown == "project":
+        return facts.projects.get(int(key), "（已删除的项目）")
+    if breakdown == "service_type":
+        return SERVICE_TYPE_LABELS.get(key, key)
+    if breakdown == "category":
+        return CATEGORY_NAMES.get(key, key)
+    if breakdown == "space":
+        return facts.spaces.get(int(key), "（已删除的场地）")
+    if breakdown == "age_group":
+        return AGE_GROUP_LABELS.get(key, key)
+    if breakdown == "gender":
+        return GENDER_LABELS.get(key, key)
+    if breakdown == "team":
+        return facts.teams.get(int(key), "（已删除的团队）")
+    return key
+
+
+def group(facts: Facts, indicator: Indicator, breakdown: str, rows: Sequence[Item]) -> dict[str | None, list[Item]]:
+    key_fn = KEYS[indicator.source][breakdown]
+    groups: dict[str | None, list[Item]] = {}
+    for item in rows:
+        groups.setdefault(key_fn(facts, item), []).append(item)
+    return groups
+
+
+def sort_keys(breakdown: str, keys: list[str | None], facts: Facts) -> list[str | None]:
+    """Months in order (every month of the period, even empty), the rest by label with "none" last."""
+    if breakdown == "month":
+        return list(facts.span.months())
+    return sorted(keys, key=lambda k: (k is None, label(facts, breakdown, k)))

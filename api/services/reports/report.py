@@ -1,0 +1,378 @@
+"""A community's report for a period (and optionally one service project): every indicator of
+the registry with its definition, its breakdowns, and against the project's targets the plan to
+date and the percentage reached; and the drill-down from a figure to the rows it counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import clock
+from api.db.models import Community, ProjectCommunity, ProjectTarget, ServiceProject, User
+from api.errors import NotFound, invalid_field
+from api.services.access import require_staff
+from api.services.reports import facts as facts_module
+from api.services.reports.facts import Facts, Held, LoanRow, Notice, OpenDay, ServiceRow, Visit
+from api.services.reports.periods import Span, month_span, parse_period, span
+from api.services.reports.registry import (
+    AGE_GROUP_LABELS,
+    BREAKDOWNS,
+    INDICATORS,
+    SERVICE_TYPE_LABELS,
+    Indicator,
+    group,
+    items,
+    label,
+    sort_keys,
+)
+
+NONE_KEY = "_none"
+MAX_ROWS = 500
+
+
+async def project_of(session: AsyncSession, community: Community, project_id: int) -> ServiceProject:
+    """A project covering the community, as its staff see it; any other is not found."""
+    project = (
+        await session.execute(
+            select(ServiceProject)
+            .join(ProjectCommunity, ProjectCommunity.project_id == ServiceProject.id)
+            .where(ServiceProject.id == project_id, ProjectCommunity.community_id == community.id)
+        )
+    ).scalar_one_or_none()
+    if project is None:
+        raise NotFound("project_not_found", "没有找到这个服务项目")
+    return project
+
+
+async def require_reader(session: AsyncSession, user: User, community_id: int) -> Community:
+    """Reports are for the community's staff only."""
+    return await require_staff(session, user, community_id)
+
+
+async def default_period(
+    session: AsyncSession, user: User, community_id: int, first: date | None, last: date | None
+) -> tuple[date, date]:
+    """The period asked for; without one, this month (community time); with only a start, up to
+    today (or that month's end, for a start in the future); with only an end, from its month's start."""
+    community = await require_staff(session, user, community_id)
+    today = clock.now().astimezone(ZoneInfo(community.timezone)).date()
+    this_month = month_span(today.year, today.month)
+    if first is None and last is None:
+        return this_month.first, this_month.last
+    if first is None:
+        assert last is not None
+        return last.replace(day=1), last
+    if last is None:
+        return first, today if first <= today else month_span(first.year, first.month).last
+    return first, last
+
+
+def group_by_of(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return tuple(BREAKDOWNS)
+    chosen = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if [part for part in chosen if part not in BREAKDOWNS]:
+        names = "、".join(BREAKDOWNS.values())
+        raise invalid_field("group_by", f"有不认识的细分维度，可选：{names}", kind="breakdown_unknown", source="query")
+    return chosen
+
+
+async def load(
+    session: AsyncSession, user: User, community_id: int, first: date, last: date, project_id: int | None
+) -> tuple[Community, ServiceProject | None, Facts]:
+    community = await require_staff(session, user, community_id)
+    period = span(first, last)
+    project = await project_of(session, community, project_id) if project_id is not None else None
+    return community, project, await facts_module.load(session, community, period, project_id)
+
+
+async def build(
+    session: AsyncSession,
+    user: User,
+    community_id: int,
+    period_from: date,
+    period_to: date,
+    project_id: int | None = None,
+    group_by: str | None = None,
+) -> dict[str, Any]:
+    """The report (staff of the community only): JSON-ready, dates as ISO text, so that a
+    submitted period can keep exactly this."""
+    breakdowns = group_by_of(group_by)
+    community, project, facts = await load(session, user, community_id, period_from, period_to, project_id)
+    targets = await _targets(session, community.id, project) if project is not None else {}
+    return compose(facts, project, targets, breakdowns)
+
+
+def compose(
+    facts: Facts,
+    project: ServiceProject | None,
+    targets: dict[tuple[str, str], float],
+    breakdowns: Sequence[str] = tuple(BREAKDOWNS),
+) -> dict[str, Any]:
+    today = facts.now.astimezone(facts.tz).date()
+    indicators = []
+    for indicator in INDICATORS.values():
+        rows = items(facts, indicator.source)
+        entry: dict[str, Any] = {
+            "key": indicator.key,
+            "name": indicator.name,
+            "definition": indicator.definition,
+            "unit": indicator.unit,
+            "value": indicator.measure(facts, rows),
+            "parts": [{"key": k, "name": n, "value": m(facts, rows)} for k, n, m in indicator.parts],
+            "project_scoped": indicator.project_scoped,
+            "breakdowns": {},
+        }
+        if project is not None and indicator.targetable:
+            entry.update(_against_plan(indicator, entry["value"], project, targets, facts.span, today))
+        for breakdown in breakdowns:
+            if breakdown not in indicator.breakdowns:
+                continue
+            groups = group(facts, indicator, breakdown, rows)
+            entry["breakdowns"][breakdown] = [
+                {
+                    "key": NONE_KEY if key is None else key,
+                    "label": label(facts, breakdown, key),
+                    "value": indicator.measure(facts, groups.get(key, [])),
+                }
+                for key in sort_keys(breakdown, list(groups), facts)
+            ]
+        indicators.append(entry)
+    return {
+        "community": {"id": facts.community.id, "name": facts.community.name},
+        "from": facts.span.first.isoformat(),
+        "to": facts.span.last.isoformat(),
+        "as_of": today.isoformat(),
+        "generated_at": facts.now.astimezone(facts.tz).isoformat(),
+        "project": None if project is None else project_view(project),
+        "months": facts.span.months(),
+        "breakdowns": [{"key": b, "name": BREAKDOWNS[b]} for b in breakdowns],
+        "indicators": indicators,
+    }
+
+
+def project_view(project: ServiceProject) -> dict[str, Any]:
+    return {
+        "id": project.id,
+        "name": project.name,
+        "funder": project.funder,
+        "starts_on": project.starts_on.isoformat(),
+        "ends_on": project.ends_on.isoformat(),
+        "grain": project.grain,
+    }
+
+
+async def _targets(session: AsyncSession, community_id: int, project: ServiceProject) -> dict[tuple[str, str], float]:
+    rows = await session.execute(
+        select(ProjectTarget.indicator, ProjectTarget.period, ProjectTarget.value).where(
+            ProjectTarget.project_id == project.id, ProjectTarget.community_id == community_id
+        )
+    )
+    return {(indicator, period): float(value) for indicator, period, value in rows.all()}
+
+
+def _against_plan(
+    indicator: Indicator,
+    actual: float | int | None,
+    project: ServiceProject,
+    targets: dict[tuple[str, str], float],
+    period: Span,
+    today: date,
+) -> dict[str, Any]:
+    """The plan for the part of the period that has passed (up to today, inside the contract):
+    the month's or quarter's targets, a partly passed one in proportion to its days; without
+    those, the whole contract's target in proportion to the contract's days."""
+    contract = Span(project.starts_on, project.ends_on)
+    total = targets.get((indicator.key, "total"))
+    by_grain = {p: v for (key, p), v in targets.items() if key == indicator.key and p != "total"}
+    to_date = period.clip(Span(period.first, max(period.first, today))) if period.first <= today else None
+    to_date = to_date.clip(contract) if to_date is not None else None
+    plan: float | None = None
+    if by_grain:
+        plan = 0.0
+        for key, value in by_grain.items():
+            whole = parse_period(key)
+            part = whole.clip(to_date) if to_date is not None else None
+            if part is not None:
+                plan += value * part.days() / whole.days()
+    elif total is not None:
+        plan = total * (to_date.days() / contract.days()) if to_date is not None else 0.0
+    if plan is None:
+        return {"plan": None, "target_total": total, "percent": None}
+    plan = round(plan, 1)
+    percent = round(100 * float(actual or 0) / plan, 1) if plan else None
+    return {"plan": plan, "target_total": total, "percent": percent}
+
+
+# -- drill-down ---------------------------------------------------------------------------------
+
+
+async def drill(
+    session: AsyncSession,
+    user: User,
+    community_id: int,
+    period_from: date,
+    period_to: date,
+    indicator_key: str,
+    project_id: int | None = None,
+    breakdown: str | None = None,
+    key: str | None = None,
+) -> dict[str, Any]:
+    """The rows a figure counts: which activities, which people, which loans… (children among
+    them are shown, as everything here is for the community's staff only)."""
+    indicator = INDICATORS.get(indicator_key)
+    if indicator is None or not indicator.drill:
+        raise invalid_field("indicator", "没有可以展开明细的这个指标", kind="indicator_unknown", source="query")
+    if breakdown is not None and breakdown not in indicator.breakdowns:
+        raise invalid_field("breakdown", f"{indicator.name}不按这个维度细分", kind="breakdown_unknown", source="query")
+    if key is not None and breakdown is None:
+        raise invalid_field("breakdown", "给出分组时也要给出细分维度", kind="breakdown_required", source="query")
+    _community, _project, facts = await load(session, user, community_id, period_from, period_to, project_id)
+    rows = items(facts, indicator.source)
+    if breakdown is not None and key is not None:
+        rows = group(facts, indicator, breakdown, rows).get(None if key == NONE_KEY else key, [])
+    columns, shown = _rows(facts, indicator, rows)
+    return {
+        "indicator": {
+            "key": indicator.key,
+            "name": indicator.name,
+            "definition": indicator.definition,
+            "unit": indicator.unit,
+        },
+        "value": indicator.measure(facts, rows),
+        "breakdown": breakdown,
+        "group": None
+        if key is None or breakdown is None
+        else label(facts, breakdown, None if key == NONE_KEY else key),
+        "columns": [{"key": k, "name": n} for k, n in columns],
+        "rows": shown[:MAX_ROWS],
+        "total_rows": len(shown),
+        "truncated": len(shown) > MAX_ROWS,
+    }
+
+
+def _rows(
+    facts: Facts, indicator: Indicator, rows: Sequence[Any]
+) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    held = {h.id: h for h in facts.held}
+    if indicator.source == "held":
+        return [
+            ("activity_id", "活动编号"),
+            ("start", "开始时间"),
+            ("title", "活动"),
+            ("category", "类别"),
+            ("service_type", "服务类型"),
+            ("checkins", "签到人次"),
+        ], [
+            {
+                "activity_id": h.id,
+                "start": h.start.strftime("%Y-%m-%d %H:%M"),
+                "title": h.title,
+                "category": label(facts, "category", h.category),
+                "service_type": label(facts, "service_type", h.service_type),
+                "checkins": h.checkins,
+            }
+            for h in rows
+            if isinstance(h, Held)
+        ]
+    if indicator.key == "service_visits":
+        return [
+            ("at", "签到时间"),
+            ("activity", "活动"),
+            ("name", "姓名"),
+            ("building", "楼栋"),
+            ("age_group", "成人/儿童"),
+        ], [
+            {
+                "at": v.at.strftime("%Y-%m-%d %H:%M"),
+                "activity": held[v.activity_id].title,
+                "activity_id": v.activity_id,
+                "name": v.name,
+                "building": v.building,
+                "age_group": AGE_GROUP_LABELS[v.age_group],
+                "child": v.age_group == "child",
+            }
+            for v in rows
+            if isinstance(v, Visit)
+        ]
+    if indicator.source in ("visits", "new"):
+        people: dict[str, dict[str, Any]] = {}
+        for v in rows:
+            entry = people.setdefault(
+                v.person,
+                {
+                    "name": v.name,
+                    "building": v.building,
+                    "age_group": AGE_GROUP_LABELS[v.age_group],
+                    "child": v.age_group == "child",
+                    "household_id": v.household_id,
+                    "visits": 0,
+                    "first_visit": facts.first_visit[v.person].strftime("%Y-%m-%d"),
+                },
+            )
+            entry["visits"] += 1
+        return [
+            ("name", "姓名"),
+            ("building", "楼栋"),
+            ("age_group", "成人/儿童"),
+            ("visits", "统计期内签到次数"),
+            ("first_visit", "首次签到"),
+        ], sorted(people.values(), key=lambda p: (p["building"], p["name"]))
+    if indicator.source == "loans":
+        return [("at", "借出时间"), ("title", "书名"), ("name", "借阅人"), ("building", "楼栋")], [
+            {
+                "at": loan.at.strftime("%Y-%m-%d %H:%M"),
+                "title": loan.title,
+                "name": loan.name,
+                "building": loan.building,
+                "child": loan.age_group == "child",
+            }
+            for loan in rows
+            if isinstance(loan, LoanRow)
+        ]
+    if indicator.source == "services":
+        return [
+            ("day", "服务日期"),
+            ("name", "志愿者"),
+            ("service", "服务内容"),
+            ("hours", "时长（小时）"),
+            ("service_type", "服务类型"),
+        ], [
+            {
+                "record_id": s.id,
+                "day": s.day.isoformat(),
+                "name": s.name,
+                "service": s.service,
+                "hours": round(s.minutes / 60, 2),
+                "service_type": SERVICE_TYPE_LABELS.get(s.service_type or "", "未分类"),
+            }
+            for s in rows
+            if isinstance(s, ServiceRow)
+        ]
+    if indicator.source == "notices":
+        return [
+            ("at", "发布时间"),
+            ("title", "通知"),
+            ("recipients", "送达人数"),
+            ("households", "送达户数"),
+            ("readers", "已读人数"),
+        ], [
+            {
+                "announcement_id": n.id,
+                "at": n.at.strftime("%Y-%m-%d %H:%M"),
+                "title": n.title,
+                "recipients": n.recipients,
+                "households": len(n.households),
+                "readers": n.readers,
+            }
+            for n in rows
+            if isinstance(n, Notice)
+        ]
+    return [("day", "日期"), ("hours", "开放小时")], [
+        {"day": d.day.isoformat(), "hours": round(d.minutes / 60, 1)} for d in rows if isinstance(d, OpenDay)
+    ]
