@@ -376,3 +376,34 @@ def _rows(
     return [("day", "日期"), ("hours", "开放小时")], [
         {"day": d.day.isoformat(), "hours": round(d.minutes / 60, 1)} for d in rows if isinstance(d, OpenDay)
     ]
+
+
+async def projects_of(session: AsyncSession, user: User, community_id: int) -> list[ServiceProject]:
+    """The projects covering the community (its staff only), newest contract first."""
+    community = await require_staff(session, user, community_id)
+    rows = await session.execute(
+        select(ServiceProject)
+        .join(ProjectCommunity, ProjectCommunity.project_id == ServiceProject.id)
+        .where(ProjectCommunity.community_id == community.id)
+        .order_by(ServiceProject.starts_on.desc(), ServiceProject.id.desc())
+    )
+    return list(rows.scalars())
+
+
+def presets(today: date, projects: Sequence[ServiceProject]) -> list[tuple[str, date, date]]:
+    """The periods staff ask for most: this month, last month, this quarter, last quarter, this
+    year, and each project's whole contract."""
+    this_month = month_span(today.year, today.month)
+    last_month = month_span(*((today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)))
+    quarter = (today.month - 1) // 3 + 1
+    this_quarter = parse_period(f"{today.year}-Q{quarter}")
+    last_quarter = parse_period(f"{today.year}-Q{quarter - 1}" if quarter > 1 else f"{today.year - 1}-Q4")
+    out = [
+        ("本月", this_month.first, this_month.last),
+        ("上月", last_month.first, last_month.last),
+        ("本季度", this_quarter.first, this_quarter.last),
+        ("上季度", last_quarter.first, last_quarter.last),
+        ("今年", date(today.year, 1, 1), date(today.year, 12, 31)),
+    ]
+    out += [(f"{p.name}全期", p.starts_on, p.ends_on) for p in projects]
+    return out
