@@ -13,13 +13,25 @@ from fastapi.responses import Response
 
 from api import clock, localtime
 from api.console import charts, web
+from api.errors import invalid_field
 from api.pagination import MAX_ID
 from api.services.reports import exports, report
 from api.services.reports.registry import BREAKDOWNS, INDICATORS
 
 router = APIRouter(prefix=web.PREFIX + "/c/{community_id}", include_in_schema=False)
 
-ProjectQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+# a form's empty choice ("全部") arrives as project=
+ProjectQuery = Annotated[str | None, Query(alias="project", max_length=20, pattern=r"^\d*$")]
+
+
+def _project(text: str | None) -> int | None:
+    if not text:
+        return None
+    if not 1 <= int(text) <= MAX_ID:
+        raise invalid_field("project", "没有找到这个服务项目", kind="project_invalid", source="query")
+    return int(text)
+
+
 TREND_DEFAULT = "service_visits"
 
 
@@ -48,11 +60,12 @@ async def dashboard(
     desk: web.DeskDep,
     period_from: Annotated[date | None, Query(alias="from", ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
     period_to: Annotated[date | None, Query(alias="to", ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
-    project: ProjectQuery = None,
+    project_text: ProjectQuery = None,
     by: Annotated[str | None, Query(max_length=32)] = None,
     trend: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     session, user, cid = desk.session, desk.viewer.user, desk.community.id
+    project = _project(project_text)
     first, last = await report.default_period(session, user, cid, period_from, period_to)
     data = await report.build(session, user, cid, first, last, project)
     projects = await report.projects_of(session, user, cid)
@@ -85,7 +98,7 @@ async def dashboard(
             "chart": _trend(data, trend_key),
             "presets": [(name, a, b) for name, a, b in report.presets(today, projects)],
             "drillable": {i.key for i in INDICATORS.values() if i.drill},
-            "base": base,
+            "reports_url": base,
             "here": here,
             "q": _query,
         },
@@ -111,11 +124,12 @@ async def rows(
     indicator: Annotated[str, Query(max_length=32)],
     period_from: Annotated[date | None, Query(alias="from", ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
     period_to: Annotated[date | None, Query(alias="to", ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
-    project: ProjectQuery = None,
+    project_text: ProjectQuery = None,
     breakdown: Annotated[str | None, Query(max_length=32)] = None,
     key: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     session, user, cid = desk.session, desk.viewer.user, desk.community.id
+    project = _project(project_text)
     first, last = await report.default_period(session, user, cid, period_from, period_to)
     found = await report.drill(session, user, cid, first, last, indicator, project, breakdown, key)
     back = f"{web.PREFIX}/c/{cid}/reports?" + _query(
@@ -135,11 +149,12 @@ async def export(
     desk: web.DeskDep,
     period_from: Annotated[date | None, Query(alias="from", ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
     period_to: Annotated[date | None, Query(alias="to", ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
-    project: ProjectQuery = None,
+    project_text: ProjectQuery = None,
     format: Annotated[Literal["xlsx", "csv"], Query()] = "xlsx",
     breakdown: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     session, user, cid = desk.session, desk.viewer.user, desk.community.id
+    project = _project(project_text)
     first, last = await report.default_period(session, user, cid, period_from, period_to)
     data, media_type, filename = await exports.export(session, user, cid, first, last, project, format, breakdown)
     return Response(data, media_type=media_type, headers={"Content-Disposition": exports.disposition(filename)})

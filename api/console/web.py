@@ -261,6 +261,10 @@ FIELD_LABELS = {
     "reason": "原因",
     "file": "文件",
     "user_id": "用户",
+    "project": "服务项目",
+    "indicator": "指标",
+    "breakdown": "细分维度",
+    "group_by": "细分维度",
 }
 _FIELD_NAME = re.compile(r"(?<![A-Za-z_])[a-z][a-z_]*(?![A-Za-z_])")
 

@@ -126,6 +126,9 @@ def compose(
             "value": indicator.measure(facts, rows),
             "parts": [{"key": k, "name": n, "value": m(facts, rows)} for k, n, m in indicator.parts],
             "project_scoped": indicator.project_scoped,
+            "plan": None,
+            "target_total": None,
+            "percent": None,
             "breakdowns": {},
         }
         if project is not None and indicator.targetable:
