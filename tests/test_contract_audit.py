@@ -843,7 +843,8 @@ async def test_other_xlsx_cell_kinds_are_read_or_refused_by_row(client, w):
     kinds = _sheet(
         lambda s: s.replace(
             '<c r="A2" t="s"><v>2</v></c>',
-            '<c r="A2" t="inlineStr"><is><r><t>小</t></r><r><t>王子</t></r><rPh><t>xiao</t></rPh></is></c>',
+            '<c r="A2" t="inlineStr"><is><r><t>小</t></r><r><t>王子</t></r>'
+            '<rPh sb="0" eb="1"><t>xiao</t></rPh></is></c>',
         ).replace('<c r="B3" t="s"><v>5</v></c>', '<c r="B3" t="str"><f>A1</f><v>麦克布雷尼</v></c>')
     )
     made = await client.post(path, content=kinds, headers=w.staff.headers)

@@ -234,8 +234,9 @@ async def test_a_sheet_with_mistakes_imports_nothing_and_says_where(client, lib)
 
 
 def xlsx(rows: list[list[Any]], numbers: list[int] | None = None, mangle: Any = None) -> bytes:
-    """A minimal workbook as Excel writes it: shared strings, numbers for numbers. `numbers` are
-    the sheet's row numbers (Excel leaves blank rows out); `mangle` edits the sheet's XML."""
+    """A minimal workbook as Excel writes it: the parts a reader needs with their content types,
+    shared strings, numbers for numbers. `numbers` are the sheet's row numbers (Excel leaves blank
+    rows out); `mangle` edits the sheet's XML."""
     strings: list[str] = []
     cells = []
     for r, row in zip(numbers or range(1, len(rows) + 1), rows, strict=True):
@@ -253,13 +254,26 @@ def xlsx(rows: list[list[Any]], numbers: list[int] | None = None, mangle: Any = 
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
         z.writestr(
+            "[Content_Types].xml",
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+            '<Override PartName="/xl/sharedStrings.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+            "</Types>",
+        )
+        z.writestr(
             "xl/workbook.xml",
             f'<workbook {ns} {rel}><sheets><sheet name="书目" sheetId="1" r:id="rId1"/></sheets></workbook>',
         )
         z.writestr(
             "xl/_rels/workbook.xml.rels",
             '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            '<Relationship Id="rId1" Target="worksheets/sheet1.xml" Type="worksheet"/></Relationships>',
+            '<Relationship Id="rId1" Target="worksheets/sheet1.xml" '
+            'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"/></Relationships>',
         )
         z.writestr("xl/sharedStrings.xml", f"<sst {ns}>" + "".join(f"<si><t>{s}</t></si>" for s in strings) + "</sst>")
         sheet = f"<worksheet {ns}><sheetData>{''.join(cells)}</sheetData></worksheet>"

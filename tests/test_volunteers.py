@@ -8,13 +8,13 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import openpyxl
 import pytest
 from pypdf import PdfReader
 from sqlalchemy import select, text
 
 from api import clock
 from api.db.models import ServiceRecord, VolunteerProfile
-from api.services.library.importer import read_xlsx
 from api.services.volunteers.common import credited_minutes
 from api.services.volunteers.records import EXPORT_COLUMNS
 from tests.conftest import make_settings
@@ -636,10 +636,12 @@ async def test_a_certificate_states_name_hours_and_a_number_anyone_can_check(cli
     response = await client.get(path, headers=v.zhang.headers)
     assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
     number = response.headers["x-certificate-number"]
-    page = PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
+    (sheet,) = PdfReader(io.BytesIO(response.content)).pages
+    page = sheet.extract_text()
     assert "志愿服务记录证明" in page and "张明" in page and "3 小时" in page and number in page
     assert "B社区" in page and "开馆值班" in page
     assert f"https://linli.example.org/api/v1/certificates/{number}" in page
+    assert "扫码核验" in page and len(sheet.images) == 1  # the link as a QR code too
     again = await asyncio.gather(*(client.get(path, headers=v.zhang.headers) for _ in range(6)))
     assert {r.headers["x-certificate-number"] for r in again} == {number}  # the same hours keep their number
     checked = await client.get(f"/api/v1/certificates/{number}")  # no login: a school can check it
@@ -682,16 +684,32 @@ async def test_the_export_has_the_national_record_columns_and_hides_id_numbers_f
     path = f"/api/v1/communities/{v.b}/service-records/export"
     as_staff = await client.get(path, headers=v.staff.headers)
     assert as_staff.status_code == 200
-    rows = read_xlsx(as_staff.content)  # well-formed XML all through
-    assert tuple(rows[0]) == EXPORT_COLUMNS
+    assert as_staff.headers["content-type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    book = openpyxl.load_workbook(io.BytesIO(as_staff.content))
+    (sheet,) = book.worksheets
+    assert sheet.title == "志愿服务记录" and sheet.freeze_panes == "A2"
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert tuple(rows[0]) == EXPORT_COLUMNS and all(cell.font.b for cell in sheet[1])
     assert rows[1][1:4] == ["张明", "1101**********002X", "开馆值班"]
-    assert (rows[1][6], rows[1][9]) == ("复合空间二楼", "2")
+    assert rows[1][5] == datetime(2026, 12, 1) and sheet.cell(2, 6).number_format == "yyyy-mm-dd"
+    assert rows[1][7] == datetime(2026, 12, 1, 10, 15)  # 10:15 in Shanghai, a real date and time
+    assert (rows[1][6], rows[1][9]) == ("复合空间二楼", 2)  # the hours a number, to add up
     assert (rows[1][10], rows[1][11], rows[1][12]) == ("B社区", "王社工", "王社工")  # scanned out: the reviewer records
-    as_admin = read_xlsx((await client.get(path, headers=v.root.headers)).content)
-    assert as_admin[1][2] == ID_NUMBER
+    assert rows[1][14] is None  # corrects nothing
+    assert sheet.column_dimensions["B"].width >= 6 and sheet.column_dimensions["J"].width >= 18  # 服务时长（小时）
+    as_admin = openpyxl.load_workbook(io.BytesIO((await client.get(path, headers=v.root.headers)).content))
+    assert as_admin.active.cell(2, 3).value == ID_NUMBER
     assert (await client.get(path, headers=v.zhang.headers)).status_code == 403
     with zipfile.ZipFile(io.BytesIO(as_staff.content)) as book_file:
         assert "[Content_Types].xml" in book_file.namelist()
+    # the same as CSV, for platforms that take only that: UTF-8 with a BOM, the hours unquoted
+    as_csv = await client.get(path, params={"format": "csv"}, headers=v.staff.headers)
+    assert as_csv.status_code == 200 and as_csv.headers["content-type"] == "text/csv; charset=utf-8"
+    assert 'filename="service-records.csv"' in as_csv.headers["content-disposition"]
+    assert as_csv.content.startswith(b"\xef\xbb\xbf")
+    header, line = as_csv.content.decode("utf-8-sig").split("\r\n")[:2]
+    assert header == ",".join(EXPORT_COLUMNS)
+    assert ",张明,1101**********002X,开馆值班," in line and ",2026-12-01 10:15,2026-12-01 12:15,2,B社区," in line
 
 
 async def test_rankings_count_approved_hours_and_leave_out_those_who_opt_out(client, v):

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import CommunityTimes, CurrentUser, IdempotencyDep, IdPath, PageDep, RecordTimes, SessionDep, writes
+from api.documents import csvfile, xlsx
 from api.pagination import MAX_ID
 from api.schemas.common import Page
 from api.schemas.volunteers import (
@@ -41,7 +42,6 @@ from api.schemas.volunteers import (
     TeamRead,
 )
 from api.services.volunteers import common, records, shifts, teams
-from api.xlsx import CONTENT_TYPE as XLSX
 
 router = APIRouter(tags=["volunteers"])
 public = APIRouter(tags=["volunteers"])
@@ -329,10 +329,11 @@ async def correct_record(
 
 @router.get(
     "/communities/{community_id}/service-records/export",
-    summary="导出服务记录（XLSX，社工）",
-    description="已审核的记录，按国家志愿服务记录的字段；身份证号仅社区管理员导出完整号码。",
+    summary="导出服务记录（XLSX 或 CSV，社工）",
+    description="已审核的记录，按国家志愿服务记录的字段；身份证号仅社区管理员导出完整号码。"
+    "默认 XLSX；?format=csv 为 UTF-8（带 BOM）的 CSV。",
     response_class=Response,
-    responses={200: {"content": {XLSX: {}}}},
+    responses={200: {"content": {xlsx.CONTENT_TYPE: {}, csvfile.CONTENT_TYPE: {}}}},
 )
 async def export(
     community_id: IdPath,
@@ -340,10 +341,14 @@ async def export(
     session: SessionDep,
     period_from: Annotated[date | None, Query(alias="from", ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
     period_to: Annotated[date | None, Query(alias="to", ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
+    format: Literal["xlsx", "csv"] = "xlsx",
 ) -> Response:
-    data = await records.export(session, user, community_id, period_from, period_to)
+    data = await records.export(session, user, community_id, period_from, period_to, format)
+    media_type = csvfile.CONTENT_TYPE if format == "csv" else xlsx.CONTENT_TYPE
     return Response(
-        data, media_type=XLSX, headers={"Content-Disposition": 'attachment; filename="service-records.xlsx"'}
+        data,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="service-records.{format}"'},
     )
 
 

@@ -14,16 +14,14 @@ import hashlib
 import io
 import re
 import unicodedata
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
-from xml.etree import ElementTree
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import Book, BookCopy, User
+from api.documents import xlsx
 from api.errors import Unprocessable
 from api.services.access import require_staff
 from api.services.library import isbn as isbns
@@ -99,124 +97,34 @@ def _decode(data: bytes) -> str:
     raise Unprocessable("import_unreadable", "文件编码无法识别，请另存为 UTF-8 的 CSV 或 XLSX")
 
 
-_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-
-
-def _cell_ref(ref: str) -> tuple[int, int]:
-    """(row, column) of an A1 reference, both from 1."""
-    match = re.fullmatch(r"([A-Z]{1,3})([0-9]{1,7})", ref.upper())
-    if match is None:
-        raise ValueError(f"bad cell reference {ref!r}")
-    column = 0
-    for char in match.group(1):
-        column = column * 26 + (ord(char) - 64)
-    return int(match.group(2)), column
-
-
-def _xml(data: bytes) -> ElementTree.Element:
-    """Parse a part of the workbook. A spreadsheet has no DTD: one with entity declarations is
-    refused before parsing (billion laughs, external entities), which is what defusedxml does."""
-    head = data[:4096].upper()
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in data.upper():
-        raise Unprocessable("import_unreadable", "XLSX 文件内容不合规范")
-    return ElementTree.fromstring(data)  # noqa: S314 - no DTD, no entities: checked above
-
-
-def _rich_text(node: ElementTree.Element) -> str:
-    """A string item's text: its `t`, or its runs' (`r/t`); never the phonetic guide (`rPh`) that
-    Excel keeps beside Chinese and Japanese text."""
-    parts = [*node.iterfind(f"{_NS}t"), *node.iterfind(f"{_NS}r/{_NS}t")]
-    return "".join(t.text or "" for t in parts)
-
-
-def _column_name(column: int) -> str:
-    """The sheet's letters for a column counted from 1 (1 → A, 27 → AA)."""
-    name = ""
-    while column > 0:
-        column, rest = divmod(column - 1, 26)
-        name = chr(65 + rest) + name
-    return name
-
-
-def _cell_refused(code: str, row: int, column: int, problem: str) -> Unprocessable:
+def _cell_refused(code: str, row: int, column: str, problem: str) -> Unprocessable:
     """A cell the importer cannot take, named as the sheet names it (第3行 B 列)."""
-    where = f"第{row}行 {_column_name(column)} 列"
     return Unprocessable(
-        code,
-        f"{where}{problem}",
-        details=[{"row": row, "column": _column_name(column), "message": problem}],
+        code, f"第{row}行 {column} 列{problem}", details=[{"row": row, "column": column, "message": problem}]
     )
 
 
 def read_xlsx(data: bytes) -> list[list[str]]:
-    """The first sheet's cells as text, with the standard library only (a zip of XML). A cell that
-    points at a shared string the file does not have, or holds a formula's error (#N/A), is refused
-    with its row and column."""
+    """The first sheet's cells as text (`documents.xlsx.read_rows`: openpyxl, the unzipped size
+    bounded, no DTDs), with the importer's limits and errors. A cell that points at a shared string
+    the file does not have, or holds a formula's error (#N/A), is refused with its row and column."""
     try:
-        book = zipfile.ZipFile(io.BytesIO(data))
-        if sum(info.file_size for info in book.infolist()) > MAX_UNZIPPED:
-            raise Unprocessable("import_unzipped_too_large", "文件解压后过大（最多 50 MB），请删去图片等内容后再试")
-        shared: list[str] = []
-        if "xl/sharedStrings.xml" in book.namelist():
-            root = _xml(book.read("xl/sharedStrings.xml"))
-            shared = [_rich_text(si) for si in root.iter(f"{_NS}si")]
-        workbook = _xml(book.read("xl/workbook.xml"))
-        first = next(workbook.iter(f"{_NS}sheet"))
-        rels = _xml(book.read("xl/_rels/workbook.xml.rels"))
-        target = next(r.get("Target", "") for r in rels if r.get("Id") == first.get(f"{_REL}id"))
-        sheet = _xml(book.read("xl/" + target.removeprefix("/xl/").lstrip("/")))
-    # a password (RuntimeError), a compression zipfile cannot undo (NotImplementedError), damaged
-    # deflate data (zlib.error) or a file cut short (EOFError) are unreadable files, not bugs
-    except (
-        zipfile.BadZipFile,
-        KeyError,
-        StopIteration,
-        ElementTree.ParseError,
-        ValueError,
-        RuntimeError,
-        NotImplementedError,
-        zlib.error,
-        EOFError,
-    ) as exc:
+        return xlsx.read_rows(data, max_unzipped=MAX_UNZIPPED, max_rows=MAX_ROWS + 1, max_columns=MAX_COLUMNS)
+    except xlsx.TooLarge as exc:
+        raise Unprocessable(
+            "import_unzipped_too_large", "文件解压后过大（最多 50 MB），请删去图片等内容后再试"
+        ) from exc
+    except xlsx.TooManyRows as exc:
+        raise Unprocessable("import_too_many_rows", f"最多导入{MAX_ROWS}行", details={"max_rows": MAX_ROWS}) from exc
+    except xlsx.FormulaError as exc:
+        raise _cell_refused(
+            "import_invalid", exc.row, exc.column, f"是公式错误（{exc.value}），请改正后再导入"
+        ) from exc
+    except xlsx.BadCell as exc:
+        problem = "无法读取（文件可能已损坏），请另存为 CSV 再试"
+        raise _cell_refused("import_unreadable", exc.row, exc.column, problem) from exc
+    except xlsx.ReadError as exc:
         raise Unprocessable("import_unreadable", "无法读取这个 XLSX 文件，请另存为 CSV 再试") from exc
-    rows: list[list[str]] = []
-    try:
-        for row in sheet.iter(f"{_NS}row"):
-            cells: dict[int, str] = {}
-            number = int(row.get("r", len(rows) + 1))  # Excel leaves empty rows out of the file
-            if number <= len(rows):  # rows come in order, each once
-                raise ValueError("rows out of order")
-            for position, cell in enumerate(row.iter(f"{_NS}c"), start=1):
-                ref = cell.get("r")
-                column = _cell_ref(ref)[1] if ref else position
-                if column > MAX_COLUMNS:
-                    continue  # far to the right of any catalogue column
-                kind, value = cell.get("t"), cell.find(f"{_NS}v")
-                raw = value.text.strip() if value is not None and value.text is not None else ""
-                if kind == "s" and raw:
-                    if not raw.isascii() or not raw.isdigit() or int(raw) >= len(shared):
-                        raise _cell_refused(
-                            "import_unreadable", number, column, "无法读取（文件可能已损坏），请另存为 CSV 再试"
-                        )
-                    text = shared[int(raw)]
-                elif kind == "inlineStr":
-                    text = "".join(_rich_text(node) for node in cell.iterfind(f"{_NS}is"))
-                elif kind == "e":
-                    raise _cell_refused("import_invalid", number, column, f"是公式错误（{raw[:16]}），请改正后再导入")
-                else:
-                    text = value.text if value is not None and value.text is not None else ""
-                    if kind is None and re.fullmatch(r"\d+\.0", text):
-                        text = text[:-2]  # a whole number Excel stored as a float (ISBNs, years)
-                cells[column - 1] = text
-            if number > MAX_ROWS + 1 or len(rows) > MAX_ROWS:
-                raise Unprocessable("import_too_many_rows", f"最多导入{MAX_ROWS}行", details={"max_rows": MAX_ROWS})
-            while len(rows) < number - 1:
-                rows.append([])  # the rows Excel left out, so that numbers match the sheet
-            rows.append([cells.get(i, "") for i in range(max(cells) + 1)] if cells else [])
-    except (ValueError, IndexError) as exc:
-        raise Unprocessable("import_unreadable", "无法读取这个 XLSX 文件，请另存为 CSV 再试") from exc
-    return rows
 
 
 def read_table(data: bytes, kind: str) -> list[list[str]]:

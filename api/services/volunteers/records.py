@@ -13,7 +13,7 @@ import logging
 import secrets
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, exists, func, select
@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from api import clock, pdf, xlsx
+from api import clock
 from api.db.models import (
     Activity,
     Certificate,
@@ -35,6 +35,7 @@ from api.db.models import (
     VolunteerProfile,
 )
 from api.db.session import settings_of
+from api.documents import csvfile, pdf, xlsx
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.security import SealError, unseal
 from api.services.access import get_community, require_member, require_staff, role_in
@@ -443,20 +444,18 @@ async def certificate(
     community: Community = await get_community(session, community_id)
     day = found.issued_at.astimezone(ZoneInfo(community.timezone)).date()
     check = f"{settings_of(session).public_url.rstrip('/')}/api/v1/certificates/{found.number}"
-    lines = [
-        pdf.Line("志愿服务记录证明", 24, 201, 110),
-        pdf.Line(f"姓名：{name}", 14, 80, 180),
-        pdf.Line(f"志愿服务时长：{hours(minutes)} 小时", 14, 80, 210),
-        pdf.Line(f"服务期间：{first.isoformat()} 至 {last.isoformat()}", 14, 80, 240),
-        pdf.Line(f"服务内容：{'、'.join(services)[:40]}", 14, 80, 270),
-        pdf.Line(f"记录单位：{organiser[:40]}", 14, 80, 300),
-        pdf.Line(f"以上时长为{name}在上述期间经记录单位审核通过的志愿服务记录之和。", 11, 80, 350),
-        pdf.Line("本证明由邻里社区服务平台依据记录生成，免费出具；如需加盖公章，请向记录单位申请。", 11, 80, 372),
-        pdf.Line(f"证明编号：{found.number}", 11, 80, 402),
-        pdf.Line(f"核验：{check}", 11, 80, 424),
-        pdf.Line(f"生成日期：{day.isoformat()}", 11, 80, 446),
-    ]
-    return pdf.render(lines, title="志愿服务记录证明"), found.number
+    data = pdf.certificate(
+        name=name,
+        hours=hours(minutes),
+        period_from=first,
+        period_to=last,
+        services=services,
+        organiser=organiser,
+        number=found.number,
+        check_url=check,
+        issued_on=day,
+    )
+    return data, found.number
 
 
 async def verify(session: AsyncSession, number: str) -> dict[str, Any]:
@@ -487,11 +486,17 @@ EXPORT_COLUMNS = (
 
 
 async def export(
-    session: AsyncSession, user: User, community_id: int, period_from: date | None, period_to: date | None
+    session: AsyncSession,
+    user: User,
+    community_id: int,
+    period_from: date | None,
+    period_to: date | None,
+    kind: Literal["xlsx", "csv"] = "xlsx",
 ) -> bytes:
-    """Staff export approved records (those counted) as XLSX, in the columns the national record
-    rules use, for re-entry into the provincial or national platform. The ID number is written in
-    full only for community admins (who file the records); staff see it masked."""
+    """Staff export approved records (those counted) as XLSX (or CSV), in the columns the national
+    record rules use, for re-entry into the provincial or national platform: dates and times as
+    dates, the hours as numbers. The ID number is written in full only for community admins (who
+    file the records); staff see it masked."""
     await require_staff(session, user, community_id)
     community = await get_community(session, community_id)
     tz = ZoneInfo(community.timezone)
@@ -535,16 +540,18 @@ async def export(
                 id_number,
                 record.service,
                 record.activity_name,
-                record.service_date.isoformat(),
+                record.service_date,
                 record.place,
-                record.start_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                record.end_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                record.start_at.astimezone(tz).replace(tzinfo=None, second=0, microsecond=0),
+                record.end_at.astimezone(tz).replace(tzinfo=None, second=0, microsecond=0),
                 float(hours(record.minutes)),
                 record.organiser,
                 record.person_in_charge,
                 recorder,
                 "已审核",
-                record.corrects_id or "",
+                record.corrects_id,
             ]
         )
-    return xlsx.write("志愿服务记录", EXPORT_COLUMNS, rows)
+    if kind == "csv":
+        return csvfile.csv_bytes(EXPORT_COLUMNS, rows)
+    return xlsx.workbook([xlsx.Sheet("志愿服务记录", EXPORT_COLUMNS, rows)])
