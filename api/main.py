@@ -42,6 +42,7 @@ from api.routers import (
     households,
     library,
     notifications,
+    report_submissions,
     reports,
     volunteers,
 )
@@ -405,6 +406,7 @@ def create_app(
                 notifications,
                 announcements,
                 reports,
+                report_submissions,
             )
         ),
         (API_PREFIX, volunteers.public),

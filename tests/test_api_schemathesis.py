@@ -119,6 +119,8 @@ ID_TABLES = {
     "post_id": "posts",
     "comment_id": "comments",
     "media_id": "media",
+    "project_id": "service_projects",
+    "submission_id": "report_submissions",
 }
 TEXT_COLUMNS = {
     "token": "SELECT token FROM shares ORDER BY id",
@@ -196,6 +198,10 @@ def _local(days: int, hour: int) -> str:
     return day.replace(hour=hour, minute=0, second=0, microsecond=0).isoformat()
 
 
+def _last_month() -> datetime:
+    return datetime.now(SHANGHAI).replace(day=1) - timedelta(days=1)
+
+
 def _known(name: str) -> st.SearchStrategy[Any]:
     return st.deferred(lambda: st.sampled_from(KNOWN[name]))
 
@@ -240,6 +246,9 @@ VALID_BODIES: dict[str, st.SearchStrategy[Any]] = {
         lambda days: {"role": "活动签到", "start_at": _local(days, 9), "end_at": _local(days, 12), "needed": 2}, _DAYS
     ),
     "POST /api/v1/shifts/{shift_id}/signups": st.just({}),
+    "POST /api/v1/communities/{community_id}/report-submissions": st.deferred(
+        lambda: st.just({"period": f"{_last_month():%Y-%m}", "note": "报街道办"})
+    ),
     "POST /api/v1/me/subscriptions": st.just(
         {"errMsg": "requestSubscribeMessage:ok", "demo-announcement": "accept", "demo-booking.confirmed": "reject"}
     ),

@@ -141,6 +141,8 @@ COLUMNS: dict[str, str] = {
     "RecordCorrection.reason": "service_records.correction_reason",
     "RecordReview.note": "service_records.review_note",
     "ReportCreate.reason": "post_reports.reason",
+    "ReportSubmissionCreate.period": "report_submissions.period",
+    "ReportSubmissionCreate.note": "report_submissions.note",
     "ReturnRequest.barcode": "-looked up in book_copies.barcode",
     "RuleCreate.role": "shift_rules.role",
     "RuleCreate.place": "shift_rules.place",
@@ -506,6 +508,13 @@ async def test_every_write_endpoint_keeps_the_longest_values_it_accepts(client, 
             "/api/v1/me/subscriptions",
             json={"errMsg": "requestSubscribeMessage:ok", X * 128: "accept"},
             headers=li.headers,
+        )
+    )
+
+    # a submitted month with the longest note
+    ok(
+        await client.post(
+            f"/api/v1/communities/{c}/report-submissions", json={"period": "2026-11", "note": X * 256}, headers=h
         )
     )
 
