@@ -163,3 +163,35 @@ async def test_the_exports_open_in_a_spreadsheet(client, db, app, console):
     text = csv.content.decode("utf-8-sig")
     assert text.splitlines()[0].startswith("成人/儿童,")
     assert any(line.startswith("儿童,") for line in text.splitlines())
+
+
+async def test_a_submitted_month_keeps_its_figures_and_shows_the_adjustment(client, db, app, console):
+    scene = await (await Scene().build(client, db, app)).play()
+    browser = await console(scene.staff)
+    page = await browser.get(f"/console/c/{scene.b}/reports?{NOVEMBER}")
+    assert '<option value="2026-11">2026年11月</option>' in page.text  # November has ended
+    sent = await browser.post(f"/console/c/{scene.b}/reports/submissions", data={"period": "2026-11", "note": "首报"})
+    assert sent.status_code == 204 and "/reports/submissions/" in sent.headers["HX-Redirect"]
+    submitted = await browser.get(sent.headers["HX-Redirect"])
+    assert "报送后数据没有变化" in submitted.text
+    assert re.search(r'data-frozen="volunteer_hours">.*?<td class="num value">0.0', submitted.text, re.S)
+
+    # the two November shifts' records are approved afterwards: checked in 5 minutes late and out
+    # on the hour, 1 h 55 min each, credited in quarter hours as 1.75 h: 3.5 hours, one volunteer
+    pending = ok(await client.get(f"/api/v1/communities/{scene.b}/service-records/pending", headers=scene.root.headers))
+    assert len(pending) == 2
+    for record in pending:
+        ok(
+            await client.post(
+                f"/api/v1/service-records/{record['id']}/review", json={"approve": True}, headers=scene.root.headers
+            )
+        )
+    again = await browser.get(sent.headers["HX-Redirect"])
+    assert re.search(r'data-frozen="volunteer_hours">.*?<td class="num value">0.0', again.text, re.S)  # kept
+    adjusted = re.search(r'<tr data-adjusted="volunteer_hours">(.*?)</tr>', again.text, re.S)
+    assert adjusted and "+3.5" in adjusted.group(1) and "2026年11月：0.0 → 3.5" in adjusted.group(1)
+    assert 'data-adjusted="volunteers"' in again.text and 'data-adjusted="service_visits"' not in again.text
+    dashboard = await browser.get(f"/console/c/{scene.b}/reports?{NOVEMBER}")
+    assert 'data-changed="3"' in dashboard.text  # volunteers, their visits, their hours
+    twice = await browser.post(f"/console/c/{scene.b}/reports/submissions", data={"period": "2026-11"})
+    assert twice.status_code == 409 and "已经报送" in twice.text

@@ -8,14 +8,15 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from api import clock, localtime
 from api.console import charts, web
-from api.errors import invalid_field
+from api.deps import IdPath
+from api.errors import NotFound, invalid_field
 from api.pagination import MAX_ID
-from api.services.reports import exports, report
+from api.services.reports import exports, periods, report, submissions
 from api.services.reports.registry import BREAKDOWNS, INDICATORS
 
 router = APIRouter(prefix=web.PREFIX + "/c/{community_id}", include_in_schema=False)
@@ -77,6 +78,7 @@ async def dashboard(
                 of_project = await report.build(session, user, cid, first, last, p.id, "month")
                 rows = [e for e in of_project["indicators"] if e.get("plan") is not None]
                 progress.append({"project": p, "rows": rows})
+    submitted = await submissions.adjustments(session, user, cid, first, last, project)
     breakdown = by if by in BREAKDOWNS and by != "month" else "service_type"
     trend_key = trend if trend in INDICATORS and "month" in INDICATORS[trend].breakdowns else TREND_DEFAULT
     today = clock.now().astimezone(localtime.response_zone()).date()
@@ -89,6 +91,8 @@ async def dashboard(
             "data": data,
             "projects": projects,
             "progress": progress,
+            "submitted": submitted,
+            "submittable": _submittable(today, first, last, projects, project),
             "breakdown": breakdown,
             "breakdowns": {k: v for k, v in BREAKDOWNS.items() if k != "month"},
             "table": exports.breakdown_sheet(data, breakdown),
@@ -105,6 +109,19 @@ async def dashboard(
         desk=desk,
         nav="reports",
     )
+
+
+def _submittable(
+    today: date, first: date, last: date, projects: list[Any], project: int | None
+) -> list[tuple[str, str]]:
+    """The months (or a project's quarters) of the period in view that have ended: what can be
+    submitted from here, newest first."""
+    grain = next((p.grain for p in projects if p.id == project), "month")
+    out: list[tuple[str, str]] = []
+    for key, whole in periods.grain_periods(periods.Span(first, min(last, today)), grain):
+        if whole.last < today:
+            out.append((key, submissions.period_label(key)))
+    return out[::-1]
 
 
 def _keys(data: dict[str, Any], breakdown: str) -> list[tuple[str, list[str | None]]]:
@@ -158,3 +175,31 @@ async def export(
     first, last = await report.default_period(session, user, cid, period_from, period_to)
     data, media_type, filename = await exports.export(session, user, cid, first, last, project, format, breakdown)
     return Response(data, media_type=media_type, headers={"Content-Disposition": exports.disposition(filename)})
+
+
+@router.post("/reports/submissions", dependencies=[web.CsrfChecked])
+async def submit(
+    request: Request,
+    desk: web.DeskDep,
+    period: Annotated[str, Form(max_length=8)],
+    project_text: Annotated[str, Form(alias="project", max_length=20, pattern=r"^\d*$")] = "",
+    note: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    """Submit a month or quarter (of the community, or of a project): its figures are kept as they
+    are now; the submission's page shows what changes afterwards."""
+    done = await submissions.submit(
+        desk.session, desk.viewer.user, desk.community.id, period, _project(project_text), note.strip()
+    )
+    return web.redirect(f"{web.PREFIX}/c/{desk.community.id}/reports/submissions/{done['id']}", request)
+
+
+@router.get("/reports/submissions/{submission_id}")
+async def submission(submission_id: IdPath, request: Request, desk: web.DeskDep) -> Response:
+    found = await submissions.get_submission(desk.session, desk.viewer.user, submission_id)
+    if found["community_id"] != desk.community.id:
+        raise NotFound("report_submission_not_found", "找不到这次报送")
+    back = f"{web.PREFIX}/c/{desk.community.id}/reports?" + _query(
+        {"from": found["from"].isoformat(), "to": found["to"].isoformat()},
+        project=found["project"]["id"] if found["project"] else None,
+    )
+    return web.render(request, "reports/submission.html", {"found": found, "back": back}, desk=desk, nav="reports")
