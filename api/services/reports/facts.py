@@ -68,7 +68,7 @@ class Visit:
     age_group: str  # adult | child | guest
     gender: str | None
     at: datetime  # local
-    month: str
+    month: str  # the activity's
     method: str | None
 
 
@@ -127,7 +127,9 @@ class Facts:
     now: datetime
     held: list[Held] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
-    first_visit: dict[str, datetime] = field(default_factory=dict)  # person → first check-in ever
+    # person → the start of the first activity they ever checked in at (a check-in counts in the
+    # month its activity starts, as the activity does, even when made after midnight)
+    first_visit: dict[str, datetime] = field(default_factory=dict)
     loans: list[LoanRow] = field(default_factory=list)
     services: list[ServiceRow] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
@@ -205,6 +207,7 @@ async def _activities(session: AsyncSession, facts: Facts, start: datetime, end:
                 BookingAttendee.guest_name,
                 BookingAttendee.checked_in_at,
                 BookingAttendee.checkin_method,
+                Activity.start_at,
                 Booking.household_id,
                 Member.display_name,
                 Member.kind,
@@ -221,9 +224,26 @@ async def _activities(session: AsyncSession, facts: Facts, start: datetime, end:
         )
     ).all()
     per_activity: dict[int, int] = defaultdict(int)
-    for aid, activity_id, member_id, guest, at, method, booking_hh, name, kind, gender, member_hh, building in rows:
+    guests_first: dict[str, datetime] = {}
+    for (
+        aid,
+        activity_id,
+        member_id,
+        guest,
+        at,
+        method,
+        start,
+        booking_hh,
+        name,
+        kind,
+        gender,
+        member_hh,
+        building,
+    ) in rows:
         assert at is not None  # the query asks for check-ins
-        local = at.astimezone(facts.tz)
+        local, held_at = at.astimezone(facts.tz), start.astimezone(facts.tz)
+        if member_id is None:
+            guests_first[f"g{aid}"] = held_at
         per_activity[activity_id] += 1
         facts.visits.append(
             Visit(
@@ -237,7 +257,7 @@ async def _activities(session: AsyncSession, facts: Facts, start: datetime, end:
                 age_group=age_group(kind if member_id is not None else None),
                 gender=gender,
                 at=local,
-                month=f"{local:%Y-%m}",
+                month=f"{held_at:%Y-%m}",
                 method=method,
             )
         )
@@ -279,7 +299,7 @@ async def _activities(session: AsyncSession, facts: Facts, start: datetime, end:
     if members:
         firsts = (
             await session.execute(
-                select(BookingAttendee.member_id, func.min(BookingAttendee.checked_in_at))
+                select(BookingAttendee.member_id, func.min(Activity.start_at))
                 .join(Booking, Booking.id == BookingAttendee.booking_id)
                 .join(Activity, Activity.id == BookingAttendee.activity_id)
                 .where(
@@ -293,9 +313,7 @@ async def _activities(session: AsyncSession, facts: Facts, start: datetime, end:
             )
         ).all()
         facts.first_visit = {f"m{m}": at.astimezone(facts.tz) for m, at in firsts if m in members and at is not None}
-    for visit in facts.visits:
-        if visit.member_id is None:
-            facts.first_visit[visit.person] = visit.at
+    facts.first_visit.update(guests_first)
 
 
 async def _loans(session: AsyncSession, facts: Facts, start: datetime, end: datetime) -> None:

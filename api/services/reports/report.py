@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
 from api.db.models import Community, ProjectCommunity, ProjectTarget, ServiceProject, User
-from api.errors import NotFound, invalid_field
-from api.services.access import require_staff
+from api.errors import Forbidden, NotFound, invalid_field
+from api.services.access import RANK, get_community, role_in
 from api.services.reports import facts as facts_module
 from api.services.reports.facts import Facts, Held, LoanRow, Notice, OpenDay, ServiceRow, Visit
 from api.services.reports.periods import Span, month_span, parse_period, span
@@ -50,8 +50,15 @@ async def project_of(session: AsyncSession, community: Community, project_id: in
 
 
 async def require_reader(session: AsyncSession, user: User, community_id: int) -> Community:
-    """Reports are for the community's staff only."""
-    return await require_staff(session, user, community_id)
+    """Reports are for the community's staff only: a resident is refused (403); anyone else is told
+    the community does not exist (404), staff of another community included."""
+    community = await get_community(session, community_id)
+    role = await role_in(session, user, community_id)
+    if role is None:
+        raise NotFound("community_not_found", "社区不存在")
+    if RANK[role] < RANK["staff"]:
+        raise Forbidden("staff_only", "只有社区工作人员可以查看服务数据")
+    return community
 
 
 async def default_period(
@@ -59,7 +66,7 @@ async def default_period(
 ) -> tuple[date, date]:
     """The period asked for; without one, this month (community time); with only a start, up to
     today (or that month's end, for a start in the future); with only an end, from its month's start."""
-    community = await require_staff(session, user, community_id)
+    community = await require_reader(session, user, community_id)
     today = clock.now().astimezone(ZoneInfo(community.timezone)).date()
     this_month = month_span(today.year, today.month)
     if first is None and last is None:
@@ -85,7 +92,7 @@ def group_by_of(text: str | None) -> tuple[str, ...]:
 async def load(
     session: AsyncSession, user: User, community_id: int, first: date, last: date, project_id: int | None
 ) -> tuple[Community, ServiceProject | None, Facts]:
-    community = await require_staff(session, user, community_id)
+    community = await require_reader(session, user, community_id)
     period = span(first, last)
     project = await project_of(session, community, project_id) if project_id is not None else None
     return community, project, await facts_module.load(session, community, period, project_id)
