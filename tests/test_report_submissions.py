@@ -496,9 +496,10 @@ async def test_staff_only_each_community_its_own_even_for_a_project_covering_two
     assert code(await w.submit(w.chen, w.b, period="2026-09")) == (403, "staff_only")
     assert code(await client.get(listing, headers=w.chen.headers)) == (403, "staff_only")
     assert code(await client.get(one, headers=w.chen.headers)) == (403, "staff_only")
-    # A's staff: the project covers A too, but B's submissions are not theirs to make or see
-    assert code(await w.submit(w.staff_a, w.b, period="2026-09", project_id=w.project)) == (403, "staff_only")
-    assert code(await client.get(listing, headers=w.staff_a.headers)) == (403, "staff_only")
+    # A's staff: the project covers A too, but B's submissions are not theirs to make or see, nor
+    # is B theirs to know of
+    assert code(await w.submit(w.staff_a, w.b, period="2026-09", project_id=w.project)) == (404, "community_not_found")
+    assert code(await client.get(listing, headers=w.staff_a.headers)) == (404, "community_not_found")
     assert code(await client.get(one, headers=w.staff_a.headers)) == (404, "report_submission_not_found")
     # A submits the project's September for A: its own submission, with A's figures only
     theirs = await w.submit(w.staff_a, w.a, period="2026-09", project_id=w.project)

@@ -422,27 +422,29 @@ async def _notices(session: AsyncSession, facts: Facts, start: datetime, end: da
         return
     by_key = {cause_key(aid): aid for aid, _t, _p in rows}
     reached: dict[int, set[int]] = defaultdict(set)
-    recipients: dict[int, int] = defaultdict(int)
-    for key, household in (
+    recipients: dict[int, set[int]] = defaultdict(set)
+    for key, user_id, household in (
         await session.execute(
-            select(Notification.cause_key, Member.household_id)
+            select(Notification.cause_key, Notification.user_id, Member.household_id)
             .outerjoin(Member, and_(Member.user_id == Notification.user_id, Member.community_id == cid))
             .where(Notification.cause_key.in_(list(by_key)), Notification.retracted_at.is_(None))
         )
     ).all():
         aid = by_key[key]
-        recipients[aid] += 1
+        recipients[aid].add(user_id)
         if household is not None:
             reached[aid].add(household)
-    readers = dict(
-        (
-            await session.execute(
-                select(AnnouncementReadMark.announcement_id, func.count())
-                .where(AnnouncementReadMark.announcement_id.in_(list(by_key.values())))
-                .group_by(AnnouncementReadMark.announcement_id)
+    # readers among those it reached (someone who joined later may read it in the list too)
+    readers: dict[int, int] = defaultdict(int)
+    for aid, user_id in (
+        await session.execute(
+            select(AnnouncementReadMark.announcement_id, AnnouncementReadMark.user_id).where(
+                AnnouncementReadMark.announcement_id.in_(list(by_key.values()))
             )
-        ).all()
-    )
+        )
+    ).all():
+        if user_id in recipients[aid]:
+            readers[aid] += 1
     for aid, title, at in rows:
         local = at.astimezone(facts.tz)
         facts.notices.append(
@@ -451,9 +453,9 @@ async def _notices(session: AsyncSession, facts: Facts, start: datetime, end: da
                 title=title,
                 at=local,
                 month=f"{local:%Y-%m}",
-                recipients=recipients[aid],
+                recipients=len(recipients[aid]),
                 households=frozenset(reached[aid]),
-                readers=min(int(readers.get(aid, 0)), recipients[aid]),
+                readers=readers[aid],
             )
         )
 

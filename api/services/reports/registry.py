@@ -321,7 +321,7 @@ INDICATORS: dict[str, Indicator] = {
         Indicator(
             "read_rate",
             "通知阅读率",
-            "这些通知的已读人数占送达人数的百分比。",
+            "这些通知送达的人中已读的人所占的百分比。",
             "%",
             "notices",
             _read_rate,

@@ -214,9 +214,8 @@ def _against_plan(
         plan = total * (to_date.days() / contract.days()) if to_date is not None else 0.0
     if plan is None:
         return {"plan": None, "target_total": total, "percent": None}
-    plan = round(plan, 1)
     percent = round(100 * float(actual or 0) / plan, 1) if plan else None
-    return {"plan": plan, "target_total": total, "percent": percent}
+    return {"plan": round(plan, 1), "target_total": total, "percent": percent}
 
 
 # -- drill-down ---------------------------------------------------------------------------------
@@ -390,7 +389,7 @@ def _rows(
 
 async def projects_of(session: AsyncSession, user: User, community_id: int) -> list[ServiceProject]:
     """The projects covering the community (its staff only), newest contract first."""
-    community = await require_staff(session, user, community_id)
+    community = await require_reader(session, user, community_id)
     rows = await session.execute(
         select(ServiceProject)
         .join(ProjectCommunity, ProjectCommunity.project_id == ServiceProject.id)

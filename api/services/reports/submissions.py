@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import Community, ReportSubmission, ServiceProject, User
 from api.errors import Conflict, NotFound, invalid_field
-from api.services.access import require_staff, role_in
+from api.services.access import role_in
 from api.services.reports import facts as facts_module
 from api.services.reports import report
 from api.services.reports.periods import MONTH, QUARTER, Span, month_label, parse_period
@@ -52,7 +52,7 @@ async def submit(
 ) -> dict[str, Any]:
     """Freeze the report of a month or quarter that has ended (for the community, or one project
     covering it, in the project's grain and inside its contract), once."""
-    community = await require_staff(session, user, community_id)
+    community = await report.require_reader(session, user, community_id)
     span = parse_period(period)
     project = await report.project_of(session, community, project_id) if project_id is not None else None
     label = period_label(period)
@@ -157,7 +157,7 @@ async def list_submissions(
 ) -> list[dict[str, Any]]:
     """The community's submissions (of one project, if given), newest first, with who submitted
     them and when."""
-    community = await require_staff(session, user, community_id)
+    community = await report.require_reader(session, user, community_id)
     query = _listed().where(ReportSubmission.community_id == community.id)
     if project_id is not None:
         query = query.where(ReportSubmission.project_id == project_id)
@@ -171,7 +171,7 @@ async def _visible(session: AsyncSession, user: User, submission_id: int) -> tup
     submission = await session.get(ReportSubmission, submission_id)
     if submission is None or await role_in(session, user, submission.community_id) is None:
         raise NotFound("report_submission_not_found", "找不到这次报送")
-    community = await require_staff(session, user, submission.community_id)
+    community = await report.require_reader(session, user, submission.community_id)
     return submission, community
 
 
@@ -194,7 +194,7 @@ async def adjustments(
     """The submissions of the community (and project, or the community as a whole) whose periods
     lie within [first, last], oldest first, each with how many indicators changed since and which:
     what the dashboard shows as adjustments since submission."""
-    community = await require_staff(session, user, community_id)
+    community = await report.require_reader(session, user, community_id)
     query = _listed().where(
         ReportSubmission.community_id == community.id,
         ReportSubmission.project_id.is_(None) if project_id is None else ReportSubmission.project_id == project_id,
