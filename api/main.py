@@ -42,6 +42,7 @@ from api.routers import (
     households,
     library,
     notifications,
+    record_books,
     volunteers,
 )
 from api.schemas.common import has_control
@@ -403,6 +404,7 @@ def create_app(
                 feed,
                 notifications,
                 announcements,
+                record_books,
             )
         ),
         (API_PREFIX, volunteers.public),

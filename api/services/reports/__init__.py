@@ -1,0 +1,2 @@
+# STAND-IN: replaced at merge (the lead's package)
+"""Reports for funders."""
