@@ -25,6 +25,8 @@ def _base(community_id: int) -> str:
 
 async def _listing(desk: web.Desk) -> dict[str, object]:
     books, _ = await record_book.list_books(desk.session, desk.viewer.user, desk.community.id, limit=50)
+    for book in books:
+        book["size_text"] = record_book.size_text(book["size"]) if book["size"] is not None else ""
     return {
         "books": books,
         "pending": any(b["state"] == "pending" for b in books),

@@ -45,7 +45,7 @@ class SummaryDoc:
     place: str
     project: str
     sections: list[tuple[str, str]] = field(default_factory=list)
-    figures: list[tuple[str, object]] = field(default_factory=list)
+    figures: list[tuple[str, str]] = field(default_factory=list)
 
 
 class _Writer:
@@ -92,6 +92,6 @@ def activity_summary(doc: SummaryDoc) -> bytes:
         out.line(f"{name} {figure}")
     for label, text in doc.sections:
         out.line(label, 13)
-        for part in (text or "").splitlines() or [""]:
+        for part in (text or "").splitlines() or ["未填写"]:
             out.line(part)
     return out.done()

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from api.schemas.common import Input, Timestamp
 
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^(20\d\d|2100)-(0[1-9]|1[0-2])$"
 
 
 class RecordBookRequest(Input):

@@ -63,7 +63,7 @@ log = logging.getLogger("linli.record_book")
 
 JOB = "reports.record_book"
 BUILD_ATTEMPTS = 3  # a store or database hiccup is retried; the last failure marks the book failed
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH = re.compile(r"^(20\d\d|2100)-(0[1-9]|1[0-2])$")  # between 2000 and 2100, as every date
 ZIP_TYPE = "application/zip"
 
 # the files' names (kept apart from their extensions: names are Chinese, extensions are not words)
@@ -93,7 +93,6 @@ SUMMARY_SECTIONS = (
     ("outcomes", "成效"),
     ("reflection", "反思"),
 )
-NOT_WRITTEN = "未填写"
 STATE_LABELS = {"pending": "生成中", "ready": "已生成", "failed": "生成失败"}
 BUILD_FAILED = "生成时出错，请稍后重新申请；多次失败请联系平台管理员"
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
@@ -457,8 +456,8 @@ async def _summary(session: AsyncSession, activity_id: int) -> tuple[list[tuple[
     sections = [
         (label, (getattr(row, name) or "").strip() if row is not None else "") for name, label in SUMMARY_SECTIONS
     ]
-    written = any(text for _, text in sections)
-    return [(label, text or NOT_WRITTEN) for label, text in sections], written
+    # a section left empty: the summary says 未填写 there
+    return sections, any(text for _, text in sections)
 
 
 async def _plan(session: AsyncSession, book: RecordBook) -> _Plan:
@@ -563,10 +562,10 @@ def _summary_pdf(plan: _Plan, held: _Held) -> bytes:
             project=held.project,
             sections=held.summary,
             figures=[
-                ("签到人次", len(held.rows)),
-                ("其中儿童", held.children),
-                ("其中来访者", held.guests),
-                ("照片", len(held.photos)),
+                ("签到人次", str(len(held.rows))),
+                ("其中儿童", str(held.children)),
+                ("其中来访者", str(held.guests)),
+                ("照片", str(len(held.photos))),
             ],
         )
     )
@@ -670,7 +669,8 @@ async def _tell(session: AsyncSession, book: RecordBook, kind: str, params: dict
     )
 
 
-def _size_text(size: int) -> str:
+def size_text(size: int) -> str:
+    """A size as staff read it: 860 KB, 12.5 MB."""
     if size >= 1024 * 1024:
         return f"{size / 1024 / 1024:.1f} MB"
     return f"{max(size // 1024, 1)} KB"
@@ -722,4 +722,4 @@ async def build(ctx: Any, book_id: int) -> None:
         return
     book.state, book.storage_key, book.size, book.ready_at, book.error = "ready", made[0], made[1], clock.now(), None
     await ctx.session.flush()
-    await _tell(ctx.session, book, "record_book.ready", {"size": _size_text(made[1])})
+    await _tell(ctx.session, book, "record_book.ready", {"size": size_text(made[1])})
