@@ -42,6 +42,7 @@ from api.routers import (
     households,
     library,
     notifications,
+    record_books,
     report_submissions,
     reports,
     volunteers,
@@ -407,6 +408,7 @@ def create_app(
                 announcements,
                 reports,
                 report_submissions,
+                record_books,
             )
         ),
         (API_PREFIX, volunteers.public),

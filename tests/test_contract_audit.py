@@ -136,6 +136,7 @@ COLUMNS: dict[str, str] = {
     "ProfileWrite.availability": "volunteer_profiles.availability",
     "ProfileWrite.real_name": "volunteer_profiles.real_name",
     "ProfileWrite.id_number": "-checked as an ID number, then sealed (volunteer_profiles.id_number_sealed)",
+    "RecordBookRequest.month": "record_books.month",
     "RecordAmend.service": "service_records.service",
     "RecordCorrection.service": "service_records.service",
     "RecordCorrection.reason": "service_records.correction_reason",

@@ -293,6 +293,31 @@ _declare(
     )
 )
 
+# staff: the monthly record book (台账) the worker assembled, with where to download it (the console)
+_RECORD_BOOK = frozenset({"record_book_id", "community_id", "month", "link", "kind_label"})
+_declare(
+    NotificationKind(
+        name="record_book.ready",
+        label="台账已生成",
+        params=_RECORD_BOOK | {"size"},
+        title="{month}的台账已生成",
+        body="{month}的台账（{kind_label}，{size}）已生成，请在工作台的「台账」页下载：{link}",
+        page="pages/staff/record-books?id={record_book_id}",
+        fields={"thing1": "{month}台账", "phrase2": "已生成"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="record_book.failed",
+        label="台账生成失败",
+        params=_RECORD_BOOK | {"error"},
+        title="{month}的台账没有生成成功",
+        body="{month}的台账（{kind_label}）没有生成成功：{error}。可以在工作台的「台账」页重新申请：{link}",
+        page="pages/staff/record-books?id={record_book_id}",
+        fields={"thing1": "{month}台账", "phrase2": "生成失败"},
+    )
+)
+
 
 def kind(name: str) -> NotificationKind:
     try:
