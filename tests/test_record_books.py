@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from api import clock
 from api.db.models import ActivitySummary, Media, Notification, RecordBook
-from api.services.reports import record_book, report
+from api.services.reports import exports, record_book
 from tests.conftest import make_settings
 from tests.factories import Person, activity, add_child, book, community, grant, join, login, platform_admin
 from workers import jobs  # noqa: F401 - registers the handlers
@@ -403,7 +403,7 @@ async def test_a_failure_marks_the_book_failed_and_tells_staff(client, app, w, m
     async def broken(*_args: Any, **_kwargs: Any) -> bytes:
         raise RuntimeError("the indicator sheet broke")
 
-    monkeypatch.setattr(report, "month_workbook", broken)
+    monkeypatch.setattr(exports, "month_workbook", broken)
     asked = await w.requested()
     for _ in range(record_book.BUILD_ATTEMPTS):
         await drain(app)

@@ -364,14 +364,16 @@ def _when(start: datetime, end: datetime, tz: ZoneInfo) -> str:
 
 
 async def held_activities(session: AsyncSession, community_id: int, start: datetime, end: datetime) -> list[Activity]:
-    """Published, not cancelled, ended within [start, end), with at least one check-in; in start order."""
+    """The activities the month's 活动场次 counts (the registry's definition): published, not
+    cancelled, started within [start, end) and ended by now, with at least one check-in of a
+    booking that stands; in start order."""
     checked_in = (
         select(BookingAttendee.id)
         .join(Booking, Booking.id == BookingAttendee.booking_id)
         .where(
             BookingAttendee.activity_id == Activity.id,
             BookingAttendee.checked_in_at.is_not(None),
-            Booking.status == "confirmed",
+            Booking.status != "cancelled",
         )
         .exists()
     )
@@ -382,8 +384,9 @@ async def held_activities(session: AsyncSession, community_id: int, start: datet
             Activity.status == "published",
             Activity.published_at.is_not(None),
             Activity.cancelled_at.is_(None),
-            Activity.end_at >= start,
-            Activity.end_at < end,
+            Activity.start_at >= start,
+            Activity.start_at < end,
+            Activity.end_at <= clock.now(),
             checked_in,
         )
         .order_by(Activity.start_at, Activity.id)
@@ -405,7 +408,7 @@ async def _signin_rows(session: AsyncSession, activity: Activity, tz: ZoneInfo) 
             .where(
                 BookingAttendee.activity_id == activity.id,
                 BookingAttendee.checked_in_at.is_not(None),
-                Booking.status == "confirmed",
+                Booking.status != "cancelled",
             )
             .order_by(BookingAttendee.checked_in_at, BookingAttendee.id)
         )
