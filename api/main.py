@@ -42,6 +42,7 @@ from api.routers import (
     households,
     library,
     notifications,
+    projects,
     volunteers,
 )
 from api.schemas.common import has_control
@@ -403,6 +404,7 @@ def create_app(
                 feed,
                 notifications,
                 announcements,
+                projects,
             )
         ),
         (API_PREFIX, volunteers.public),
