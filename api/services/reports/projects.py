@@ -211,8 +211,8 @@ async def create_project(session: AsyncSession, user: User, community_id: int, d
 
 
 async def list_projects(session: AsyncSession, user: User, community_id: int) -> list[dict[str, Any]]:
-    """The projects covering the community, current and future first, then past ones (latest
-    first). Staff of the community."""
+    """The projects covering the community, the one whose contract ends last first. Staff of the
+    community."""
     await require_staff(session, user, community_id)
     rows = await session.execute(
         select(ServiceProject)
