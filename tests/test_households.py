@@ -196,13 +196,14 @@ async def test_children_keep_the_minimum_and_need_consent(client, db):
         "display_name",
         "kind",
         "birth_year",
+        "gender",
         "status",
         "is_head",
         "has_account",
         "is_me",
         "consent_at",
     }
-    assert child["has_account"] is False
+    assert child["has_account"] is False and child["gender"] is None  # optional, never asked for
     elder = await client.post(
         f"/api/v1/households/{hid}/members", json={"display_name": "陈奶奶", "kind": "elder"}, headers=chen.headers
     )

@@ -22,6 +22,8 @@ from api.schemas.activities import CATEGORY_LABELS, ActivityCreate, ActivityUpda
 from api.services import communities
 from api.services.activities import browse, checkin, manage, planning
 from api.services.activities.manage import CLEARABLE
+from api.services.reports import projects
+from api.services.reports.projects import SERVICE_TYPE_LABELS
 
 router = APIRouter(prefix=web.PREFIX + "/c/{community_id}", include_in_schema=False)
 
@@ -48,10 +50,12 @@ LABELS = {
     "child_min_age": "儿童最小年龄",
     "child_max_age": "儿童最大年龄",
     "series_id": "所属系列",
+    "project_id": "服务项目",
+    "service_type": "服务类型",
     "reason": "取消原因",
 }
 TEXTS = ("title", "category", "description", "location")
-NUMBERS = ("capacity", "max_seats_per_booking", "child_min_age", "child_max_age", "space_id", "series_id")
+NUMBERS = ("capacity", "max_seats_per_booking", "child_min_age", "child_max_age", "space_id", "series_id", "project_id")
 TIMES = (
     "start_at",
     "end_at",
@@ -92,12 +96,15 @@ class ActivityForm(BaseModel):
     child_min_age: str = Field(default="", max_length=20)
     child_max_age: str = Field(default="", max_length=20)
     series_id: str = Field(default="", max_length=20)
+    project_id: str = Field(default="", max_length=20)
+    service_type: str = Field(default="", max_length=20)
 
 
 def _read(form: ActivityForm, tz: ZoneInfo) -> tuple[dict[str, Any], dict[str, str]]:
     """The form's values as the API's request takes them (empty: None; times in the community's
     zone), and the fields that could not be read."""
     values: dict[str, Any] = {name: getattr(form, name) for name in TEXTS}
+    values["service_type"] = form.service_type or None
     errors: dict[str, str] = {}
     for name in NUMBERS:
         raw = getattr(form, name)
@@ -168,6 +175,8 @@ def _service_errors(exc: AppError) -> dict[str, str] | None:
         return {"capacity": exc.message}
     if exc.code in ("space_not_found", "series_not_found"):
         return {exc.code.replace("_not_found", "_id"): exc.message}
+    if exc.code == "project_not_covering":
+        return {"project_id": exc.message}
     if exc.code == "validation_error" and isinstance(details, list):
         return {str(d.get("field")): _zh(str(d.get("message"))) for d in details}
     return None
@@ -191,12 +200,15 @@ def _as_form(fields: dict[str, Any]) -> dict[str, str]:
 
 
 async def _form_context(desk: web.Desk, **context: Any) -> dict[str, Any]:
-    """What the activity form needs besides its values: the community's spaces, series, categories."""
+    """What the activity form needs besides its values: the community's spaces, series, categories,
+    the service projects covering it and the service types."""
     spaces = await communities.list_spaces(desk.session, desk.community.id)
     series = await browse.list_series(desk.session, desk.viewer.user, desk.community.id)
     return {
         "spaces": [(s["id"], s["name"]) for s in spaces],
         "series": [(s.id, s.title) for s in series],
+        "projects": await projects.covering(desk.session, desk.viewer.user, desk.community.id),
+        "service_types": list(SERVICE_TYPE_LABELS.items()),
         "categories": list(CATEGORY_LABELS.items()),
         "labels": LABELS,
         "errors": {},
@@ -407,6 +419,8 @@ async def activity_page(activity_id: IdPath, request: Request, desk: web.DeskDep
             "a": detail,
             "roster": roster,
             "labels": dict(CATEGORY_LABELS),
+            "project_names": dict(await projects.covering(desk.session, desk.viewer.user, desk.community.id)),
+            "service_types": SERVICE_TYPE_LABELS,
             "week": detail["start_at"].astimezone(localtime.response_zone()).date().isoformat(),
         },
         desk=desk,

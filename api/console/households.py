@@ -13,7 +13,7 @@ from pydantic import Field
 
 from api.console import web
 from api.deps import IdPath
-from api.errors import invalid_field
+from api.errors import NotFound, invalid_field
 from api.schemas.common import Id, Input
 from api.services import household_file, households
 
@@ -31,17 +31,19 @@ HISTORY = {
 
 Kind = Literal["adult", "child", "elder"]
 BirthYear = Annotated[str, Field(max_length=4, pattern=r"^(\d{4})?$")]
+Gender = Literal["", "female", "male"]  # optional: "" is not recorded
 
 
 def _base(community_id: int) -> str:
     return f"{web.PREFIX}/c/{community_id}/households"
 
 
-def _person(name: str, kind: str, birth_year: str, consent: bool) -> dict[str, object]:
+def _person(name: str, kind: str, birth_year: str, consent: bool, gender: str = "") -> dict[str, object]:
     return {
         "display_name": name,
         "kind": kind,
         "birth_year": int(birth_year) if birth_year else None,
+        "gender": gender or None,
         "guardian_consent": consent,
     }
 
@@ -57,6 +59,7 @@ class RegisterForm(Input):
     name: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=MEMBER_ROWS)
     kind: list[Kind] = Field(default_factory=list, max_length=MEMBER_ROWS)
     birth_year: list[BirthYear] = Field(default_factory=list, max_length=MEMBER_ROWS)
+    gender: list[Gender] = Field(default_factory=list, max_length=MEMBER_ROWS)
     consent: list[Annotated[str, Field(pattern=r"^[1-9]$")]] = Field(default_factory=list, max_length=MEMBER_ROWS)
 
     def members(self) -> list[dict[str, object]]:
@@ -66,7 +69,8 @@ class RegisterForm(Input):
                 continue
             kind = self.kind[n] if n < len(self.kind) else "adult"
             year = self.birth_year[n] if n < len(self.birth_year) else ""
-            rows.append(_person(name, kind, year, str(n + 1) in self.consent))
+            gender = self.gender[n] if n < len(self.gender) else ""
+            rows.append(_person(name, kind, year, str(n + 1) in self.consent, gender))
         return rows
 
 
@@ -74,6 +78,7 @@ class MemberForm(Input):
     display_name: str = Field(min_length=1, max_length=32)
     kind: Kind
     birth_year: BirthYear = ""
+    gender: Gender = ""
     consent: Literal["", "1"] = ""
 
 
@@ -211,9 +216,26 @@ async def add_member(
     """Add a member without WeChat to the household (the households service's rule)."""
     cid = desk.community.id
     household = await household_file.household_in(desk.session, desk.viewer.user, cid, household_id)
-    data = _person(form.display_name, form.kind, form.birth_year, form.consent == "1")
+    data = _person(form.display_name, form.kind, form.birth_year, form.consent == "1", form.gender)
     await households.add_member(desk.session, desk.viewer.user, household.id, data)
     return web.redirect(f"{_base(cid)}/{household_id}", request)
+
+
+@router.post("/households/{household_id}/members/{member_id}/gender", dependencies=[web.CsrfChecked])
+async def member_gender(
+    household_id: IdPath,
+    member_id: IdPath,
+    request: Request,
+    desk: web.DeskDep,
+    gender: Annotated[Gender, Form()] = "",
+) -> Response:
+    """Record (or with an empty choice, clear) a member's gender; nothing requires it."""
+    cid = desk.community.id
+    found = await household_file.household_file(desk.session, desk.viewer.user, cid, household_id)
+    if member_id not in {m["id"] for m in found["members"]}:
+        raise NotFound("member_not_found", "找不到该成员")
+    await households.update_member(desk.session, desk.viewer.user, member_id, {"gender": gender or None})
+    return web.redirect(f"{_base(cid)}/{household_id}#members", request)
 
 
 @router.post("/households/{household_id}/contact-phone", dependencies=[web.CsrfChecked])

@@ -33,6 +33,7 @@ from api.schemas.volunteers import (
     ShiftCode,
     ShiftCreate,
     ShiftRead,
+    ShiftTags,
     SignupRead,
     SignupRequest,
     StoryAnswer,
@@ -178,6 +179,16 @@ async def end_rule(rule_id: IdPath, body: RuleEnd, user: CurrentUser, session: S
 @router.post("/shifts/{shift_id}/cancel", response_model=ShiftRead, summary="取消岗位（开始前；已报名的队员收到通知）")
 async def cancel_shift(shift_id: IdPath, body: ShiftCancel, user: CurrentUser, session: SessionDep) -> ShiftRead:
     return ShiftRead(**await shifts.cancel_shift(session, user, shift_id, body.reason))
+
+
+@router.patch(
+    "/shifts/{shift_id}",
+    response_model=ShiftRead,
+    summary="岗位的服务项目和服务类型（社工；队长可改服务类型）",
+    description="不填的字段不变，null 清除。岗位结束后也可以改。",
+)
+async def tag_shift(shift_id: IdPath, body: ShiftTags, user: CurrentUser, session: SessionDep) -> ShiftRead:
+    return ShiftRead(**await shifts.tag_shift(session, user, shift_id, body.model_dump(exclude_unset=True)))
 
 
 @router.get("/communities/{community_id}/shifts", response_model=Page[ShiftRead], summary="接下来的岗位")

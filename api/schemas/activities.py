@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from api.schemas.common import Id, Input, Page, Schema, Timestamp, Url, When
+from api.schemas.projects import ServiceType
 
 Category = Literal["children", "parent_child", "elders", "culture", "volunteering", "deliberation", "other"]
 # Each category as residents and social workers call it (the words of the field reports): the one
@@ -52,6 +53,12 @@ class ActivityCreate(_Times):
     child_max_age: Age | None = None
     cover_url: Url | None = None
     series_id: Id | None = None
+    project_id: Id | None = Field(
+        default=None, description="所属服务项目（须覆盖本社区）；不填：不属于项目，仍计入本社区"
+    )
+    service_type: ServiceType | None = Field(
+        default=None, description="服务类型：社区活动、小组活动、个案、志愿服务、议事协商、培训、其他"
+    )
 
 
 class ActivityUpdate(_Times):
@@ -73,6 +80,8 @@ class ActivityUpdate(_Times):
     child_max_age: Age | None = None
     cover_url: Url | None = None
     series_id: Id | None = None
+    project_id: Id | None = Field(default=None, description="null：不再属于服务项目。活动结束后也可以改")
+    service_type: ServiceType | None = Field(default=None, description="null：清除服务类型。活动结束后也可以改")
 
 
 class ActivityCancel(Input):
@@ -178,6 +187,8 @@ class ActivityDetail(ActivityItem):
     location: str
     series: SeriesRef | None
     cancel_reason: str | None
+    project_id: int | None = Field(default=None, description="所属服务项目（只有社工看得到）")
+    service_type: ServiceType | None = Field(default=None, description="服务类型（只有社工看得到）")
     my_bookings: list[BookingRead] = Field(description="本户对该活动的有效预约（访客为空）")
     next_session: ActivityItem | None = Field(default=None, description="同一系列的下一期")
     similar: list[ActivityItem] = Field(default=[], description="还有名额的同类活动（最多 5 个）")

@@ -7,6 +7,8 @@ from pydantic import BaseModel, Field, model_validator
 from api.schemas.common import Input, Schema, Timestamp
 
 MemberKind = Literal["adult", "child", "elder"]
+Gender = Literal["female", "male"]
+GENDER_TEXT = "性别（可不填，只用于服务数据按性别统计）"
 
 
 class JoinRequest(Input):
@@ -20,6 +22,7 @@ class MemberCreate(Input):
     display_name: str = Field(min_length=1, max_length=32, description="称呼即可，如 小雨；不需要真实姓名")
     kind: MemberKind
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    gender: Gender | None = Field(default=None, description=GENDER_TEXT)
     guardian_consent: bool = Field(
         default=False, description="儿童：监护人已阅读并同意《儿童个人信息保护规则》，单独同意"
     )
@@ -57,6 +60,7 @@ class HouseholdCreate(Input):
 class MemberUpdate(Input):
     display_name: str | None = Field(default=None, min_length=1, max_length=32)
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    gender: Gender | None = Field(default=None, description=GENDER_TEXT + "；null 清除")
 
 
 class MemberRead(Schema):
@@ -65,6 +69,7 @@ class MemberRead(Schema):
     display_name: str
     kind: MemberKind
     birth_year: int | None
+    gender: Gender | None = Field(default=None, description="性别（没有登记为 null）")
     status: Literal["active", "pending"]
     is_head: bool
     has_account: bool

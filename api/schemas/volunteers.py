@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.schemas.common import Day, Id, Input, TimeOfDay, Timestamp, When
 from api.schemas.communities import OpeningHours, Weekday, validate_opening_hours
+from api.schemas.projects import ServiceType
 
 Skill = Annotated[str, Field(min_length=1, max_length=16)]
 
@@ -100,6 +101,8 @@ class ShiftCreate(Input):
         default=None, description="为这个活动值班：在岗时可以扫居民的预约码签到、查看签到名单、登记现场来的人"
     )
     withdraw_deadline: When | None = Field(default=None, description="不填：开始前 12 小时")
+    project_id: Id | None = Field(default=None, description="所属服务项目（须覆盖本社区；只限社工）")
+    service_type: ServiceType | None = Field(default=None, description="服务类型，如 volunteering 志愿服务")
 
     @model_validator(mode="after")
     def _times(self) -> ShiftCreate:
@@ -161,8 +164,17 @@ class ShiftRead(BaseModel):
     activity_id: int | None
     withdraw_deadline: Timestamp
     cancelled: bool
+    project_id: int | None = Field(default=None, description="所属服务项目")
+    service_type: ServiceType | None = Field(default=None, description="服务类型")
     my_signup: SignupRead | None
     signups: list[SignupRead] | None = Field(default=None, description="社工和队长可见")
+
+
+class ShiftTags(Input):
+    """What reports count a shift under; a field left out stays as it is, null clears it."""
+
+    project_id: Id | None = Field(default=None, description="所属服务项目（须覆盖本社区）；null：不属于项目")
+    service_type: ServiceType | None = Field(default=None, description="服务类型；null：清除")
 
 
 class SignupRequest(Input):

@@ -135,6 +135,7 @@ def _member(member: Member) -> dict[str, Any]:
         "kind": member.kind,
         "kind_label": KIND_LABELS.get(member.kind, member.kind),
         "birth_year": member.birth_year,
+        "gender": member.gender,
         "status": member.status,
         "is_head": member.is_head,
         "has_account": member.user_id is not None,

@@ -113,6 +113,7 @@ def member_view(member: Member, viewer_id: int | None) -> dict[str, Any]:
         "display_name": member.display_name,
         "kind": member.kind,
         "birth_year": member.birth_year,
+        "gender": member.gender,
         "status": member.status,
         "is_head": member.is_head,
         "has_account": member.user_id is not None,
@@ -240,6 +241,7 @@ def _new_member(household: Household, user: User, data: dict[str, Any], *, is_he
         display_name=data["display_name"].strip(),
         kind=kind,
         birth_year=data.get("birth_year"),
+        gender=data.get("gender"),
         status="active",
         is_head=is_head,
         added_by_user_id=user.id,
@@ -339,7 +341,7 @@ async def update_member(session: AsyncSession, user: User, member_id: int, field
             raise Unprocessable("child_birth_year_required", "儿童需要出生年份", details={"field": "birth_year"})
         _check_child_age(int(fields["birth_year"]))  # as when the child was added
     for name, value in fields.items():
-        if value is not None or name == "birth_year":  # a name is never cleared: null leaves it
+        if value is not None or name in ("birth_year", "gender"):  # a name is never cleared: null leaves it
             setattr(member, name, value.strip() if isinstance(value, str) else value)
     await session.flush()
     return member

@@ -243,6 +243,8 @@ async def activity_detail(session: AsyncSession, user: User, activity_id: int) -
         location=activity.location,
         series={"id": series.id, "title": series.title} if series else None,
         cancel_reason=activity.cancel_reason,
+        project_id=activity.project_id if staff else None,
+        service_type=activity.service_type if staff else None,
         my_bookings=mine,
         join=join_hint(community) if role is None else None,
         **await _what_next(session, user, activity, member=role is not None),

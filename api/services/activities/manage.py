@@ -27,12 +27,26 @@ from api.services.activities.common import (
 )
 from api.services.feed.follows import tell_followers
 from api.services.notifications import cancel_scheduled, notify
+from api.services.reports import projects
 
 CHECKIN_BEFORE = timedelta(minutes=30)
 CHECKIN_AFTER = timedelta(minutes=30)
 SHIFTED_WITH_START = ("registration_closes_at", "cancel_deadline", "checkin_opens_at", "checkin_closes_at")
 # fields a PATCH may clear with null; for the others null means "leave as it is"
-CLEARABLE = frozenset({"space_id", "registration_opens_at", "child_min_age", "child_max_age", "cover_url", "series_id"})
+CLEARABLE = frozenset(
+    {
+        "space_id",
+        "registration_opens_at",
+        "child_min_age",
+        "child_max_age",
+        "cover_url",
+        "series_id",
+        "project_id",
+        "service_type",
+    }
+)
+# what reports count it under: may still be changed once the activity has finished
+TAGS = frozenset({"project_id", "service_type"})
 
 
 async def _check_refs(session: AsyncSession, community_id: int, fields: dict[str, Any]) -> None:
@@ -44,6 +58,7 @@ async def _check_refs(session: AsyncSession, community_id: int, fields: dict[str
         series = await session.get(Series, fields["series_id"])
         if series is None or series.community_id != community_id:
             raise Unprocessable("series_not_found", "本社区没有这个系列", details={"series_id": fields["series_id"]})
+    await projects.check_tag(session, community_id, fields.get("project_id"))
 
 
 def _check_times(activity: Activity) -> None:
@@ -123,14 +138,16 @@ async def _booked_users(session: AsyncSession, activity_id: int) -> list[int]:
 async def update_activity(session: AsyncSession, user: User, activity_id: int, fields: dict[str, Any]) -> Activity:
     """Staff edit. Moving the start moves the windows with it unless they are given. A new time
     or place is told to everyone booked, and their reminders follow; a larger capacity promotes
-    the waitlist; a capacity below the seats taken is refused."""
+    the waitlist; a capacity below the seats taken is refused. Its project and service type (what
+    reports count it under) may also be changed after it has finished."""
     activity = await _for_staff(session, user, activity_id)
     activity = await lock_activity(session, activity.id)
     now = clock.now()
     fields = {k: v for k, v in fields.items() if v is not None or k in CLEARABLE}
+    tags_only = bool(fields) and set(fields) <= TAGS
     if activity.status == "cancelled":
         raise Conflict("activity_cancelled", "活动已取消，不能再修改")
-    if activity.status == "published" and activity.end_at <= now:
+    if activity.status == "published" and activity.end_at <= now and not tags_only:
         raise Conflict(
             "activity_finished",
             f"活动已于 {localtime.text(activity.end_at)} 结束，不能再修改",
@@ -163,7 +180,7 @@ async def update_activity(session: AsyncSession, user: User, activity_id: int, f
             )
         activity.capacity = capacity
     await session.flush()
-    if activity.status == "published":
+    if activity.status == "published" and not tags_only:
         moved = activity.start_at != old_start or (activity.space_id, activity.location) != old_place
         if moved:
             await _tell_booked_of_change(session, activity, old_start, now)

@@ -275,6 +275,8 @@ COPIED = (
     "child_min_age",
     "child_max_age",
     "cover_url",
+    "project_id",
+    "service_type",
 )
 # windows kept at the same distance from the start as in the last session
 RELATIVE = ("registration_closes_at", "cancel_deadline", "checkin_opens_at", "checkin_closes_at")

@@ -26,6 +26,7 @@ from api.schemas.communities import WEEKDAYS
 from api.security import ONSITE_CODE_SECONDS, onsite_code, onsite_code_valid
 from api.services.access import get_community, require_member
 from api.services.notifications import cancel_scheduled, notify, schedule
+from api.services.reports import projects
 from api.services.volunteers import records
 from api.services.volunteers.common import is_leader, is_staff, membership
 
@@ -50,9 +51,14 @@ async def _may_manage(session: AsyncSession, user: User, community_id: int, team
 
 async def _check_refs(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> None:
     """The team and activity named are the community's; only staff attach a shift to an activity
-    (its volunteers may scan the activity's booking codes)."""
+    (its volunteers may scan the activity's booking codes) or to a service project (which must
+    cover the community)."""
     if data.get("activity_id") is not None and not await is_staff(session, user, community_id):
         raise Forbidden("staff_only", "只有社工可以为活动设置值班岗位")
+    if data.get("project_id") is not None:
+        if not await is_staff(session, user, community_id):
+            raise Forbidden("staff_only", "只有社工可以把岗位归入服务项目")
+        await projects.check_tag(session, community_id, data["project_id"])
     if data.get("team_id") is not None:
         team = await session.get(Team, data["team_id"])
         if team is None or team.community_id != community_id:
@@ -92,10 +98,28 @@ async def create_shift(session: AsyncSession, user: User, community_id: int, dat
         taken=0,
         withdraw_deadline=max(deadline, now),
         created_by=user.id,
+        project_id=data.get("project_id"),
+        service_type=data.get("service_type"),
     )
     session.add(shift)
     await session.flush()
     return shift
+
+
+async def tag_shift(session: AsyncSession, user: User, shift_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """Staff (or the team's leaders, for the service type) change what reports count a shift
+    under: its service project and service type. A field not given stays; null clears it. Also
+    after the shift has ended."""
+    shift = await _get_shift(session, shift_id)
+    await require_member(session, user, shift.community_id)
+    if not await _may_manage(session, user, shift.community_id, shift.team_id):
+        raise Forbidden("team_leader_only", "只有社工或本团队队长可以修改岗位")
+    await _check_refs(session, user, shift.community_id, {"project_id": fields.get("project_id")})
+    for name in ("project_id", "service_type"):
+        if name in fields:
+            setattr(shift, name, fields[name])
+    await session.flush()
+    return await shift_detail(session, user, shift.id)
 
 
 async def create_rule(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -291,6 +315,8 @@ def shift_view(shift: Shift, mine: ShiftSignup | None, team_name: str | None) ->
         "activity_id": shift.activity_id,
         "withdraw_deadline": shift.withdraw_deadline,
         "cancelled": shift.cancelled_at is not None,
+        "project_id": shift.project_id,
+        "service_type": shift.service_type,
         "my_signup": _signup_view(mine) if mine else None,
     }
 
