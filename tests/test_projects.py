@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from api import clock
-from api.services.reports.projects import SERVICE_TYPE_LABELS, TARGETABLE, periods
+from api.services.reports.labels import SERVICE_TYPE_LABELS
+from api.services.reports.projects import TARGETABLE, periods
 from tests.conftest import make_settings
 from tests.factories import Person, activity, community, grant, join, login, platform_admin
 

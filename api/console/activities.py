@@ -23,7 +23,7 @@ from api.services import communities
 from api.services.activities import browse, checkin, manage, planning
 from api.services.activities.manage import CLEARABLE
 from api.services.reports import projects
-from api.services.reports.projects import SERVICE_TYPE_LABELS
+from api.services.reports.labels import SERVICE_TYPE_LABELS
 
 router = APIRouter(prefix=web.PREFIX + "/c/{community_id}", include_in_schema=False)
 

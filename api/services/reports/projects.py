@@ -16,38 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
 from api.db.models import Activity, Community, ProjectCommunity, ProjectTarget, ServiceProject, Shift, User
-from api.db.models.reports import SERVICE_TYPES
 from api.errors import Conflict, NotFound, Unprocessable
 from api.services.access import RANK, get_community, require_staff, role_in
+from api.services.reports import registry
 
-# The indicators a target may be set for, with their zh-CN names. The indicator registry
-# (api/services/reports/registry.py) will be the one definition; until then, these keys.
-TARGETABLE: dict[str, str] = {
-    "activities_held": "活动场次",
-    "service_visits": "服务人次",
-    "beneficiaries": "受益人数",
-    "new_participants": "新增参与者",
-    "open_days": "开放天数",
-    "open_hours": "开放时长",
-    "loans": "图书借阅",
-    "volunteers": "志愿者人数",
-    "volunteer_visits": "志愿服务人次",
-    "volunteer_hours": "志愿服务时长",
-    "announcements": "通知公告",
-    "households_reached": "通知触达户数",
-}
-
-# what funders' templates count activities by
-SERVICE_TYPE_LABELS: dict[str, str] = {
-    "community": "社区活动",
-    "group": "小组活动",
-    "casework": "个案",
-    "volunteering": "志愿服务",
-    "deliberation": "议事协商",
-    "training": "培训",
-    "other": "其他",
-}
-assert tuple(SERVICE_TYPE_LABELS) == SERVICE_TYPES
+# the indicators a target may be set for, with their names: the registry's
+TARGETABLE = registry.TARGETABLE
 
 GRAIN_LABELS = {"month": "按月", "quarter": "按季度"}
 TOTAL = "total"

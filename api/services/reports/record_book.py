@@ -56,6 +56,7 @@ from api.services import access, phones
 from api.services.activities.common import place_of
 from api.services.notifications.core import notify
 from api.services.reports import exports
+from api.services.reports.labels import SERVICE_TYPE_LABELS
 from api.services.users import mask_phone
 from workers.outbox import enqueue
 
@@ -76,15 +77,6 @@ README_NAME = "说明"
 PDF, XLSX, TXT, JPG, ZIP = ".pdf", ".xlsx", ".txt", ".jpg", ".zip"
 
 # 社区活动 / 小组活动 / 个案 / 志愿服务 / 议事协商 / 培训 / 其他 (api.db.models.reports.SERVICE_TYPES)
-SERVICE_TYPE_LABELS = {
-    "community": "社区活动",
-    "group": "小组活动",
-    "casework": "个案",
-    "volunteering": "志愿服务",
-    "deliberation": "议事协商",
-    "training": "培训",
-    "other": "其他",
-}
 SUMMARY_SECTIONS = (
     ("background", "背景"),
     ("goals", "目标"),

@@ -13,21 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from api.db.models.reports import SERVICE_TYPES
 from api.schemas.activities import CATEGORY_LABELS
 from api.services.reports.facts import Facts, Held
+from api.services.reports.labels import SERVICE_TYPE_LABELS
 from api.services.reports.periods import month_label
 
-SERVICE_TYPE_LABELS = {
-    "community": "社区活动",
-    "group": "小组活动",
-    "casework": "个案",
-    "volunteering": "志愿服务",
-    "deliberation": "议事协商",
-    "training": "培训",
-    "other": "其他",
-}
-assert set(SERVICE_TYPE_LABELS) == set(SERVICE_TYPES)
 CATEGORY_NAMES: dict[str, str] = {str(k): v for k, v in CATEGORY_LABELS.items()}
 AGE_GROUP_LABELS = {"adult": "成人", "child": "儿童", "guest": "来宾（未登记）"}
 GENDER_LABELS = {"female": "女", "male": "男"}

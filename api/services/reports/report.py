@@ -18,12 +18,12 @@ from api.errors import Forbidden, NotFound, invalid_field
 from api.services.access import RANK, get_community, role_in
 from api.services.reports import facts as facts_module
 from api.services.reports.facts import Facts, Held, LoanRow, Notice, OpenDay, ServiceRow, Visit
+from api.services.reports.labels import SERVICE_TYPE_LABELS
 from api.services.reports.periods import Span, month_span, parse_period, span
 from api.services.reports.registry import (
     AGE_GROUP_LABELS,
     BREAKDOWNS,
     INDICATORS,
-    SERVICE_TYPE_LABELS,
     Indicator,
     group,
     items,
