@@ -121,6 +121,7 @@ ID_TABLES = {
     "media_id": "media",
     "project_id": "service_projects",
     "submission_id": "report_submissions",
+    "record_book_id": "record_books",
 }
 TEXT_COLUMNS = {
     "token": "SELECT token FROM shares ORDER BY id",
