@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from api.console import web
 from api.deps import IdPath
-from api.routers.record_books import attachment
+from api.documents import attachment
 from api.services.reports import record_book
 
 router = APIRouter(prefix=web.PREFIX + "/c/{community_id}", include_in_schema=False)

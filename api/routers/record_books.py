@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep
+from api.documents import attachment
 from api.schemas.record_books import RecordBookPage, RecordBookRead, RecordBookRequest
 from api.services.reports import record_book
 
 router = APIRouter(tags=["reports"])
-
-
-def attachment(name: str, fallback: str) -> str:
-    """Content-Disposition for a file with a Chinese name: an ASCII `filename` for old clients and
-    the UTF-8 name in `filename*` (RFC 5987), which browsers prefer."""
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @router.post(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import User
+from api.documents import attachment
 from api.documents.csvfile import csv_bytes
 from api.documents.xlsx import Sheet, workbook
 from api.errors import invalid_field
@@ -22,9 +22,7 @@ CSV = "text/csv; charset=utf-8"
 
 
 def disposition(filename: str) -> str:
-    """attachment with an ASCII fallback and the real (Chinese) name per RFC 5987."""
-    fallback = "report" + filename[filename.rindex(".") :]
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+    return attachment(filename, "report" + filename[filename.rindex(".") :])
 
 
 def _number(value: Any) -> Any:
