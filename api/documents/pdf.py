@@ -88,7 +88,7 @@ def _build(
             canvas.setFont(font(), 9)
             canvas.setFillColor(MUTED)
             if footer:
-                canvas.drawString(side, 10 * mm, footer)
+                canvas.drawString(side, 10 * mm, _CONTROL.sub("", footer)[:60])
             if page_numbers:
                 canvas.drawRightString(PAGE_WIDTH - side, 10 * mm, f"第 {doc.page} / {total} 页")
             canvas.restoreState()
