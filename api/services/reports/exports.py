@@ -3,6 +3,7 @@ breakdown, a sheet of definitions) or a CSV of one of those sheets (UTF-8 with a
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Any
 
@@ -104,7 +105,8 @@ async def export(
     if format == "csv":
         sheet = breakdown_sheet(data, breakdown) if breakdown else overview(data)
         return csv_bytes(sheet.headers, sheet.rows), CSV, f"{name}.csv"
-    return workbook(sheets(data)), XLSX, f"{name}.xlsx"
+    # a year's workbook takes a moment to write: off the event loop, which other requests share
+    return await asyncio.to_thread(workbook, sheets(data)), XLSX, f"{name}.xlsx"
 
 
 async def month_workbook(session: AsyncSession, user: User, community_id: int, month: str) -> bytes:
@@ -112,4 +114,4 @@ async def month_workbook(session: AsyncSession, user: User, community_id: int, m
     period = parse_period(month, field="month")
     whole = month_span(period.first.year, period.first.month)
     data = await report.build(session, user, community_id, whole.first, whole.last)
-    return workbook(sheets(data))
+    return await asyncio.to_thread(workbook, sheets(data))
