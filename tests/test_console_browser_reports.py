@@ -19,7 +19,7 @@ def settings(database_url):
     return make_settings(database_url, jwt_ttl_seconds=30 * 24 * 3600)
 
 
-async def test_reports_in_chromium(page, client, db, app):
+async def test_reports_in_chromium(page, client, db, app, tmp_path):
     scene = await (await Scene().build(client, db, app)).play()
     await page.goto("/console/login")
     await page.select_option("#dev-user", str(scene.staff.user_id))
@@ -63,8 +63,9 @@ async def test_reports_in_chromium(page, client, db, app):
         await page.click("a[data-export='xlsx']")
     download = await download_info.value
     assert download.suggested_filename.endswith(".xlsx") and "服务数据" in download.suggested_filename
-    path = await download.path()
-    book = load_workbook(path, read_only=True)
+    saved = tmp_path / download.suggested_filename
+    await download.save_as(saved)
+    book = load_workbook(saved, read_only=True)
     assert "总表" in book.sheetnames and "指标口径" in book.sheetnames
     assert not page.linli_errors, page.linli_errors
     os.makedirs(ARTIFACTS, exist_ok=True)
