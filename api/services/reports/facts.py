@@ -411,27 +411,19 @@ async def _notices(session: AsyncSession, facts: Facts, start: datetime, end: da
     by_key = {cause_key(aid): aid for aid, _t, _p in rows}
     reached: dict[int, set[int]] = defaultdict(set)
     recipients: dict[int, int] = defaultdict(int)
-    # per notice, how many inbox entries it made and the households they reached, as one row with
-    # the households' ids joined by commas: a year of notices to a thousand households is ~100,000
-    # (notice, household) pairs, cheaper to join in the database than to send as rows
-    pairs = (
-        select(
-            Notification.cause_key.label("cause_key"),
-            Member.household_id.label("household_id"),
-            func.count().label("entries"),
-        )
-        .outerjoin(Member, and_(Member.user_id == Notification.user_id, Member.community_id == cid))
-        .where(Notification.cause_key.in_(list(by_key)), Notification.retracted_at.is_(None))
-        .group_by(Notification.cause_key, Member.household_id)
-        .subquery()
-    )
+    # per notice, how many inbox entries it made and the households they reached (their ids joined
+    # by commas, repeats included): one row a notice, where a year of notices to a thousand
+    # households is ~130,000 inbox entries, cheaper joined in the database than sent as rows
     for key, entries, households in (
         await session.execute(
             select(
-                pairs.c.cause_key,
-                func.sum(pairs.c.entries),
-                func.aggregate_strings(cast(pairs.c.household_id, String), ","),
-            ).group_by(pairs.c.cause_key)
+                Notification.cause_key,
+                func.count(),
+                func.aggregate_strings(cast(Member.household_id, String), ","),
+            )
+            .outerjoin(Member, and_(Member.user_id == Notification.user_id, Member.community_id == cid))
+            .where(Notification.cause_key.in_(list(by_key)), Notification.retracted_at.is_(None))
+            .group_by(Notification.cause_key)
         )
     ).all():
         aid = by_key[key]
