@@ -2,16 +2,17 @@
 its XLSX export, with times and peak memory (issue 14: the year's dashboard under 1 s, the export
 under 5 s and 150 MB).
 
-Generates, in a fresh database on LINLI_BENCH_DATABASE_URL's server (dropped afterwards), with
-bulk inserts (Core `insert()` with lists of rows): one community of 1,000 households (~2,250
-members, ~1,300 with WeChat: children and elders without WeChat, some with gender), a space open Tue–Sun with a few
-closure days, the reading corner (3,000 titles, 4,000 copies), 500 activities over the year (some
-cancelled; most tagged with a service project and a service type) with 20,000 check-ins (walk-ins
-included) and some no-shows, 10,000 loans, 3,000 approved service records of ~150 volunteers
-(some corrected), 100 announcements to every resident with their inbox entries and readers, and
-the loop's posts, shares and opens. Then, in a fresh process for each case (so that its peak
-memory is the request's, not the generator's nor another case's), runs the real app in-process (httpx's ASGI transport against
-`api.main.create_app`), signs in as the community's social worker (the development login), and
+Generates, in a fresh database on LINLI_BENCH_DATABASE_URL's server (dropped afterwards), with bulk
+inserts (Core `insert()` with lists of rows): one community of 1,000 households (~2,250 members,
+~1,300 with WeChat: children and elders without WeChat, some with gender), a space open Tue–Sun
+with a few closure days, the reading corner (3,000 titles, 4,000 copies), 500 activities over the
+year (some cancelled; most tagged with a service project and a service type) with 20,000 check-ins
+(walk-ins included) and some no-shows, 10,000 loans, 3,000 approved service records of ~150
+volunteers (some corrected), 100 announcements to every resident with their inbox entries and
+readers, and the loop's posts, shares and opens. Then, in a fresh process for each case (so that
+its peak memory is the request's, not the generator's nor another case's), runs the real app in-
+process (httpx's ASGI transport against `api.main.create_app`), signs in as the community's social
+worker (the development login), and
 requests:
 
 - `GET /api/v1/communities/{id}/reports?from=<year start>&to=<year end>` (every breakdown),
