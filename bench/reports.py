@@ -10,10 +10,9 @@ year (some cancelled; most tagged with a service project and a service type) wit
 (walk-ins included) and some no-shows, 10,000 loans, 3,000 approved service records of ~150
 volunteers (some corrected), 100 announcements to every resident with their inbox entries and
 readers, and the loop's posts, shares and opens. Then, in a fresh process for each case (so that
-its peak memory is the request's, not the generator's nor another case's), runs the real app in-
-process (httpx's ASGI transport against `api.main.create_app`), signs in as the community's social
-worker (the development login), and
-requests:
+its peak memory is the request's, not the generator's nor another case's), runs the real app
+in-process (httpx's ASGI transport against `api.main.create_app`), signs in as the community's
+social worker (the development login), and requests:
 
 - `GET /api/v1/communities/{id}/reports?from=<year start>&to=<year end>` (every breakdown),
   `--runs` times after a warm-up: median and 95th percentile, CPU time, statements;
