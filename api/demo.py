@@ -8,7 +8,10 @@ queue; the volunteers' month of opening duty (Tue–Sun 14:00–18:00) from a we
 shift at the reading club, and three weeks already served with approved service records (the
 last day's waiting for review); four activities already held, with albums of generated photos,
 likes, comments, a post waiting for review, shares, their opens, a booking from a share and a
-newcomer who joined from one (`api/demo_feed.py`). Log in with `dev:<name>` in fake mode."""
+newcomer who joined from one (`api/demo_feed.py`); and for the reports, the street office's service
+project with its targets and three months of history since the contract began — activities tagged
+with the project and a service type, check-ins, loans, duty served, notices read
+(`api/demo_history.py`). Log in with `dev:<name>` in fake mode."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
+from api import clock, demo_history
 from api.db.models import (
     Activity,
     Book,
@@ -26,6 +29,7 @@ from api.db.models import (
     Community,
     Loan,
     Member,
+    ServiceProject,
     ServiceRecord,
     Shift,
     ShiftRule,
@@ -168,11 +172,15 @@ async def load_demo(db: Database, *, if_empty: bool = True) -> bool:
         await households.join(
             session, spouse, community.id, {"display_name": "陈爸爸", "building": "1栋", "unit": "1单元", "room": "301"}
         )
+        await demo_history.set_genders(session, community)
+        project = await demo_history.create_project(session, community, admin)
+        await demo_history.history(session, community, project)
         await _teams_and_announcements(session, community)
-        await _activities(session, community)
-        await _library(session, community)
+        await _activities(session, community, project)
+        await _library(session, community, project)
         await _volunteers(session, community)
-        await record_and_share(session, community)
+        await demo_history.service(session, community, project, SERVED)
+        await record_and_share(session, community, project.id)
         await session.commit()
     return True
 
@@ -186,9 +194,10 @@ LENT = [
 ]
 # waiting for the school-bus book: (login, member)
 HOLDING = [("li", "朵朵"), ("xu", "可可")]
+HELD_TITLE = "神奇校车：地球内部探秘"
 
 
-async def _library(session: AsyncSession, community: Community) -> None:
+async def _library(session: AsyncSession, community: Community, project: ServiceProject) -> None:
     users = {u.openid.removeprefix("dev-"): u for u in (await session.execute(select(User))).scalars()}
     staff = users["staff"]
     ids: dict[str, int] = {}
@@ -214,6 +223,8 @@ async def _library(session: AsyncSession, community: Community) -> None:
             session.add(BookCopy(book_id=book.id, community_id=community.id, barcode=barcode, state="available"))
             barcodes.setdefault(book.title, barcode)
     await session.flush()
+    # three months of loans, all returned, before today's
+    await demo_history.loans(session, community, project, {title for _, _, title in LENT} | {HELD_TITLE})
 
     async def member(login: str, name: str) -> int:
         head = (
@@ -238,7 +249,7 @@ async def _library(session: AsyncSession, community: Community) -> None:
     late.borrowed_at -= timedelta(days=17)
     late.due_at -= timedelta(days=17)
     for login, name in HOLDING:
-        await circulation.place_hold(session, users[login], ids["神奇校车：地球内部探秘"], await member(login, name))
+        await circulation.place_hold(session, users[login], ids[HELD_TITLE], await member(login, name))
 
 
 # a week at the composite space: (days from today, local start, minutes, title, category, capacity,
@@ -272,7 +283,15 @@ BOOKED = [
 ]  # fmt: skip
 
 
-async def _activities(session: AsyncSession, community: Community) -> None:
+# the project's service type of each (the health talk is the health centre's: not the project's)
+WEEK_TYPES = {
+    "亲子手工：做一盏元宵灯笼": "community",
+    "院落议事会：3栋楼下停车与绿地": "deliberation",
+    "周六读书会": "group",
+}
+
+
+async def _activities(session: AsyncSession, community: Community, project: ServiceProject) -> None:
     users = {u.openid.removeprefix("dev-"): u for u in (await session.execute(select(User))).scalars()}
     staff = users["staff"]
     tz = ZoneInfo(community.timezone)
@@ -308,6 +327,9 @@ async def _activities(session: AsyncSession, community: Community) -> None:
             },
         )
         await manage.publish(session, staff, activity.id)
+        service_type = WEEK_TYPES.get(title.partition("：")[0] if in_series else title)
+        if service_type is not None:
+            activity.project_id, activity.service_type = project.id, service_type
         ids[title] = activity.id
     for name, title, attendees in BOOKED:
         user = users[name]

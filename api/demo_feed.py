@@ -119,7 +119,11 @@ async def _store_photo(session: AsyncSession, community: Community, staff: User,
     return media
 
 
-async def record_and_share(session: AsyncSession, community: Community) -> None:
+# the service project's type of each kind of activity held (all delivered under the project)
+SERVICE_TYPES = {"children": "group", "parent_child": "community", "elders": "training"}
+
+
+async def record_and_share(session: AsyncSession, community: Community, project_id: int | None = None) -> None:
     users = {u.openid.removeprefix("dev-"): u for u in (await session.execute(select(User))).scalars()}
     staff = users["staff"]
     tz = ZoneInfo(community.timezone)
@@ -150,6 +154,7 @@ async def record_and_share(session: AsyncSession, community: Community) -> None:
             child_min_age=6 if category == "children" else None, child_max_age=12 if category == "children" else None,
             published_at=published, attendance_closed_at=start + timedelta(minutes=minutes, hours=2),
             album_sent_at=start + timedelta(minutes=minutes, hours=24), created_by=staff.id,
+            project_id=project_id, service_type=SERVICE_TYPES[category] if project_id else None,
             created_at=published, updated_at=published,
         )  # fmt: skip
         session.add(activity)

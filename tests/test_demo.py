@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from api import clock
 from api.demo import load_demo
+from api.demo_history import MONTHLY_TARGETS
+from api.services.reports.registry import TARGETABLE
 from tests.factories import login
 from workers import jobs  # noqa: F401 - registers the handlers
 from workers.runner import Worker
@@ -42,10 +50,12 @@ async def test_demo_has_a_pinned_welcome_and_fake_pushes_to_inspect(client, app,
     chen = await login(client, "chen")  # children of 8 and 5, not in a team, subscribed
     community_id = (await client.get("/api/v1/me", headers=chen.headers)).json()["memberships"][0]["community_id"]
     notices = (await client.get(f"/api/v1/communities/{community_id}/announcements", headers=chen.headers)).json()
-    assert [(a["title"], a["pinned"]) for a in notices["items"]] == [
+    assert [(a["title"], a["pinned"]) for a in notices["items"][:2]] == [
         ("欢迎来到B社区复合空间", True),
         ("周六亲子绘本共读开始报名", False),
     ]
+    # then the three months' weekly notices, all read (chen reads everything)
+    assert len(notices["items"]) > 10 and all(a["read"] for a in notices["items"][2:])
     inbox = (await client.get("/api/v1/me/inbox", headers=chen.headers)).json()
     # the two notices, and the two reading-club sessions of the series chen follows
     assert inbox["unread_count"] == 4
@@ -128,7 +138,9 @@ async def test_demo_volunteers_have_three_teams_a_month_of_duty_and_served_hours
     ).json()
     assert len(pending) == 2 and [r["flagged"] for r in pending].count(True) == 1
     ranking = (await client.get(f"/api/v1/communities/{community_id}/volunteers/rankings", headers=liu.headers)).json()
-    assert "赵老师" not in [r["display_name"] for r in ranking] and len(ranking) == 4
+    # the duty roster's four (赵老师 keeps out of rankings), the space team's three and 李妈妈, who
+    # helps at the after-school class and visits elders
+    assert "赵老师" not in [r["display_name"] for r in ranking] and len(ranking) == 8
 
 
 async def test_demo_albums_and_the_loop_figures_have_something_to_say(client, app, db):
@@ -175,3 +187,65 @@ async def test_demo_albums_and_the_loop_figures_have_something_to_say(client, ap
 
     queue = (await client.get(f"/api/v1/communities/{community_id}/moderation", headers=staff.headers)).json()
     assert len(queue["posts"]) == 1
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        None,  # the real clock, as `linli demo` runs
+        datetime(2027, 3, 1, 9, 0, tzinfo=SHANGHAI),  # the last full month ended yesterday
+        datetime(2026, 12, 31, 20, 0, tzinfo=SHANGHAI),  # it ended a month ago
+    ],
+    ids=["today", "first-of-month", "end-of-month"],
+)
+async def test_demo_reports_last_full_month_has_every_indicator_against_the_project(client, db, now):
+    if now is not None:
+        clock.freeze(now)
+    await load_demo(db)
+    staff = await login(client, "staff")
+    community_id = (await client.get("/api/v1/me", headers=staff.headers)).json()["memberships"][0]["community_id"]
+    today = clock.now().astimezone(SHANGHAI).date()
+    last = today.replace(day=1) - timedelta(days=1)
+    period = {"from": last.replace(day=1).isoformat(), "to": last.isoformat()}
+    url = f"/api/v1/communities/{community_id}/reports"
+
+    everything = (await client.get(url, params=period, headers=staff.headers)).json()
+    whole = {i["key"]: i for i in everything["indicators"]}
+    (project,) = [g for g in whole["activities_held"]["breakdowns"]["project"] if g["key"] != "_none"]
+    assert project["label"] == "B社区儿童友好空间运营项目" and project["value"] > 0
+    untagged = [g for g in whole["activities_held"]["breakdowns"]["project"] if g["key"] == "_none"]
+    assert untagged and untagged[0]["value"] > 0  # the party branch's day, the health centre's check-up
+
+    answer = await client.get(url, params={**period, "project": project["key"]}, headers=staff.headers)
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert report["project"]["funder"] == "某某街道办事处"
+    figures = {i["key"]: i for i in report["indicators"]}
+    assert set(MONTHLY_TARGETS) <= set(TARGETABLE)
+    for key in MONTHLY_TARGETS:
+        indicator = figures[key]
+        assert indicator["value"] > 0, key
+        assert indicator["plan"] > 0 and indicator["percent"] is not None, key
+        assert indicator["target_total"] == 12 * MONTHLY_TARGETS[key], key
+        assert sum(m["value"] for m in indicator["breakdowns"]["month"]) > 0, key
+    # children without WeChat, elders, walk-ins who gave only a name
+    parts = {p["key"]: p["value"] for p in figures["beneficiaries"]["parts"]}
+    assert parts["children"] > 0 and parts["adults"] > 0 and parts["guests"] > 0
+    genders = {g["key"]: g["value"] for g in figures["service_visits"]["breakdowns"]["gender"]}
+    assert genders.get("female", 0) > 0 and genders.get("male", 0) > 0 and genders.get("_none", 0) > 0
+    types = {g["key"] for g in figures["activities_held"]["breakdowns"]["service_type"]}
+    assert {"group", "community", "deliberation", "casework"} <= types
+    assert figures["open_days"]["value"] < 27  # six days a week at most (minus the closure, in its month)
+    assert figures["read_rate"]["value"] > 50
+
+    # the trend: every month since the contract began has its activities, visits, loans, service and notices
+    trend = await client.get(
+        url, params={"from": report["project"]["starts_on"], "to": last.isoformat()}, headers=staff.headers
+    )
+    months = {i["key"]: i["breakdowns"]["month"] for i in trend.json()["indicators"]}
+    assert len(months["activities_held"]) >= 2
+    for key in ("activities_held", "service_visits", "new_participants", "loans", "volunteer_hours", "announcements"):
+        assert all(m["value"] > 0 for m in months[key]), (key, months[key])

@@ -40,18 +40,27 @@ async def _scalar(session: AsyncSession, query: Select[Any]) -> int:
 async def _comeback(session: AsyncSession, activities: ColumnElement[bool]) -> tuple[int, int]:
     """(attending members, of them those who booked another activity in the window)."""
     came = (
-        select(BookingAttendee.member_id.label("member_id"), Activity.id.label("activity_id"))
+        select(
+            BookingAttendee.member_id.label("member_id"),
+            Activity.id.label("activity_id"),
+            Activity.end_at.label("end_at"),
+        )
         .join(Activity, Activity.id == BookingAttendee.activity_id)
         .where(activities, BookingAttendee.checked_in_at.is_not(None), BookingAttendee.member_id.is_not(None))
         .subquery()
     )
-    attending = await _scalar(session, select(func.count(func.distinct(came.c.member_id))))
-    return attending, (await _rebooked(session, came)) if attending else 0
+    attending, last_end = (
+        await session.execute(select(func.count(func.distinct(came.c.member_id)), func.max(came.c.end_at)))
+    ).one()
+    if not attending:
+        return 0, 0
+    return int(attending), await _rebooked(session, came, last_end + COMEBACK_WINDOW)
 
 
-async def _rebooked(session: AsyncSession, came: Any) -> int:
-    """Members who came back, checked in Python over the (few) bookings of the attending members:
-    date arithmetic in SQL differs between the engines."""
+async def _rebooked(session: AsyncSession, came: Any, until: datetime) -> int:
+    """Members who came back, checked in Python over the bookings of the attending members made
+    after the activity's start and by `until` (the last one's end plus the window: the SQL only
+    narrows what is read, without date arithmetic, which differs between the engines)."""
     rows = (
         await session.execute(
             select(
@@ -64,7 +73,7 @@ async def _rebooked(session: AsyncSession, came: Any) -> int:
                 and_(BookingAttendee.member_id == came.c.member_id, BookingAttendee.activity_id != came.c.activity_id),
             )
             .join(Booking, Booking.id == BookingAttendee.booking_id)
-            .where(Booking.status != "cancelled")
+            .where(Booking.status != "cancelled", Booking.created_at > Activity.start_at, Booking.created_at <= until)
         )
     ).all()
     back = {member for member, start, end, _other, booked_at in rows if start < booked_at <= end + COMEBACK_WINDOW}

@@ -18,7 +18,22 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, false, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    cast,
+    delete,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -55,6 +70,11 @@ EXCERPT_LENGTH = 60
 
 def cause_key(announcement_id: int) -> str:
     return f"announcement:{announcement_id}"
+
+
+def cause_key_of(announcement_id: ColumnElement[int]) -> ColumnElement[str]:
+    """`cause_key` in SQL, for a column of announcement ids."""
+    return literal("announcement:") + cast(announcement_id, String)
 
 
 def _fanout_key(announcement_id: int) -> str:
