@@ -35,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from api import clock
 from api.db.models import (
@@ -72,7 +72,7 @@ def cause_key(announcement_id: int) -> str:
     return f"announcement:{announcement_id}"
 
 
-def cause_key_of(announcement_id: ColumnElement[int]) -> ColumnElement[str]:
+def cause_key_of(announcement_id: ColumnElement[int] | InstrumentedAttribute[int]) -> ColumnElement[str]:
     """`cause_key` in SQL, for a column of announcement ids."""
     return literal("announcement:") + cast(announcement_id, String)
 
