@@ -973,3 +973,31 @@ async def test_only_the_communitys_staff_read_its_reports_and_odd_periods_are_re
         base, params={"from": "2026-01-01", "to": "2028-12-31"}, headers=town.staff.headers
     )
     assert three_years.status_code == 200  # a three-year contract in one report
+
+
+async def test_a_part_of_the_facts_read_is_what_reading_that_part_gives(town):
+    """The dashboard reads a period's facts once and takes from them each project's progress and
+    each submitted month's figures now (`facts.restrict`): the same report as reading that part."""
+    from api.db.models import ServiceProject, User
+    from api.services.reports import facts as facts_module
+    from api.services.reports import report as report_module
+    from api.services.reports.periods import Span
+
+    async with town.app.state.db.session() as session:
+        user = await session.get(User, town.staff.user_id)
+        project = await session.get(ServiceProject, town.p)
+        assert user is not None and project is not None
+        _, read = await report_module.build_with_facts(
+            session, user, town.a, date(2026, 9, 1), date(2026, 11, 30), None
+        )
+        for first, last, project_id in (
+            (date(2026, 9, 1), date(2026, 9, 30), None),
+            (date(2026, 10, 1), date(2026, 11, 30), None),
+            (date(2026, 9, 1), date(2026, 11, 30), town.p),
+            (date(2026, 10, 1), date(2026, 10, 31), town.p),
+        ):
+            fresh = await report_module.build(session, user, town.a, first, last, project_id)
+            of = project if project_id is not None else None
+            targets = await report_module._targets(session, town.a, project) if of is not None else {}
+            part = report_module.compose(facts_module.restrict(read, Span(first, last), project_id), of, targets)
+            assert part == fresh, (first, last, project_id)

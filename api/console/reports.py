@@ -68,17 +68,12 @@ async def dashboard(
     session, user, cid = desk.session, desk.viewer.user, desk.community.id
     project = _project(project_text)
     first, last = await report.default_period(session, user, cid, period_from, period_to)
-    data = await report.build(session, user, cid, first, last, project)
+    # one read of the period's facts serves the figures, each project's progress and the
+    # adjustments of the submissions within it
+    data, facts = await report.build_with_facts(session, user, cid, first, last, project)
     projects = await report.projects_of(session, user, cid)
-    # without a project chosen: each project's plan against actual for the same period
-    progress = []
-    if project is None:
-        for p in projects:
-            if p.starts_on <= last and p.ends_on >= first:
-                of_project = await report.build(session, user, cid, first, last, p.id, "month")
-                rows = [e for e in of_project["indicators"] if e.get("plan") is not None]
-                progress.append({"project": p, "rows": rows})
-    submitted = await submissions.adjustments(session, user, cid, first, last, project)
+    progress = await report.project_progress(session, facts, projects) if project is None else []
+    submitted = await submissions.adjustments(session, user, cid, first, last, project, facts=facts)
     breakdown = by if by in BREAKDOWNS and by != "month" else "service_type"
     trend_key = trend if trend in INDICATORS and "month" in INDICATORS[trend].breakdowns else TREND_DEFAULT
     today = clock.now().astimezone(localtime.response_zone()).date()

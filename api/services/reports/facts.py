@@ -5,7 +5,7 @@ same figures and a year of one community stays a few tens of thousands of small 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -138,6 +138,36 @@ class Facts:
     teams: dict[int, str] = field(default_factory=dict)
     spaces: dict[int, str] = field(default_factory=dict)
     loop: dict[str, dict[str, Any]] = field(default_factory=dict)  # month → the loop's figures
+
+
+def restrict(facts: Facts, span: Span, project_id: int | None = None) -> Facts:
+    """The facts of a part of the period (and perhaps of one project), without reading again: the
+    same rows a load of that part would read, as long as it lies within the period loaded, months
+    whole (the loop's figures are kept by month), and the facts were loaded for no project or for
+    that one."""
+    assert facts.span.first <= span.first and span.last <= facts.span.last
+    assert facts.project_id is None or project_id in (None, facts.project_id)
+    project = project_id if project_id is not None else facts.project_id
+    start, end = span.bounds(facts.tz)
+    held = [h for h in facts.held if start <= h.start < end and (project is None or h.project_id == project)]
+    ids = {h.id for h in held}
+    months = set(span.months())
+    return replace(
+        facts,
+        span=span,
+        project_id=project,
+        held=held,
+        visits=[v for v in facts.visits if v.activity_id in ids],
+        loans=[row for row in facts.loans if start <= row.at < end],
+        services=[
+            row
+            for row in facts.services
+            if span.first <= row.day <= span.last and (project is None or row.project_id == project)
+        ],
+        notices=[n for n in facts.notices if start <= n.at < end],
+        open_days=[d for d in facts.open_days if span.first <= d.day <= span.last],
+        loop={month: figures for month, figures in facts.loop.items() if month in months},
+    )
 
 
 def age_group(kind: str | None) -> str:

@@ -98,6 +98,30 @@ async def load(
     return community, project, await facts_module.load(session, community, period, project_id)
 
 
+async def build_with_facts(
+    session: AsyncSession, user: User, community_id: int, period_from: date, period_to: date, project_id: int | None
+) -> tuple[dict[str, Any], Facts]:
+    """The report and the facts it was made from, for a page that shows more of the same period
+    (each project's progress, the adjustments of submissions within it) without reading again."""
+    community, project, facts = await load(session, user, community_id, period_from, period_to, project_id)
+    targets = await _targets(session, community.id, project) if project is not None else {}
+    return compose(facts, project, targets), facts
+
+
+async def project_progress(
+    session: AsyncSession, facts: Facts, projects: Sequence[ServiceProject]
+) -> list[dict[str, Any]]:
+    """Each project's report for the facts' period, from the community's facts (loaded for no
+    project): its indicators against plan. The caller has authorised."""
+    out = []
+    for project in projects:
+        if project.starts_on <= facts.span.last and project.ends_on >= facts.span.first:
+            targets = await _targets(session, facts.community.id, project)
+            of_project = compose(facts_module.restrict(facts, facts.span, project.id), project, targets, ())
+            out.append({"project": project, "rows": [e for e in of_project["indicators"] if e.get("plan") is not None]})
+    return out
+
+
 async def build(
     session: AsyncSession,
     user: User,

@@ -21,6 +21,7 @@ from api.errors import Conflict, NotFound, invalid_field
 from api.services.access import role_in
 from api.services.reports import facts as facts_module
 from api.services.reports import report
+from api.services.reports.facts import Facts
 from api.services.reports.periods import MONTH, QUARTER, Span, month_label, parse_period
 from api.services.reports.registry import BREAKDOWNS
 
@@ -189,11 +190,18 @@ async def get_submission(session: AsyncSession, user: User, submission_id: int) 
 
 
 async def adjustments(
-    session: AsyncSession, user: User, community_id: int, first: date, last: date, project_id: int | None = None
+    session: AsyncSession,
+    user: User,
+    community_id: int,
+    first: date,
+    last: date,
+    project_id: int | None = None,
+    facts: Facts | None = None,
 ) -> list[dict[str, Any]]:
     """The submissions of the community (and project, or the community as a whole) whose periods
     lie within [first, last], oldest first, each with how many indicators changed since and which:
-    what the dashboard shows as adjustments since submission."""
+    what the dashboard shows as adjustments since submission. Given the facts the dashboard has
+    read for that period (and project), each submission's part is taken from them."""
     community = await report.require_reader(session, user, community_id)
     query = _listed().where(
         ReportSubmission.community_id == community.id,
@@ -204,7 +212,17 @@ async def adjustments(
     rows = (await session.execute(query.order_by(ReportSubmission.period_from, ReportSubmission.id))).all()
     out = []
     for submission, name, by in rows:
-        changed = compare(submission.figures, await _current(session, user, community, submission))
+        if (
+            facts is not None
+            and (facts.span.first, facts.span.last) == (first, last)
+            and facts.project_id == project_id
+        ):
+            part = facts_module.restrict(facts, Span(submission.period_from, submission.period_to))
+            project = await session.get(ServiceProject, project_id) if project_id is not None else None
+            now = report.compose(part, project, {})
+        else:
+            now = await _current(session, user, community, submission)
+        changed = compare(submission.figures, now)
         out.append(
             {
                 **_view(submission, name, by),
