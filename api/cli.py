@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -54,6 +55,8 @@ async def _worker() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    gc.collect()  # as the API at start-up: what is loaded now is kept for good, out of the collector's way
+    gc.freeze()
     try:
         await Worker(db, settings, WeChatClient(settings, http, db)).run_forever(stop)
     finally:
