@@ -173,7 +173,7 @@ def _grid(targets: dict[str, Any], shown: dict[str, str] | None = None) -> dict[
     values = {f"{t['indicator']}{CELL}{t['period']}": _number(t["value"]) for t in targets["targets"]}
     return {
         "periods": [(p, projects.period_label(p)) for p in targets["periods"]],
-        "indicators": [(i["key"], i["name"]) for i in targets["indicators"]],
+        "indicators": [(i["key"], i["name"], i["unit"], i["definition"]) for i in targets["indicators"]],
         "cells": values if shown is None else shown,
         "sep": CELL,
     }

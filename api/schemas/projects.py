@@ -83,6 +83,8 @@ class TargetRead(BaseModel):
 class IndicatorRef(BaseModel):
     key: str
     name: str
+    unit: str
+    definition: str = Field(description="指标口径")
 
 
 class Targets(BaseModel):

@@ -315,7 +315,15 @@ def _targets_view(project: ServiceProject, community_id: int, rows: list[Project
         "community_id": community_id,
         "grain": project.grain,
         "periods": target_periods(project),
-        "indicators": [{"key": key, "name": name} for key, name in TARGETABLE.items()],
+        "indicators": [
+            {
+                "key": key,
+                "name": name,
+                "unit": registry.INDICATORS[key].unit,
+                "definition": registry.INDICATORS[key].definition,
+            }
+            for key, name in TARGETABLE.items()
+        ],
         "targets": [
             {"indicator": t.indicator, "period": t.period, "value": t.value, "updated_at": t.updated_at} for t in rows
         ],
