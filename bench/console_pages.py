@@ -48,7 +48,18 @@ from sqlalchemy import event, func, select, text  # noqa: E402
 from api import clock  # noqa: E402
 from api.config import Settings  # noqa: E402
 from api.db.migrate import upgrade  # noqa: E402
-from api.db.models import Activity, Book, Booking, BookingAttendee, Community, Household, Member, Post, User  # noqa: E402
+from api.db.models import (  # noqa: E402
+    Activity,
+    Book,
+    Booking,
+    BookingAttendee,
+    Community,
+    Household,
+    Member,
+    Post,
+    ServiceProject,
+    User,
+)
 from api.db.session import Database  # noqa: E402
 from api.demo import load_demo  # noqa: E402
 from api.main import create_app, shutdown  # noqa: E402
@@ -78,10 +89,22 @@ PAGES: list[tuple[str, str, dict[str, str]]] = [
     ("图书 catalogue", "/console/c/{community}/library/books", {}),
     ("图书 a title", "/console/c/{community}/library/books/{book}", {}),
     ("图书 import", "/console/c/{community}/library/import", {}),
+    ("服务数据 this month", "/console/c/{community}/reports", {}),
+    ("服务数据 the contract so far", "/console/c/{community}/reports?from={project_start}&to={today}", {}),
+    ("服务数据 a project", "/console/c/{community}/reports?from={project_start}&to={today}&project={project}", {}),
+    (
+        "服务数据 rows",
+        "/console/c/{community}/reports/rows?from={project_start}&to={today}&indicator=beneficiaries",
+        {},
+    ),
+    ("服务项目 list", "/console/c/{community}/projects", {}),
+    ("服务项目 targets", "/console/c/{community}/projects/{project}", {}),
+    ("活动总结", "/console/c/{community}/activities/{held_activity}/summary", {}),
+    ("台账", "/console/c/{community}/record-books", {}),
 ]
 
 
-async def demo_ids(db: Database) -> dict[str, int]:
+async def demo_ids(db: Database) -> dict[str, Any]:
     """Ids a page path may name: the community, an upcoming and a held activity (the one with the
     most posts), a household, the social worker."""
     async with db.session() as session:
@@ -104,6 +127,11 @@ async def demo_ids(db: Database) -> dict[str, int]:
         household = (await session.execute(select(Household.id).order_by(Household.id).limit(1))).scalar_one()
         staff = (await session.execute(select(User.id).where(User.openid == "dev-staff"))).scalar_one()
         book = (await session.execute(select(Book.id).order_by(Book.id).limit(1))).scalar_one()
+        project, project_start = (
+            await session.execute(
+                select(ServiceProject.id, ServiceProject.starts_on).order_by(ServiceProject.id).limit(1)
+            )
+        ).one()
     return {
         "community": community,
         "activity": upcoming,
@@ -111,6 +139,9 @@ async def demo_ids(db: Database) -> dict[str, int]:
         "household": household,
         "staff": staff,
         "book": book,
+        "project": project,
+        "project_start": project_start.isoformat(),
+        "today": clock.now().astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat(),
     }
 
 
