@@ -19,16 +19,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Select,
-    String,
     and_,
     cast,
     delete,
     exists,
     false,
     func,
-    literal,
     or_,
     select,
     true,
@@ -68,13 +67,16 @@ FANOUT_JOB = "announcements.fanout"
 EXCERPT_LENGTH = 60
 
 
+CAUSE_PREFIX = "announcement:"
+
+
 def cause_key(announcement_id: int) -> str:
-    return f"announcement:{announcement_id}"
+    return f"{CAUSE_PREFIX}{announcement_id}"
 
 
-def cause_key_of(announcement_id: ColumnElement[int] | InstrumentedAttribute[int]) -> ColumnElement[str]:
-    """`cause_key` in SQL, for a column of announcement ids."""
-    return literal("announcement:") + cast(announcement_id, String)
+def announcement_of(cause: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[int]:
+    """The announcement id of a `cause_key` column, in SQL (for rows known to be announcements')."""
+    return cast(func.substr(cause, len(CAUSE_PREFIX) + 1), BigInteger)
 
 
 def _fanout_key(announcement_id: int) -> str:

@@ -33,7 +33,7 @@ from api.db.models import (
     Team,
 )
 from api.schemas.communities import WEEKDAYS
-from api.services.notifications.announcements import cause_key, cause_key_of
+from api.services.notifications.announcements import announcement_of, cause_key
 from api.services.reports.periods import Span
 from api.services.volunteers.records import counted
 
@@ -459,41 +459,35 @@ async def _notices(session: AsyncSession, facts: Facts, start: datetime, end: da
     by_key = {cause_key(aid): aid for aid, _t, _p in rows}
     reached: dict[int, set[int]] = defaultdict(set)
     recipients: dict[int, int] = defaultdict(int)
-    # per notice, how many inbox entries it made and the households they reached (their ids joined
-    # by commas, repeats included): one row a notice, where a year of notices to a thousand
-    # households is ~130,000 inbox entries, cheaper joined in the database than sent as rows
-    for key, entries, households in (
+    # per notice, how many inbox entries it made, the households they reached (their ids joined by
+    # commas, repeats included) and how many of those it reached have read it (someone who joined
+    # later may read it in the list too, and is not counted): one row a notice, where a year of
+    # notices to a thousand households is ~130,000 inbox entries, cheaper counted in the database
+    # than sent as rows
+    read = and_(
+        AnnouncementReadMark.user_id == Notification.user_id,
+        AnnouncementReadMark.announcement_id == announcement_of(Notification.cause_key),
+    )
+    readers: dict[int, int] = {}
+    for key, entries, households, read_by in (
         await session.execute(
             select(
                 Notification.cause_key,
                 func.count(),
                 func.aggregate_strings(cast(Member.household_id, String), ","),
+                func.count(AnnouncementReadMark.user_id),
             )
             .outerjoin(Member, and_(Member.user_id == Notification.user_id, Member.community_id == cid))
+            .outerjoin(AnnouncementReadMark, read)
             .where(Notification.cause_key.in_(list(by_key)), Notification.retracted_at.is_(None))
             .group_by(Notification.cause_key)
         )
     ).all():
         aid = by_key[key]
         recipients[aid] = int(entries)
+        readers[aid] = int(read_by)
         if households:
             reached[aid] = set(map(int, households.split(",")))
-    # readers among those it reached (someone who joined later may read it in the list too)
-    reached_them = and_(
-        Notification.user_id == AnnouncementReadMark.user_id,
-        Notification.cause_key == cause_key_of(AnnouncementReadMark.announcement_id),
-        Notification.retracted_at.is_(None),
-    )
-    readers = dict(
-        (
-            await session.execute(
-                select(AnnouncementReadMark.announcement_id, func.count())
-                .join(Notification, reached_them)
-                .where(AnnouncementReadMark.announcement_id.in_(list(by_key.values())))
-                .group_by(AnnouncementReadMark.announcement_id)
-            )
-        ).all()
-    )
     for aid, title, at in rows:
         local = at.astimezone(facts.tz)
         facts.notices.append(
