@@ -70,6 +70,10 @@ class Visit:
     at: datetime  # local
     month: str  # the activity's
     method: str | None
+    # the activity's tags, kept with each check-in so that its breakdowns need no look-up
+    project_id: int | None = None
+    service_type: str | None = None
+    category: str = ""
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,9 @@ async def _activities(session: AsyncSession, facts: Facts, start: datetime, end:
                 BookingAttendee.checked_in_at,
                 BookingAttendee.checkin_method,
                 Activity.start_at,
+                Activity.project_id,
+                Activity.service_type,
+                Activity.category,
                 Booking.household_id,
                 Member.display_name,
                 Member.kind,
@@ -269,6 +276,9 @@ async def _activities(session: AsyncSession, facts: Facts, start: datetime, end:
         at,
         method,
         start,
+        project,
+        service_type,
+        category,
         booking_hh,
         name,
         kind,
@@ -295,6 +305,9 @@ async def _activities(session: AsyncSession, facts: Facts, start: datetime, end:
                 at=local,
                 month=f"{held_at:%Y-%m}",
                 method=method,
+                project_id=project,
+                service_type=service_type,
+                category=category,
             )
         )
     if per_activity:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.schemas.activities import CATEGORY_LABELS
-from api.services.reports.facts import Facts, Held
+from api.services.reports.facts import Facts
 from api.services.reports.labels import SERVICE_TYPE_LABELS
 from api.services.reports.periods import month_label
 
@@ -63,23 +63,6 @@ class Indicator:
     drill: bool = True
 
 
-def _held_of(facts: Facts) -> dict[int, Held]:
-    cached: dict[int, Held] | None = getattr(facts, "_held_by_id", None)
-    if cached is None:
-        cached = {h.id: h for h in facts.held}
-        facts._held_by_id = cached  # type: ignore[attr-defined]
-    return cached
-
-
-def _activity_key(attribute: str) -> KeyFn:
-    def key(facts: Facts, item: Item) -> str | None:
-        held = item if isinstance(item, Held) else _held_of(facts)[item.activity_id]
-        value = getattr(held, attribute)
-        return None if value is None else str(value)
-
-    return key
-
-
 def _attr(attribute: str) -> KeyFn:
     def key(_facts: Facts, item: Item) -> str | None:
         value = getattr(item, attribute)
@@ -95,16 +78,16 @@ def _new_month(facts: Facts, item: Item) -> str | None:
 KEYS: dict[str, dict[str, KeyFn]] = {
     "held": {
         "month": _attr("month"),
-        "project": _activity_key("project_id"),
-        "service_type": _activity_key("service_type"),
-        "category": _activity_key("category"),
-        "space": _activity_key("space_id"),
+        "project": _attr("project_id"),
+        "service_type": _attr("service_type"),
+        "category": _attr("category"),
+        "space": _attr("space_id"),
     },
     "visits": {
         "month": _attr("month"),
-        "project": _activity_key("project_id"),
-        "service_type": _activity_key("service_type"),
-        "category": _activity_key("category"),
+        "project": _attr("project_id"),
+        "service_type": _attr("service_type"),
+        "category": _attr("category"),
         "building": _attr("building"),
         "age_group": _attr("age_group"),
         "gender": _attr("gender"),

@@ -147,8 +147,13 @@ def compose(
 ) -> dict[str, Any]:
     today = facts.now.astimezone(facts.tz).date()
     indicators = []
+    # indicators counting the same facts share their rows and each breakdown's groups
+    sources: dict[str, Sequence[Any]] = {}
+    grouped: dict[tuple[str, str], dict[str | None, list[Any]]] = {}
     for indicator in INDICATORS.values():
-        rows = items(facts, indicator.source)
+        if indicator.source not in sources:
+            sources[indicator.source] = items(facts, indicator.source)
+        rows = sources[indicator.source]
         entry: dict[str, Any] = {
             "key": indicator.key,
             "name": indicator.name,
@@ -167,7 +172,9 @@ def compose(
         for breakdown in breakdowns:
             if breakdown not in indicator.breakdowns:
                 continue
-            groups = group(facts, indicator, breakdown, rows)
+            if (indicator.source, breakdown) not in grouped:
+                grouped[indicator.source, breakdown] = group(facts, indicator, breakdown, rows)
+            groups = grouped[indicator.source, breakdown]
             entry["breakdowns"][breakdown] = [
                 {
                     "key": NONE_KEY if key is None else key,
