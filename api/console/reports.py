@@ -11,12 +11,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from api import clock, localtime
 from api.console import charts, web
 from api.deps import IdPath
-from api.errors import NotFound, invalid_field
+from api.errors import invalid_field
 from api.pagination import MAX_ID
-from api.services.reports import exports, periods, report, submissions
+from api.services.activities import planning
+from api.services.reports import exports, report, submissions
 from api.services.reports.registry import BREAKDOWNS, INDICATORS
 
 router = APIRouter(prefix=web.PREFIX + "/c/{community_id}", include_in_schema=False)
@@ -76,7 +76,7 @@ async def dashboard(
     submitted = await submissions.adjustments(session, user, cid, first, last, project, facts=facts)
     breakdown = by if by in BREAKDOWNS and by != "month" else "service_type"
     trend_key = trend if trend in INDICATORS and "month" in INDICATORS[trend].breakdowns else TREND_DEFAULT
-    today = clock.now().astimezone(localtime.response_zone()).date()
+    today = await planning.today(session, cid)
     base = f"{web.PREFIX}/c/{cid}/reports"
     here = {"from": data["from"], "to": data["to"], "project": project}
     return web.render(
@@ -87,7 +87,9 @@ async def dashboard(
             "projects": projects,
             "progress": progress,
             "submitted": submitted,
-            "submittable": _submittable(today, first, last, projects, project),
+            "submittable": submissions.submittable(
+                today, first, last, next((p.grain for p in projects if p.id == project), "month")
+            ),
             "breakdown": breakdown,
             "breakdowns": {k: v for k, v in BREAKDOWNS.items() if k != "month"},
             "table": exports.breakdown_sheet(data, breakdown),
@@ -104,19 +106,6 @@ async def dashboard(
         desk=desk,
         nav="reports",
     )
-
-
-def _submittable(
-    today: date, first: date, last: date, projects: list[Any], project: int | None
-) -> list[tuple[str, str]]:
-    """The months (or a project's quarters) of the period in view that have ended: what can be
-    submitted from here, newest first."""
-    grain = next((p.grain for p in projects if p.id == project), "month")
-    out: list[tuple[str, str]] = []
-    for key, whole in periods.grain_periods(periods.Span(first, min(last, today)), grain):
-        if whole.last < today:
-            out.append((key, submissions.period_label(key)))
-    return out[::-1]
 
 
 def _keys(data: dict[str, Any], breakdown: str) -> list[tuple[str, list[str | None]]]:
@@ -190,9 +179,7 @@ async def submit(
 
 @router.get("/reports/submissions/{submission_id}")
 async def submission(submission_id: IdPath, request: Request, desk: web.DeskDep) -> Response:
-    found = await submissions.get_submission(desk.session, desk.viewer.user, submission_id)
-    if found["community_id"] != desk.community.id:
-        raise NotFound("report_submission_not_found", "找不到这次报送")
+    found = await submissions.get_submission(desk.session, desk.viewer.user, submission_id, desk.community.id)
     back = f"{web.PREFIX}/c/{desk.community.id}/reports?" + _query(
         {"from": found["from"].isoformat(), "to": found["to"].isoformat()},
         project=found["project"]["id"] if found["project"] else None,

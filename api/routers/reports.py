@@ -12,7 +12,7 @@ from api.deps import CurrentUser, IdPath, SessionDep
 from api.pagination import MAX_ID
 from api.schemas.reports import IndicatorDefinition, Report, ReportRows
 from api.services.reports import exports, report
-from api.services.reports.registry import BREAKDOWNS, INDICATORS
+from api.services.reports.registry import BREAKDOWNS
 
 router = APIRouter(tags=["reports"])
 
@@ -32,19 +32,7 @@ ProjectQuery = Annotated[int | None, Query(alias="project", ge=1, le=MAX_ID, des
     summary="指标口径（社工）",
 )
 async def indicators(community_id: IdPath, user: CurrentUser, session: SessionDep) -> list[IndicatorDefinition]:
-    await report.require_reader(session, user, community_id)
-    return [
-        IndicatorDefinition(
-            key=i.key,
-            name=i.name,
-            definition=i.definition,
-            unit=i.unit,
-            breakdowns=[{"key": b, "name": BREAKDOWNS[b]} for b in i.breakdowns],
-            project_scoped=i.project_scoped,
-            targetable=i.targetable,
-        )
-        for i in INDICATORS.values()
-    ]
+    return [IndicatorDefinition(**d) for d in await report.definitions(session, user, community_id)]
 
 
 @router.get(

@@ -33,6 +33,11 @@ async def role_in(session: AsyncSession, user: User, community_id: int) -> str |
     ).scalar_one_or_none()
 
 
+async def is_staff(session: AsyncSession, user: User, community_id: int) -> bool:
+    role = await role_in(session, user, community_id)
+    return role is not None and RANK[role] >= RANK["staff"]
+
+
 async def require_role(session: AsyncSession, user: User, community_id: int, least: str) -> Community:
     """The community, if the caller holds at least `least` there; else 404 (no such community)
     or 403."""
@@ -90,14 +95,32 @@ async def require_reader(session: AsyncSession, user: User, community_id: int) -
     return RANK[role] >= RANK["staff"]
 
 
-async def require_console(session: AsyncSession, user: User, community_id: int) -> tuple[Community, str]:
-    """The console of a community and the caller's role there: staff and admins only. Someone with
-    no role there is told the community does not exist (404: the console does not confirm which
-    communities there are); a resident is refused (403)."""
+async def require_staff_hidden(
+    session: AsyncSession, user: User, community_id: int, refusal: str
+) -> tuple[Community, str]:
+    """The community and the caller's role there, for what only its staff see and whose very
+    existence is not confirmed to others: someone with no role there is told the community does
+    not exist (404); a resident is refused (403) with `refusal`."""
     community = await get_community(session, community_id)
     role = await role_in(session, user, community_id)
     if role is None:
         raise NotFound("community_not_found", "社区不存在")
     if RANK[role] < RANK["staff"]:
-        raise Forbidden("staff_only", "只有社区工作人员可以使用工作台")
+        raise Forbidden("staff_only", refusal)
     return community, role
+
+
+async def require_console(session: AsyncSession, user: User, community_id: int) -> tuple[Community, str]:
+    """The console of a community and the caller's role there: staff and admins only (404 to
+    anyone without a role there: the console does not confirm which communities there are)."""
+    return await require_staff_hidden(session, user, community_id, "只有社区工作人员可以使用工作台")
+
+
+async def staff_ids(session: AsyncSession, community_id: int) -> list[int]:
+    """The users who are staff or admins of the community, in id order (whom staff notes go to)."""
+    rows = await session.execute(
+        select(CommunityMembership.user_id).where(
+            CommunityMembership.community_id == community_id, CommunityMembership.role.in_(("staff", "admin"))
+        )
+    )
+    return sorted(rows.scalars())

@@ -24,14 +24,13 @@ from api import clock, localtime
 from api.db.models import Activity, Booking, BookingAttendee, BookingBlock, Household, Member, User
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.pagination import after_time_and_id, encode_cursor
-from api.services.access import role_in
+from api.services.access import is_staff, role_in
 from api.services.activities.common import (
     activity_params,
     age_in,
     cancel_reminder,
     community_tz,
     get_activity,
-    is_staff,
     lock_activity,
     my_member,
     place_of,

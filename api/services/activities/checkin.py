@@ -29,13 +29,12 @@ from api.db.models import Activity, Booking, BookingAttendee, Household, Member,
 from api.db.session import settings_of
 from api.errors import Conflict, Forbidden, Unprocessable
 from api.security import ONSITE_CODE_SECONDS, checkin_token, onsite_code, onsite_code_valid, verify_checkin_token
-from api.services.access import require_staff
+from api.services.access import is_staff, require_staff
 from api.services.activities.bookings import _booking_for, take_seats
 from api.services.activities.browse import visible_activity
 from api.services.activities.common import (
     community_tz,
     get_activity,
-    is_staff,
     lock_activity,
     my_member,
     place_of,

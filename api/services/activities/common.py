@@ -18,7 +18,6 @@ from sqlalchemy.sql.functions import FunctionElement
 from api import clock
 from api.db.models import Activity, ActivityPolicy, Booking, Community, Member, Space, User
 from api.errors import NotFound
-from api.services.access import RANK, role_in
 from api.services.notifications import cancel_scheduled, schedule
 
 DEFAULT_POLICY = {"no_show_limit": 3, "no_show_window_days": 90, "block_days": 30, "reminder_hours": 24}
@@ -51,11 +50,6 @@ def shown_to_residents(activity: Activity) -> bool:
     """Residents and visitors see an activity once it has been published (also after it was
     cancelled, to read why); never a draft, nor one cancelled before it was published."""
     return activity.published_at is not None
-
-
-async def is_staff(session: AsyncSession, user: User, community_id: int) -> bool:
-    role = await role_in(session, user, community_id)
-    return role is not None and RANK[role] >= RANK["staff"]
 
 
 async def my_member(session: AsyncSession, user: User, community_id: int) -> Member | None:

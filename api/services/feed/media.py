@@ -30,8 +30,8 @@ from api.config import Settings
 from api.db.models import Media, PostMedia, User
 from api.db.session import settings_of, storage_of
 from api.errors import AppError, NotFound, TooManyRequests
-from api.services.access import RANK, require_reader, role_in
-from api.services.activities.common import community_tz, is_staff
+from api.services.access import RANK, is_staff, require_reader, role_in
+from api.services.activities.common import community_tz
 from api.storage import LocalStorage, Storage
 from workers.outbox import enqueue
 

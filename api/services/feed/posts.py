@@ -30,8 +30,8 @@ from api.db.models import (
 )
 from api.db.upsert import insert_ignore
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
-from api.services.access import RANK, reader_role, require_reader, require_staff
-from api.services.activities.common import is_staff, my_member
+from api.services.access import RANK, is_staff, reader_role, require_reader, require_staff
+from api.services.activities.common import my_member
 from api.services.feed.media import RENDITIONS
 from api.services.feed.reading import unnamed
 from api.services.notifications import notify

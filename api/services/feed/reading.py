@@ -24,9 +24,9 @@ from api.db.models import Activity, Media, Member, Post, PostLike, PostMedia, Po
 from api.db.session import settings_of, storage_of
 from api.errors import NotFound
 from api.pagination import after_time_and_id, encode_cursor
-from api.services.access import reader_role, require_reader
+from api.services.access import is_staff, reader_role, require_reader
 from api.services.activities.browse import visible_activity
-from api.services.activities.common import is_staff, my_member
+from api.services.activities.common import my_member
 from api.services.feed.media import RENDITIONS, public_url, rendition_key
 
 PINNED_ON_TOP = 3

@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.db.models import Book, BookCopy, Hold, Loan, Member, Space, User
 from api.errors import Conflict, NotFound, Unprocessable
 from api.pagination import cursor_int, decode_cursor, encode_cursor
-from api.services.access import require_member, require_staff
+from api.services.access import is_staff, require_member, require_staff
 from api.services.library import circulation
 from api.services.library import isbn as isbns
-from api.services.library.common import is_staff, lock_book, my_member
+from api.services.library.common import lock_book, my_member
 
 STAFF_STATES = ("available", "repair", "lost", "withdrawn")  # what staff may set by hand
 CLEARABLE = frozenset({"isbn", "year", "cover_url", "age_min", "age_max"})  # null clears these; elsewhere it is ignored

@@ -22,7 +22,7 @@ from api import clock, localtime
 from api.db.models import Book, BookCopy, Hold, Loan, Member, Space, SpaceClosure, User
 from api.errors import Conflict, NotFound
 from api.pagination import cursor_int, decode_cursor, encode_cursor
-from api.services.access import get_community, require_member, require_staff
+from api.services.access import get_community, is_staff, require_member, require_staff
 from api.services.communities import is_open, next_opening
 from api.services.library.common import (
     DUE_SOON,
@@ -30,7 +30,6 @@ from api.services.library.common import (
     due_at,
     due_day,
     get_copy_by_barcode,
-    is_staff,
     local_day,
     lock_book,
     member_for,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.db.models import Book, BookCopy, Community, LoanPolicy, Member, Space, SpaceClosure, User
 from api.errors import NotFound, Unprocessable
 from api.schemas.communities import WEEKDAYS
-from api.services.access import RANK, get_community, role_in
+from api.services.access import get_community, is_staff
 
 DEFAULT_POLICY: dict[str, Any] = {
     "loan_days": 14,
@@ -51,11 +51,6 @@ async def rules(session: AsyncSession, community_id: int) -> Rules:
     if row is None:
         return Rules(**DEFAULT_POLICY)
     return Rules(**{name: getattr(row, name) for name in DEFAULT_POLICY})
-
-
-async def is_staff(session: AsyncSession, user: User, community_id: int) -> bool:
-    role = await role_in(session, user, community_id)
-    return role is not None and RANK[role] >= RANK["staff"]
 
 
 async def my_member(session: AsyncSession, user: User, community_id: int) -> Member | None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import Activity, Community, ProjectCommunity, ProjectTarget, ServiceProject, Shift, User
 from api.errors import Conflict, NotFound, Unprocessable
-from api.services.access import RANK, get_community, require_staff, role_in
+from api.services.access import get_community, is_staff, require_staff
 from api.services.reports import registry
 
 # the indicators a target may be set for, with their names: the registry's
@@ -97,11 +97,6 @@ async def _covered(session: AsyncSession, project_id: int) -> list[int]:
     return list(rows.scalars())
 
 
-async def _is_staff(session: AsyncSession, user: User, community_id: int) -> bool:
-    role = await role_in(session, user, community_id)
-    return role is not None and RANK[role] >= RANK["staff"]
-
-
 async def visible_project(
     session: AsyncSession, user: User, project_id: int, *, lock: bool = False
 ) -> tuple[ServiceProject, list[int]]:
@@ -118,17 +113,36 @@ async def visible_project(
         raise _not_found()
     covered = await _covered(session, project.id)
     for community_id in covered:
-        if await _is_staff(session, user, community_id):
+        if await is_staff(session, user, community_id):
             await get_community(session, community_id)
             return project, covered
     raise _not_found()
 
 
+async def covering_project(session: AsyncSession, project_id: int, community_id: int) -> ServiceProject | None:
+    """The project, if it covers the community (the caller has authorised)."""
+    if await session.get(ProjectCommunity, (project_id, community_id)) is None:
+        return None
+    return await session.get(ServiceProject, project_id)
+
+
+async def of_community(session: AsyncSession, community_id: int) -> list[ServiceProject]:
+    """The projects covering the community, the one whose contract ends last first (the caller has
+    authorised)."""
+    rows = await session.execute(
+        select(ServiceProject)
+        .join(ProjectCommunity, ProjectCommunity.project_id == ServiceProject.id)
+        .where(ProjectCommunity.community_id == community_id)
+        .order_by(ServiceProject.ends_on.desc(), ServiceProject.id.desc())
+    )
+    return list(rows.scalars())
+
+
 async def project_in(session: AsyncSession, user: User, community_id: int, project_id: int) -> ServiceProject:
     """The project, for staff of `community_id`, if it covers that community (else 404)."""
     await require_staff(session, user, community_id)
-    project = await session.get(ServiceProject, project_id)
-    if project is None or await session.get(ProjectCommunity, (project_id, community_id)) is None:
+    project = await covering_project(session, project_id, community_id)
+    if project is None:
         raise _not_found()
     return project
 
@@ -188,13 +202,7 @@ async def list_projects(session: AsyncSession, user: User, community_id: int) ->
     """The projects covering the community, the one whose contract ends last first. Staff of the
     community."""
     await require_staff(session, user, community_id)
-    rows = await session.execute(
-        select(ServiceProject)
-        .join(ProjectCommunity, ProjectCommunity.project_id == ServiceProject.id)
-        .where(ProjectCommunity.community_id == community_id)
-        .order_by(ServiceProject.ends_on.desc(), ServiceProject.id.desc())
-    )
-    projects = list(rows.scalars())
+    projects = await of_community(session, community_id)
     covered: dict[int, list[int]] = {p.id: [] for p in projects}
     if projects:
         found = await session.execute(

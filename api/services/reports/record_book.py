@@ -38,7 +38,6 @@ from api.db.models import (
     Booking,
     BookingAttendee,
     Community,
-    CommunityMembership,
     Household,
     Media,
     Member,
@@ -57,6 +56,7 @@ from api.services.activities.common import place_of
 from api.services.notifications.core import notify
 from api.services.reports import exports
 from api.services.reports.labels import SERVICE_TYPE_LABELS
+from api.services.reports.periods import parse_period
 from api.services.users import mask_phone
 from workers.outbox import enqueue
 
@@ -96,12 +96,9 @@ _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
 async def _require_staff(session: AsyncSession, user: User, community_id: int) -> Community:
     """Staff and admins of the community; a resident is refused (403), anyone else is told there is
     no such community (404), as the reports are."""
-    community = await access.get_community(session, community_id)
-    role = await access.role_in(session, user, community_id)
-    if role is None:
-        raise NotFound("community_not_found", "社区不存在")
-    if access.RANK[role] < access.RANK["staff"]:
-        raise Forbidden("staff_only", "只有社区工作人员可以生成和下载台账")
+    community, _role = await access.require_staff_hidden(
+        session, user, community_id, "只有社区工作人员可以生成和下载台账"
+    )
     return community
 
 
@@ -122,22 +119,9 @@ async def _book_for(
 
 
 def _first_of(month: str) -> date:
-    found = MONTH.match(month)
-    if found is None:
+    if MONTH.match(month) is None:
         raise Unprocessable("month_invalid", "月份的格式应为 2026-09", details={"field": "month"})
-    return date(int(found.group(1)), int(found.group(2)), 1)
-
-
-def _next_month(first: date) -> date:
-    return date(first.year + (first.month == 12), first.month % 12 + 1, 1)
-
-
-def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The month's first moment and the next month's, in the community's time."""
-    first = _first_of(month)
-    return datetime(first.year, first.month, 1, tzinfo=tz), datetime.combine(
-        _next_month(first), datetime.min.time(), tz
-    )
+    return parse_period(month, field="month").first
 
 
 def months_allowed(community: Community) -> tuple[str, str]:
@@ -466,7 +450,7 @@ async def _plan(session: AsyncSession, book: RecordBook) -> _Plan:
     if requester is None or role is None or access.RANK[role] < access.RANK["staff"]:
         # the indicators are read as the requester may see them: someone no longer staff may not
         raise Forbidden("record_book_requester_gone", "申请人已不是本社区的工作人员，请重新申请")
-    start, end = month_bounds(book.month, tz)
+    start, end = parse_period(book.month, field="month").bounds(tz)
     held: list[_Held] = []
     activities = await held_activities(session, community.id, start, end)
     projects = {
@@ -630,21 +614,12 @@ async def _write_archive(plan: _Plan, storage: Any, out: Any) -> tuple[int, int]
     return written, missing
 
 
-async def _staff_of(session: AsyncSession, community_id: int) -> list[int]:
-    rows = await session.execute(
-        select(CommunityMembership.user_id).where(
-            CommunityMembership.community_id == community_id, CommunityMembership.role.in_(("staff", "admin"))
-        )
-    )
-    return sorted(rows.scalars())
-
-
 def _link(community_id: int) -> str:
     return f"/console/c/{community_id}/record-books"
 
 
 async def _tell(session: AsyncSession, book: RecordBook, kind: str, params: dict[str, Any]) -> None:
-    recipients = set(await _staff_of(session, book.community_id))
+    recipients = set(await access.staff_ids(session, book.community_id))
     if book.requested_by is not None:
         recipients.add(book.requested_by)
     await notify(

@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
-from api.db.models import Community, ProjectCommunity, ProjectTarget, ServiceProject, User
-from api.errors import Forbidden, NotFound, invalid_field
-from api.services.access import RANK, get_community, role_in
+from api.db.models import Community, ProjectTarget, ServiceProject, User
+from api.errors import NotFound, invalid_field
+from api.services.access import require_staff_hidden
 from api.services.reports import facts as facts_module
+from api.services.reports import projects
 from api.services.reports.facts import Facts, Held, LoanRow, Notice, OpenDay, ServiceRow, Visit
 from api.services.reports.labels import SERVICE_TYPE_LABELS
 from api.services.reports.periods import Span, month_span, parse_period, span
@@ -37,28 +38,34 @@ MAX_ROWS = 500
 
 async def project_of(session: AsyncSession, community: Community, project_id: int) -> ServiceProject:
     """A project covering the community, as its staff see it; any other is not found."""
-    project = (
-        await session.execute(
-            select(ServiceProject)
-            .join(ProjectCommunity, ProjectCommunity.project_id == ServiceProject.id)
-            .where(ServiceProject.id == project_id, ProjectCommunity.community_id == community.id)
-        )
-    ).scalar_one_or_none()
+    project = await projects.covering_project(session, project_id, community.id)
     if project is None:
         raise NotFound("project_not_found", "没有找到这个服务项目")
     return project
 
 
-async def require_reader(session: AsyncSession, user: User, community_id: int) -> Community:
+async def require_report_staff(session: AsyncSession, user: User, community_id: int) -> Community:
     """Reports are for the community's staff only: a resident is refused (403); anyone else is told
     the community does not exist (404), staff of another community included."""
-    community = await get_community(session, community_id)
-    role = await role_in(session, user, community_id)
-    if role is None:
-        raise NotFound("community_not_found", "社区不存在")
-    if RANK[role] < RANK["staff"]:
-        raise Forbidden("staff_only", "只有社区工作人员可以查看服务数据")
+    community, _role = await require_staff_hidden(session, user, community_id, "只有社区工作人员可以查看服务数据")
     return community
+
+
+async def definitions(session: AsyncSession, user: User, community_id: int) -> list[dict[str, Any]]:
+    """The registry as staff read it: each indicator's name, definition, unit and breakdowns."""
+    await require_report_staff(session, user, community_id)
+    return [
+        {
+            "key": i.key,
+            "name": i.name,
+            "definition": i.definition,
+            "unit": i.unit,
+            "breakdowns": [{"key": b, "name": BREAKDOWNS[b]} for b in i.breakdowns],
+            "project_scoped": i.project_scoped,
+            "targetable": i.targetable,
+        }
+        for i in INDICATORS.values()
+    ]
 
 
 async def default_period(
@@ -66,7 +73,7 @@ async def default_period(
 ) -> tuple[date, date]:
     """The period asked for; without one, this month (community time); with only a start, up to
     today (or that month's end, for a start in the future); with only an end, from its month's start."""
-    community = await require_reader(session, user, community_id)
+    community = await require_report_staff(session, user, community_id)
     today = clock.now().astimezone(ZoneInfo(community.timezone)).date()
     this_month = month_span(today.year, today.month)
     if first is None and last is None:
@@ -92,7 +99,7 @@ def group_by_of(text: str | None) -> tuple[str, ...]:
 async def load(
     session: AsyncSession, user: User, community_id: int, first: date, last: date, project_id: int | None
 ) -> tuple[Community, ServiceProject | None, Facts]:
-    community = await require_reader(session, user, community_id)
+    community = await require_report_staff(session, user, community_id)
     period = span(first, last)
     project = await project_of(session, community, project_id) if project_id is not None else None
     return community, project, await facts_module.load(session, community, period, project_id)
@@ -419,15 +426,9 @@ def _rows(
 
 
 async def projects_of(session: AsyncSession, user: User, community_id: int) -> list[ServiceProject]:
-    """The projects covering the community (its staff only), newest contract first."""
-    community = await require_reader(session, user, community_id)
-    rows = await session.execute(
-        select(ServiceProject)
-        .join(ProjectCommunity, ProjectCommunity.project_id == ServiceProject.id)
-        .where(ProjectCommunity.community_id == community.id)
-        .order_by(ServiceProject.starts_on.desc(), ServiceProject.id.desc())
-    )
-    return list(rows.scalars())
+    """The projects covering the community (its staff only), the one ending last first."""
+    community = await require_report_staff(session, user, community_id)
+    return await projects.of_community(session, community.id)
 
 
 def presets(today: date, projects: Sequence[ServiceProject]) -> list[tuple[str, date, date]]:

@@ -22,7 +22,7 @@ from api.services.access import role_in
 from api.services.reports import facts as facts_module
 from api.services.reports import report
 from api.services.reports.facts import Facts
-from api.services.reports.periods import MONTH, QUARTER, Span, month_label, parse_period
+from api.services.reports.periods import MONTH, QUARTER, Span, grain_periods, month_label, parse_period
 from api.services.reports.registry import BREAKDOWNS
 
 QUARTER_NAMES = {1: "一", 2: "二", 3: "三", 4: "四"}
@@ -53,7 +53,7 @@ async def submit(
 ) -> dict[str, Any]:
     """Freeze the report of a month or quarter that has ended (for the community, or one project
     covering it, in the project's grain and inside its contract), once."""
-    community = await report.require_reader(session, user, community_id)
+    community = await report.require_report_staff(session, user, community_id)
     span = parse_period(period)
     project = await report.project_of(session, community, project_id) if project_id is not None else None
     label = period_label(period)
@@ -125,6 +125,16 @@ def _already(label: str, existing: ReportSubmission | None) -> Conflict:
     )
 
 
+def submittable(today: date, first: date, last: date, grain: str) -> list[tuple[str, str]]:
+    """The months (or quarters) of [first, last] that have ended by `today`, the community's day:
+    what can be submitted from a page showing that period, newest first, with their labels."""
+    out: list[tuple[str, str]] = []
+    for key, whole in grain_periods(Span(first, min(last, today)), grain):
+        if whole.last < today:
+            out.append((key, period_label(key)))
+    return out[::-1]
+
+
 # -- reading ------------------------------------------------------------------------------------
 
 
@@ -158,7 +168,7 @@ async def list_submissions(
 ) -> list[dict[str, Any]]:
     """The community's submissions (of one project, if given), newest first, with who submitted
     them and when."""
-    community = await report.require_reader(session, user, community_id)
+    community = await report.require_report_staff(session, user, community_id)
     query = _listed().where(ReportSubmission.community_id == community.id)
     if project_id is not None:
         query = query.where(ReportSubmission.project_id == project_id)
@@ -166,20 +176,28 @@ async def list_submissions(
     return [_view(submission, name, by) for submission, name, by in rows.all()]
 
 
-async def _visible(session: AsyncSession, user: User, submission_id: int) -> tuple[ReportSubmission, Community]:
+async def _visible(
+    session: AsyncSession, user: User, submission_id: int, community_id: int | None = None
+) -> tuple[ReportSubmission, Community]:
     """The submission, to its community's staff; residents are refused (403); anyone else is told
-    it does not exist (404)."""
+    it does not exist (404), as is the console's page of another community (`community_id`)."""
     submission = await session.get(ReportSubmission, submission_id)
-    if submission is None or await role_in(session, user, submission.community_id) is None:
+    if (
+        submission is None
+        or (community_id is not None and submission.community_id != community_id)
+        or await role_in(session, user, submission.community_id) is None
+    ):
         raise NotFound("report_submission_not_found", "找不到这次报送")
-    community = await report.require_reader(session, user, submission.community_id)
+    community = await report.require_report_staff(session, user, submission.community_id)
     return submission, community
 
 
-async def get_submission(session: AsyncSession, user: User, submission_id: int) -> dict[str, Any]:
+async def get_submission(
+    session: AsyncSession, user: User, submission_id: int, community_id: int | None = None
+) -> dict[str, Any]:
     """What was submitted (frozen) and the adjustments since: what the same report says now,
     where it differs."""
-    submission, community = await _visible(session, user, submission_id)
+    submission, community = await _visible(session, user, submission_id, community_id)
     row = (await session.execute(_listed().where(ReportSubmission.id == submission.id))).one()
     now = await _current(session, user, community, submission)
     return {
@@ -202,7 +220,7 @@ async def adjustments(
     lie within [first, last], oldest first, each with how many indicators changed since and which:
     what the dashboard shows as adjustments since submission. Given the facts the dashboard has
     read for that period (and project), each submission's part is taken from them."""
-    community = await report.require_reader(session, user, community_id)
+    community = await report.require_report_staff(session, user, community_id)
     query = _listed().where(
         ReportSubmission.community_id == community.id,
         ReportSubmission.project_id.is_(None) if project_id is None else ReportSubmission.project_id == project_id,

@@ -13,12 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import Community, Team, TeamMember, User, VolunteerPolicy
 from api.errors import Forbidden, NotFound
-from api.services.access import RANK, get_community, require_member, require_staff, role_in
-
-
-async def is_staff(session: AsyncSession, user: User, community_id: int) -> bool:
-    role = await role_in(session, user, community_id)
-    return role is not None and RANK[role] >= RANK["staff"]
+from api.services.access import get_community, is_staff, require_member, require_staff
 
 
 async def get_team(session: AsyncSession, team_id: int) -> Team:

@@ -26,7 +26,6 @@ from api.db.models import (
     Activity,
     Certificate,
     Community,
-    CommunityMembership,
     Member,
     ServiceRecord,
     Shift,
@@ -38,7 +37,7 @@ from api.db.session import settings_of
 from api.documents import csvfile, pdf, xlsx
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.security import SealError, unseal
-from api.services.access import get_community, require_member, require_staff, role_in
+from api.services.access import get_community, require_member, require_staff, role_in, staff_ids
 from api.services.notifications import notify
 from api.services.volunteers.common import credited_minutes, crediting, hours, working_days_after
 
@@ -343,7 +342,7 @@ async def remind_reviewers(session: AsyncSession) -> int:
     for community_id, due in by_community.items():
         community = await get_community(session, community_id)
         today = clock.now().astimezone(ZoneInfo(community.timezone)).date()
-        staff = await _staff_of(session, community_id)
+        staff = await staff_ids(session, community_id)
         told += await notify(
             session,
             staff,
@@ -353,15 +352,6 @@ async def remind_reviewers(session: AsyncSession) -> int:
             community_id=community_id,
         )
     return told
-
-
-async def _staff_of(session: AsyncSession, community_id: int) -> list[int]:
-    rows = await session.execute(
-        select(CommunityMembership.user_id).where(
-            CommunityMembership.community_id == community_id, CommunityMembership.role.in_(("staff", "admin"))
-        )
-    )
-    return sorted(rows.scalars())
 
 
 # -- certificate and export ----------------------------------------------------------------------

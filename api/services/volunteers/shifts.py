@@ -24,11 +24,11 @@ from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.pagination import after_time_and_id, encode_cursor
 from api.schemas.communities import WEEKDAYS
 from api.security import ONSITE_CODE_SECONDS, onsite_code, onsite_code_valid
-from api.services.access import get_community, require_member
+from api.services.access import get_community, is_staff, require_member
 from api.services.notifications import cancel_scheduled, notify, schedule
 from api.services.reports import projects
 from api.services.volunteers import records
-from api.services.volunteers.common import is_leader, is_staff, membership
+from api.services.volunteers.common import is_leader, membership
 
 CHECKIN_EARLY = timedelta(minutes=30)
 CHECKOUT_LATE = timedelta(hours=2)

@@ -20,10 +20,10 @@ from api.db.models import Member, Team, TeamMember, User, VolunteerProfile, Volu
 from api.db.session import settings_of
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.security import seal
-from api.services.access import require_member, require_staff
+from api.services.access import is_staff, require_member, require_staff
 from api.services.notifications import notify
 from api.services.users import mask_phone
-from api.services.volunteers.common import get_team, is_staff, membership, require_leader_or_staff
+from api.services.volunteers.common import get_team, membership, require_leader_or_staff
 
 ID_PURPOSE = "volunteer.id_number"
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
