@@ -78,3 +78,4 @@ async def test_a_members_gender_is_chosen_in_the_file(page, client, db):
     assert await page.input_value(f'tr[data-member="{member}"] select[name="gender"]') == "female"
     got = await client.get(f"/api/v1/households/{household['id']}", headers=worker.headers)
     assert got.json()["members"][0]["gender"] == "female"
+    assert not page.linli_errors, page.linli_errors  # no script error, no CSP violation

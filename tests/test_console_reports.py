@@ -121,9 +121,10 @@ async def test_a_figure_opens_the_rows_it_counts(client, db, app, console):
     children = await browser.get(
         f"/console/c/{scene.b}/reports/rows?{NOVEMBER}&indicator=beneficiaries&breakdown=age_group&key=child"
     )
-    assert "小雨" in children.text and "王阿姨" not in children.text and "儿童" in children.text
+    assert "小雨" in children.text and "王阿姨" not in children.text
+    assert "<h1>受益人数 · 儿童</h1>" in children.text  # the group named in the heading
     unknown = await browser.get(f"/console/c/{scene.b}/reports/rows?{NOVEMBER}&indicator=nothing")
-    assert unknown.status_code == 422 and "指标" in unknown.text
+    assert unknown.status_code == 422 and "没有可以展开明细的这个指标" in unknown.text
 
 
 async def test_a_projects_plan_against_actual(client, db, app, console):

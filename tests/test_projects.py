@@ -282,16 +282,20 @@ async def test_targets_are_set_per_community_and_seen_by_its_staff_only(w, clien
     assert all(t["updated_at"].endswith("+08:00") for t in saved.json()["targets"])
 
     # B's staff never see or change A's targets; C's staff do not see the project at all
-    for person in (w.staff_b, w.chen):
-        assert (await client.get(url_a, headers=person.headers)).status_code in (403, 404)
-        assert (await w.targets(person, pid, w.a, [])).status_code in (403, 404)
+    before = (await client.get(url_a, headers=w.staff_a.headers)).json()["targets"]
+    for person, refusal in ((w.staff_b, (403, "staff_only")), (w.chen, (404, "project_not_found"))):
+        read = await client.get(url_a, headers=person.headers)
+        assert (read.status_code, code(read)) == refusal
+        wiped = await w.targets(person, pid, w.a, [])
+        assert (wiped.status_code, code(wiped)) == refusal
+    assert (await client.get(url_a, headers=w.staff_a.headers)).json()["targets"] == before  # nothing wiped
     refused = await client.get(url_a, headers=w.staff_b.headers)
     assert refused.status_code == 403 and code(refused) == "staff_only"
     assert code(await client.get(url_a, headers=w.chen.headers)) == "project_not_found"
     outsider = await client.get(url_a, headers=w.staff_c.headers)
     assert outsider.status_code == 404 and code(outsider) == "project_not_found"
     not_covered = await client.get(f"/api/v1/projects/{pid}/communities/{w.c}/targets", headers=w.staff_ab.headers)
-    assert not_covered.status_code in (403, 404)
+    assert (not_covered.status_code, code(not_covered)) == (403, "staff_only")  # not staff of C
     c_staff = await client.get(f"/api/v1/projects/{pid}/communities/{w.c}/targets", headers=w.root.headers)
     assert c_staff.status_code == 404 and code(c_staff) == "project_not_found"  # C is not covered
 

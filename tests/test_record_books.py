@@ -352,7 +352,9 @@ async def test_a_month_book_is_made_by_the_worker_and_staff_are_told(client, app
 
     # the indicator sheet
     workbook = load_workbook(io.BytesIO(archive.read("指标-2026-09.xlsx")))
-    assert workbook.sheetnames
+    assert (workbook.sheetnames[0], workbook.sheetnames[-1]) == ("总表", "指标口径")
+    overview = {row[0]: row[1] for row in workbook["总表"].iter_rows(values_only=True)}
+    assert (overview["活动场次"], overview["服务人次"]) == (2, 6)  # the two folders, their six check-ins
     # the readme: what is inside, when, by whom, for whom
     readme = archive.read("说明.txt").decode("utf-8-sig")
     assert "B社区 2026-09 台账" in readme

@@ -66,7 +66,6 @@ TIMES = (
     "checkin_closes_at",
 )
 REQUIRED = ("title", "category", "start_at", "end_at", "capacity", "max_seats_per_booking")
-_NAMED = re.compile(r"^([a-z_]+)(?:、[a-z_]+)*：(.+)$", re.S)
 
 
 def _zh(text: str) -> str:
@@ -128,34 +127,6 @@ def _read(form: ActivityForm, tz: ZoneInfo) -> tuple[dict[str, Any], dict[str, s
         if not getattr(form, name) and name not in errors:
             errors[name] = "请选择" if name == "category" else "请填写"
     return values, errors
-
-
-def _model_errors(exc: ValidationError) -> dict[str, str]:
-    """The request model's refusals (its bounds and its rules over several fields), in Chinese."""
-    errors: dict[str, str] = {}
-    for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else ""
-        kind, ctx = error["type"], error.get("ctx") or {}
-        if kind == "value_error":
-            text = str(ctx.get("error", error["msg"]))
-            named = _NAMED.match(text)
-            field, message = (named.group(1), named.group(2)) if named else (field, text)
-        elif kind in ("missing", "string_too_short"):
-            message = "请填写"
-        elif kind == "string_too_long":
-            message = f"最多 {ctx.get('max_length')} 个字"
-        elif kind == "greater_than_equal":
-            message = f"不能小于 {ctx.get('ge')}"
-        elif kind == "less_than_equal":
-            message = f"不能大于 {ctx.get('le')}"
-        elif kind == "literal_error":
-            message = "请从列表中选择"
-        elif any("\u4e00" <= ch <= "\u9fff" for ch in error["msg"]):
-            message = error["msg"]  # Linli's own types write Chinese (control characters, years)
-        else:
-            message = "填写有误"
-        errors.setdefault(field or "_", _zh(message))
-    return errors
 
 
 def _service_errors(exc: AppError) -> dict[str, str] | None:
@@ -341,7 +312,7 @@ async def create(request: Request, desk: web.DeskDep, form: Annotated[ActivityFo
     try:
         body = ActivityCreate.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
-        return _form_refused(request, desk, context, _model_errors(exc))
+        return _form_refused(request, desk, context, web.model_errors(exc, LABELS))
 
     async def write() -> str:
         activity = await manage.create_activity(desk.session, desk.viewer.user, desk.community.id, body.model_dump())
@@ -395,7 +366,7 @@ async def edit(
     try:
         body = ActivityUpdate.model_validate(changed)
     except ValidationError as exc:
-        return _form_refused(request, desk, context, _model_errors(exc))
+        return _form_refused(request, desk, context, web.model_errors(exc, LABELS))
 
     async def write() -> str:
         await manage.update_activity(desk.session, desk.viewer.user, activity_id, body.model_dump(exclude_unset=True))
@@ -517,7 +488,11 @@ async def create_series(
     try:
         body = SeriesCreate.model_validate(values)
     except ValidationError as exc:
-        context = {"values": values, "errors": _model_errors(exc), "categories": list(CATEGORY_LABELS.items())}
+        context = {
+            "values": values,
+            "errors": web.model_errors(exc, LABELS),
+            "categories": list(CATEGORY_LABELS.items()),
+        }
         return web.render(request, "activities/_series_form.html", context, status_code=422, desk=desk)
     series = await manage.create_series(desk.session, desk.viewer.user, desk.community.id, body.model_dump())
     return web.redirect(f"{_base(desk)}/series/{series.id}", request)

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from api.console import web
 from api.deps import IdPath
-from api.errors import NotFound, invalid_field
+from api.errors import invalid_field
 from api.schemas.common import Id, Input
 from api.services import household_file, households
 
@@ -231,10 +231,10 @@ async def member_gender(
 ) -> Response:
     """Record (or with an empty choice, clear) a member's gender; nothing requires it."""
     cid = desk.community.id
-    found = await household_file.household_file(desk.session, desk.viewer.user, cid, household_id)
-    if member_id not in {m["id"] for m in found["members"]}:
-        raise NotFound("member_not_found", "找不到该成员")
-    await households.update_member(desk.session, desk.viewer.user, member_id, {"gender": gender or None})
+    household = await household_file.household_in(desk.session, desk.viewer.user, cid, household_id)
+    await households.update_member(
+        desk.session, desk.viewer.user, member_id, {"gender": gender or None}, household_id=household.id
+    )
     return web.redirect(f"{_base(cid)}/{household_id}#members", request)
 
 

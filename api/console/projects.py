@@ -66,28 +66,6 @@ class SummaryForm(BaseModel):
     reflection: str = Field(default="", max_length=2 * SUMMARY_MAX)
 
 
-def _model_errors(exc: ValidationError) -> dict[str, str]:
-    """The request model's refusals, by field, in Chinese."""
-    errors: dict[str, str] = {}
-    for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else "_"
-        kind, ctx = error["type"], error.get("ctx") or {}
-        if kind in ("missing", "string_too_short"):
-            message = "请填写"
-        elif kind == "string_too_long":
-            message = f"最多 {ctx.get('max_length')} 个字"
-        elif kind == "literal_error":
-            message = "请从列表中选择"
-        elif any("\u4e00" <= ch <= "\u9fff" for ch in error["msg"]):
-            message = _zh(error["msg"])  # Linli's own types write Chinese (control characters, years)
-        elif kind.startswith("date"):
-            message = "请按“年-月-日”填写，如 2026-09-01"
-        else:
-            message = "填写有误"
-        errors.setdefault(field, message)
-    return errors
-
-
 def _project_values(form: ProjectForm) -> dict[str, Any]:
     return {name: getattr(form, name) for name in PROJECT_FIELDS}
 
@@ -152,7 +130,7 @@ async def create(request: Request, desk: web.DeskDep, form: Annotated[ProjectFor
     try:
         body = ProjectCreate.model_validate(values)
     except ValidationError as exc:
-        return _form_refused(request, desk, values, _model_errors(exc), action, False)
+        return _form_refused(request, desk, values, web.model_errors(exc, LABELS), action, False)
     try:
         async with desk.session.begin_nested():
             made = await projects.create_project(desk.session, desk.viewer.user, desk.community.id, body.model_dump())
@@ -222,7 +200,7 @@ async def edit(
     try:
         body = ProjectUpdate.model_validate(values)
     except ValidationError as exc:
-        return _form_refused(request, desk, values, _model_errors(exc), action, True)
+        return _form_refused(request, desk, values, web.model_errors(exc, LABELS), action, True)
     try:
         async with desk.session.begin_nested():
             await projects.update_project(
@@ -262,8 +240,7 @@ async def save_targets(project_id: IdPath, request: Request, desk: web.DeskDep) 
     """Save the grid: every cell with a number is a target, an empty cell none. Cells that are not
     numbers come back marked, and nothing is saved."""
     session, user, cid = desk.session, desk.viewer.user, desk.community.id
-    await projects.project_in(session, user, cid, project_id)
-    current = await projects.get_targets(session, user, project_id, cid)
+    current = await projects.get_targets(session, user, project_id, cid)  # which checks who may
     known = {f"{key}{CELL}{period}" for key in projects.TARGETABLE for period in current["periods"]}
     form = await request.form(max_fields=len(known) + 10)
     typed: dict[str, str] = {}
@@ -330,7 +307,7 @@ async def write_summary(
     try:
         body = SummaryWrite.model_validate(values)
     except ValidationError as exc:
-        context.update(values=values, errors=_model_errors(exc), saved=False)
+        context.update(values=values, errors=web.model_errors(exc, LABELS), saved=False)
         return web.render(request, "projects/_summary_form.html", context, status_code=422, desk=desk)
     await summaries.write_summary(desk.session, desk.viewer.user, activity_id, body.model_dump())
     return web.redirect(f"{_base(desk)}/activities/{activity_id}/summary?saved=1", request)

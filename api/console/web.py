@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock, localtime
@@ -273,6 +274,40 @@ def zh_fields(message: str, labels: dict[str, str] = FIELD_LABELS) -> str:
     """A service's or request model's message with the API's field names (`contact_phone：…`) as
     the console's labels (`联系电话：…`); a form with labels of its own passes them."""
     return _FIELD_NAME.sub(lambda m: labels.get(m.group(0), m.group(0)), message)
+
+
+_NAMED = re.compile(r"^([a-z_]+)(?:、[a-z_]+)*：(.+)$", re.S)
+
+
+def model_errors(exc: ValidationError, labels: dict[str, str] = FIELD_LABELS) -> dict[str, str]:
+    """A form model's refusals (its bounds and its rules over several fields), by field, in
+    Chinese, field names written as the form's `labels`."""
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        kind, ctx = error["type"], error.get("ctx") or {}
+        if kind == "value_error":
+            text = str(ctx.get("error", error["msg"]))
+            named = _NAMED.match(text)
+            field, message = (named.group(1), named.group(2)) if named else (field, text)
+        elif kind in ("missing", "string_too_short"):
+            message = "请填写"
+        elif kind == "string_too_long":
+            message = f"最多 {ctx.get('max_length')} 个字"
+        elif kind == "greater_than_equal":
+            message = f"不能小于 {ctx.get('ge')}"
+        elif kind == "less_than_equal":
+            message = f"不能大于 {ctx.get('le')}"
+        elif kind == "literal_error":
+            message = "请从列表中选择"
+        elif any("\u4e00" <= ch <= "\u9fff" for ch in error["msg"]):
+            message = error["msg"]  # Linli's own types write Chinese (control characters, years)
+        elif kind.startswith("date"):
+            message = "请按“年-月-日”填写，如 2026-09-01"
+        else:
+            message = "填写有误"
+        errors.setdefault(field or "_", zh_fields(message, labels))
+    return errors
 
 
 def error_response(request: Request, status: int, code: str, message: str, details: Any = None) -> Response:

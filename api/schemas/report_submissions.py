@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from api.schemas.common import Id, Input, Timestamp
+from api.services.reports.periods import PERIOD_PATTERN
 
-PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$"
 NOTE_MAX = 256
 
 Number = float | int | None

@@ -329,9 +329,14 @@ async def _member(session: AsyncSession, member_id: int) -> tuple[Member, Househ
     return member, await _household(session, member.household_id)
 
 
-async def update_member(session: AsyncSession, user: User, member_id: int, fields: dict[str, Any]) -> Member:
-    """The head or staff edit anyone in the household; an adult may edit their own name."""
+async def update_member(
+    session: AsyncSession, user: User, member_id: int, fields: dict[str, Any], household_id: int | None = None
+) -> Member:
+    """The head or staff edit anyone in the household; an adult may edit their own name. With
+    `household_id` (a page of that household), a member of another household is not found."""
     member, household = await _member(session, member_id)
+    if household_id is not None and member.household_id != household_id:
+        raise NotFound("member_not_found", "找不到该成员")
     if member.user_id != user.id:
         await _require_head_or_staff(session, user, household)
     elif member.status != "active":

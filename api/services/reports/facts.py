@@ -222,20 +222,27 @@ async def _names(session: AsyncSession, facts: Facts) -> None:
     )
 
 
-def _visited() -> Any:
+def visited() -> Any:
     """Check-ins that count: the attendee checked in and the booking stands."""
     return and_(BookingAttendee.checked_in_at.is_not(None), Booking.status != "cancelled")
 
 
-async def _activities(session: AsyncSession, facts: Facts, start: datetime, end: datetime) -> None:
-    cid = facts.community.id
-    held_where = [
-        Activity.community_id == cid,
+def held_between(community_id: int, start: datetime, end: datetime, now: datetime) -> list[Any]:
+    """Activities of the community that may count as held in [start, end): published (so not
+    cancelled), started within it and ended by `now`. Held also needs a check-in that counts
+    (`visited`): the 活动场次 of the registry and the record book's folders are these."""
+    return [
+        Activity.community_id == community_id,
         Activity.status == "published",
         Activity.start_at >= start,
         Activity.start_at < end,
-        Activity.end_at <= facts.now,
+        Activity.end_at <= now,
     ]
+
+
+async def _activities(session: AsyncSession, facts: Facts, start: datetime, end: datetime) -> None:
+    cid = facts.community.id
+    held_where = held_between(cid, start, end, facts.now)
     if facts.project_id is not None:
         held_where.append(Activity.project_id == facts.project_id)
     rows = (
@@ -262,7 +269,7 @@ async def _activities(session: AsyncSession, facts: Facts, start: datetime, end:
             .join(Activity, Activity.id == BookingAttendee.activity_id)
             .outerjoin(Member, Member.id == BookingAttendee.member_id)
             .outerjoin(Household, Household.id == func.coalesce(Member.household_id, Booking.household_id))
-            .where(*held_where, _visited())
+            .where(*held_where, visited())
             .order_by(BookingAttendee.checked_in_at, BookingAttendee.id)
         )
     ).all()
@@ -356,7 +363,7 @@ async def _activities(session: AsyncSession, facts: Facts, start: datetime, end:
                     Activity.status == "published",
                     Activity.end_at <= facts.now,
                     BookingAttendee.member_id.is_not(None),
-                    _visited(),
+                    visited(),
                 )
                 .group_by(BookingAttendee.member_id)
             )

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 from api.errors import invalid_field
 from api.localtime import EARLIEST_DAY, LATEST_DAY
 
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$"
+MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
+QUARTER = re.compile(r"^([0-9]{4})-Q([1-4])$")
+# ASCII digits only: a full-width "２０２６" is not a period
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$"
 MAX_DAYS = 3 * 366 + 1  # a three-year contract is the longest span a report covers
 
 

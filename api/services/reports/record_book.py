@@ -9,7 +9,8 @@ would hold every other writer up), stores it, and only then writes the book read
 in their inbox. A job that runs again finds the book no longer pending and does nothing.
 
 What goes in: an activity counts as held in the month when it is published, not cancelled, ended
-within the month (community time) and had at least one check-in — as the indicators count it.
+started within the month (community time), has ended and had at least one check-in that
+counts — as the indicators count it (`facts.held_between`, `facts.visited`).
 Sign-in sheets list who checked in, with masked phones (a child's never: children appear by name
 only); photos are those of the activity's visible posts, and never photos of a post flagged as
 showing children unless the book is the organisation's internal archive (`internal`).
@@ -54,7 +55,7 @@ from api.pagination import cursor_int, decode_cursor, encode_cursor
 from api.services import access, phones
 from api.services.activities.common import place_of
 from api.services.notifications.core import notify
-from api.services.reports import exports
+from api.services.reports import exports, facts, summaries
 from api.services.reports.labels import SERVICE_TYPE_LABELS
 from api.services.reports.periods import parse_period
 from api.services.users import mask_phone
@@ -77,14 +78,7 @@ README_NAME = "说明"
 PDF, XLSX, TXT, JPG, ZIP = ".pdf", ".xlsx", ".txt", ".jpg", ".zip"
 
 # 社区活动 / 小组活动 / 个案 / 志愿服务 / 议事协商 / 培训 / 其他 (api.db.models.reports.SERVICE_TYPES)
-SUMMARY_SECTIONS = (
-    ("background", "背景"),
-    ("goals", "目标"),
-    ("process", "过程"),
-    ("participation", "参与情况"),
-    ("outcomes", "成效"),
-    ("reflection", "反思"),
-)
+SUMMARY_SECTIONS = tuple((name, entry["label"]) for name, entry in summaries.TEMPLATE.items())
 STATE_LABELS = {"pending": "生成中", "ready": "已生成", "failed": "生成失败"}
 BUILD_FAILED = "生成时出错，请稍后重新申请；多次失败请联系平台管理员"
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
@@ -346,25 +340,12 @@ async def held_activities(session: AsyncSession, community_id: int, start: datet
     checked_in = (
         select(BookingAttendee.id)
         .join(Booking, Booking.id == BookingAttendee.booking_id)
-        .where(
-            BookingAttendee.activity_id == Activity.id,
-            BookingAttendee.checked_in_at.is_not(None),
-            Booking.status != "cancelled",
-        )
+        .where(BookingAttendee.activity_id == Activity.id, facts.visited())
         .exists()
     )
     rows = await session.execute(
         select(Activity)
-        .where(
-            Activity.community_id == community_id,
-            Activity.status == "published",
-            Activity.published_at.is_not(None),
-            Activity.cancelled_at.is_(None),
-            Activity.start_at >= start,
-            Activity.start_at < end,
-            Activity.end_at <= clock.now(),
-            checked_in,
-        )
+        .where(*facts.held_between(community_id, start, end, clock.now()), checked_in)
         .order_by(Activity.start_at, Activity.id)
     )
     return list(rows.scalars())
@@ -383,8 +364,7 @@ async def _signin_rows(session: AsyncSession, activity: Activity, tz: ZoneInfo) 
             .outerjoin(User, User.id == Member.user_id)
             .where(
                 BookingAttendee.activity_id == activity.id,
-                BookingAttendee.checked_in_at.is_not(None),
-                Booking.status != "cancelled",
+                facts.visited(),
             )
             .order_by(BookingAttendee.checked_in_at, BookingAttendee.id)
         )
@@ -562,7 +542,7 @@ def _readme(plan: _Plan, photos: int, missing: int, made_at: datetime) -> str:
         "用途："
         + ("内部存档，含标记为有儿童的照片，请勿对外提供" if plan.internal else "供评估查阅，不含标记为有儿童的照片"),
         "",
-        f"本月举办的活动：{len(plan.held)} 场（已发布、未取消、在本月结束、至少一人签到）",
+        f"本月举办的活动：{len(plan.held)} 场（已发布、未取消、在本月开始并已结束、至少一人签到）",
         f"签到人次：{checkins}",
         f"照片：{photos} 张",
     ]
