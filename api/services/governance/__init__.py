@@ -1,0 +1,1 @@
+"""Participation and governance (议事协商): concerns, their triage and verdicts; meetings."""
