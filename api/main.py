@@ -42,6 +42,7 @@ from api.routers import (
     health,
     households,
     library,
+    meetings,
     notifications,
     projects,
     record_books,
@@ -417,6 +418,7 @@ def create_app(
                 reports,
                 report_submissions,
                 record_books,
+                meetings,
             )
         ),
         (API_PREFIX, volunteers.public),

@@ -122,6 +122,11 @@ ID_TABLES = {
     "project_id": "service_projects",
     "submission_id": "report_submissions",
     "record_book_id": "record_books",
+    "meeting_id": "meetings",
+    "participant_id": "meeting_participants",
+    "item_id": "agenda_items",
+    "decision_id": "decisions",
+    "follow_up_id": "follow_ups",
 }
 TEXT_COLUMNS = {
     "token": "SELECT token FROM shares ORDER BY id",

@@ -180,6 +180,28 @@ COLUMNS: dict[str, str] = {
     "TeamCreate.name": "teams.name",
     "TeamCreate.description": "teams.description",
     "WalkIn.guests": "booking_attendees.guest_name",
+    # -- meetings
+    "AgendaItemCreate.title": "agenda_items.title",
+    "AgendaItemCreate.body": "agenda_items.body",
+    "AgendaItemUpdate.title": "agenda_items.title",
+    "AgendaItemUpdate.body": "agenda_items.body",
+    "AgendaItemUpdate.minutes": "agenda_items.minutes",
+    "DecisionCreate.text": "decisions.text",
+    "DecisionUpdate.text": "decisions.text",
+    "FollowUpCreate.title": "follow_ups.title",
+    "FollowUpCreate.owner_name": "follow_ups.owner_name",
+    "FollowUpUpdate.note": "follow_ups.note",
+    "FollowUpUpdate.owner_name": "follow_ups.owner_name",
+    "MeetingCancel.reason": "meetings.cancel_reason",
+    "MeetingCreate.title": "meetings.title",
+    "MeetingCreate.place": "meetings.place",
+    "MeetingCreate.summary": "meetings.summary",
+    "MeetingSelfCheckin.code": "-compared with the code of the minute",
+    "MeetingUpdate.title": "meetings.title",
+    "MeetingUpdate.place": "meetings.place",
+    "MeetingUpdate.summary": "meetings.summary",
+    "ParticipantCreate.name": "meeting_participants.name",
+    "ParticipantCreate.role": "meeting_participants.role",
 }
 # values a service copies into another table: (what the request gives, where it is copied)
 COPIED = [

@@ -6,12 +6,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.models import Activity, Announcement, Community, ServiceRecord
+from api.db.models import Activity, Announcement, Community, Meeting, ServiceRecord
 
-OWNERS: dict[str, type[Activity] | type[Announcement] | type[ServiceRecord]] = {
+OWNERS: dict[str, type[Activity] | type[Announcement] | type[ServiceRecord] | type[Meeting]] = {
     "activity": Activity,
     "announcement": Announcement,
     "service_record": ServiceRecord,
+    "meeting": Meeting,
 }
 
 
@@ -24,7 +25,7 @@ async def community_zone(session: AsyncSession, community_id: int) -> str | None
 
 
 async def zone_of(session: AsyncSession, owner: str, object_id: int) -> str | None:
-    """The zone of the community an activity, announcement or service record belongs to. It
+    """The zone of the community an activity, announcement, service record or meeting belongs to. It
     reveals nothing: the route's own check answers a stranger as before."""
     model = OWNERS[owner]
     zone: str | None = (

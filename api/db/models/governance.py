@@ -254,6 +254,8 @@ class Meeting(IdMixin, TimestampMixin, Base):
     agenda_published_at: Mapped[datetime | None]
     held_at: Mapped[datetime | None]
     minutes_published_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    cancel_reason: Mapped[str] = mapped_column(String(200), default="")  # told to the participants
 
     __table_args__ = (
         one_of("kind", MEETING_KINDS, "kind"),
@@ -261,6 +263,9 @@ class Meeting(IdMixin, TimestampMixin, Base):
         CheckConstraint("ends_at > starts_at", name="ordered"),
         CheckConstraint("walkin_count BETWEEN 0 AND 10000", name="walkin_count"),
         CheckConstraint("status <> 'minutes_published' OR minutes_published_at IS NOT NULL", name="published_at"),
+        CheckConstraint(
+            "status <> 'cancelled' OR (cancelled_at IS NOT NULL AND cancel_reason <> '')", name="cancelled"
+        ),
         Index("ix_meetings_community", "community_id", "starts_at", "id"),
     )
 

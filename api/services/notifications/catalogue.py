@@ -319,6 +319,91 @@ _declare(
 )
 
 
+# -- meetings
+_MEETING = frozenset({"meeting_id", "meeting_title", "kind_label", "starts_at", "place"})
+_MEETING_PAGE = "pages/meetings/detail?id={meeting_id}"
+_MEETING_FIELDS = {"thing1": "{meeting_title}", "time2": "{starts_at}", "thing3": "{place}"}
+_declare(
+    NotificationKind(
+        name="meeting.agenda",
+        label="议事会通知",
+        params=_MEETING | {"agenda"},
+        title="{kind_label}通知：{meeting_title}",
+        body="{kind_label}「{meeting_title}」将于{starts_at}在{place}召开，请准时参加，到场后扫码签到。议程：{agenda}",
+        page=_MEETING_PAGE,
+        fields=_MEETING_FIELDS,
+    )
+)
+_declare(
+    NotificationKind(
+        name="meeting.changed",
+        label="议事会时间地点变更",
+        params=_MEETING,
+        title="{kind_label}改期或换地点：{meeting_title}",
+        body="{kind_label}「{meeting_title}」的时间或地点有变：改为{starts_at}在{place}召开。",
+        page=_MEETING_PAGE,
+        fields=_MEETING_FIELDS,
+    )
+)
+_declare(
+    NotificationKind(
+        name="meeting.cancelled",
+        label="议事会取消",
+        params=_MEETING | {"reason"},
+        title="{kind_label}取消：{meeting_title}",
+        body="原定{starts_at}在{place}召开的{kind_label}「{meeting_title}」已取消。原因：{reason}",
+        page=_MEETING_PAGE,
+        fields={"thing1": "{meeting_title}", "time2": "{starts_at}", "thing3": "{reason}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="meeting.decision",
+        label="烦心事的议事结果",
+        params=frozenset({"concern_id", "concern_title", "meeting_id", "meeting_title", "decision"}),
+        title="你关注的烦心事有了决定：{concern_title}",
+        body="议事会「{meeting_title}」对「{concern_title}」作出了决定：{decision}。跟进情况可以在烦心事页面查看。",
+        page="pages/concerns/detail?id={concern_id}",
+        fields={"thing1": "{concern_title}", "thing2": "{decision}"},
+    )
+)
+_FOLLOW_UP = frozenset({"follow_up_id", "title", "due_on", "meeting_title", "owner_name"})
+_FOLLOW_UP_PAGE = "pages/follow-ups/detail?id={follow_up_id}"
+_declare(
+    NotificationKind(
+        name="follow_up.assigned",
+        label="议事会跟进事项",
+        params=_FOLLOW_UP,
+        title="请你跟进：{title}",
+        body="议事会「{meeting_title}」决定由你负责「{title}」，请在{due_on}前完成，进展可以随时在小程序里更新。",
+        page=_FOLLOW_UP_PAGE,
+        fields={"thing1": "{title}", "date2": "{due_on}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="follow_up.reminder",
+        label="跟进事项到期提醒",
+        params=_FOLLOW_UP,
+        title="跟进事项快到期了：{title}",
+        body="你负责的「{title}」（议事会「{meeting_title}」的决定）将于{due_on}到期，完成后请在小程序里标为已完成。",
+        page=_FOLLOW_UP_PAGE,
+        fields={"thing1": "{title}", "date2": "{due_on}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="follow_up.late",
+        label="跟进事项逾期",
+        params=_FOLLOW_UP,
+        title="跟进事项已逾期：{title}",
+        body="「{title}」（负责：{owner_name}）的期限{due_on}已过，还没有完成。请跟进，或调整期限。",
+        page=_FOLLOW_UP_PAGE,
+        fields={"thing1": "{title}", "date2": "{due_on}", "thing3": "{owner_name}"},
+    )
+)
+
+
 def kind(name: str) -> NotificationKind:
     try:
         return KINDS[name]

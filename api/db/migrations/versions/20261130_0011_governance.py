@@ -154,9 +154,15 @@ def upgrade() -> None:
         sa.Column("agenda_published_at", api.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("held_at", api.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("minutes_published_at", api.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", api.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancel_reason", sa.String(length=200), nullable=False),
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("created_at", api.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", api.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "status <> 'cancelled' OR (cancelled_at IS NOT NULL AND cancel_reason <> '')",
+            name=op.f("ck_meetings_cancelled"),
+        ),
         sa.CheckConstraint("kind IN ('five_party', 'courtyard', 'working_group')", name=op.f("ck_meetings_kind")),
         sa.CheckConstraint(
             "status <> 'minutes_published' OR minutes_published_at IS NOT NULL", name=op.f("ck_meetings_published_at")
