@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock, demo_history
+from api import clock, demo_governance, demo_history
 from api.db.models import (
     Activity,
     Book,
@@ -181,6 +181,7 @@ async def load_demo(db: Database, *, if_empty: bool = True) -> bool:
         await _volunteers(session, community)
         await demo_history.service(session, community, project, SERVED)
         await record_and_share(session, community, project.id)
+        await demo_governance.governance(session, community)
         await session.commit()
     return True
 

@@ -252,3 +252,161 @@ async def test_demo_reports_last_full_month_has_every_indicator_against_the_proj
     assert len(expected) >= 2 and all([m["key"] for m in months[key]] == expected for key in months if months[key])
     for key in ("activities_held", "service_visits", "new_participants", "loans", "volunteer_hours", "announcements"):
         assert all(m["value"] > 0 for m in months[key]), (key, months[key])
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        None,  # the real clock
+        datetime(2027, 3, 1, 9, 0, tzinfo=SHANGHAI),  # a Monday, the first of the month
+        datetime(2027, 1, 3, 1, 30, tzinfo=SHANGHAI),  # a Sunday night: "a few hours ago" was Saturday
+        datetime(2026, 12, 31, 20, 0, tzinfo=SHANGHAI),
+    ],
+    ids=["today", "first-of-month", "sunday-night", "end-of-month"],
+)
+async def test_demo_governance_has_every_state_consistent_timelines_and_two_meetings(client, db, now):
+    from sqlalchemy import func, select
+
+    from api.db.models import (
+        AgendaItem,
+        Concern,
+        ConcernComment,
+        ConcernEvent,
+        ConcernSupporter,
+        ConcernVerdict,
+        Decision,
+        FollowUp,
+        Meeting,
+        MeetingParticipant,
+    )
+    from api.services.governance import common
+
+    if now is not None:
+        clock.freeze(now)
+    await load_demo(db)
+    now = clock.now()
+    today = now.astimezone(SHANGHAI).date()
+    policy = common.Clocks()
+    async with db.session() as session:
+        concerns = list((await session.execute(select(Concern).order_by(Concern.id))).scalars())
+        assert len(concerns) >= 12
+        assert {c.status for c in concerns} == set(common.STATUS_LABELS)  # every state
+        assert {c.level for c in concerns if c.status == "accepted"} == {1, 2, 3}
+        # one raised hours ago, one whose response clock has run out
+        assert sorted(str(common.late(c, now)) for c in concerns if c.status == "submitted") == ["None", "response"]
+        assert {c.outcome for c in concerns if c.status == "closed"} == {"resolved"}
+        assert any(c.reopen_count == 1 and c.status == "in_progress" for c in concerns)
+        assert any(c.by_staff for c in concerns)
+        referred = next(c for c in concerns if c.status == "referred")
+        assert referred.referred_to.startswith("街道城管")
+        duplicate = next(c for c in concerns if c.status == "duplicate")
+        assert duplicate.duplicate_of in {c.id for c in concerns}
+
+        for c in concerns:
+            assert c.accept_by == common.accept_deadline(c.created_at, policy, SHANGHAI), c.title
+            events = list(
+                (
+                    await session.execute(
+                        select(ConcernEvent)
+                        .where(ConcernEvent.concern_id == c.id)
+                        .order_by(ConcernEvent.at, ConcernEvent.id)
+                    )
+                ).scalars()
+            )
+            assert events[0].kind == "submitted" and events[0].at == c.created_at, c.title
+            assert all(e.at <= now for e in events) and c.created_at <= now, c.title
+            # the timeline replays the concern's status, and every change is on it
+            status = None
+            for event in events:
+                if "status" in event.data:
+                    old, new = event.data["status"]
+                    assert old == status, (c.title, event.kind)
+                    status = new
+            assert status == c.status, c.title
+            answered = [e.at for e in events if e.kind in ("accepted", "unresolvable", "referred", "duplicate")]
+            assert c.responded_at == (answered[0] if answered else None), c.title
+            accepted = [e for e in events if e.kind == "accepted"]
+            if accepted and not any(e.kind == "level" for e in events):
+                assert c.due_at == common.resolution_deadline(accepted[0].at, c.level, policy), c.title
+            assert c.reopen_count == sum(e.kind == "reopened" for e in events), c.title
+            supporters = await session.scalar(
+                select(func.count()).select_from(ConcernSupporter).where(ConcernSupporter.concern_id == c.id)
+            )
+            comments = await session.scalar(
+                select(func.count()).select_from(ConcernComment).where(ConcernComment.concern_id == c.id)
+            )
+            assert (c.metoo_count, c.comment_count) == (supporters, comments), c.title
+            verdicts = list(
+                (await session.execute(select(ConcernVerdict).where(ConcernVerdict.concern_id == c.id))).scalars()
+            )
+            assert len(verdicts) == sum(e.kind == "verdict" for e in events), c.title
+            assert all(v.raiser == (v.user_id == c.raised_by) for v in verdicts), c.title
+            if c.status == "resolved":
+                assert verdicts and c.resolved_at is not None and c.result, c.title
+        answers = {v.answer for v in (await session.execute(select(ConcernVerdict))).scalars()}
+        assert answers == {"solved", "partly", "not_solved"}
+        hidden = [c for c in concerns if c.hide_name]
+        assert len(hidden) >= 2 and all(c.raised_by is not None for c in hidden)  # stored, flagged
+        assert await session.scalar(select(func.count()).select_from(ConcernComment).where(ConcernComment.hide_name))
+
+        # last month's five-party meeting: five parties, attendance with walk-ins, minutes per item
+        meetings = list((await session.execute(select(Meeting).order_by(Meeting.starts_at))).scalars())
+        held, coming = meetings
+        last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+        assert (held.kind, held.status, held.starts_at.astimezone(SHANGHAI).strftime("%Y-%m")) == (
+            "five_party", "minutes_published", last_month
+        )  # fmt: skip
+        people = list(
+            (
+                await session.execute(select(MeetingParticipant).where(MeetingParticipant.meeting_id == held.id))
+            ).scalars()
+        )
+        assert {p.party for p in people} == {"community", "property", "social_worker", "self_org", "resident_rep"}
+        present = [p for p in people if p.checked_in_at is not None]
+        assert 0 < len(present) < len(people) and held.walkin_count > 0
+        assert {p.checkin_method for p in present} == {"self", "staff"}
+        items = list((await session.execute(select(AgendaItem).where(AgendaItem.meeting_id == held.id))).scalars())
+        assert items and all(i.minutes for i in items)
+        decisions = list((await session.execute(select(Decision).where(Decision.meeting_id == held.id))).scalars())
+        assert sorted((d.method, d.votes_for, d.votes_against, d.votes_abstain) for d in decisions) == [
+            ("consensus", None, None, None), ("vote", 14, 2, 1)
+        ]  # fmt: skip
+        follow_ups = list((await session.execute(select(FollowUp))).scalars())
+        assert {f.status for f in follow_ups} == {"open", "in_progress", "done", "dropped"}
+        late = [f for f in follow_ups if f.status in ("open", "in_progress") and f.due_on < today]
+        assert len(late) == 1
+        assert all(f.done_at is not None and f.done_at.astimezone(SHANGHAI).date() <= f.due_on for f in follow_ups
+                   if f.status == "done")  # fmt: skip
+        # the concern the meeting decided on: the decision on its timeline, and in progress
+        (decided,) = [i.concern_id for i in items if i.concern_id is not None]
+        on_it = [
+            e for e in (await session.execute(select(ConcernEvent).where(ConcernEvent.concern_id == decided))).scalars()
+        ]
+        assert any(e.kind == "decision" and e.data["meeting_id"] == held.id for e in on_it)
+        decided_concern = await session.get(Concern, decided)
+        assert decided_concern is not None and decided_concern.status == "in_progress"
+
+        # the coming one: the agenda published, with the level-3 concern that waited for it
+        assert (coming.kind, coming.status) == ("five_party", "agenda_published") and coming.starts_at > now
+        next_one = await common.next_five_party_meeting(session, coming.community_id)
+        assert next_one is not None and next_one.id == coming.id
+        agenda = list((await session.execute(select(AgendaItem).where(AgendaItem.meeting_id == coming.id))).scalars())
+        (waiting,) = [await session.get(Concern, i.concern_id) for i in agenda if i.concern_id is not None]
+        assert waiting is not None and (waiting.level, waiting.status) == (3, "accepted")
+        assert list((await session.execute(common.waiting_for_agenda(coming.community_id))).scalars()) == []
+
+    # the reports count them: everything raised in the last sixty days
+    staff = await login(client, "staff")
+    community_id = (await client.get("/api/v1/me", headers=staff.headers)).json()["memberships"][0]["community_id"]
+    period = {"from": (today - timedelta(days=60)).isoformat(), "to": today.isoformat()}
+    url = f"/api/v1/communities/{community_id}/reports"
+    v = {i["key"]: i for i in (await client.get(url, params=period, headers=staff.headers)).json()["indicators"]}
+    assert v["concerns_raised"]["value"] == len(concerns)
+    # all answered in time but the lamp (never: late) and the rubbish points (late); the one raised
+    # hours ago is not counted yet
+    assert {p["key"]: p["value"] for p in v["response_rate"]["parts"]} == {"in_time": 11, "due": 13}
+    assert {p["key"]: p["value"] for p in v["satisfaction_rate"]["parts"]} == {"satisfied": 4, "n": 6}
+    assert {p["key"]: p["value"] for p in v["resolution_rate"]["parts"]} == {"resolved": 3, "raised": 13}
+    assert (v["meetings_held"]["value"], v["decisions_made"]["value"]) == (1, 2)
+    drill = await client.get(f"{url}/rows", params={**period, "indicator": "concerns_raised"}, headers=staff.headers)
+    assert sum("（对居民隐藏姓名）" in r["raiser"] for r in drill.json()["rows"]) == len(hidden)

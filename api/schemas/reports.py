@@ -7,16 +7,21 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
-class Figure(BaseModel):
-    key: str = Field(description="分组键；_none 表示未登记/未归入")
-    label: str
-    value: float | int | None
-
-
 class Part(BaseModel):
     key: str
     name: str
     value: float | int | None
+
+
+class Figure(BaseModel):
+    key: str = Field(description="分组键；_none 表示未登记/未归入")
+    label: str
+    value: float | int | None
+    parts: list[Part] | None = Field(
+        None,
+        description="比率和中位数在这一组的分子和分母（或样本数 n）；其他指标没有这一项",
+        exclude_if=lambda parts: parts is None,
+    )
 
 
 class IndicatorFigure(BaseModel):

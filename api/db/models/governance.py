@@ -114,7 +114,10 @@ class Concern(IdMixin, TimestampMixin, Base):
     result: Mapped[str] = mapped_column(Text, default="")  # the published result
     reason: Mapped[str] = mapped_column(String(500), default="")  # why it cannot be resolved
     referred_to: Mapped[str] = mapped_column(String(64), default="")
-    duplicate_of: Mapped[int | None] = mapped_column(IdType, ForeignKey("concerns.id", ondelete="SET NULL"))
+    # no ON DELETE action: a duplicate must keep its original (CHECK duplicate_of), so the original
+    # cannot go alone; deleted together (the community, the tests' cleanup) both go, checked at the
+    # statement's end (SET NULL would break the CHECK halfway through the statement on SQLite)
+    duplicate_of: Mapped[int | None] = mapped_column(IdType, ForeignKey("concerns.id"))
     photo_count: Mapped[int] = mapped_column(default=0)
     metoo_count: Mapped[int] = mapped_column(default=0)
     comment_count: Mapped[int] = mapped_column(default=0)

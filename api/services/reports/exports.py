@@ -50,18 +50,29 @@ def overview(data: dict[str, Any]) -> Sheet:
     return Sheet("总表", headers, rows, widths)
 
 
-def breakdown_sheet(data: dict[str, Any], breakdown: str) -> Sheet:
-    """Rows: the breakdown's groups; columns: the indicators that support it."""
+def breakdown_sheet(data: dict[str, Any], breakdown: str, with_parts: bool = False) -> Sheet:
+    """Rows: the breakdown's groups; columns: the indicators that support it — with `with_parts`
+    (the exports), a rate's or a median's figure followed by its numerator and denominator (or n)
+    in the next columns. Without it (the dashboard's table, whose every cell opens its rows),
+    one column per indicator."""
     entries = [e for e in data["indicators"] if breakdown in e["breakdowns"]]
     labels: dict[str, str] = {}
-    values: dict[str, dict[str, Any]] = {}
+    values: dict[str, dict[tuple[str, str | None], Any]] = {}
+    columns: list[tuple[str, str | None, str]] = []  # (indicator, part or None, header)
     for entry in entries:
-        for figure in entry["breakdowns"][breakdown]:
+        columns.append((entry["key"], None, f"{entry['name']}（{entry['unit']}）"))
+        figures = entry["breakdowns"][breakdown]
+        if with_parts and figures and figures[0].get("parts") is not None:
+            columns += [(entry["key"], p["key"], f"{entry['name']}：{p['name']}") for p in figures[0]["parts"]]
+        for figure in figures:
             labels.setdefault(figure["key"], figure["label"])
-            values.setdefault(figure["key"], {})[entry["key"]] = figure["value"]
-    headers = [BREAKDOWNS[breakdown]] + [f"{e['name']}（{e['unit']}）" for e in entries]
-    rows = [[labels[key]] + [_number(values[key].get(e["key"])) for e in entries] for key in labels]
-    return Sheet(f"按{BREAKDOWNS[breakdown]}".replace("/", "与"), headers, rows, [18] + [12] * len(entries))
+            cells = values.setdefault(figure["key"], {})
+            cells[entry["key"], None] = figure["value"]
+            for part in figure.get("parts") or ():
+                cells[entry["key"], part["key"]] = part["value"]
+    headers = [BREAKDOWNS[breakdown]] + [header for _key, _part, header in columns]
+    rows = [[labels[key]] + [_number(values[key].get((k, p))) for k, p, _h in columns] for key in labels]
+    return Sheet(f"按{BREAKDOWNS[breakdown]}".replace("/", "与"), headers, rows, [18] + [12] * len(columns))
 
 
 def definitions_sheet() -> Sheet:
@@ -85,7 +96,7 @@ def title_of(data: dict[str, Any]) -> str:
 
 def sheets(data: dict[str, Any]) -> list[Sheet]:
     used = [b["key"] for b in data["breakdowns"]]
-    return [overview(data), *(breakdown_sheet(data, b) for b in used), definitions_sheet()]
+    return [overview(data), *(breakdown_sheet(data, b, with_parts=True) for b in used), definitions_sheet()]
 
 
 async def export(
@@ -103,7 +114,7 @@ async def export(
     data = await report.build(session, user, community_id, first, last, project_id)
     name = title_of(data)
     if format == "csv":
-        sheet = breakdown_sheet(data, breakdown) if breakdown else overview(data)
+        sheet = breakdown_sheet(data, breakdown, with_parts=True) if breakdown else overview(data)
         return csv_bytes(sheet.headers, sheet.rows), CSV, f"{name}.csv"
     # a year's workbook takes a moment to write: off the event loop, which other requests share
     return await asyncio.to_thread(workbook, sheets(data)), XLSX, f"{name}.xlsx"

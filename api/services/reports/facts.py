@@ -1,6 +1,11 @@
 """The rows the indicators count, read once per report: a handful of narrow queries (no ORM
 objects), bucketed in Python by local month and every breakdown, so that both engines give the
-same figures and a year of one community stays a few tens of thousands of small tuples."""
+same figures and a year of one community stays a few tens of thousands of small tuples.
+
+Governance (议事协商) adds concerns raised in the period and those resolved in it, the residents'
+verdicts, the meetings held with their decisions, and the follow-ups due: each row carries what
+the rates need (answered in time, resolved now, done by its due date), judged against `now` once
+at load, so that a part of the period (`restrict`) counts exactly as reading that part would."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, func, select, text
+from sqlalchemy import String, and_, cast, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
@@ -21,8 +26,14 @@ from api.db.models import (
     Booking,
     BookingAttendee,
     Community,
+    Concern,
+    ConcernVerdict,
+    Decision,
+    FollowUp,
     Household,
     Loan,
+    Meeting,
+    MeetingParticipant,
     Member,
     Notification,
     ServiceProject,
@@ -31,6 +42,7 @@ from api.db.models import (
     Space,
     SpaceClosure,
     Team,
+    User,
 )
 from api.schemas.communities import WEEKDAYS
 from api.services.notifications.announcements import announcement_of, cause_key
@@ -122,6 +134,105 @@ class OpenDay:
     minutes: int
 
 
+@dataclass(frozen=True)
+class ConcernRow:
+    """A concern raised in the period whose text WeChat's check did not refuse."""
+
+    id: int
+    title: str
+    category: str
+    building: str
+    raiser: str  # as staff see it (the reports are for staff only)
+    hide_name: bool
+    at: datetime  # raised, local
+    month: str
+    status: str
+    outcome: str | None  # how it ended, kept once closed; None while open (and after a reopening)
+    level: int | None
+    accept_by: datetime  # local
+    responded_at: datetime | None  # local
+    resolved_at: datetime | None  # local
+    reopen_count: int
+    answered: bool  # counted by 按时响应率: answered, or its response clock had run out at load
+    in_time: bool  # answered by accept_by (at that very minute still in time)
+
+
+@dataclass(frozen=True)
+class ResolvedRow:
+    """A concern resolved in the period (its latest resolution) and resolved still."""
+
+    id: int
+    title: str
+    category: str
+    building: str
+    raised: datetime  # local
+    at: datetime  # resolved, local
+    month: str  # the resolution's
+    days: float  # from raised to resolved
+    reopen_count: int
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    id: int
+    concern_id: int
+    title: str
+    category: str
+    building: str  # the concern's
+    name: str
+    raiser: bool
+    round: int
+    answer: str
+    stars: int
+    at: datetime  # local
+    month: str
+
+
+@dataclass(frozen=True)
+class MeetingRow:
+    """A meeting held (minutes published or not) that started in the period."""
+
+    id: int
+    title: str
+    kind: str
+    status: str
+    place: str
+    start: datetime  # local
+    month: str
+    participants: int
+    present: int  # participants checked in
+    walkins: int
+    decisions: int
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    id: int
+    meeting_id: int
+    meeting: str
+    start: datetime  # the meeting's, local
+    month: str
+    text: str
+    method: str
+    votes: tuple[int, int, int] | None  # for, against, abstaining
+    follow_ups: int
+
+
+@dataclass(frozen=True)
+class FollowUpRow:
+    """A follow-up due in the period, not dropped, and done or past its due date."""
+
+    id: int
+    title: str
+    owner: str
+    meeting: str
+    due_on: date
+    month: str  # the due date's
+    status: str
+    done_on: date | None  # local
+    on_time: bool  # done on or before its due date
+
+
 @dataclass
 class Facts:
     community: Community
@@ -142,6 +253,12 @@ class Facts:
     teams: dict[int, str] = field(default_factory=dict)
     spaces: dict[int, str] = field(default_factory=dict)
     loop: dict[str, dict[str, Any]] = field(default_factory=dict)  # month → the loop's figures
+    concerns: list[ConcernRow] = field(default_factory=list)
+    resolved: list[ResolvedRow] = field(default_factory=list)
+    verdicts: list[VerdictRow] = field(default_factory=list)
+    meetings: list[MeetingRow] = field(default_factory=list)
+    decisions: list[DecisionRow] = field(default_factory=list)
+    follow_ups: list[FollowUpRow] = field(default_factory=list)
 
 
 def restrict(facts: Facts, span: Span, project_id: int | None = None) -> Facts:
@@ -171,6 +288,12 @@ def restrict(facts: Facts, span: Span, project_id: int | None = None) -> Facts:
         notices=[n for n in facts.notices if start <= n.at < end],
         open_days=[d for d in facts.open_days if span.first <= d.day <= span.last],
         loop={month: figures for month, figures in facts.loop.items() if month in months},
+        concerns=[c for c in facts.concerns if start <= c.at < end],
+        resolved=[r for r in facts.resolved if start <= r.at < end],
+        verdicts=[v for v in facts.verdicts if start <= v.at < end],
+        meetings=[m for m in facts.meetings if start <= m.start < end],
+        decisions=[d for d in facts.decisions if start <= d.start < end],
+        follow_ups=[f for f in facts.follow_ups if span.first <= f.due_on <= span.last],
     )
 
 
@@ -201,6 +324,10 @@ async def load(session: AsyncSession, community: Community, span: Span, project_
     await _notices(session, facts, start, end)
     await _spaces(session, facts)
     await _loop(session, facts)
+    await _concerns(session, facts, start, end)
+    await _verdicts(session, facts, start, end)
+    await _meetings(session, facts, start, end)
+    await _follow_ups(session, facts)
     return facts
 
 
@@ -578,3 +705,289 @@ async def _loop(session: AsyncSession, facts: Facts) -> None:
         assert clipped is not None
         start, end = clipped.bounds(facts.tz)
         facts.loop[month] = await period_loop(session, facts.community.id, start, end)
+
+
+# -- governance ----------------------------------------------------------------------------------
+
+COUNTED = Concern.visibility != "rejected"  # a concern whose text WeChat's check refused is not counted
+HELD = ("held", "minutes_published")
+
+
+def _local(at: datetime | None, tz: ZoneInfo) -> datetime | None:
+    return None if at is None else at.astimezone(tz)
+
+
+async def _names_of(session: AsyncSession, community_id: int, user_ids: set[int]) -> dict[int, str]:
+    """Each user's name as the community's staff know it: their member name here, else their own."""
+    if not user_ids:
+        return {}
+    names = dict((await session.execute(select(User.id, User.display_name).where(User.id.in_(list(user_ids))))).all())
+    members = await session.execute(
+        select(Member.user_id, Member.display_name).where(
+            Member.community_id == community_id, Member.user_id.in_(list(user_ids))
+        )
+    )
+    for user_id, name in members.all():
+        if user_id is not None and name:
+            names[user_id] = name
+    return {k: v or "居民" for k, v in names.items()}
+
+
+async def _concerns(session: AsyncSession, facts: Facts, start: datetime, end: datetime) -> None:
+    """Concerns raised in the period and those resolved in it, in one read."""
+    tz, now = facts.tz, facts.now
+    raised_in = and_(Concern.created_at >= start, Concern.created_at < end)
+    resolved_in = and_(Concern.outcome == "resolved", Concern.resolved_at >= start, Concern.resolved_at < end)
+    rows = (
+        await session.execute(
+            select(
+                Concern.id,
+                Concern.title,
+                Concern.category,
+                Concern.building,
+                Concern.raised_by,
+                Concern.hide_name,
+                Concern.created_at,
+                Concern.status,
+                Concern.outcome,
+                Concern.level,
+                Concern.accept_by,
+                Concern.responded_at,
+                Concern.resolved_at,
+                Concern.reopen_count,
+            )
+            .where(Concern.community_id == facts.community.id, COUNTED, or_(raised_in, resolved_in))
+            .order_by(Concern.created_at, Concern.id)
+        )
+    ).all()
+    names = await _names_of(session, facts.community.id, {r.raised_by for r in rows if r.raised_by is not None})
+    for r in rows:
+        raised = r.created_at.astimezone(tz)
+        if start <= r.created_at < end:
+            facts.concerns.append(
+                ConcernRow(
+                    id=r.id,
+                    title=r.title,
+                    category=r.category,
+                    building=r.building,
+                    raiser=names.get(r.raised_by, "居民") if r.raised_by is not None else "居民",
+                    hide_name=r.hide_name,
+                    at=raised,
+                    month=f"{raised:%Y-%m}",
+                    status=r.status,
+                    outcome=r.outcome,
+                    level=r.level,
+                    accept_by=r.accept_by.astimezone(tz),
+                    responded_at=_local(r.responded_at, tz),
+                    resolved_at=_local(r.resolved_at, tz),
+                    reopen_count=r.reopen_count,
+                    answered=r.responded_at is not None or now > r.accept_by,
+                    in_time=r.responded_at is not None and r.responded_at <= r.accept_by,
+                )
+            )
+        if r.outcome == "resolved" and r.resolved_at is not None and start <= r.resolved_at < end:
+            resolved = r.resolved_at.astimezone(tz)
+            facts.resolved.append(
+                ResolvedRow(
+                    id=r.id,
+                    title=r.title,
+                    category=r.category,
+                    building=r.building,
+                    raised=raised,
+                    at=resolved,
+                    month=f"{resolved:%Y-%m}",
+                    days=(r.resolved_at - r.created_at).total_seconds() / 86400,
+                    reopen_count=r.reopen_count,
+                )
+            )
+    facts.resolved.sort(key=lambda row: (row.at, row.id))
+
+
+async def _verdicts(session: AsyncSession, facts: Facts, start: datetime, end: datetime) -> None:
+    rows = (
+        await session.execute(
+            select(
+                ConcernVerdict.id,
+                ConcernVerdict.concern_id,
+                ConcernVerdict.user_id,
+                ConcernVerdict.raiser,
+                ConcernVerdict.round,
+                ConcernVerdict.answer,
+                ConcernVerdict.stars,
+                ConcernVerdict.created_at,
+                Concern.title,
+                Concern.category,
+                Concern.building,
+            )
+            .join(Concern, Concern.id == ConcernVerdict.concern_id)
+            .where(
+                Concern.community_id == facts.community.id,
+                COUNTED,
+                ConcernVerdict.created_at >= start,
+                ConcernVerdict.created_at < end,
+            )
+            .order_by(ConcernVerdict.created_at, ConcernVerdict.id)
+        )
+    ).all()
+    names = await _names_of(session, facts.community.id, {r.user_id for r in rows if r.user_id is not None})
+    for r in rows:
+        at = r.created_at.astimezone(facts.tz)
+        facts.verdicts.append(
+            VerdictRow(
+                id=r.id,
+                concern_id=r.concern_id,
+                title=r.title,
+                category=r.category,
+                building=r.building,
+                name=names.get(r.user_id, "居民") if r.user_id is not None else "居民",
+                raiser=r.raiser,
+                round=r.round,
+                answer=r.answer,
+                stars=r.stars,
+                at=at,
+                month=f"{at:%Y-%m}",
+            )
+        )
+
+
+async def _meetings(session: AsyncSession, facts: Facts, start: datetime, end: datetime) -> None:
+    """Meetings held that started in the period, and their decisions."""
+    meetings = (
+        await session.execute(
+            select(
+                Meeting.id,
+                Meeting.title,
+                Meeting.kind,
+                Meeting.status,
+                Meeting.place,
+                Meeting.starts_at,
+                Meeting.walkin_count,
+            )
+            .where(
+                Meeting.community_id == facts.community.id,
+                Meeting.status.in_(HELD),
+                Meeting.starts_at >= start,
+                Meeting.starts_at < end,
+            )
+            .order_by(Meeting.starts_at, Meeting.id)
+        )
+    ).all()
+    if not meetings:
+        return
+    ids = [m.id for m in meetings]
+    attendance = {
+        meeting_id: (int(total), int(present))
+        for meeting_id, total, present in (
+            await session.execute(
+                select(MeetingParticipant.meeting_id, func.count(), func.count(MeetingParticipant.checked_in_at))
+                .where(MeetingParticipant.meeting_id.in_(ids))
+                .group_by(MeetingParticipant.meeting_id)
+            )
+        ).all()
+    }
+    follow_ups = dict(
+        (
+            await session.execute(
+                select(FollowUp.decision_id, func.count())
+                .join(Decision, Decision.id == FollowUp.decision_id)
+                .where(Decision.meeting_id.in_(ids))
+                .group_by(FollowUp.decision_id)
+            )
+        ).all()
+    )
+    decisions = (
+        await session.execute(
+            select(
+                Decision.id,
+                Decision.meeting_id,
+                Decision.text,
+                Decision.method,
+                Decision.votes_for,
+                Decision.votes_against,
+                Decision.votes_abstain,
+            )
+            .where(Decision.meeting_id.in_(ids))
+            .order_by(Decision.id)
+        )
+    ).all()
+    by_meeting: dict[int, list[Any]] = defaultdict(list)
+    for d in decisions:
+        by_meeting[d.meeting_id].append(d)
+    for m in meetings:
+        local = m.starts_at.astimezone(facts.tz)
+        month = f"{local:%Y-%m}"
+        total, present = attendance.get(m.id, (0, 0))
+        facts.meetings.append(
+            MeetingRow(
+                id=m.id,
+                title=m.title,
+                kind=m.kind,
+                status=m.status,
+                place=m.place,
+                start=local,
+                month=month,
+                participants=total,
+                present=present,
+                walkins=m.walkin_count,
+                decisions=len(by_meeting[m.id]),
+            )
+        )
+        for d in by_meeting[m.id]:
+            facts.decisions.append(
+                DecisionRow(
+                    id=d.id,
+                    meeting_id=m.id,
+                    meeting=m.title,
+                    start=local,
+                    month=month,
+                    text=d.text,
+                    method=d.method,
+                    votes=None if d.method != "vote" else (d.votes_for, d.votes_against, d.votes_abstain),
+                    follow_ups=int(follow_ups.get(d.id, 0)),
+                )
+            )
+
+
+async def _follow_ups(session: AsyncSession, facts: Facts) -> None:
+    """Follow-ups due in the period and not dropped, once they count: done, or their due date
+    passed (one due later this month and still open is not yet on time nor late)."""
+    today = facts.now.astimezone(facts.tz).date()
+    rows = (
+        await session.execute(
+            select(
+                FollowUp.id,
+                FollowUp.title,
+                FollowUp.owner_name,
+                FollowUp.due_on,
+                FollowUp.status,
+                FollowUp.done_at,
+                Meeting.title.label("meeting"),
+            )
+            .join(Decision, Decision.id == FollowUp.decision_id)
+            .join(Meeting, Meeting.id == Decision.meeting_id)
+            .where(
+                FollowUp.community_id == facts.community.id,
+                FollowUp.status != "dropped",
+                FollowUp.due_on >= facts.span.first,
+                FollowUp.due_on <= facts.span.last,
+            )
+            .order_by(FollowUp.due_on, FollowUp.id)
+        )
+    ).all()
+    for r in rows:
+        done_on = None if r.done_at is None else r.done_at.astimezone(facts.tz).date()
+        if done_on is None and r.due_on >= today:
+            continue
+        facts.follow_ups.append(
+            FollowUpRow(
+                id=r.id,
+                title=r.title,
+                owner=r.owner_name,
+                meeting=r.meeting,
+                due_on=r.due_on,
+                month=f"{r.due_on:%Y-%m}",
+                status=r.status,
+                done_on=done_on,
+                on_time=done_on is not None and done_on <= r.due_on,
+            )
+        )

@@ -3,19 +3,26 @@ staff read as its definition, its unit, what it counts and the breakdowns it sup
 dashboard, the API, the exports, the record book's sheet and the tests all read it from here.
 
 An indicator counts `items` (facts rows: activities held, check-ins, loans, service records,
-announcements, open days) with a `measure`; a breakdown groups the same items by a key, so a
-breakdown's figures always come from the same rows as the total. Governance indicators join
-this registry when governance lands."""
+announcements, open days, concerns, verdicts, meetings, decisions, follow-ups) with a `measure`;
+a breakdown groups the same items by a key, so a breakdown's figures always come from the same
+rows as the total, and a rate or a median over several months is computed again from the rows
+of those months (never summed or averaged from the months' figures).
+
+A rate's items are its denominator: the drill-down lists exactly the rows it divides by, each
+saying whether it is in the numerator; its `parts` are the numerator and the denominator (for
+满意率 and the follow-ups, the n), and `parts_per_group` shows them with every figure of its
+breakdowns too, so that no percentage appears without what it is a share of."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from api.schemas.activities import CATEGORY_LABELS
 from api.services.reports.facts import Facts
-from api.services.reports.labels import SERVICE_TYPE_LABELS
+from api.services.reports.labels import CONCERN_CATEGORY_LABELS, SERVICE_TYPE_LABELS
 from api.services.reports.periods import month_label
 
 CATEGORY_NAMES: dict[str, str] = {str(k): v for k, v in CATEGORY_LABELS.items()}
@@ -33,6 +40,7 @@ BREAKDOWNS: dict[str, str] = {
     "age_group": "成人/儿童",
     "gender": "性别",
     "team": "志愿团队",
+    "concern_category": "烦心事类别",
 }
 NONE_LABELS = {
     "project": "未归入项目",
@@ -61,6 +69,7 @@ class Indicator:
     project_scoped: bool = True  # False: a community-wide figure, the same whatever the project
     targetable: bool = True
     drill: bool = True
+    parts_per_group: bool = False  # the parts shown with each figure of the breakdowns too
 
 
 def _attr(attribute: str) -> KeyFn:
@@ -107,8 +116,19 @@ KEYS: dict[str, dict[str, KeyFn]] = {
     "notices": {"month": _attr("month")},
     "open_days": {"month": _attr("month")},
     "loop": {"month": _attr("month")},
+    "meetings": {"month": _attr("month")},
+    "decisions": {"month": _attr("month")},  # the meeting's month
+    "follow_ups": {"month": _attr("month")},  # the due date's month
 }
 KEYS["new"] = {**KEYS["visits"], "month": _new_month}
+# a concern (or a verdict on one) by the month it was raised (resolved, given), its building, its category
+CONCERN_KEYS: dict[str, KeyFn] = {
+    "month": _attr("month"),
+    "building": _attr("building"),
+    "concern_category": _attr("category"),
+}
+for _source in ("concerns", "responses", "resolution", "resolved", "verdicts"):
+    KEYS[_source] = CONCERN_KEYS
 
 
 def count(_facts: Facts, items: Sequence[Item]) -> int:
@@ -161,6 +181,48 @@ def _reparticipation(_facts: Facts, items: Sequence[Item]) -> float | None:
     back = sum(item.figures["came_back"] for item in items)
     return round(100 * back / attending, 1) if attending else None
 
+
+def _counting(test: Callable[[Item], bool]) -> Measure:
+    def measure(_facts: Facts, items: Sequence[Item]) -> int:
+        return sum(1 for item in items if test(item))
+
+    return measure
+
+
+def _share(test: Callable[[Item], bool]) -> Measure:
+    """The percentage of the items that pass `test` (one decimal); None without items."""
+
+    def measure(_facts: Facts, items: Sequence[Item]) -> float | None:
+        return round(100 * sum(1 for item in items if test(item)) / len(items), 1) if items else None
+
+    return measure
+
+
+def _median_days(_facts: Facts, items: Sequence[Item]) -> float | None:
+    return round(statistics.median(item.days for item in items), 1) if items else None
+
+
+def _of_kind(attribute: str, value: str) -> Measure:
+    return _counting(lambda item: getattr(item, attribute) == value)
+
+
+def _in_time(item: Item) -> bool:
+    return bool(item.in_time)
+
+
+def _resolved(item: Item) -> bool:
+    return bool(item.outcome == "resolved")
+
+
+def _satisfied(item: Item) -> bool:
+    return int(item.stars) >= 4
+
+
+def _on_time(item: Item) -> bool:
+    return bool(item.on_time)
+
+
+CONCERN_BREAKDOWNS = ("month", "building", "concern_category")
 
 VISIT_BREAKDOWNS = ("month", "project", "service_type", "category", "building", "age_group", "gender")
 PERSON_PARTS: tuple[tuple[str, str, Measure], ...] = (
@@ -358,6 +420,129 @@ INDICATORS: dict[str, Indicator] = {
             targetable=False,
             drill=False,
         ),
+        # -- governance (议事协商): community-wide figures, whatever the project ------------------
+        Indicator(
+            "concerns_raised",
+            "烦心事受理数",
+            "统计期内居民提出（含社工代为登记）的烦心事件数，按提出时间计；文字未通过微信内容检查的不计。",
+            "件",
+            "concerns",
+            count,
+            CONCERN_BREAKDOWNS,
+            project_scoped=False,
+        ),
+        Indicator(
+            "response_rate",
+            "按时响应率",
+            "统计期内提出的烦心事中，已经答复（受理，或转办、重复、无法解决等不予受理）或答复时限已过的，"
+            "在答复时限内答复的所占百分比。答复时限按社区设置，默认提出后 2 个工作日的同一时刻，"
+            "恰在时限那一分钟答复的算按时；时限未到又还没有答复的暂不计入。",
+            "%",
+            "responses",
+            _share(_in_time),
+            CONCERN_BREAKDOWNS,
+            parts=(
+                ("in_time", "按时答复", _counting(_in_time)),
+                ("due", "应答复", count),
+            ),
+            project_scoped=False,
+            targetable=False,
+            parts_per_group=True,
+        ),
+        Indicator(
+            "resolution_rate",
+            "办结率",
+            "统计期内提出的烦心事（不含作为重复反映并入其他烦心事的）中，现在的结果为已解决（含解决后已关闭）"
+            "的所占百分比；解决后居民表示没有解决、重新办理的，再次解决前不算办结。",
+            "%",
+            "resolution",
+            _share(_resolved),
+            CONCERN_BREAKDOWNS,
+            parts=(
+                ("resolved", "已解决", _counting(_resolved)),
+                ("raised", "提出（不含重复）", count),
+            ),
+            project_scoped=False,
+            targetable=False,
+            parts_per_group=True,
+        ),
+        Indicator(
+            "resolution_days",
+            "办结时长",
+            "统计期内解决、现在仍为已解决的烦心事，从提出到解决所用天数的中位数（保留一位小数）；"
+            "重新办理过的，按最后一次解决的时间计。",
+            "天",
+            "resolved",
+            _median_days,
+            CONCERN_BREAKDOWNS,
+            parts=(("resolved", "解决件数", count),),
+            project_scoped=False,
+            targetable=False,
+            parts_per_group=True,
+        ),
+        Indicator(
+            "satisfaction_rate",
+            "满意率",
+            "统计期内居民对烦心事办理结果的评价中，打 4 星或 5 星的所占百分比，同时给出评价数 n；"
+            "提出人和“我也遇到了”的居民每轮解决各评一次。",
+            "%",
+            "verdicts",
+            _share(_satisfied),
+            CONCERN_BREAKDOWNS,
+            parts=(
+                ("satisfied", "4–5 星", _counting(_satisfied)),
+                ("n", "评价数 n", count),
+            ),
+            project_scoped=False,
+            targetable=False,
+            parts_per_group=True,
+        ),
+        Indicator(
+            "meetings_held",
+            "议事会召开次数",
+            "统计期内开始并已召开（含纪要已公布）的议事会次数：五方议事会、院落议事会和工作小组会。",
+            "次",
+            "meetings",
+            count,
+            ("month",),
+            parts=(
+                ("five_party", "五方议事会", _of_kind("kind", "five_party")),
+                ("courtyard", "院落议事会", _of_kind("kind", "courtyard")),
+                ("working_group", "工作小组会", _of_kind("kind", "working_group")),
+            ),
+            project_scoped=False,
+        ),
+        Indicator(
+            "decisions_made",
+            "形成决议数",
+            "这些议事会记录的决议项数，按议事会召开的月份计；协商一致和表决形成的都计入。",
+            "项",
+            "decisions",
+            count,
+            ("month",),
+            parts=(
+                ("consensus", "协商一致", _of_kind("method", "consensus")),
+                ("vote", "表决", _of_kind("method", "vote")),
+            ),
+            project_scoped=False,
+        ),
+        Indicator(
+            "follow_ups_on_time",
+            "跟进事项按时完成率",
+            "到期日在统计期内、没有放弃的议事会跟进事项中，在到期日当天或之前完成（按社区当地日期）的所占百分比，"
+            "同时给出事项数 n；还没到期也还没完成的暂不计入。",
+            "%",
+            "follow_ups",
+            _share(_on_time),
+            ("month",),
+            parts=(
+                ("on_time", "按时完成", _counting(_on_time)),
+                ("n", "事项数 n", count),
+            ),
+            project_scoped=False,
+            targetable=False,
+            parts_per_group=True,
+        ),
     )
 }
 
@@ -388,6 +573,22 @@ def items(facts: Facts, source: str) -> Sequence[Item]:
         return facts.open_days
     if source == "loop":
         return [LoopMonth(month, figures) for month, figures in facts.loop.items()]
+    if source == "concerns":
+        return facts.concerns
+    if source == "responses":
+        return [c for c in facts.concerns if c.answered]
+    if source == "resolution":
+        return [c for c in facts.concerns if c.outcome != "duplicate"]
+    if source == "resolved":
+        return facts.resolved
+    if source == "verdicts":
+        return facts.verdicts
+    if source == "meetings":
+        return facts.meetings
+    if source == "decisions":
+        return facts.decisions
+    if source == "follow_ups":
+        return facts.follow_ups
     raise ValueError(source)
 
 
@@ -410,6 +611,8 @@ def label(facts: Facts, breakdown: str, key: str | None) -> str:
         return GENDER_LABELS.get(key, key)
     if breakdown == "team":
         return facts.teams.get(int(key), "（已删除的团队）")
+    if breakdown == "concern_category":
+        return CONCERN_CATEGORY_LABELS.get(key, key)
     return key
 
 

@@ -4,7 +4,7 @@ date and the percentage reached; and the drill-down from a figure to the rows it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,8 +18,31 @@ from api.errors import NotFound, invalid_field
 from api.services.access import require_staff_hidden
 from api.services.reports import facts as facts_module
 from api.services.reports import projects
-from api.services.reports.facts import Facts, Held, LoanRow, Notice, OpenDay, ServiceRow, Visit
-from api.services.reports.labels import SERVICE_TYPE_LABELS
+from api.services.reports.facts import (
+    ConcernRow,
+    DecisionRow,
+    Facts,
+    FollowUpRow,
+    Held,
+    LoanRow,
+    MeetingRow,
+    Notice,
+    OpenDay,
+    ResolvedRow,
+    ServiceRow,
+    VerdictRow,
+    Visit,
+)
+from api.services.reports.labels import (
+    CONCERN_CATEGORY_LABELS,
+    CONCERN_STATUS_LABELS,
+    DECISION_METHOD_LABELS,
+    FOLLOW_UP_STATUS_LABELS,
+    MEETING_KIND_LABELS,
+    MEETING_STATUS_LABELS,
+    SERVICE_TYPE_LABELS,
+    VERDICT_LABELS,
+)
 from api.services.reports.periods import Span, month_span, parse_period, span
 from api.services.reports.registry import (
     AGE_GROUP_LABELS,
@@ -183,11 +206,7 @@ def compose(
                 grouped[indicator.source, breakdown] = group(facts, indicator, breakdown, rows)
             groups = grouped[indicator.source, breakdown]
             entry["breakdowns"][breakdown] = [
-                {
-                    "key": NONE_KEY if key is None else key,
-                    "label": label(facts, breakdown, key),
-                    "value": indicator.measure(facts, groups.get(key, [])),
-                }
+                _figure(facts, indicator, breakdown, key, groups.get(key, []))
                 for key in sort_keys(breakdown, list(groups), facts)
             ]
         indicators.append(entry)
@@ -202,6 +221,18 @@ def compose(
         "breakdowns": [{"key": b, "name": BREAKDOWNS[b]} for b in breakdowns],
         "indicators": indicators,
     }
+
+
+def _figure(facts: Facts, indicator: Indicator, breakdown: str, key: str | None, rows: Sequence[Any]) -> dict[str, Any]:
+    """One group of a breakdown; a rate's (or a median's) with its numerator and denominator."""
+    figure: dict[str, Any] = {
+        "key": NONE_KEY if key is None else key,
+        "label": label(facts, breakdown, key),
+        "value": indicator.measure(facts, rows),
+    }
+    if indicator.parts_per_group:
+        figure["parts"] = [{"key": k, "name": n, "value": m(facts, rows)} for k, n, m in indicator.parts]
+    return figure
 
 
 def project_view(project: ServiceProject) -> dict[str, Any]:
@@ -420,9 +451,212 @@ def _rows(
             for n in rows
             if isinstance(n, Notice)
         ]
+    if indicator.source in GOVERNANCE_ROWS:
+        return GOVERNANCE_ROWS[indicator.source](rows)
     return [("day", "日期"), ("hours", "开放小时")], [
         {"day": d.day.isoformat(), "hours": round(d.minutes / 60, 1)} for d in rows if isinstance(d, OpenDay)
     ]
+
+
+# -- governance's rows ---------------------------------------------------------------------------
+
+Columns = list[tuple[str, str]]
+Rows = list[dict[str, Any]]
+MINUTE = "%Y-%m-%d %H:%M"
+
+
+def _when(at: Any) -> str:
+    return "" if at is None else str(at.strftime(MINUTE))
+
+
+def _yes(value: bool) -> str:
+    return "是" if value else "否"
+
+
+def _status(c: ConcernRow) -> str:
+    """Its state, and how it ended once closed: 已关闭（已解决）."""
+    status = CONCERN_STATUS_LABELS.get(c.status, c.status)
+    if c.status == "closed" and c.outcome:
+        status += f"（{CONCERN_STATUS_LABELS.get(c.outcome, c.outcome)}）"
+    return status
+
+
+def _concern(c: ConcernRow) -> dict[str, Any]:
+    return {
+        "concern_id": c.id,
+        "at": _when(c.at),
+        "title": c.title,
+        "category": CONCERN_CATEGORY_LABELS.get(c.category, c.category),
+        "building": c.building,
+        "raiser": c.raiser + ("（对居民隐藏姓名）" if c.hide_name else ""),
+        "status": _status(c),
+        "level": "" if c.level is None else f"{c.level}级",
+        "accept_by": _when(c.accept_by),
+        "responded_at": _when(c.responded_at),
+        "in_time": _yes(c.in_time),
+        "resolved": _yes(c.outcome == "resolved"),
+        "reopened": c.reopen_count,
+    }
+
+
+CONCERN_COLUMNS: Columns = [
+    ("at", "提出时间"),
+    ("title", "烦心事"),
+    ("category", "类别"),
+    ("building", "楼栋"),
+    ("raiser", "提出人"),
+    ("status", "状态"),
+]
+
+
+RowsOf = Callable[[Sequence[Any]], tuple[Columns, Rows]]
+
+
+def _concern_rows(columns: Columns) -> RowsOf:
+    def rows_of(rows: Sequence[Any]) -> tuple[Columns, Rows]:
+        return columns, [_concern(c) for c in rows if isinstance(c, ConcernRow)]
+
+    return rows_of
+
+
+def _resolved_rows(rows: Sequence[Any]) -> tuple[Columns, Rows]:
+    return [
+        ("raised", "提出时间"),
+        ("at", "解决时间"),
+        ("days", "用时（天）"),
+        ("title", "烦心事"),
+        ("category", "类别"),
+        ("building", "楼栋"),
+        ("reopened", "重新办理次数"),
+    ], [
+        {
+            "concern_id": r.id,
+            "raised": _when(r.raised),
+            "at": _when(r.at),
+            "days": round(r.days, 1),
+            "title": r.title,
+            "category": CONCERN_CATEGORY_LABELS.get(r.category, r.category),
+            "building": r.building,
+            "reopened": r.reopen_count,
+        }
+        for r in rows
+        if isinstance(r, ResolvedRow)
+    ]
+
+
+def _verdict_rows(rows: Sequence[Any]) -> tuple[Columns, Rows]:
+    return [
+        ("at", "评价时间"),
+        ("title", "烦心事"),
+        ("name", "评价人"),
+        ("answer", "是否解决"),
+        ("stars", "星级"),
+        ("satisfied", "满意（4–5 星）"),
+        ("round", "第几轮"),
+    ], [
+        {
+            "verdict_id": v.id,
+            "concern_id": v.concern_id,
+            "at": _when(v.at),
+            "title": v.title,
+            "name": v.name + ("（提出人）" if v.raiser else ""),
+            "answer": VERDICT_LABELS.get(v.answer, v.answer),
+            "stars": v.stars,
+            "satisfied": _yes(v.stars >= 4),
+            "round": v.round + 1,
+        }
+        for v in rows
+        if isinstance(v, VerdictRow)
+    ]
+
+
+def _meeting_rows(rows: Sequence[Any]) -> tuple[Columns, Rows]:
+    return [
+        ("start", "开始时间"),
+        ("title", "议事会"),
+        ("kind", "类型"),
+        ("place", "地点"),
+        ("present", "到会（签到/参会人）"),
+        ("walkins", "未用小程序的到会人数"),
+        ("decisions", "决议"),
+        ("status", "状态"),
+    ], [
+        {
+            "meeting_id": m.id,
+            "start": _when(m.start),
+            "title": m.title,
+            "kind": MEETING_KIND_LABELS.get(m.kind, m.kind),
+            "place": m.place,
+            "present": f"{m.present}/{m.participants}",
+            "walkins": m.walkins,
+            "decisions": m.decisions,
+            "status": MEETING_STATUS_LABELS.get(m.status, m.status),
+        }
+        for m in rows
+        if isinstance(m, MeetingRow)
+    ]
+
+
+def _decision_rows(rows: Sequence[Any]) -> tuple[Columns, Rows]:
+    return [
+        ("start", "议事会时间"),
+        ("meeting", "议事会"),
+        ("text", "决议"),
+        ("method", "形成方式"),
+        ("follow_ups", "跟进事项"),
+    ], [
+        {
+            "decision_id": d.id,
+            "meeting_id": d.meeting_id,
+            "start": _when(d.start),
+            "meeting": d.meeting,
+            "text": d.text,
+            "method": DECISION_METHOD_LABELS.get(d.method, d.method)
+            + ("" if d.votes is None else "（赞成 {} · 反对 {} · 弃权 {}）".format(*d.votes)),
+            "follow_ups": d.follow_ups,
+        }
+        for d in rows
+        if isinstance(d, DecisionRow)
+    ]
+
+
+def _follow_up_rows(rows: Sequence[Any]) -> tuple[Columns, Rows]:
+    return [
+        ("due_on", "到期日"),
+        ("title", "跟进事项"),
+        ("owner", "负责"),
+        ("meeting", "议事会"),
+        ("status", "状态"),
+        ("done_on", "完成日期"),
+        ("on_time", "按时完成"),
+    ], [
+        {
+            "follow_up_id": f.id,
+            "due_on": f.due_on.isoformat(),
+            "title": f.title,
+            "owner": f.owner,
+            "meeting": f.meeting,
+            "status": FOLLOW_UP_STATUS_LABELS.get(f.status, f.status),
+            "done_on": "" if f.done_on is None else f.done_on.isoformat(),
+            "on_time": _yes(f.on_time),
+        }
+        for f in rows
+        if isinstance(f, FollowUpRow)
+    ]
+
+
+GOVERNANCE_ROWS: dict[str, RowsOf] = {
+    "concerns": _concern_rows([*CONCERN_COLUMNS, ("level", "分级")]),
+    "responses": _concern_rows(
+        [*CONCERN_COLUMNS[:5], ("accept_by", "答复时限"), ("responded_at", "答复时间"), ("in_time", "按时答复")]
+    ),
+    "resolution": _concern_rows([*CONCERN_COLUMNS, ("resolved", "已解决"), ("reopened", "重新办理次数")]),
+    "resolved": _resolved_rows,
+    "verdicts": _verdict_rows,
+    "meetings": _meeting_rows,
+    "decisions": _decision_rows,
+    "follow_ups": _follow_up_rows,
+}
 
 
 async def projects_of(session: AsyncSession, user: User, community_id: int) -> list[ServiceProject]:
