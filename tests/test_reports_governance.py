@@ -263,6 +263,8 @@ async def write_governance(s: Scene) -> None:
                 agenda_published_at=start - timedelta(days=5) if status != "draft" else None,
                 held_at=start + timedelta(hours=2) if status in ("held", "minutes_published") else None,
                 minutes_published_at=start + timedelta(days=2) if status == "minutes_published" else None,
+                cancelled_at=start - timedelta(days=1) if status == "cancelled" else None,
+                cancel_reason="场地临时被占用" if status == "cancelled" else "",
                 created_at=start - timedelta(days=10),
                 updated_at=start,
             )
