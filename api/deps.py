@@ -195,7 +195,12 @@ async def _record_zone(record_id: IdPath, session: SessionDep) -> None:
     _read_in(await zones.zone_of(session, "service_record", record_id))
 
 
+async def _concern_zone(concern_id: IdPath, session: SessionDep) -> None:
+    _read_in(await zones.zone_of(session, "concern", concern_id))
+
+
 CommunityTimes = Depends(_community_zone)
 ActivityTimes = Depends(_activity_zone)
 AnnouncementTimes = Depends(_announcement_zone)
 RecordTimes = Depends(_record_zone)
+ConcernTimes = Depends(_concern_zone)

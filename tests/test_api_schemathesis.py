@@ -122,6 +122,8 @@ ID_TABLES = {
     "project_id": "service_projects",
     "submission_id": "report_submissions",
     "record_book_id": "record_books",
+    "concern_id": "concerns",
+    "concern_comment_id": "concern_comments",
 }
 TEXT_COLUMNS = {
     "token": "SELECT token FROM shares ORDER BY id",

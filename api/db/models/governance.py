@@ -114,7 +114,8 @@ class Concern(IdMixin, TimestampMixin, Base):
     result: Mapped[str] = mapped_column(Text, default="")  # the published result
     reason: Mapped[str] = mapped_column(String(500), default="")  # why it cannot be resolved
     referred_to: Mapped[str] = mapped_column(String(64), default="")
-    duplicate_of: Mapped[int | None] = mapped_column(IdType, ForeignKey("concerns.id", ondelete="SET NULL"))
+    # no ON DELETE SET NULL: it would break the `duplicate_of` CHECK below (concerns go with their community)
+    duplicate_of: Mapped[int | None] = mapped_column(IdType, ForeignKey("concerns.id"))
     photo_count: Mapped[int] = mapped_column(default=0)
     metoo_count: Mapped[int] = mapped_column(default=0)
     comment_count: Mapped[int] = mapped_column(default=0)

@@ -90,9 +90,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["community_id"], ["communities.id"], name=op.f("fk_concerns_community_id_communities"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["duplicate_of"], ["concerns.id"], name=op.f("fk_concerns_duplicate_of_concerns"), ondelete="SET NULL"
-        ),
+        sa.ForeignKeyConstraint(["duplicate_of"], ["concerns.id"], name=op.f("fk_concerns_duplicate_of_concerns")),
         sa.ForeignKeyConstraint(
             ["raised_by"], ["users.id"], name=op.f("fk_concerns_raised_by_users"), ondelete="SET NULL"
         ),
