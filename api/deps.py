@@ -199,8 +199,13 @@ async def _meeting_zone(meeting_id: IdPath, session: SessionDep) -> None:
     _read_in(await zones.zone_of(session, "meeting", meeting_id))
 
 
+async def _concern_zone(concern_id: IdPath, session: SessionDep) -> None:
+    _read_in(await zones.zone_of(session, "concern", concern_id))
+
+
 CommunityTimes = Depends(_community_zone)
 ActivityTimes = Depends(_activity_zone)
 AnnouncementTimes = Depends(_announcement_zone)
 RecordTimes = Depends(_record_zone)
 MeetingTimes = Depends(_meeting_zone)
+ConcernTimes = Depends(_concern_zone)

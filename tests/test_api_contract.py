@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 import api.routers
 from api import clock
-from api.deps import ActivityTimes, AnnouncementTimes, CommunityTimes, MeetingTimes, RecordTimes
+from api.deps import ActivityTimes, AnnouncementTimes, CommunityTimes, ConcernTimes, MeetingTimes, RecordTimes
 from api.main import create_app, shutdown
 from api.schemas.common import Input, When
 from tests.conftest import make_settings
@@ -115,7 +115,10 @@ def test_every_request_model_is_strict():
 def test_every_route_with_datetimes_knows_its_community():
     """A datetime without an offset is read in the community's time only where the route looks up
     its community before the body is read."""
-    zone_deps = {d.dependency for d in (CommunityTimes, ActivityTimes, AnnouncementTimes, RecordTimes, MeetingTimes)}
+    zone_deps = {
+        d.dependency
+        for d in (CommunityTimes, ActivityTimes, AnnouncementTimes, RecordTimes, ConcernTimes, MeetingTimes)
+    }
 
     def has_when(tp: Any) -> bool:
         if tp is When:

@@ -127,6 +127,8 @@ ID_TABLES = {
     "item_id": "agenda_items",
     "decision_id": "decisions",
     "follow_up_id": "follow_ups",
+    "concern_id": "concerns",
+    "concern_comment_id": "concern_comments",
 }
 TEXT_COLUMNS = {
     "token": "SELECT token FROM shares ORDER BY id",

@@ -107,6 +107,21 @@ COLUMNS: dict[str, str] = {
     "CommunityUpdate.city": "communities.city",
     "CommunityUpdate.district": "communities.district",
     "CommunityUpdate.address": "communities.address",
+    "ConcernAccept.note": "concern_events.body",
+    "ConcernAccept.responsible": "concerns.responsible",
+    "ConcernCommentCreate.body": "concern_comments.body",
+    "ConcernCreate.body": "concerns.body",
+    "ConcernCreate.building": "concerns.building",  # looked up among the community's buildings, kept as written there
+    "ConcernCreate.place": "concerns.place",
+    "ConcernCreate.title": "concerns.title",
+    "ConcernDecline.reason": "concerns.reason",
+    "ConcernDecline.referred_to": "concerns.referred_to",
+    "ConcernLevelChange.note": "concern_events.body",
+    "ConcernLevelChange.responsible": "concerns.responsible",
+    "ConcernModeration.note": "concern_events.body",
+    "ConcernResolve.result": "concerns.result",
+    "ConcernUpdateCreate.body": "concern_events.body",
+    "ConcernVerdictCreate.word": "concern_verdicts.word",
     "CopyCreate.barcode": "book_copies.barcode",
     "CopyCreate.location": "book_copies.location",
     "CopyCreate.condition": "book_copies.condition",
@@ -220,6 +235,9 @@ COPIED = [
     ("members.display_name", "users.display_name"),  # a newcomer's name becomes their account's
     ("announcements.title", "announcement_revisions.title"),
     ("volunteer_stories.title", "notifications.title"),  # cut to the column by notify()
+    ("concerns.title", "agenda_items.title"),  # a level-3 concern on a meeting's agenda
+    ("concerns.title", "notifications.title"),  # cut to the column by notify()
+    ("households.building", "concerns.building"),  # the community's way of writing the building
 ]
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.models import Activity, Announcement, Community, Meeting, ServiceRecord
+from api.db.models import Activity, Announcement, Community, Concern, Meeting, ServiceRecord
 
-OWNERS: dict[str, type[Activity] | type[Announcement] | type[ServiceRecord] | type[Meeting]] = {
+OWNERS: dict[str, type[Activity] | type[Announcement] | type[ServiceRecord] | type[Concern] | type[Meeting]] = {
     "activity": Activity,
     "announcement": Announcement,
     "service_record": ServiceRecord,
+    "concern": Concern,
     "meeting": Meeting,
 }
 

@@ -339,6 +339,9 @@ async def settle_posts_of(session: AsyncSession, media_ids: list[int]) -> None:
     ).scalars()
     for post_id in sorted(post_ids):
         await settle(session, post_id)
+    from api.services.governance.concerns import settle_concerns_of  # photos of concerns settle them too
+
+    await settle_concerns_of(session, media_ids)
 
 
 UPLOAD_KEPT = timedelta(days=2)

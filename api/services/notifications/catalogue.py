@@ -404,6 +404,111 @@ _declare(
 )
 
 
+# -- concerns
+_CONCERN = frozenset({"concern_id", "title"})
+_CONCERN_PAGE = "pages/concerns/detail?id={concern_id}"
+_declare(
+    NotificationKind(
+        name="concern.accepted",
+        label="烦心事已受理",
+        params=_CONCERN | {"level_label", "detail"},
+        title="烦心事已受理：{title}",
+        body="你关注的「{title}」已受理。{level_label}；{detail}。",
+        page=_CONCERN_PAGE,
+        fields={"thing1": "{title}", "phrase2": "已受理", "thing3": "{detail}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="concern.level",
+        label="烦心事处理方式调整",
+        params=_CONCERN | {"level_label", "detail"},
+        title="处理方式有调整：{title}",
+        body="你关注的「{title}」改为{level_label}；{detail}。",
+        page=_CONCERN_PAGE,
+        fields={"thing1": "{title}", "phrase2": "有调整", "thing3": "{detail}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="concern.update",
+        label="烦心事进展",
+        params=_CONCERN | {"excerpt"},
+        title="新进展：{title}",
+        body="你关注的「{title}」有新进展：{excerpt}",
+        page=_CONCERN_PAGE,
+        fields={"thing1": "{title}", "phrase2": "有进展", "thing3": "{excerpt}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="concern.resolved",
+        label="烦心事已解决",
+        params=_CONCERN | {"result"},
+        title="已解决：{title}",
+        body="你关注的「{title}」处理结果：{result}。解决了吗？请告诉我们你的评价。",
+        page=_CONCERN_PAGE,
+        fields={"thing1": "{title}", "phrase2": "已解决", "thing3": "解决了吗？请评价"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="concern.declined",
+        label="烦心事答复",
+        params=_CONCERN | {"outcome_label", "detail"},
+        title="{outcome_label}：{title}",
+        body="你关注的「{title}」答复为{outcome_label}。{detail}。",
+        page=_CONCERN_PAGE,
+        fields={"thing1": "{title}", "phrase2": "{outcome_label}", "thing3": "{detail}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="concern.reopened",
+        label="烦心事重新处理",
+        params=_CONCERN,
+        title="重新处理：{title}",
+        body="有居民反馈「{title}」没有解决，社工将重新处理。",
+        page=_CONCERN_PAGE,
+        fields={"thing1": "{title}", "phrase2": "重新处理"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="concern.rejected",
+        label="烦心事未公开",
+        params=_CONCERN | {"reason"},
+        title="你反映的烦心事没有公开：{title}",
+        body="原因：{reason}。可以修改后重新提交，或直接联系社工。",
+        page=_CONCERN_PAGE,
+        fields={"thing1": "{title}", "thing2": "{reason}"},
+    )
+)
+# staff: a clock that ran out, a concern a resident reopened
+_declare(
+    NotificationKind(
+        name="concern.late",
+        label="烦心事超时",
+        params=_CONCERN | {"clock_label", "due_at"},
+        title="{clock_label}超时：{title}",
+        body="「{title}」应在{due_at}前{clock_label}，现在已超时，请尽快处理。",
+        page=_CONCERN_PAGE,
+        fields={"thing1": "{title}", "phrase2": "{clock_label}超时", "time3": "{due_at}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="concern.reopened_staff",
+        label="烦心事被居民重新打开",
+        params=_CONCERN,
+        title="居民反馈没有解决：{title}",
+        body="有居民反馈「{title}」没有解决，已重新转为处理中，请跟进。",
+        page=_CONCERN_PAGE,
+        fields={"thing1": "{title}", "phrase2": "重新处理"},
+    )
+)
+
+
 def kind(name: str) -> NotificationKind:
     try:
         return KINDS[name]
