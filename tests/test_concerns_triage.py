@@ -2,9 +2,7 @@
 down, level 3 on the next five-party meeting's agenda (or waiting for one), the clocks at their
 edges (±1 minute, working days) and the worker's late flags, the residents' verdicts and
 reopening within 14 days and not after, the worker closing settled concerns, and the policy.
-
-Meetings have no API in this branch: a five-party meeting is inserted as a row, and what the
-meetings service does when one is planned (`common.take_up_waiting`) is called by hand.
+Five-party meetings are planned through the meetings API.
 """
 
 from __future__ import annotations
@@ -15,8 +13,7 @@ from typing import Any
 import pytest
 
 from api import clock
-from api.db.models import Meeting
-from api.services.governance import common
+from tests.factories import Person
 from tests.test_concerns import NOW, W, drain, error
 from tests.test_concerns import settings as settings  # the same app settings
 from workers import outbox
@@ -46,24 +43,22 @@ async def run_jobs(app: Any) -> None:
     await Worker(app.state.db, app.state.settings, app.state.wechat).run_until_idle()
 
 
-async def five_party(db: Any, community_id: int, starts_at: datetime, kind: str = "five_party") -> int:
-    """A meeting being planned, as the meetings service will make it, taking up the waiting
-    level-3 concerns as that service does."""
-    async with db.session() as session:
-        meeting = Meeting(
-            community_id=community_id,
-            kind=kind,
-            title="十二月五方议事会",
-            starts_at=starts_at,
-            ends_at=starts_at + timedelta(hours=2),
-            place="社区议事厅",
-            status="draft",
-        )
-        session.add(meeting)
-        await session.flush()
-        await common.take_up_waiting(session, meeting, None)
-        await session.commit()
-        return meeting.id
+async def five_party(w: W, staff: Person, community_id: int, starts_at: datetime, kind: str = "five_party") -> int:
+    """A meeting being planned, through the meetings API (a five-party one takes up the waiting
+    level-3 concerns)."""
+    made = await w.post(
+        staff,
+        f"/communities/{community_id}/meetings",
+        {
+            "kind": kind,
+            "title": "十二月五方议事会",
+            "starts_at": starts_at.isoformat(),
+            "ends_at": (starts_at + timedelta(hours=2)).isoformat(),
+            "place": "社区议事厅",
+        },
+    )
+    assert made.status_code == 201, made.text
+    return int(made.json()["id"])
 
 
 def kinds(detail: dict[str, Any]) -> list[str]:
@@ -216,9 +211,9 @@ async def test_level_3_goes_on_the_next_five_party_meeting_or_waits_for_one(clie
     assert entry["kind"] == "concern.accepted" and "五方议事会" in entry["body"]
 
     # a courtyard meeting, or a five-party one already past, takes nothing up
-    await five_party(db, w.b, NOW + 3 * DAY, kind="courtyard")
+    await five_party(w, w.staff, w.b, NOW + 3 * DAY, kind="courtyard")
     assert (await w.detail(w.zhou, waits["id"]))["waiting_for_meeting"] is True
-    meeting = await five_party(db, w.b, NOW + 10 * DAY)
+    meeting = await five_party(w, w.staff, w.b, NOW + 10 * DAY)
     seen = await w.detail(w.zhou, waits["id"])
     assert seen["waiting_for_meeting"] is False
     assert [(a["meeting_id"], a["meeting_kind_label"]) for a in seen["agenda"]] == [(meeting, "五方议事会")]
@@ -235,8 +230,15 @@ async def test_level_3_goes_on_the_next_five_party_meeting_or_waits_for_one(clie
     assert kinds(moved.json())[-2:] == ["level", "agenda"]
     assert (await w.detail(w.zhou, changed["id"]))["agenda"][0]["meeting_title"] == "十二月五方议事会"
     # another community's meeting takes up nothing of B
-    await five_party(db, w.c, NOW + 5 * DAY)
+    await five_party(w, w.cstaff, w.c, NOW + 5 * DAY)
     assert [a["meeting_id"] for a in (await w.detail(w.chen, waits["id"]))["agenda"]] == [meeting]
+
+    # moved down from level 3, it leaves the agenda of the meeting to come (and says so)
+    down = await w.post(w.staff, f"/concerns/{changed['id']}/level", {"level": 2})
+    assert down.json()["agenda"] == [] and kinds(down.json())[-2:] == ["level", "agenda"]
+    assert "议程中撤下" in down.json()["timeline"][-1]["body"]
+    agenda = (await w.get(w.staff, f"/meetings/{meeting}")).json()["agenda"]
+    assert sorted(i["concern_id"] for i in agenda) == sorted([waits["id"], straight["id"]])
 
 
 # -- the clocks ----------------------------------------------------------------------------------------

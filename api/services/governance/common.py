@@ -252,3 +252,30 @@ async def take_up_waiting(session: AsyncSession, meeting: Meeting, actor: User |
         return []
     concerns = list((await session.execute(waiting_for_agenda(meeting.community_id))).scalars())
     return [await place_on_agenda(session, concern, meeting, actor) for concern in concerns]
+
+
+async def take_off_agendas(session: AsyncSession, concern: Concern, actor: User | int | None, why: str) -> int:
+    """Take the concern off the agendas of the meetings still to come (a level-3 concern moved to
+    another level), saying so on its timeline; items of meetings held stay as they were."""
+    items = list(
+        (
+            await session.execute(
+                select(AgendaItem, Meeting)
+                .join(Meeting, Meeting.id == AgendaItem.meeting_id)
+                .where(AgendaItem.concern_id == concern.id, Meeting.status.in_(MEETING_UPCOMING))
+                .order_by(AgendaItem.id)
+            )
+        ).all()
+    )
+    for item, meeting in items:
+        await session.delete(item)
+        add_event(
+            session,
+            concern,
+            "agenda",
+            actor,
+            body=f"{why}，已从{MEETING_KIND_LABELS[meeting.kind]}「{meeting.title}」的议程中撤下",
+            data={"meeting_id": meeting.id, "removed": True},
+        )
+    await session.flush()
+    return len(items)

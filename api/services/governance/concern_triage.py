@@ -178,7 +178,8 @@ async def change_level(session: AsyncSession, user: User, concern_id: int, data:
     """Staff change an accepted concern's level, the party responsible or the due date. The
     resolution clock is counted again from the acceptance (or the latest reopening), unless a
     level-1 due date is given, and staff will be told again if it runs out. Moving to level 3
-    puts it on the next five-party meeting's agenda (or it waits for one)."""
+    puts it on the next five-party meeting's agenda (or it waits for one); moving from level 3 takes
+    it off the agendas of meetings still to come."""
     concern = await staff_concern(session, user, concern_id)
     _check(concern, "level")
     level: int = data["level"]
@@ -215,6 +216,8 @@ async def change_level(session: AsyncSession, user: User, concern_id: int, data:
     await session.flush()
     if level == 3 and before[0] != 3:
         await _to_meeting(session, concern, user)
+    elif before[0] == 3 and level != 3:
+        await common.take_off_agendas(session, concern, user, f"改为{common.LEVEL_LABELS[level][:2]}处理")
     await _tell_followers(
         session,
         concern,
