@@ -213,6 +213,10 @@ async def test_raising_takes_my_unused_photos_a_building_of_the_community_and_bo
     assert error(await w.raise_(w.chen, media_ids=[mine[0]])) == (409, "media_in_use")  # in a post
     first = await w.raised(w.chen, media_ids=mine[1:3])
     assert error(await w.raise_(w.chen, media_ids=[mine[2]])) == (409, "media_in_use")  # in another concern
+    in_a_post = await client.post(
+        f"/api/v1/communities/{w.b}/posts", json={"body": "车棚", "media_ids": [mine[1]]}, headers=w.chen.headers
+    )
+    assert error(in_a_post) == (409, "media_in_use")  # nor in a post once it is in a concern
     assert first["photo_count"] == 2
 
     nowhere = await w.raise_(w.chen, building="9栋")

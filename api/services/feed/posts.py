@@ -19,6 +19,7 @@ from api.db.models import (
     BookingAttendee,
     Comment,
     CommunityMembership,
+    ConcernMedia,
     Media,
     Member,
     Post,
@@ -100,9 +101,14 @@ async def create_post(session: AsyncSession, user: User, community_id: int, data
         if media.status in ("failed", "rejected"):
             raise Unprocessable("media_unusable", "这张照片无法使用", details={"media_id": media_id})
     used = (
-        await session.execute(select(PostMedia.media_id).where(PostMedia.media_id.in_(media_ids)).limit(1))
+        await session.execute(
+            select(PostMedia.media_id)
+            .where(PostMedia.media_id.in_(media_ids))
+            .union_all(select(ConcernMedia.media_id).where(ConcernMedia.media_id.in_(media_ids)))
+            .limit(1)
+        )
     ).scalar_one_or_none()
-    if used is not None:  # a photo belongs to one post (the database keeps it, this says which)
+    if used is not None:  # a photo belongs to one post or concern (the media rows are locked above)
         raise Conflict("media_in_use", "这张照片已经发过了", details={"media_id": used})
     if not data.get("body") and not media_ids:
         raise Unprocessable("post_empty", "写点什么，或者选几张照片")
