@@ -12,12 +12,13 @@ it is.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
@@ -67,6 +68,17 @@ FOLLOW_UP_STATUS_LABELS = {"open": "待办", "in_progress": "进行中", "done":
 
 OPEN_STATUSES = ("submitted", "accepted", "in_progress")  # the concern still waits for an answer or a result
 MEETING_UPCOMING = ("draft", "agenda_published")
+
+
+async def agenda_lock(session: AsyncSession, community_id: int) -> None:
+    """Serialise, per community, every change that decides whether a concern is on a meeting's
+    agenda or waits for one: triage of a concern, a verdict that reopens it, its moderation, and
+    planning, rescheduling, cancelling or closing a meeting. Taken FIRST — before the concern's or
+    the meeting's row lock — so that two such changes never wait on each other's rows (a
+    transaction-scoped advisory lock on PostgreSQL; SQLite's writers are one at a time anyway)."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        raw = hashlib.sha256(f"governance-agenda:{community_id}".encode()).digest()[:8]
+        await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": int.from_bytes(raw, "big", signed=True)})
 
 
 @dataclass(frozen=True)
