@@ -78,7 +78,8 @@ async def agenda_lock(session: AsyncSession, community_id: int) -> None:
     transaction-scoped advisory lock on PostgreSQL; SQLite's writers are one at a time anyway)."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         raw = hashlib.sha256(f"governance-agenda:{community_id}".encode()).digest()[:8]
-        await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": int.from_bytes(raw, "big", signed=True)})
+        key = int.from_bytes(raw, "big", signed=True)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": key})
 
 
 @dataclass(frozen=True)
