@@ -8,7 +8,21 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.console import activities, auth, desk, households, library, phones, projects, record_books, reports, today, web
+from api.console import (
+    activities,
+    auth,
+    desk,
+    follow_ups,
+    households,
+    library,
+    meetings,
+    phones,
+    projects,
+    record_books,
+    reports,
+    today,
+    web,
+)
 
 # no inline script or style, nothing from elsewhere; images may come from the photo store
 CONTENT_SECURITY_POLICY = (
@@ -53,6 +67,19 @@ class ConsoleHeaders:
 
 def install(app: FastAPI) -> None:
     app.mount(f"{web.PREFIX}/static", StaticFiles(directory=str(web.HERE / "static")), name="console-static")
-    for module in (auth, phones, today, activities, desk, households, library, reports, projects, record_books):
+    for module in (
+        auth,
+        phones,
+        today,
+        activities,
+        desk,
+        households,
+        library,
+        reports,
+        projects,
+        record_books,
+        meetings,
+        follow_ups,
+    ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)

@@ -34,3 +34,11 @@ document.addEventListener("htmx:beforeRequest", (event) => {
   const flash = document.getElementById("flash");
   if (flash) flash.innerHTML = "";
 });
+
+// Meetings: Enter in an account search looks accounts up; it does not submit the form around it.
+document.addEventListener("keydown", (event) => {
+  const input = event.target;
+  if (event.key !== "Enter" || !input || !input.matches || !input.matches("input[data-account-search]")) return;
+  event.preventDefault();
+  input.dispatchEvent(new Event("search", { bubbles: true }));
+});

@@ -32,6 +32,7 @@ from api.services.access import staff_ids
 from api.services.governance import common
 from api.services.governance.meeting_agenda import account_name
 from api.services.governance.meetings import (
+    community_staff,
     community_tz,
     community_viewer,
     local_day,
@@ -183,6 +184,16 @@ async def _today(session: AsyncSession, community_id: int) -> date:
     return local_day(clock.now(), await community_tz(session, community_id))
 
 
+async def community_follow_up(session: AsyncSession, user: User, community_id: int, follow_up_id: int) -> FollowUp:
+    """A follow-up of this community, for its staff (404 for strangers, 403 for residents); another
+    community's is 404, as one that does not exist (a console page's address names its community)."""
+    await community_staff(session, user, community_id)
+    task = await session.get(FollowUp, follow_up_id)
+    if task is None or task.community_id != community_id:
+        raise NotFound(*MISSING)
+    return task
+
+
 async def get_follow_up(session: AsyncSession, user: User, follow_up_id: int) -> dict[str, Any]:
     task, decision, meeting, staff = await _readable(session, user, follow_up_id)
     return follow_up_view(
@@ -198,12 +209,13 @@ async def list_follow_ups(
     status: str | None = None,
     owner_user_id: int | None = None,
     owner_party: str | None = None,
+    owner_name: str | None = None,
     mine: bool = False,
     late: bool | None = None,
 ) -> dict[str, Any]:
     """The community's follow-ups by owner (their names in character order) and due date
     (residents: those of published minutes), filtered by state, owner (an account, or a party), the
-    caller's own, or lateness; with a summary per owner and the counts by state. At most
+    caller's own, the owner's name, or lateness; with a summary per owner and the counts by state. At most
     `LIST_LIMIT`, the soonest due (`truncated` says when there were more)."""
     _, staff = await community_viewer(session, user, community_id)
     today = await _today(session, community_id)
@@ -221,6 +233,8 @@ async def list_follow_ups(
         query = query.where(FollowUp.owner_user_id == owner_user_id)
     if owner_party is not None:
         query = query.where(FollowUp.owner_party == owner_party)
+    if owner_name is not None:
+        query = query.where(FollowUp.owner_name == owner_name)
     if mine:
         query = query.where(FollowUp.owner_user_id == user.id)
     running_late = and_(FollowUp.status.in_(OPEN), FollowUp.due_on < today)

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.models import AgendaItem, CommunityMembership, MeetingParticipant, Member, User
+from api.db.models import AgendaItem, CommunityMembership, Household, MeetingParticipant, Member, User
 from api.errors import Conflict, NotFound, Unprocessable, invalid_field
 from api.services.governance.meetings import (
     UPCOMING,
     agenda_of,
     agenda_view,
+    community_staff,
     participant_view,
     requeue_concern,
     require_status,
@@ -34,6 +35,7 @@ from api.services.governance.meetings import (
 )
 
 NAME_MAX = 32
+ACCOUNT_SEARCH_LIMIT = 20
 
 
 async def account_name(session: AsyncSession, user_id: int, community_id: int) -> tuple[str, bool] | None:
@@ -58,6 +60,65 @@ async def account_name(session: AsyncSession, user_id: int, community_id: int) -
     account = await session.get(User, user_id)
     name = member or (account.display_name if account is not None else "") or ("社工" if role else "居民")
     return name[:NAME_MAX], member is not None
+
+
+async def account_choices(
+    session: AsyncSession, user: User, community_id: int, query: str, *, limit: int = ACCOUNT_SEARCH_LIMIT
+) -> list[dict[str, Any]]:
+    """Staff look up the accounts of the community to name a participant or a follow-up's owner by
+    (what `add_participant` and `follow_ups` take as `user_id` / `owner_user_id`): up to `limit`
+    residents with an account whose name or address (building, unit, room) contains `query`, then
+    the community's staff whose name does. Each with the name it goes by there, whether it is a
+    resident (a residents' representative must be) and, for a resident, the address."""
+    await community_staff(session, user, community_id)
+    text = query.strip()
+    if not text:
+        return []
+    address = Household.building + Household.unit + Household.room
+    residents = (
+        await session.execute(
+            select(Member.user_id, Member.display_name, Household.building, Household.unit, Household.room)
+            .join(Household, Household.id == Member.household_id)
+            .where(
+                Member.community_id == community_id,
+                Member.status == "active",
+                Member.user_id.is_not(None),
+                or_(Member.display_name.contains(text, autoescape=True), address.contains(text, autoescape=True)),
+            )
+            .order_by(Household.building, Household.unit, Household.room, Member.id)
+            .limit(limit)
+        )
+    ).all()
+    found: list[dict[str, Any]] = [
+        {
+            "user_id": user_id,
+            "name": name[:NAME_MAX],
+            "resident": True,
+            "address": " ".join(part for part in (building, unit, room) if part),
+        }
+        for user_id, name, building, unit, room in residents
+    ]
+    seen = {entry["user_id"] for entry in found}
+    if len(found) < limit:
+        staff = (
+            await session.execute(
+                select(User.id, User.display_name)
+                .join(CommunityMembership, CommunityMembership.user_id == User.id)
+                .where(
+                    CommunityMembership.community_id == community_id,
+                    CommunityMembership.role.in_(("staff", "admin")),
+                    User.display_name.contains(text, autoescape=True),
+                )
+                .order_by(User.id)
+                .limit(limit)
+            )
+        ).all()
+        for user_id, name in staff:
+            if user_id not in seen and len(found) < limit:
+                found.append(
+                    {"user_id": user_id, "name": (name or "社工")[:NAME_MAX], "resident": False, "address": ""}
+                )
+    return found
 
 
 # -- participants --------------------------------------------------------------------------------
@@ -174,6 +235,21 @@ async def remove_item(session: AsyncSession, user: User, meeting_id: int, item_i
         await requeue_concern(
             session, concern_id, meeting, user, f"已从议事会「{meeting.title}」的议程中撤下", carry=False
         )
+
+
+async def move_item(
+    session: AsyncSession, user: User, meeting_id: int, item_id: int, step: int
+) -> list[dict[str, Any]]:
+    """Move one item up (`step` -1) or down (+1) the agenda (`reorder` with the two swapped); at
+    either end it stays where it is."""
+    meeting = await staff_meeting(session, user, meeting_id)
+    items = [i.id for i in await agenda_of(session, meeting.id)]
+    if item_id not in items:
+        raise NotFound("agenda_item_not_found", "议程上没有这个议题")
+    at = items.index(item_id)
+    to = min(max(at + step, 0), len(items) - 1)
+    items[at], items[to] = items[to], items[at]
+    return await reorder(session, user, meeting_id, items)
 
 
 async def reorder(session: AsyncSession, user: User, meeting_id: int, item_ids: list[int]) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from api.errors import NotFound, invalid_field
 from api.services.governance import common, follow_ups
 from api.services.governance.meetings import (
     agenda_of,
+    community_meeting,
     community_tz,
     local_day,
     meeting_view,
@@ -108,6 +109,18 @@ def decision_view(
 async def _decision(session: AsyncSession, decision_id: int) -> Decision:
     decision = await session.get(Decision, decision_id, populate_existing=True)
     if decision is None:
+        raise NotFound("decision_not_found", "找不到这个决定")
+    return decision
+
+
+async def community_decision(
+    session: AsyncSession, user: User, community_id: int, meeting_id: int, decision_id: int
+) -> Decision:
+    """A decision of this meeting of this community, for its staff (`meetings.community_meeting`);
+    any other is 404, as one that does not exist."""
+    await community_meeting(session, user, community_id, meeting_id)
+    decision = await session.get(Decision, decision_id)
+    if decision is None or decision.meeting_id != meeting_id:
         raise NotFound("decision_not_found", "找不到这个决定")
     return decision
 

@@ -114,6 +114,17 @@ async def staff_meeting(session: AsyncSession, user: User, meeting_id: int, *, l
     return meeting
 
 
+async def community_meeting(session: AsyncSession, user: User, community_id: int, meeting_id: int) -> Meeting:
+    """The meeting, for staff of `community_id` (404 for strangers, 403 for residents), and only if
+    it is one of that community's: another community's meeting is 404 here, as one that does not
+    exist (a console page's address names its community)."""
+    await community_staff(session, user, community_id)
+    meeting = await session.get(Meeting, meeting_id)
+    if meeting is None or meeting.community_id != community_id:
+        raise NotFound(*MISSING)
+    return meeting
+
+
 def require_status(
     meeting: Meeting, allowed: tuple[str, ...], doing: str, code: str = "meeting_transition_invalid"
 ) -> None:
