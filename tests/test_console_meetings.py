@@ -603,4 +603,7 @@ async def test_the_follow_ups_list_by_owner_and_due_date_with_filters_and_state_
     }
     finished = await browser.get(f"{base(w)}/follow-ups", params={"status": "done"})
     assert re.findall(r'<tr id="follow-up-(\d+)"', finished.text) == [str(late["id"])]
+    # a state the page does not offer (an edited address) filters nothing, and says nothing in English
+    edited = await browser.get(f"{base(w)}/follow-ups", params={"status": "finished"})
+    assert edited.status_code == 200 and len(re.findall(r'<tr id="follow-up-(\d+)"', edited.text)) == 4
     assert 'data-count="late">0<' in (await browser.get(f"{base(w)}/follow-ups")).text

@@ -6,7 +6,7 @@ done, dropped with the reason); and on a meeting's page, a decision's follow-ups
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -134,13 +134,15 @@ async def remove(meeting_id: IdPath, follow_up_id: IdPath, request: Request, des
 async def follow_ups_page(
     request: Request,
     desk: web.DeskDep,
-    status: Annotated[Literal["", "open", "in_progress", "done", "dropped"], Query()] = "",
+    status: Annotated[str, Query(max_length=20)] = "",
     owner: Annotated[str, Query(max_length=32)] = "",
     late: Annotated[bool, Query()] = False,
 ) -> Response:
     """Every follow-up of the community's meetings, by owner and due date (`follow_ups.list_follow_ups`),
-    with the summary per owner; `owner` is an owner's name as listed, `late` only those running late."""
+    with the summary per owner; `owner` is an owner's name as listed, `late` only those running late.
+    A state the page does not offer (an edited address) filters nothing."""
     owner = owner.strip()
+    status = status if status in common.FOLLOW_UP_STATUS_LABELS else ""
     listing = await follow_ups.list_follow_ups(
         desk.session,
         desk.viewer.user,
