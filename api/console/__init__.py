@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.console import activities, auth, desk, households, library, phones, projects, record_books, reports, today, web
+from api.console import concerns as concern_pages
 
 # no inline script or style, nothing from elsewhere; images may come from the photo store
 CONTENT_SECURITY_POLICY = (
@@ -55,4 +56,5 @@ def install(app: FastAPI) -> None:
     app.mount(f"{web.PREFIX}/static", StaticFiles(directory=str(web.HERE / "static")), name="console-static")
     for module in (auth, phones, today, activities, desk, households, library, reports, projects, record_books):
         app.include_router(module.router)
+    app.include_router(concern_pages.router)
     app.add_middleware(ConsoleHeaders)
