@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.console import (
     activities,
     auth,
+    concerns,
     desk,
     follow_ups,
     households,
@@ -78,6 +79,7 @@ def install(app: FastAPI) -> None:
         reports,
         projects,
         record_books,
+        concerns,
         meetings,
         follow_ups,
     ):

@@ -64,6 +64,18 @@ async def seeable_concern(session: AsyncSession, user: User, concern_id: int) ->
     return concern, Reader(user.id, staff)
 
 
+async def community_concern(session: AsyncSession, user: User, community_id: int, concern_id: int) -> Concern:
+    """The concern, for staff of `community_id` (others are refused), and only if it is one of
+    that community's: another community's is 404 here, as one that does not exist (a console
+    page's address names its community; someone serving both does not act on the other's concern
+    from this one's pages)."""
+    await require_staff(session, user, community_id)
+    concern = await session.get(Concern, concern_id)
+    if concern is None or concern.community_id != community_id:
+        raise concern_missing()
+    return concern
+
+
 async def staff_concern(session: AsyncSession, user: User, concern_id: int) -> Concern:
     """The concern, locked, for staff of its community to act on; its residents are refused (403),
     anyone else is told it does not exist (404)."""

@@ -29,7 +29,7 @@ from api.db.models import (
 )
 from api.db.session import settings_of, storage_of
 from api.pagination import after_time_and_id, encode_cursor
-from api.services.access import get_community, require_reader, require_staff_hidden
+from api.services.access import get_community, require_reader, require_staff, require_staff_hidden
 from api.services.feed.media import RENDITIONS, public_url, rendition_key
 from api.services.governance import common
 from api.services.governance.concern_access import (
@@ -479,6 +479,39 @@ async def concern_detail(session: AsyncSession, user: User, concern_id: int) -> 
         "my_verdict": mine,
         "moderation_note": note,
         "staff_actions": staff_actions(concern) if reader.staff else [],
+    }
+
+
+DUPLICATE_CHOICES = 100
+
+
+async def triage_options(session: AsyncSession, user: User, community_id: int, concern_id: int) -> dict[str, Any]:
+    """What the console's triage forms offer staff of the concern's community: the five-party
+    meeting a level-3 acceptance would put it on (None: it would wait for one), the community's
+    clocks (a level-1 due date's default), and the concerns it could repeat (the community's other
+    open ones residents can see, newest first)."""
+    await require_staff(session, user, community_id)
+    meeting = await common.next_five_party_meeting(session, community_id)
+    rows = await session.execute(
+        select(Concern.id, Concern.title, Concern.status, Concern.building)
+        .where(
+            Concern.community_id == community_id,
+            Concern.id != concern_id,
+            Concern.visibility == "visible",
+            Concern.status.in_(common.OPEN_STATUSES),
+        )
+        .order_by(Concern.id.desc())
+        .limit(DUPLICATE_CHOICES)
+    )
+    return {
+        "meeting": None
+        if meeting is None
+        else {"id": meeting.id, "title": meeting.title, "starts_at": meeting.starts_at, "status": meeting.status},
+        "clocks": await common.clocks(session, community_id),
+        "duplicates": [
+            {"id": r.id, "title": r.title, "building": r.building, "status_label": common.STATUS_LABELS[r.status]}
+            for r in rows.all()
+        ],
     }
 
 

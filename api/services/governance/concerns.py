@@ -424,16 +424,20 @@ async def waiting_comments(session: AsyncSession, reader: Reader, community_id: 
     """Comments on the community's concerns that wait for staff (the check was unsure), oldest first."""
     rows = await session.execute(
         _with_author(select(ConcernComment))
+        .add_columns(Concern.title)
         .join(Concern, Concern.id == ConcernComment.concern_id)
         .where(Concern.community_id == community_id, ConcernComment.visibility == "review")
         .order_by(ConcernComment.id)
         .limit(100)
     )
-    return [comment_view(row, reader) for row in rows.all()]
+    return [comment_view(row[:3], reader) | {"concern_title": row[3]} for row in rows.all()]
 
 
-async def moderate_comment(session: AsyncSession, user: User, comment_id: int, approve: bool) -> dict[str, Any]:
-    """Staff let a comment be seen, or refuse it (taking down one already shown hides it)."""
+async def moderate_comment(
+    session: AsyncSession, user: User, comment_id: int, approve: bool, community_id: int | None = None
+) -> dict[str, Any]:
+    """Staff let a comment be seen, or refuse it (taking down one already shown hides it). With
+    `community_id` (the console's page), a comment on another community's concern is not found."""
     missing = NotFound("comment_not_found", "找不到这条评论")
     found = await session.get(ConcernComment, comment_id)
     if found is None:
@@ -442,6 +446,8 @@ async def moderate_comment(session: AsyncSession, user: User, comment_id: int, a
         concern = await staff_concern(session, user, found.concern_id)
     except NotFound:
         raise missing from None
+    if community_id is not None and concern.community_id != community_id:
+        raise missing
     comment = await session.get(ConcernComment, comment_id, with_for_update=True, populate_existing=True)
     if comment is None:
         raise missing
