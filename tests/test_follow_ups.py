@@ -21,8 +21,8 @@ def _now():
 
 
 @pytest.fixture
-async def w(client, db) -> World:
-    return await World().build(client, db)
+async def w(client, app) -> World:
+    return await World().build(client, app)
 
 
 def local(day: int, hour: int, minute: int = 0) -> datetime:

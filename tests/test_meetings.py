@@ -2,9 +2,10 @@
 see, participants and agenda, level-3 concerns landing on five-party meetings, attendance by the
 on-site code and by staff, decisions, and publishing the minutes with what it does to concerns.
 
-The concerns API is built in parallel: tests that need a level-3 concern insert the Concern row
-with the ORM (accepted, level 3, visible, accept_by set), and read its state and timeline back from
-the database — after the merge these may go through `GET /concerns/...`."""
+The concerns these tests need are raised by a resident, checked by the worker (the fake WeChat
+passes their text), "me too"-ed and triaged by staff through the concerns API, and their state and
+timeline are read back through `GET /concerns/{id}` as staff see them: so a concern's timeline
+starts with its `submitted` and `accepted` events, and its raiser has heard of the acceptance."""
 
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from api import clock
-from api.db.models import Concern, ConcernEvent, ConcernSupporter, Meeting
 from api.db.models.governance import DECISION_METHODS, FOLLOW_UP_STATUSES, MEETING_KINDS, PARTIES
 from api.security import onsite_code
 from tests.conftest import make_settings
 from tests.factories import Person, community, grant, join, login, platform_admin
+from tests.test_concerns import drain
 from workers import jobs  # noqa: F401 - registers the handlers
 from workers.runner import Worker
 
@@ -54,9 +54,9 @@ def at(days: float = 0, hours: float = 0, minutes: float = 0) -> str:
 class World:
     """Community B with its staff and residents (chen, zhou, li); community C with its own."""
 
-    async def build(self, client: httpx.AsyncClient, db: Any) -> World:
-        self.client, self.db = client, db
-        self.root = await platform_admin(client, db)
+    async def build(self, client: httpx.AsyncClient, app: Any) -> World:
+        self.client, self.app = client, app
+        self.root = await platform_admin(client, app.state.db)
         self.b = (await community(client, self.root))["id"]
         self.staff = await login(client, "staff")
         await grant(client, self.root, self.b, self.staff, "staff")
@@ -168,55 +168,59 @@ class World:
     async def concern(
         self, title: str, *, level: int = 3, status: str = "accepted", raised_by: Person | None = None, metoo=()
     ) -> int:
-        """A concern as the concerns service leaves it once triaged (inserted with the ORM: the
-        concerns API is built in parallel)."""
-        now = clock.now()
-        async with self.db.session() as session:
-            row = Concern(
-                community_id=self.b,
-                raised_by=(raised_by or self.chen).user_id,
-                category="parking",
-                building="3栋",
-                place="3栋东侧",
-                title=title,
-                body=f"{title}，已经好几个月了",
-                visibility="visible",
-                text_verdict="pass",
-                status=status,
-                level=level,
-                accept_by=now + timedelta(days=2),
-                responded_at=now,
-                due_at=now + timedelta(days=60),
-                outcome=status if status in ("resolved", "unresolvable", "referred", "duplicate") else None,
-                resolved_at=now if status == "resolved" else None,
-            )
-            session.add(row)
-            await session.flush()
-            for person in metoo:
-                session.add(ConcernSupporter(concern_id=row.id, user_id=person.user_id, created_at=now))
-            await session.commit()
-            return row.id
+        """A concern as a resident raises it and staff triage it, through the concerns API: raised by
+        `raised_by` (chen) in 3栋, its text checked by the worker (`drain`: the clock moves on half a
+        minute), "me too" from each of `metoo` while it waits, accepted at `level` (level 1 with 物业
+        responsible), then started (`in_progress`) or resolved."""
+        raised = await self.client.post(
+            f"{API}/communities/{self.b}/concerns",
+            json={
+                "category": "parking",
+                "building": "3栋",
+                "place": "3栋东侧",
+                "title": title,
+                "body": f"{title}，已经好几个月了",
+            },
+            headers=(raised_by or self.chen).headers,
+        )
+        assert raised.status_code == 201, raised.text
+        concern_id: int = raised.json()["id"]
+        await drain(self.app)
+        for person in metoo:
+            await self.triage(concern_id, "metoo", person)
+        await self.triage(concern_id, "accept", level=level, responsible="物业" if level == 1 else "")
+        if status == "in_progress":
+            await self.triage(concern_id, "start")
+        elif status == "resolved":
+            await self.triage(concern_id, "resolve", result="已经处理好了")
+        detail = await self.concern_detail(concern_id)
+        assert (detail["status"], detail["level"], detail["visibility"]) == (status, level, "visible")
+        assert detail["metoo_count"] == len(metoo)
+        return concern_id
 
-    async def concern_state(self, concern_id: int) -> tuple[str, list[ConcernEvent]]:
-        """The concern's status and timeline, read from the database (see the module's docstring)."""
-        async with self.db.session() as session:
-            concern = await session.get(Concern, concern_id)
-            assert concern is not None
-            events = list(
-                (
-                    await session.execute(
-                        select(ConcernEvent)
-                        .where(ConcernEvent.concern_id == concern_id)
-                        .order_by(ConcernEvent.at, ConcernEvent.id)
-                    )
-                ).scalars()
-            )
-            return concern.status, events
+    async def triage(self, concern_id: int, action: str, person: Person | None = None, **body: Any) -> None:
+        """One step on a concern (staff's unless `person` is given), which must succeed."""
+        response = await self.client.post(
+            f"{API}/concerns/{concern_id}/{action}", json=body or None, headers=(person or self.staff).headers
+        )
+        assert response.status_code == 200, response.text
+
+    async def concern_detail(self, concern_id: int) -> dict[str, Any]:
+        response = await self.client.get(f"{API}/concerns/{concern_id}", headers=self.staff.headers)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def concern_state(self, concern_id: int) -> tuple[str, list[dict[str, Any]]]:
+        """The concern's status and timeline as staff read them: every event, oldest first, with its
+        kind, body, data and whether residents see it."""
+        detail = await self.concern_detail(concern_id)
+        return detail["status"], detail["timeline"]
 
 
 @pytest.fixture
-async def w(client, db) -> World:
-    return await World().build(client, db)
+async def w(client, app) -> World:
+    return await World().build(client, app)
 
 
 def error(response: httpx.Response) -> tuple[int, str]:
@@ -630,8 +634,12 @@ async def test_level_3_concerns_land_on_the_next_five_party_meeting_when_it_is_c
     assert [i["title"] for i in first["agenda"]] == ["电动车乱停", "楼道堆物"]
     status, events = await w.concern_state(parking)
     assert status == "accepted"
-    assert [(e.kind, e.public, e.data["meeting_id"]) for e in events] == [("agenda", True, first["id"])]
-    assert "十二月五方议事会" in events[0].body
+    assert [(e["kind"], e["public"], e["data"].get("meeting_id")) for e in events] == [
+        ("submitted", True, None),
+        ("accepted", True, None),  # waiting: no five-party meeting was planned yet
+        ("agenda", True, first["id"]),
+    ]
+    assert "十二月五方议事会" in events[2]["body"]
     # already on an upcoming agenda: a second meeting does not take them again
     second = await w.meeting(title="一月五方议事会", starts_at=at(30), ends_at=at(30, 2))
     assert second["agenda"] == []
@@ -642,13 +650,18 @@ async def test_level_3_concerns_land_on_the_next_five_party_meeting_when_it_is_c
     assert removed.status_code == 204
     assert (await w.view(second["id"]))["agenda"] == []
     _, events = await w.concern_state(parking)
-    assert [(e.kind, e.data["meeting_id"]) for e in events] == [("agenda", first["id"]), ("agenda", first["id"])]
-    assert events[1].body == "已从议事会「十二月五方议事会」的议程中撤下，等待下一次五方议事会"
-    assert events[1].data["removed"] is True
+    assert [(e["kind"], e["data"].get("meeting_id")) for e in events] == [
+        ("submitted", None),
+        ("accepted", None),
+        ("agenda", first["id"]),
+        ("agenda", first["id"]),
+    ]
+    assert events[3]["body"] == "已从议事会「十二月五方议事会」的议程中撤下，等待下一次五方议事会"
+    assert events[3]["data"]["removed"] is True
     third = await w.meeting(title="临时五方议事会", starts_at=at(10), ends_at=at(10, 2))
     assert agenda_concerns(third) == [parking]
     _, events = await w.concern_state(parking)
-    assert (events[-1].kind, events[-1].data["meeting_id"]) == ("agenda", third["id"])
+    assert (events[-1]["kind"], events[-1]["data"]["meeting_id"]) == ("agenda", third["id"])
     assert agenda_concerns(await w.view(first["id"])) == [stairs]
 
 
@@ -662,8 +675,8 @@ async def test_a_concern_a_meeting_left_undecided_is_carried_to_the_next_one(cli
     await w.ok(meeting["id"], "publish-minutes")
     status, events = await w.concern_state(stairs)
     assert status == "accepted"
-    assert events[-1].kind == "agenda"
-    assert events[-1].body == "议事会「十二月五方议事会」未对此作出决定，等待下一次五方议事会"
+    assert events[-1]["kind"] == "agenda"
+    assert events[-1]["body"] == "议事会「十二月五方议事会」未对此作出决定，等待下一次五方议事会"
     following = await w.meeting(title="一月五方议事会", starts_at=at(40), ends_at=at(40, 2))
     assert agenda_concerns(following) == [stairs]  # the decided one is not carried
 
@@ -680,7 +693,7 @@ async def test_cancelling_tells_those_who_were_told_and_the_concerns_wait_again(
     await w.ok(draft["id"], "cancel", reason="合并开会")
     assert await w.kinds(w.zhou) == []  # never told of the draft, not told of its end
     _, events = await w.concern_state(parking)
-    assert [e.body for e in events[-2:]] == [
+    assert [e["body"] for e in events[-2:]] == [
         "议事会「草稿会」已取消，议题随之撤下",
         "已列入五方议事会「五方会」的议程",
     ]
@@ -689,7 +702,7 @@ async def test_cancelling_tells_those_who_were_told_and_the_concerns_wait_again(
     cancelled = [e for e in await w.inbox(w.chen) if e["kind"] == "meeting.cancelled"]
     assert len(cancelled) == 1 and "场地临时被占用" in cancelled[0]["body"]
     _, events = await w.concern_state(parking)
-    assert events[-1].body == "议事会「五方会」已取消，议题随之撤下，等待下一次五方议事会"
+    assert events[-1]["body"] == "议事会「五方会」已取消，议题随之撤下，等待下一次五方议事会"
     assert agenda_concerns(await w.meeting(title="新的五方会")) == [parking]
 
 
@@ -876,36 +889,44 @@ async def test_publishing_the_minutes_publishes_the_decisions_and_updates_their_
     voted = await w.decision(
         mid, agenda_item_id=items[stairs], text="清理楼道", method="vote", votes_for=9, votes_against=0, votes_abstain=1
     )
-    # before: nothing of it reaches the concerns or the residents
+    # before: nothing of it reaches the concerns or the residents (they heard of the acceptance only)
     status, events = await w.concern_state(parking)
-    assert status == "accepted" and [e.kind for e in events] == ["agenda"]
-    assert await w.kinds(w.chen) == [] and await w.kinds(w.zhou) == []
+    assert status == "accepted" and [e["kind"] for e in events] == ["submitted", "accepted", "agenda"]
+    assert await w.kinds(w.chen) == ["concern.accepted"] and await w.kinds(w.zhou) == ["concern.accepted"]
     published = await w.ok(mid, "publish-minutes")
     assert [len(d["follow_ups"]) for d in published["decisions"]] == [2, 0]
     assert all(f["published"] for f in published["decisions"][0]["follow_ups"])
     status, events = await w.concern_state(parking)
     assert status == "in_progress"
-    assert [(e.kind, e.public) for e in events] == [("agenda", True), ("decision", True), ("in_progress", True)]
-    decision_event = events[1]
-    assert decision_event.body == (
+    assert [(e["kind"], e["public"]) for e in events] == [
+        ("submitted", True),
+        ("accepted", True),
+        ("agenda", True),
+        ("decision", True),
+        ("in_progress", True),
+    ]
+    decision_event = events[3]
+    assert decision_event["body"] == (
         "五方议事会「十二月五方议事会」决定：在3栋东侧划定电动车停放区（协商一致）。跟进事项："
         "张贴告示，由楼栋志愿队负责，2026年12月12日前完成；施划停放区标线，由zhou负责，2026年12月20日前完成"
     )
-    assert decision_event.data["decision_id"] == decided["id"] and decision_event.data["method"] == "consensus"
-    assert [(f["title"], f["owner_name"], f["due_on"]) for f in decision_event.data["follow_ups"]] == [
+    assert decision_event["data"]["decision_id"] == decided["id"] and decision_event["data"]["method"] == "consensus"
+    assert [(f["title"], f["owner_name"], f["due_on"]) for f in decision_event["data"]["follow_ups"]] == [
         ("张贴告示", "楼栋志愿队", "2026-12-12"),
         ("施划停放区标线", "zhou", "2026-12-20"),
     ]
-    assert events[2].data["status"] == ["accepted", "in_progress"]
-    status, events = await w.concern_state(stairs)
-    assert status == "in_progress" and [e.kind for e in events] == ["agenda", "decision"]
-    assert "表决：赞成 9 票，反对 0 票，弃权 1 票" in events[1].body and events[1].data["decision_id"] == voted["id"]
+    assert events[4]["data"]["status"] == ["accepted", "in_progress"]
+    status, events = await w.concern_state(stairs)  # in progress already: no second move
+    assert status == "in_progress"
+    assert [e["kind"] for e in events] == ["submitted", "accepted", "in_progress", "agenda", "decision"]
+    assert "表决：赞成 9 票，反对 0 票，弃权 1 票" in events[4]["body"]
+    assert events[4]["data"]["decision_id"] == voted["id"]
     # the followers of each concern hear of its decision, once; the owner of a follow-up of it
     chen = await w.inbox(w.chen)
-    assert [e["kind"] for e in chen] == ["meeting.decision"]
+    assert [e["kind"] for e in chen] == ["meeting.decision", "concern.accepted"]
     assert chen[0]["page"] == f"pages/concerns/detail?id={parking}" and "在3栋东侧划定电动车停放区" in chen[0]["body"]
-    assert sorted(await w.kinds(w.zhou)) == ["follow_up.assigned", "meeting.decision"]
-    assert await w.kinds(w.li) == ["meeting.decision"]
+    assert sorted(await w.kinds(w.zhou)) == ["concern.accepted", "follow_up.assigned", "meeting.decision"]
+    assert await w.kinds(w.li) == ["meeting.decision", "concern.accepted"]
     # residents now read the follow-ups
     listed = (await w.client.get(f"{API}/communities/{w.b}/follow-ups", headers=w.li.headers)).json()
     assert [f["title"] for f in listed["items"]] == ["施划停放区标线", "张贴告示"]
@@ -931,12 +952,13 @@ async def test_publishing_the_minutes_is_all_or_nothing(client, w, monkeypatch):
         pass
     monkeypatch.undo()
     status, events = await w.concern_state(parking)
-    assert status == "accepted" and [e.kind for e in events] == ["agenda"]
+    assert status == "accepted" and [e["kind"] for e in events] == ["submitted", "accepted", "agenda"]
     assert (await w.view(mid))["status"] == "held"
-    assert await w.kinds(w.chen) == [] and await w.kinds(w.zhou) == []
+    assert await w.kinds(w.chen) == ["concern.accepted"] and await w.kinds(w.zhou) == ["concern.accepted"]
     assert (await w.ok(mid, "publish-minutes"))["status"] == "minutes_published"
     status, events = await w.concern_state(parking)
-    assert status == "in_progress" and [e.kind for e in events] == ["agenda", "decision", "in_progress"]
+    assert status == "in_progress"
+    assert [e["kind"] for e in events] == ["submitted", "accepted", "agenda", "decision", "in_progress"]
 
 
 async def test_publishing_twice_at_once_publishes_once(app, w, is_postgres):
@@ -955,9 +977,8 @@ async def test_publishing_twice_at_once_publishes_once(app, w, is_postgres):
         )
     assert sorted(a.status_code for a in answers) == [200, 409]
     _, events = await w.concern_state(parking)
-    assert [e.kind for e in events] == ["agenda", "decision", "in_progress"]
-    async with w.db.session() as session:
-        assert (await session.get(Meeting, meeting["id"])).status == "minutes_published"
+    assert [e["kind"] for e in events] == ["submitted", "accepted", "agenda", "decision", "in_progress"]
+    assert (await w.view(meeting["id"]))["status"] == "minutes_published"
 
 
 async def test_the_longest_texts_each_field_takes_are_kept_whole(client, w):
