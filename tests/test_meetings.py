@@ -55,7 +55,7 @@ class World:
     """Community B with its staff and residents (chen, zhou, li); community C with its own."""
 
     async def build(self, client: httpx.AsyncClient, app: Any) -> World:
-        self.client, self.app = client, app
+        self.client, self.app, self.db = client, app, app.state.db
         self.root = await platform_admin(client, app.state.db)
         self.b = (await community(client, self.root))["id"]
         self.staff = await login(client, "staff")
@@ -656,7 +656,7 @@ async def test_level_3_concerns_land_on_the_next_five_party_meeting_when_it_is_c
         ("agenda", first["id"]),
         ("agenda", first["id"]),
     ]
-    assert events[3]["body"] == "已从议事会「十二月五方议事会」的议程中撤下，等待下一次五方议事会"
+    assert events[3]["body"] == "已从下一次五方议事会的议程中撤下，等待下一次五方议事会"
     assert events[3]["data"]["removed"] is True
     third = await w.meeting(title="临时五方议事会", starts_at=at(10), ends_at=at(10, 2))
     assert agenda_concerns(third) == [parking]
@@ -694,7 +694,7 @@ async def test_cancelling_tells_those_who_were_told_and_the_concerns_wait_again(
     assert await w.kinds(w.zhou) == []  # never told of the draft, not told of its end
     _, events = await w.concern_state(parking)
     assert [e["body"] for e in events[-2:]] == [
-        "议事会「草稿会」已取消，议题随之撤下",
+        "已从下一次五方议事会的议程中撤下",  # a draft: not named
         "已列入五方议事会「五方会」的议程",
     ]
     assert agenda_concerns(await w.view(meeting["id"])) == [parking]

@@ -151,6 +151,9 @@ class AgendaItemRead(BaseModel):
     body: str
     concern_id: int | None = Field(description="来自哪件烦心事（三级，自动列入）")
     minutes: str | None = Field(description="这个议题的纪要；居民在公布纪要后可见")
+    hidden_from_residents: bool = Field(
+        description="社工可见：来自的烦心事现在居民看不到（未通过检查、待审核或已下架），居民看到的议程里没有这个议题"
+    )
 
 
 class PartyAttendance(BaseModel):

@@ -178,22 +178,20 @@ async def followers(session: AsyncSession, concern: Concern) -> list[int]:
     return sorted(ids)
 
 
-async def next_five_party_meeting(session: AsyncSession, community_id: int) -> Meeting | None:
+async def next_five_party_meeting(
+    session: AsyncSession, community_id: int, other_than: int | None = None
+) -> Meeting | None:
     """The community's next five-party meeting that has not been held yet (its agenda may still
-    grow), soonest first."""
-    return (
-        await session.execute(
-            select(Meeting)
-            .where(
-                Meeting.community_id == community_id,
-                Meeting.kind == "five_party",
-                Meeting.status.in_(MEETING_UPCOMING),
-                Meeting.starts_at > clock.now(),
-            )
-            .order_by(Meeting.starts_at, Meeting.id)
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    grow), soonest first; `other_than`: leaving out that meeting (the one a concern leaves)."""
+    query = select(Meeting).where(
+        Meeting.community_id == community_id,
+        Meeting.kind == "five_party",
+        Meeting.status.in_(MEETING_UPCOMING),
+        Meeting.starts_at > clock.now(),
+    )
+    if other_than is not None:
+        query = query.where(Meeting.id != other_than)
+    return (await session.execute(query.order_by(Meeting.starts_at, Meeting.id).limit(1))).scalar_one_or_none()
 
 
 async def place_on_agenda(

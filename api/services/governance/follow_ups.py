@@ -4,8 +4,14 @@ a party by name), by when.
     open → in_progress → done | dropped (with the reason)        (open may also go straight to done or dropped)
 
 Staff add them once the meeting was held (also after the minutes are out) and may change
-everything; the owner (an account) may move their own follow-up's state and write its note, but
-not change its due date or reassign it. Done and dropped are final.
+everything; the owner (an account) may move their own follow-up on (in progress, done) and write
+its note, but not drop it, change its due date or reassign it: that is staff's. Done and dropped
+are final.
+
+Every change of a follow-up takes the lock rule of governance: the agenda lock and the meeting's row
+(`meetings.lock_meeting`), then the follow-up's — so a change and the publishing of the minutes
+(which announces the follow-ups and schedules their reminders) come one after the other: a
+follow-up done meanwhile keeps no reminder, one given to someone else reminds only them.
 
 Residents of the community see follow-ups once the meeting's minutes are published; until then they
 are staff's draft. Then the owner with an account hears of it and its due date (again whenever the
@@ -29,13 +35,14 @@ from api import clock
 from api.db.models import Community, Decision, FollowUp, Meeting, User
 from api.errors import Conflict, Forbidden, NotFound, invalid_field
 from api.services.access import staff_ids
+from api.services.activities.common import community_tz
 from api.services.governance import common
 from api.services.governance.meeting_agenda import account_name
 from api.services.governance.meetings import (
     community_staff,
-    community_tz,
     community_viewer,
     local_day,
+    lock_meeting,
     meeting_ref,
     minutes_public,
     require_status,
@@ -160,8 +167,8 @@ async def _take_back_reminder(session: AsyncSession, task: FollowUp) -> None:
 # -- reading -------------------------------------------------------------------------------------
 
 
-async def _found(session: AsyncSession, follow_up_id: int, *, lock: bool = False) -> tuple[FollowUp, Decision, Meeting]:
-    task = await session.get(FollowUp, follow_up_id, with_for_update=True if lock else None, populate_existing=True)
+async def _found(session: AsyncSession, follow_up_id: int) -> tuple[FollowUp, Decision, Meeting]:
+    task = await session.get(FollowUp, follow_up_id)
     decision = await session.get(Decision, task.decision_id) if task is not None else None
     meeting = await session.get(Meeting, decision.meeting_id) if decision is not None else None
     if task is None or decision is None or meeting is None:
@@ -169,10 +176,8 @@ async def _found(session: AsyncSession, follow_up_id: int, *, lock: bool = False
     return task, decision, meeting
 
 
-async def _readable(
-    session: AsyncSession, user: User, follow_up_id: int, *, lock: bool = False
-) -> tuple[FollowUp, Decision, Meeting, bool]:
-    task, decision, meeting = await _found(session, follow_up_id, lock=lock)
+async def _readable(session: AsyncSession, user: User, follow_up_id: int) -> tuple[FollowUp, Decision, Meeting, bool]:
+    task, decision, meeting = await _found(session, follow_up_id)
     staff = await viewer(session, user, task.community_id, MISSING)
     if not staff and not minutes_public(meeting):
         raise NotFound(*MISSING)
@@ -331,13 +336,21 @@ async def update_follow_up(
     session: AsyncSession, user: User, follow_up_id: int, fields: dict[str, Any]
 ) -> dict[str, Any]:
     """Move the state (with a note; dropping needs the reason), write the note, or — staff only —
-    change the due date or the owner (`fields`: only what was sent). Done and dropped are final."""
-    task, decision, meeting, staff = await _readable(session, user, follow_up_id, lock=True)
+    change the due date, the owner, or drop it (`fields`: only what was sent). Done and dropped are
+    final. The meeting is locked first, then the follow-up (see the module's docstring)."""
+    task, decision, meeting, staff = await _readable(session, user, follow_up_id)
+    meeting = await lock_meeting(session, meeting)
+    locked = await session.get(FollowUp, task.id, with_for_update=True, populate_existing=True)
+    if locked is None:  # removed meanwhile
+        raise NotFound(*MISSING)
+    task = locked
     if not staff:
         if task.owner_user_id != user.id:
             raise Forbidden("follow_up_owner_only", "只有社工和这项工作的负责人可以更新它")
         if "due_on" in fields or any(name in fields for name in OWNER_FIELDS):
             raise Forbidden("staff_only", "期限和负责人由社工调整")
+        if fields.get("status") == "dropped":
+            raise Forbidden("follow_up_drop_staff_only", "放弃跟进事项须由社工决定，请联系社工")
     if task.status in FINAL:
         label = common.FOLLOW_UP_STATUS_LABELS[task.status]
         raise Conflict("follow_up_closed", f"跟进事项{label}，不能再更改", details={"status": task.status})

@@ -26,11 +26,14 @@ from api.services.governance.meetings import (
     UPCOMING,
     agenda_of,
     agenda_view,
+    agenda_views,
     community_staff,
+    is_public,
     participant_view,
     requeue_concern,
     require_status,
     staff_meeting,
+    taken_off_draft,
     tell_of_agenda,
 )
 
@@ -219,7 +222,8 @@ async def update_item(
     if fields.get("body") is not None:
         item.body = fields["body"]
     await session.flush()
-    return agenda_view(item, True)
+    (view,) = await agenda_views(session, [item], staff=True, minutes_visible=True)
+    return view
 
 
 async def remove_item(session: AsyncSession, user: User, meeting_id: int, item_id: int) -> None:
@@ -232,9 +236,8 @@ async def remove_item(session: AsyncSession, user: User, meeting_id: int, item_i
     await session.execute(delete(AgendaItem).where(AgendaItem.id == item.id))
     session.expunge(item)
     if concern_id is not None:
-        await requeue_concern(
-            session, concern_id, meeting, user, f"已从议事会「{meeting.title}」的议程中撤下", carry=False
-        )
+        why = f"已从议事会「{meeting.title}」的议程中撤下" if is_public(meeting) else taken_off_draft(meeting)
+        await requeue_concern(session, concern_id, meeting, user, why, carry=False)
 
 
 async def move_item(
@@ -266,4 +269,4 @@ async def reorder(session: AsyncSession, user: User, meeting_id: int, item_ids: 
     for position, item_id in enumerate(item_ids):
         items[item_id].position = position
     await session.flush()
-    return [agenda_view(items[i], True) for i in item_ids]
+    return await agenda_views(session, [items[i] for i in item_ids], staff=True, minutes_visible=True)

@@ -25,11 +25,11 @@ from api.db.models import Meeting, MeetingParticipant, User
 from api.db.session import settings_of
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.security import ONSITE_CODE_SECONDS, onsite_code, onsite_code_valid
+from api.services.activities.common import community_tz
 from api.services.governance import common
 from api.services.governance.meetings import (
     attendance_view,
     checkin_window,
-    community_tz,
     participant_view,
     participants_of,
     readable_meeting,

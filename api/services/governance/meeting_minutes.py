@@ -27,11 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import AgendaItem, Concern, Decision, FollowUp, Meeting, User
 from api.errors import NotFound, invalid_field
+from api.services.activities.common import community_tz
 from api.services.governance import common, follow_ups
 from api.services.governance.meetings import (
     agenda_of,
     community_meeting,
-    community_tz,
+    hidden_items,
     local_day,
     meeting_view,
     requeue_concern,
@@ -62,20 +63,34 @@ def how_reached(decision: Decision) -> str:
 
 async def decision_views(session: AsyncSession, user: User, meeting: Meeting, staff: bool) -> list[dict[str, Any]]:
     """The meeting's decisions in the agenda's order (those on no item last), each with its
-    follow-ups."""
+    follow-ups. To residents, a decision on an item they may not see (its concern is not shown)
+    names no item."""
     found = await session.execute(
-        select(Decision, AgendaItem.position, AgendaItem.title)
+        select(Decision, AgendaItem)
         .outerjoin(AgendaItem, AgendaItem.id == Decision.agenda_item_id)
         .where(Decision.meeting_id == meeting.id)
         .execution_options(populate_existing=True)
     )
-    rows = sorted(found.all(), key=lambda r: (r[1] is None, r[1] or 0, r[0].id))
+    rows = sorted(found.all(), key=lambda r: (r[1] is None, r[1].position if r[1] else 0, r[0].id))
+    hidden = set() if staff else await hidden_items(session, [item for _, item in rows if item is not None])
     today = local_day(clock.now(), await community_tz(session, meeting.community_id))
     tasks = await follow_ups.of_decisions(session, [r[0].id for r in rows])
-    return [
-        decision_view(decision, title, meeting, tasks.get(decision.id, []), staff=staff, user=user, today=today)
-        for decision, _, title in rows
-    ]
+    views = []
+    for decision, item in rows:
+        shown = item is not None and item.id not in hidden
+        view = decision_view(
+            decision,
+            item.title if shown else None,
+            meeting,
+            tasks.get(decision.id, []),
+            staff=staff,
+            user=user,
+            today=today,
+        )
+        if item is not None and not shown:
+            view["agenda_item_id"] = None
+        views.append(view)
+    return views
 
 
 def decision_view(

@@ -6,9 +6,11 @@ the community's staff.
 Who sees what: staff of the community see everything, drafts included. Residents of the community
 see a meeting once its agenda is published (its time, place, agenda and participants, and a
 cancellation with its reason), and its minutes, decisions and follow-ups once the minutes are
-published; a draft does not exist for them (404). To anyone else — another community's staff or
-residents — no meeting exists at all (404). Residents asking for staff actions on a meeting they
-can see are refused (403).
+published; a draft does not exist for them (404). An agenda item from a concern is shown to
+residents only while that concern is (visible: not refused by the text check, nor waiting for
+review, nor taken down); staff see every item, those hidden from residents marked. To anyone
+else — another community's staff or residents — no meeting exists at all (404). Residents asking
+for staff actions on a meeting they can see are refused (403).
 
 The functions here are what the API and the console call: each takes the session and the acting
 user, checks the caller, and answers with plain dicts (the same the API's schemas are built from).
@@ -23,7 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock, localtime
@@ -39,6 +41,7 @@ from api.db.models import (
 from api.errors import Conflict, Forbidden, NotFound, invalid_field
 from api.pagination import after_time_and_id, encode_cursor
 from api.services.access import RANK, get_community, reader_role, role_in
+from api.services.activities.common import community_tz
 from api.services.governance import common
 from api.services.notifications import notify
 
@@ -100,18 +103,29 @@ async def readable_meeting(session: AsyncSession, user: User, meeting_id: int) -
     return meeting, staff
 
 
+async def lock_meeting(session: AsyncSession, meeting: Meeting) -> Meeting:
+    """The meeting locked for a change, by the lock rule of governance: the community's agenda lock
+    first (`common.agenda_lock`), then the meeting's row, read again. Every change of a meeting, its
+    agenda, decisions and follow-ups takes it so — the agenda lock, then the meeting, then the
+    follow-up's or concern's rows — so that a meeting's change (which may put concerns on agendas or
+    take them off) and a concern's triage (the agenda lock, then the concern) never interleave, nor
+    wait on each other's rows."""
+    await common.agenda_lock(session, meeting.community_id)  # a meeting's community never changes
+    locked = await session.get(Meeting, meeting.id, with_for_update=True, populate_existing=True)
+    if locked is None:
+        raise NotFound(*MISSING)
+    return locked
+
+
 async def staff_meeting(session: AsyncSession, user: User, meeting_id: int, *, lock: bool = True) -> Meeting:
-    """The meeting (locked, unless only read) for a staff action: residents who can see it are
-    refused (403)."""
+    """The meeting (locked by `lock_meeting`, unless only read) for a staff action: residents who
+    can see it are refused (403)."""
     found, staff = await readable_meeting(session, user, meeting_id)
     if not staff:
         raise Forbidden("staff_only", STAFF_ONLY)
     if not lock:
         return found
-    meeting = await session.get(Meeting, meeting_id, with_for_update=True, populate_existing=True)
-    if meeting is None:
-        raise NotFound(*MISSING)
-    return meeting
+    return await lock_meeting(session, found)
 
 
 async def community_meeting(session: AsyncSession, user: User, community_id: int, meeting_id: int) -> Meeting:
@@ -136,11 +150,6 @@ def require_status(
             f"议事会当前状态为「{label}」，不能{doing}",
             details={"status": meeting.status, "allowed": list(allowed)},
         )
-
-
-async def community_tz(session: AsyncSession, community_id: int) -> ZoneInfo:
-    community = await session.get(Community, community_id)
-    return ZoneInfo(community.timezone if community is not None else "Asia/Shanghai")
 
 
 def local_day(at: datetime, tz: ZoneInfo) -> date:
@@ -175,7 +184,7 @@ def participant_view(p: MeetingParticipant, staff: bool) -> dict[str, Any]:
     }
 
 
-def agenda_view(item: AgendaItem, minutes_visible: bool) -> dict[str, Any]:
+def agenda_view(item: AgendaItem, minutes_visible: bool, hidden: bool = False) -> dict[str, Any]:
     return {
         "id": item.id,
         "meeting_id": item.meeting_id,
@@ -184,7 +193,41 @@ def agenda_view(item: AgendaItem, minutes_visible: bool) -> dict[str, Any]:
         "body": item.body,
         "concern_id": item.concern_id,
         "minutes": item.minutes if minutes_visible else None,
+        "hidden_from_residents": hidden,
     }
+
+
+SHOWN = "visible"  # a concern residents see
+
+
+def shown_item() -> Any:
+    """SQL: an agenda item residents may see — written by staff, or from a concern they see."""
+    return or_(
+        AgendaItem.concern_id.is_(None),
+        AgendaItem.concern_id.in_(select(Concern.id).where(Concern.visibility == SHOWN)),
+    )
+
+
+async def hidden_items(session: AsyncSession, items: list[AgendaItem]) -> set[int]:
+    """The ids of those items that come from a concern residents do not see now."""
+    concern_ids = {i.concern_id for i in items if i.concern_id is not None}
+    if not concern_ids:
+        return set()
+    unseen = set(
+        (
+            await session.execute(select(Concern.id).where(Concern.id.in_(concern_ids), Concern.visibility != SHOWN))
+        ).scalars()
+    )
+    return {i.id for i in items if i.concern_id in unseen}
+
+
+async def agenda_views(
+    session: AsyncSession, items: list[AgendaItem], *, staff: bool, minutes_visible: bool
+) -> list[dict[str, Any]]:
+    """The items as the caller sees them: staff all (those hidden from residents marked), residents
+    only those they may see."""
+    hidden = await hidden_items(session, items)
+    return [agenda_view(i, minutes_visible, i.id in hidden) for i in items if staff or i.id not in hidden]
 
 
 def attendance_view(meeting: Meeting, participants: list[MeetingParticipant]) -> dict[str, Any]:
@@ -265,7 +308,7 @@ async def meeting_view(session: AsyncSession, user: User, meeting: Meeting, staf
         "cancel_reason": meeting.cancel_reason or None,
         "summary": meeting.summary if minutes_visible else None,
         "minutes_public": minutes_public(meeting),
-        "agenda": [agenda_view(i, minutes_visible) for i in agenda],
+        "agenda": await agenda_views(session, agenda, staff=staff, minutes_visible=minutes_visible),
         "participants": [participant_view(p, staff) for p in participants],
         "attendance": attendance_view(meeting, participants),
         "decisions": decisions,
@@ -318,15 +361,10 @@ async def list_meetings(
     more = len(meetings) > limit
     meetings = meetings[:limit]
     ids = [m.id for m in meetings]
-    agenda_counts = dict(
-        (
-            await session.execute(
-                select(AgendaItem.meeting_id, func.count())
-                .where(AgendaItem.meeting_id.in_(ids))
-                .group_by(AgendaItem.meeting_id)
-            )
-        ).all()
-    )
+    counted = select(AgendaItem.meeting_id, func.count()).where(AgendaItem.meeting_id.in_(ids))
+    if not staff:
+        counted = counted.where(shown_item())
+    agenda_counts = dict((await session.execute(counted.group_by(AgendaItem.meeting_id))).all())
     people = (
         await session.execute(
             select(
@@ -381,9 +419,13 @@ def _check_times(starts_at: datetime, ends_at: datetime) -> None:
 async def create_meeting(session: AsyncSession, user: User, community_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """A draft meeting. A five-party meeting still to come takes up at once every level-3 concern
     waiting for one (`common.take_up_waiting`); one recorded after the fact (its start has passed)
-    takes up none, since they were not discussed there."""
+    takes up none, since they were not discussed there. A five-party meeting is planned under the
+    community's agenda lock: two planned at once, or one planned while a concern is accepted at
+    level 3, take each waiting concern once."""
     await community_staff(session, user, community_id)
     _check_times(data["starts_at"], data["ends_at"])
+    if data["kind"] == "five_party":
+        await common.agenda_lock(session, community_id)
     meeting = Meeting(
         community_id=community_id,
         kind=data["kind"],
@@ -411,7 +453,8 @@ async def update_meeting(session: AsyncSession, user: User, meeting_id: int, fie
     """Staff change the title, time or place while the meeting is still to be held (moving the start
     moves the end with it unless a new end is given), and the summary until the minutes are
     published. Participants with an account who were told of the meeting hear of a new time or
-    place."""
+    place. A five-party meeting moved to a start still to come takes up the level-3 concerns
+    waiting for one (say, one whose start had passed without it being held)."""
     meeting = await staff_meeting(session, user, meeting_id)
     planned = {k: v for k, v in fields.items() if k in PLANNED_FIELDS and v is not None}
     if planned:
@@ -426,6 +469,8 @@ async def update_meeting(session: AsyncSession, user: User, meeting_id: int, fie
     for name, value in planned.items():
         setattr(meeting, name, value)
     await session.flush()
+    if meeting.starts_at != before[0] and meeting.starts_at > clock.now():
+        await common.take_up_waiting(session, meeting, user)
     if meeting.status == "agenda_published" and (meeting.starts_at, meeting.ends_at, meeting.place) != before:
         await _tell_participants(
             session,
@@ -458,7 +503,10 @@ def meeting_params(meeting: Meeting) -> dict[str, Any]:
 
 
 async def agenda_text(session: AsyncSession, meeting_id: int) -> str:
-    titles = [i.title for i in await agenda_of(session, meeting_id)]
+    """The agenda in a notification to participants: the items residents may see."""
+    items = await agenda_of(session, meeting_id)
+    hidden = await hidden_items(session, items)
+    titles = [i.title for i in items if i.id not in hidden]
     text = "；".join(f"{n}. {t}" for n, t in enumerate(titles, start=1))
     return text if len(text) <= 300 else text[:299] + "…"
 
@@ -531,30 +579,17 @@ async def cancel(session: AsyncSession, user: User, meeting_id: int, reason: str
         await _tell_participants(
             session, meeting, "meeting.cancelled", f"meeting:{meeting.id}:cancelled", reason=reason
         )
+    why = f"议事会「{meeting.title}」已取消，议题随之撤下" if is_public(meeting) else taken_off_draft(meeting)
     for item in await agenda_of(session, meeting.id):
         if item.concern_id is not None:
-            await requeue_concern(
-                session, item.concern_id, meeting, user, f"议事会「{meeting.title}」已取消，议题随之撤下"
-            )
+            await requeue_concern(session, item.concern_id, meeting, user, why)
     return await meeting_view(session, user, meeting, True)
 
 
-async def _next_five_party(session: AsyncSession, community_id: int, other_than: int) -> Meeting | None:
-    """`common.next_five_party_meeting`, leaving out the meeting the concern leaves."""
-    return (
-        await session.execute(
-            select(Meeting)
-            .where(
-                Meeting.community_id == community_id,
-                Meeting.kind == "five_party",
-                Meeting.status.in_(UPCOMING),
-                Meeting.starts_at > clock.now(),
-                Meeting.id != other_than,
-            )
-            .order_by(Meeting.starts_at, Meeting.id)
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+def taken_off_draft(meeting: Meeting) -> str:
+    """What a concern's public timeline says when it leaves a meeting whose agenda was never
+    published: residents never saw that meeting, so it is not named."""
+    return f"已从下一次{common.MEETING_KIND_LABELS[meeting.kind]}的议程中撤下"
 
 
 async def requeue_concern(
@@ -564,12 +599,18 @@ async def requeue_concern(
     or it ended without a decision on it): its timeline says `why`. A level-3 concern still open
     goes onto the next five-party meeting already planned (with `carry`: not when staff took it off
     an agenda themselves), or waits for one — to be taken up when a five-party meeting is created
-    (`common.take_up_waiting`) — and says so."""
+    (`common.take_up_waiting`) — and says so. A concern residents do not see now (refused, under
+    review, taken down) is carried onto no agenda. The caller holds `left` by `lock_meeting` (the
+    agenda lock first)."""
     concern = await session.get(Concern, concern_id)
     if concern is None:
         return
     carried = concern.level == 3 and concern.status in ("accepted", "in_progress")
-    following = await _next_five_party(session, concern.community_id, left.id) if carried and carry else None
+    following = (
+        await common.next_five_party_meeting(session, concern.community_id, other_than=left.id)
+        if carried and carry and concern.visibility == SHOWN
+        else None
+    )
     tail = "，等待下一次五方议事会" if carried and following is None else ""
     common.add_event(session, concern, "agenda", user, body=why + tail, data={"meeting_id": left.id, "removed": True})
     if following is not None:
