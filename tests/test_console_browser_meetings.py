@@ -27,7 +27,7 @@ async def _add_participant(page, party: str, name: str, role: str) -> None:
 
 async def test_plan_hold_and_publish_a_five_party_meeting(page, app, client, db):
     clock.freeze(NOW)  # Tuesday 1 December 2026, 10:00 in Shanghai
-    w = await World().build(client, db)
+    w = await World().build(client, app)
     parking = await w.concern("电动车乱停", raised_by=w.chen)
     base = f"/console/c/{w.b}"
     shots = os.path.join(ARTIFACTS, "console-meetings")
@@ -152,8 +152,8 @@ async def test_plan_hold_and_publish_a_five_party_meeting(page, app, client, db)
     await page.screenshot(path=os.path.join(shots, "meeting-published.png"), full_page=True, caret="initial")
     status, events = await w.concern_state(parking)
     assert status == "in_progress"
-    assert [e.kind for e in events] == ["agenda", "decision", "in_progress"]
-    assert "统计3栋电动车数量，由zhou负责，2026年12月15日前完成" in events[1].body
+    assert [e["kind"] for e in events] == ["submitted", "accepted", "agenda", "decision", "in_progress"]
+    assert "统计3栋电动车数量，由zhou负责，2026年12月15日前完成" in events[3]["body"]
 
     # the follow-ups list, by owner
     await page.click("#meeting-actions a:has-text('全部跟进事项')")

@@ -27,8 +27,8 @@ def _now():
 
 
 @pytest.fixture
-async def w(client, db) -> World:
-    return await World().build(client, db)
+async def w(client, app) -> World:
+    return await World().build(client, app)
 
 
 def text_of(html: str) -> str:
@@ -411,8 +411,8 @@ async def test_agenda_items_are_added_edited_moved_and_taken_off(client, console
     assert taken_off.status_code == 200 and "电动车乱停" not in taken_off.text
     assert [i["id"] for i in (await w.view(mid))["agenda"]] == [second]
     _, events = await w.concern_state(concern)
-    assert [e.kind for e in events] == ["agenda", "agenda"]
-    assert "已从议事会「十二月五方议事会」的议程中撤下" in events[-1].body
+    assert [e["kind"] for e in events] == ["submitted", "accepted", "agenda", "agenda"]
+    assert "已从下一次五方议事会的议程中撤下" in events[-1]["body"]  # a draft: not named
 
 
 # -- minutes, decisions, follow-ups, publishing --------------------------------------------------------------
@@ -520,7 +520,7 @@ async def test_minutes_decisions_and_follow_ups_are_written_and_publishing_updat
 
     # before publishing nothing of it reaches the concern
     status, events = await w.concern_state(parking)
-    assert status == "accepted" and [e.kind for e in events] == ["agenda"]
+    assert status == "accepted" and [e["kind"] for e in events] == ["submitted", "accepted", "agenda"]
     published = await browser.post(f"{here}/publish-minutes")
     assert published.status_code == 200, published.text
     assert 'data-status="minutes_published"' in published.text
@@ -528,11 +528,11 @@ async def test_minutes_decisions_and_follow_ups_are_written_and_publishing_updat
     assert "社区书记主持，到会 12 人" in published.text and "物业同意在东侧划线" in published.text
     status, events = await w.concern_state(parking)
     assert status == "in_progress"
-    assert [e.kind for e in events] == ["agenda", "decision", "in_progress"]
-    assert "决定：在3栋东侧划定电动车停放区（表决：赞成 9 票，反对 1 票，弃权 2 票）" in events[1].body
-    assert "张贴告示，由zhou负责，2026年12月12日前完成" in events[1].body
-    assert "施划停放区标线，由李经理负责，2026年12月22日前完成" in events[1].body
-    assert [e["kind"] for e in await w.inbox(w.chen)] == ["meeting.decision"]
+    assert [e["kind"] for e in events] == ["submitted", "accepted", "agenda", "decision", "in_progress"]
+    assert "决定：在3栋东侧划定电动车停放区（表决：赞成 9 票，反对 1 票，弃权 2 票）" in events[3]["body"]
+    assert "张贴告示，由zhou负责，2026年12月12日前完成" in events[3]["body"]
+    assert "施划停放区标线，由李经理负责，2026年12月22日前完成" in events[3]["body"]
+    assert [e["kind"] for e in await w.inbox(w.chen)] == ["meeting.decision", "concern.accepted"]
     view = await w.view(mid, w.chen)  # residents read what was published
     assert view["summary"] == "社区书记主持，到会 12 人" and len(view["decisions"]) == 1
     late_change = await browser.post(f"{here}/summary", data={"summary": "改"})
