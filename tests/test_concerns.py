@@ -327,8 +327,8 @@ async def test_similar_open_concerns_of_the_building_and_category_come_first(cli
     ] == []
     assert other_category["building"] == "1栋"
     assert error(await w.get(w.wang, f"/communities/{w.b}/concerns/similar", category="parking")) == (
-        403,
-        "not_a_member",
+        404,
+        "community_not_found",
     )
 
 
@@ -376,6 +376,18 @@ async def test_the_board_filters_pages_and_counts(client, app, w):
     rest = await w.get(w.zhou, f"/communities/{w.b}/concerns", limit=3, cursor=first.json()["next_cursor"])
     assert [c["id"] for c in rest.json()["items"]] == [ids["a"]] and rest.json()["next_cursor"] is None
     assert error(await w.get(w.zhou, f"/communities/{w.b}/concerns", cursor="nonsense")) == (400, "invalid_cursor")
+
+
+async def test_the_staff_boards_late_count_leaves_out_what_moderation_refused_or_took_down(client, app, w):
+    await w.raised(w.sun, building="2栋", body="这里有违禁词")  # refused by the text check
+    taken_down = await w.visible(w.li, app, building="2栋", title="垃圾桶满了", category="sanitation")
+    waiting = await w.visible(w.chen, app)
+    down = await w.post(w.staff, f"/concerns/{taken_down['id']}/moderate", {"approve": False, "note": "涉及个人信息"})
+    assert down.json()["visibility"] == "hidden"
+    clock.freeze(datetime.fromisoformat(waiting["accept_by"]) + timedelta(minutes=1))
+    board = await w.board(w.staff)
+    assert {c["visibility"] for c in board["items"] if c["late"] == "response"} == {"rejected", "hidden", "visible"}
+    assert board["counts"]["late"] == 1  # nobody waits for an answer to the other two
 
 
 # -- me too and comments -------------------------------------------------------------------------------
@@ -588,9 +600,11 @@ async def test_other_communities_see_nothing_of_a_concern(client, app, w):
     ours = await w.raise_(w.wang, community_id=w.c, building="1栋", title="C的事")
     assert ours.status_code == 201
     for outsider in (w.wang, w.cstaff):
-        assert error(await w.get(outsider, f"/communities/{w.b}/concerns")) == (403, "not_a_member")
+        # not even whether B exists: the same answer as for a community that does not
+        assert error(await w.get(outsider, f"/communities/{w.b}/concerns")) == (404, "community_not_found")
         similar = await w.get(outsider, f"/communities/{w.b}/concerns/similar", category="parking", building="1栋")
-        assert error(similar) == (403, "not_a_member")
+        assert error(similar) == (404, "community_not_found")
+        assert error(await w.get(outsider, "/communities/999999/concerns")) == (404, "community_not_found")
         assert error(await w.get(outsider, f"/communities/{w.b}/concerns/review")) == (404, "community_not_found")
         assert error(await w.get(outsider, f"/communities/{w.b}/governance/policy")) == (404, "community_not_found")
         for path in (f"/concerns/{cid}", f"/concerns/{cid}/comments"):

@@ -13,7 +13,7 @@ concerns (A)  raised              by    building category         answered (acce
   K1  Tue Sep  1 10:00  chen 1栋  parking           Sep  3 10:00 (Sep  3 10:00)    resolved Sep  5 10:00 (4.0 d), closed
   K2  Fri Sep  4 15:00  zhou 2栋  noise             Sep  8 15:01 (Sep  8 15:00)    resolved Sep 14 15:00 (10.0 d)
   K3  Thu Sep 10 09:00  li   2栋  noise             Sep 11 09:00 (Sep 14 09:00)    duplicate of K2
-  K4  Sun Sep 20 11:00  sun  1栋  repair            Sep 21 09:00 (Sep 22 11:00)    resolved Sep 23, reopened Sep 25
+  K4  Sun Sep 20 11:00  sun  1栋  repair            Sep 21 09:00 (Sep 23 00:00)    resolved Sep 23, reopened Sep 25
   K5  Mon Sep 28 20:00  chen —    children_elders   Oct  9 10:00 (Sep 30 20:00)    accepted, level 3 (on M4's agenda)
   K7  Tue Sep 15 10:00  chen 1栋  sanitation        — its text refused by WeChat's check (never counted)
   K6  Thu Oct  1 00:30  zhou 2栋  parking           Oct  2 10:00 (Oct  5 00:30)    referred to 街道城管
@@ -523,7 +523,7 @@ async def test_every_governance_figure_is_the_one_computed_by_hand(scene):
     }  # fmt: skip
     assert "parts" not in raised["breakdowns"]["month"][0]  # a count needs no numerator
 
-    # answered in time: K1 (at accept_by to the minute), K3, K4 (raised on a Sunday: due Tuesday),
+    # answered in time: K1 (at accept_by to the minute), K3, K4 (raised on a Sunday: due at the end of Tuesday),
     # K6, K8; late: K2 (a minute after), K5 (Oct 9), K9 and K10 (never, their clocks ran out);
     # all nine count. September 3 of 5, October 2 of 4 — the whole is 5 of 9, not the months' mean
     response = v["response_rate"]
@@ -696,7 +696,7 @@ async def test_the_rows_behind_each_governance_figure(scene):
     k2 = response["rows"][1]
     assert (k2["accept_by"], k2["responded_at"]) == ("2026-09-08 15:00", "2026-09-08 15:01")
     k4 = response["rows"][3]
-    assert (k4["at"], k4["accept_by"]) == ("2026-09-20 11:00", "2026-09-22 11:00")  # Sunday → Tuesday
+    assert (k4["at"], k4["accept_by"]) == ("2026-09-20 11:00", "2026-09-23 00:00")  # Sunday → the end of Tuesday
     k10 = response["rows"][-1]
     assert (k10["raiser"], k10["responded_at"]) == ("chen（对居民隐藏姓名）", "")  # staff see who
     october = await rows(s, "response_rate", breakdown="month", key="2026-10")
@@ -774,7 +774,7 @@ async def test_the_exports_carry_the_governance_figures_with_their_n(scene):
     book = load_workbook(io.BytesIO(await export(scene, format="xlsx")))
     assert "按烦心事类别" in book.sheetnames and book.sheetnames[-1] == "指标口径"
     overview = {row[0]: row[1:4] for row in book["总表"].iter_rows(values_only=True)}
-    assert overview["烦心事受理数"] == (9, "件", None)
+    assert overview["烦心事反映数"] == (9, "件", None)
     assert overview["按时响应率"] == (55.6, "%", "按时答复 5；应答复 9")
     assert overview["办结率"] == (37.5, "%", "已解决 3；提出（不含重复） 8")
     assert overview["办结时长"] == (6.0, "天", "解决件数 4")
@@ -793,7 +793,7 @@ async def test_the_exports_carry_the_governance_figures_with_their_n(scene):
     head, *categories = list(book["按烦心事类别"].iter_rows(values_only=True))
     assert head[:5] == (
         "烦心事类别",
-        "烦心事受理数（件）",
+        "烦心事反映数（件）",
         "按时响应率（%）",
         "按时响应率：按时答复",
         "按时响应率：应答复",

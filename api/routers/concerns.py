@@ -162,9 +162,11 @@ async def moderate_comment(
     summary="受理并分级（社工）：一级须有负责方和完成时间，三级自动列入下一次五方议事会",
     dependencies=[ConcernTimes],
 )
-async def accept(concern_id: IdPath, body: ConcernAccept, user: CurrentUser, session: SessionDep) -> ConcernDetail:
+async def accept(
+    concern_id: IdPath, body: ConcernAccept, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+) -> JSONResponse:
     await concern_triage.accept(session, user, concern_id, body.model_dump())
-    return await _detail(session, user, concern_id)
+    return await idem.respond(await _detail(session, user, concern_id), 200)
 
 
 @router.post(
@@ -174,22 +176,24 @@ async def accept(concern_id: IdPath, body: ConcernAccept, user: CurrentUser, ses
     dependencies=[ConcernTimes],
 )
 async def change_level(
-    concern_id: IdPath, body: ConcernLevelChange, user: CurrentUser, session: SessionDep
-) -> ConcernDetail:
+    concern_id: IdPath, body: ConcernLevelChange, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+) -> JSONResponse:
     await concern_triage.change_level(session, user, concern_id, body.model_dump())
-    return await _detail(session, user, concern_id)
+    return await idem.respond(await _detail(session, user, concern_id), 200)
 
 
 @router.post("/concerns/{concern_id}/start", response_model=ConcernDetail, summary="开始处理（社工）")
-async def start(concern_id: IdPath, user: CurrentUser, session: SessionDep) -> ConcernDetail:
+async def start(concern_id: IdPath, user: CurrentUser, session: SessionDep, idem: IdempotencyDep) -> JSONResponse:
     await concern_triage.start(session, user, concern_id)
-    return await _detail(session, user, concern_id)
+    return await idem.respond(await _detail(session, user, concern_id), 200)
 
 
 @router.post("/concerns/{concern_id}/resolve", response_model=ConcernDetail, summary="公布处理结果（社工）")
-async def resolve(concern_id: IdPath, body: ConcernResolve, user: CurrentUser, session: SessionDep) -> ConcernDetail:
+async def resolve(
+    concern_id: IdPath, body: ConcernResolve, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+) -> JSONResponse:
     await concern_triage.resolve(session, user, concern_id, body.result)
-    return await _detail(session, user, concern_id)
+    return await idem.respond(await _detail(session, user, concern_id), 200)
 
 
 @router.post(
@@ -197,15 +201,17 @@ async def resolve(concern_id: IdPath, body: ConcernResolve, user: CurrentUser, s
     response_model=ConcernDetail,
     summary="答复为无法解决、转办或重复反映（社工）",
 )
-async def decline(concern_id: IdPath, body: ConcernDecline, user: CurrentUser, session: SessionDep) -> ConcernDetail:
+async def decline(
+    concern_id: IdPath, body: ConcernDecline, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+) -> JSONResponse:
     await concern_triage.decline(session, user, concern_id, body.model_dump())
-    return await _detail(session, user, concern_id)
+    return await idem.respond(await _detail(session, user, concern_id), 200)
 
 
 @router.post("/concerns/{concern_id}/close", response_model=ConcernDetail, summary="关闭（社工）")
-async def close(concern_id: IdPath, user: CurrentUser, session: SessionDep) -> ConcernDetail:
+async def close(concern_id: IdPath, user: CurrentUser, session: SessionDep, idem: IdempotencyDep) -> JSONResponse:
     await concern_triage.close(session, user, concern_id)
-    return await _detail(session, user, concern_id)
+    return await idem.respond(await _detail(session, user, concern_id), 200)
 
 
 @router.post(

@@ -85,9 +85,11 @@ class Concern(IdMixin, TimestampMixin, Base):
     """烦心事: a concern a resident raised, public to the community once its text passed the check.
 
     `accept_by` is the response clock (set when raised); `due_at` the resolution clock (set on
-    acceptance from the level, or the party's due date for level 1). `responded_at` is the first
-    answer from staff (acceptance or turning it down), `resolved_at` the latest resolution.
-    `outcome` keeps how it ended once it is closed."""
+    acceptance from the level, or the party's due date for level 1), both to the minute.
+    `responded_at` is the first answer from staff (acceptance or turning it down), `resolved_at`
+    the latest resolution, `reopened_at` the latest reopening (a resident's "not solved": the
+    current round's clock starts there, and a meeting's decision before it no longer counts as
+    taking the concern up). `outcome` keeps how it ended once it is closed."""
 
     __tablename__ = "concerns"
 
@@ -109,6 +111,7 @@ class Concern(IdMixin, TimestampMixin, Base):
     due_at: Mapped[datetime | None]
     responded_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    reopened_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(12))
     result: Mapped[str] = mapped_column(Text, default="")  # the published result

@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock, images
 from api.config import Settings
-from api.db.models import Media, PostMedia, User
+from api.db.models import ConcernMedia, Media, PostMedia, User
 from api.db.session import settings_of, storage_of
-from api.errors import AppError, NotFound, TooManyRequests
+from api.errors import AppError, Conflict, NotFound, TooManyRequests, Unprocessable
 from api.services.access import RANK, is_staff, require_reader, role_in
 from api.services.activities.common import community_tz
 from api.storage import LocalStorage, Storage
@@ -146,6 +146,55 @@ async def media_view(session: AsyncSession, media: Media, *, owner: bool) -> dic
     if owner:
         view.update(status=media.status, error=media.error)
     return view
+
+
+def photo_view(session: AsyncSession, media: Any, sizes: tuple[str, ...], privileged: bool) -> dict[str, Any]:
+    """A photo in a post or a concern (`media`: a Media, or a row with its id, width, height, status
+    and key): links to `sizes` only once WeChat (or staff) approved it; its author and staff
+    (`privileged`) also see it while it is being checked."""
+    storage = storage_of(session)
+    base = settings_of(session).public_url
+    ready = media.status == "approved" or (privileged and media.status in ("checking", "review"))
+    return {
+        "id": media.id,
+        "width": media.width,
+        "height": media.height,
+        "urls": {s: public_url(base, storage.url(rendition_key(media, s))) for s in sizes} if ready else None,
+    }
+
+
+async def claim_photos(session: AsyncSession, user: User, community_id: int, media_ids: list[int]) -> list[Media]:
+    """The photos a post or a concern is about to use, locked, in `media_ids`' order: each once, the
+    user's own uploads of this community, not refused or unreadable, and in no post or concern yet
+    (a photo belongs to one). Locked so that a verdict or the worker finishing a photo now waits for
+    the new post's or concern's rows to commit and then settles it (without the lock each side
+    could miss the other), and a second post or concern taking the same photo waits and then finds
+    it used."""
+    if len(set(media_ids)) != len(media_ids):
+        raise Unprocessable("media_repeated", "同一张照片只能用一次")
+    photos = list(
+        (
+            await session.execute(select(Media).where(Media.id.in_(media_ids)).order_by(Media.id).with_for_update())
+        ).scalars()
+    )
+    by_id = {m.id: m for m in photos}
+    for media_id in media_ids:
+        media = by_id.get(media_id)
+        if media is None or media.uploaded_by != user.id or media.community_id != community_id:
+            raise Unprocessable("media_not_found", "只能用自己在本社区上传的照片", details={"media_id": media_id})
+        if media.status in ("failed", "rejected"):
+            raise Unprocessable("media_unusable", "这张照片无法使用", details={"media_id": media_id})
+    used = (
+        await session.execute(
+            select(PostMedia.media_id)
+            .where(PostMedia.media_id.in_(media_ids))
+            .union_all(select(ConcernMedia.media_id).where(ConcernMedia.media_id.in_(media_ids)))
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if used is not None:
+        raise Conflict("media_in_use", "这张照片已经用过了", details={"media_id": used})
+    return [by_id[m] for m in media_ids]
 
 
 def public_url(base: str, url: str) -> str:

@@ -19,7 +19,6 @@ from api.db.models import (
     BookingAttendee,
     Comment,
     CommunityMembership,
-    ConcernMedia,
     Media,
     Member,
     Post,
@@ -33,7 +32,7 @@ from api.db.upsert import insert_ignore
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.services.access import RANK, is_staff, reader_role, require_reader, require_staff
 from api.services.activities.common import my_member
-from api.services.feed.media import RENDITIONS
+from api.services.feed.media import RENDITIONS, claim_photos
 from api.services.feed.reading import unnamed
 from api.services.notifications import notify
 from workers.outbox import enqueue
@@ -84,32 +83,7 @@ async def create_post(session: AsyncSession, user: User, community_id: int, data
         if not staff and (me is None or not await _attended(session, me, activity_id)):
             raise Forbidden("not_an_attendee", "只有参加了（已签到）这个活动的家庭可以发到它的相册")
     media_ids: list[int] = data.get("media_ids", [])
-    if len(set(media_ids)) != len(media_ids):
-        raise Unprocessable("media_repeated", "同一张照片只能用一次")
-    # locked: a verdict or the worker finishing a photo now waits for this post (and its PostMedia
-    # rows) to commit, and then settles it; without the lock, each side could miss the other
-    photos = list(
-        (
-            await session.execute(select(Media).where(Media.id.in_(media_ids)).order_by(Media.id).with_for_update())
-        ).scalars()
-    )
-    by_id = {m.id: m for m in photos}
-    for media_id in media_ids:
-        media = by_id.get(media_id)
-        if media is None or media.uploaded_by != user.id or media.community_id != community_id:
-            raise Unprocessable("media_not_found", "只能用自己在本社区上传的照片", details={"media_id": media_id})
-        if media.status in ("failed", "rejected"):
-            raise Unprocessable("media_unusable", "这张照片无法使用", details={"media_id": media_id})
-    used = (
-        await session.execute(
-            select(PostMedia.media_id)
-            .where(PostMedia.media_id.in_(media_ids))
-            .union_all(select(ConcernMedia.media_id).where(ConcernMedia.media_id.in_(media_ids)))
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-    if used is not None:  # a photo belongs to one post or concern (the media rows are locked above)
-        raise Conflict("media_in_use", "这张照片已经发过了", details={"media_id": used})
+    await claim_photos(session, user, community_id, media_ids)
     if not data.get("body") and not media_ids:
         raise Unprocessable("post_empty", "写点什么，或者选几张照片")
     tagged = await _tagged(session, user, community_id, staff, me, activity_id, data.get("member_ids", []))

@@ -21,29 +21,14 @@ from sqlalchemy.orm import aliased
 
 from api.db.base import IdType
 from api.db.models import Activity, Media, Member, Post, PostLike, PostMedia, PostMember, User
-from api.db.session import settings_of, storage_of
 from api.errors import NotFound
 from api.pagination import after_time_and_id, encode_cursor
 from api.services.access import is_staff, reader_role, require_reader
 from api.services.activities.browse import visible_activity
 from api.services.activities.common import my_member
-from api.services.feed.media import RENDITIONS, public_url, rendition_key
+from api.services.feed.media import RENDITIONS, photo_view
 
 PINNED_ON_TOP = 3
-
-
-def _photo(session: AsyncSession, media: Any, sizes: tuple[str, ...], privileged: bool) -> dict[str, Any]:
-    """`media`: a Media, or a row with its id, width, height, status and key. Links only to a photo
-    WeChat (or staff) approved; its author and staff also see it while it is being checked."""
-    storage = storage_of(session)
-    base = settings_of(session).public_url
-    ready = media.status == "approved" or (privileged and media.status in ("checking", "review"))
-    return {
-        "id": media.id,
-        "width": media.width,
-        "height": media.height,
-        "urls": {s: public_url(base, storage.url(rendition_key(media, s))) for s in sizes} if ready else None,
-    }
 
 
 def unnamed(staff: bool) -> str:
@@ -137,7 +122,7 @@ async def views(
             },
             "body": post.body,
             "activity": {"id": post.activity_id, "title": activity_title} if post.activity_id else None,
-            "photos": [_photo(session, m, sizes, own or staff) for m in photos[post.id]],
+            "photos": [photo_view(session, m, sizes, own or staff) for m in photos[post.id]],
             "members": tagged.get(post.id, []),
             "like_count": post.like_count,
             "comment_count": post.comment_count,

@@ -4,25 +4,27 @@ who follows a concern, and the bridge between a level-3 concern and the next fiv
 The clocks (defaults, per community in `governance_policies`):
 - response: accepted or turned down within 2 working days (Monday to Friday) of being raised, at
   the same time of day in the community's zone: raised on Friday 15:00, due on Tuesday 15:00;
+  raised on a Saturday or Sunday, the count starts with Monday: due on Wednesday 00:00;
 - resolution: from acceptance, level 1 within 7 days (or the responsible party's earlier due
   date), level 2 within 30, level 3 within 60;
-A clock runs out when the moment passes: at its due minute a concern is not late, a minute after
-it is.
+Deadlines are kept to the minute (seconds dropped), and a clock runs out when its minute is over:
+at its due minute a concern is not late (nor is an answer given then), a minute after it is.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, select, text
+from sqlalchemy import and_, exists, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
 from api.db.models import AgendaItem, Concern, ConcernEvent, ConcernSupporter, Decision, GovernancePolicy, Meeting, User
+from api.services.volunteers.common import working_days_after
 
 CATEGORY_LABELS = {
     "parking": "停车",
@@ -110,16 +112,27 @@ async def clocks(session: AsyncSession, community_id: int) -> Clocks:
     )
 
 
+MINUTE = timedelta(minutes=1)
+
+
+def to_the_minute(at: datetime) -> datetime:
+    """A deadline as it is kept: the seconds dropped."""
+    return at.replace(second=0, microsecond=0)
+
+
 def working_days_later(at: datetime, days: int, tz: ZoneInfo) -> datetime:
-    """`days` working days (Monday to Friday) after `at`, at the same local time of day. Raised on
-    a Saturday, the first working day counted is Monday's: due on Tuesday at that time."""
+    """`days` working days (Monday to Friday) after `at`, to the minute. From a working day, at the
+    same local time of day: raised on Friday 15:00, two working days later is Tuesday 15:00. From a
+    Saturday or a Sunday the count starts at 00:00 of the next working day: raised on Sunday 08:00,
+    two working days later is Wednesday 00:00 (the end of Tuesday). Public holidays are not known
+    here (nor the weekends worked in their place): the deadline errs towards the strict side."""
     local = at.astimezone(tz)
     day = local.date()
-    while days:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            days -= 1
-    return datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=tz)
+    if day.weekday() >= 5:  # the weekend: counted from the start of Monday
+        day = working_days_after(day, 1)
+        local = datetime.combine(day, time(0), tzinfo=tz)
+    due = datetime.combine(working_days_after(day, days), local.timetz().replace(tzinfo=None), tzinfo=tz)
+    return to_the_minute(due)
 
 
 def accept_deadline(raised_at: datetime, policy: Clocks, tz: ZoneInfo) -> datetime:
@@ -127,16 +140,16 @@ def accept_deadline(raised_at: datetime, policy: Clocks, tz: ZoneInfo) -> dateti
 
 
 def resolution_deadline(accepted_at: datetime, level: int, policy: Clocks) -> datetime:
-    return accepted_at + timedelta(days=policy.level_days(level))
+    return to_the_minute(accepted_at + timedelta(days=policy.level_days(level)))
 
 
 def late(concern: Concern, now: datetime | None = None) -> str | None:
-    """Which clock of the concern has run out now: "response" (not yet accepted or turned down),
-    "resolution" (accepted, not yet resolved), or None."""
+    """Which clock of the concern has run out now (its deadline's minute is over): "response" (not
+    yet accepted or turned down), "resolution" (accepted, not yet resolved), or None."""
     now = now or clock.now()
-    if concern.status == "submitted" and now > concern.accept_by:
+    if concern.status == "submitted" and now >= concern.accept_by + MINUTE:
         return "response"
-    if concern.status in ("accepted", "in_progress") and concern.due_at is not None and now > concern.due_at:
+    if concern.status in ("accepted", "in_progress") and concern.due_at is not None and now >= concern.due_at + MINUTE:
         return "resolution"
     return None
 
@@ -167,13 +180,14 @@ def add_event(
 
 
 async def followers(session: AsyncSession, concern: Concern) -> list[int]:
-    """Who hears of the concern: the one who raised it and everyone who said "me too"."""
+    """Who hears of the concern: the one who raised it (not staff who recorded it for a resident:
+    they follow it at work, and cannot answer "解决了吗？") and everyone who said "me too"."""
     ids = set(
         (
             await session.execute(select(ConcernSupporter.user_id).where(ConcernSupporter.concern_id == concern.id))
         ).scalars()
     )
-    if concern.raised_by is not None:
+    if concern.raised_by is not None and not concern.by_staff:
         ids.add(concern.raised_by)
     return sorted(ids)
 
@@ -228,28 +242,44 @@ async def place_on_agenda(
         concern,
         "agenda",
         actor,
-        body=f"已列入{MEETING_KIND_LABELS[meeting.kind]}「{meeting.title}」的议程",
+        body=f"已列入{_meeting_named(meeting)}的议程",
         data={"meeting_id": meeting.id, "agenda_item_id": item.id},
     )
     return item
 
 
+def _meeting_named(meeting: Meeting) -> str:
+    """The meeting as a concern's (public) timeline names it: by its title once its agenda is
+    published; before that residents do not see it, and it is "the next" meeting of its kind."""
+    if meeting.agenda_published_at is None:
+        return f"下一次{MEETING_KIND_LABELS[meeting.kind]}"
+    return f"{MEETING_KIND_LABELS[meeting.kind]}「{meeting.title}」"
+
+
 def waiting_for_agenda(community_id: int) -> Any:
-    """The level-3 concerns still open that no meeting has taken up: not on the agenda of a
-    meeting to come (or held, its minutes not yet out), and not decided on at a meeting (an item
-    a meeting left undecided is carried to the next one)."""
+    """The level-3 concerns still open and shown to the community that no meeting has taken up:
+    not on the agenda of a meeting to come (or held, its minutes not yet out), and not decided on
+    at a meeting since they were last reopened (an item a meeting left undecided is carried to the
+    next one; a concern reopened after a decision goes to a meeting again)."""
     taken_up = exists().where(
         AgendaItem.concern_id == Concern.id,
         AgendaItem.meeting_id == Meeting.id,
         Meeting.status.in_((*MEETING_UPCOMING, "held")),  # held: its minutes are still being written
     )
-    decided = exists().where(and_(AgendaItem.concern_id == Concern.id, Decision.agenda_item_id == AgendaItem.id))
+    decided = exists().where(
+        and_(
+            AgendaItem.concern_id == Concern.id,
+            Decision.agenda_item_id == AgendaItem.id,
+            or_(Concern.reopened_at.is_(None), Decision.created_at > Concern.reopened_at),
+        )
+    )
     return (
         select(Concern)
         .where(
             Concern.community_id == community_id,
             Concern.level == 3,
             Concern.status.in_(("accepted", "in_progress")),
+            Concern.visibility == "visible",
             ~taken_up,
             ~decided,
         )
@@ -267,7 +297,8 @@ async def take_up_waiting(session: AsyncSession, meeting: Meeting, actor: User |
 
 async def take_off_agendas(session: AsyncSession, concern: Concern, actor: User | int | None, why: str) -> int:
     """Take the concern off the agendas of the meetings still to come (a level-3 concern moved to
-    another level), saying so on its timeline; items of meetings held stay as they were."""
+    another level, resolved, turned down, or no longer shown to the community), saying so on its
+    timeline; items of meetings held stay as they were."""
     items = list(
         (
             await session.execute(
@@ -285,7 +316,7 @@ async def take_off_agendas(session: AsyncSession, concern: Concern, actor: User 
             concern,
             "agenda",
             actor,
-            body=f"{why}，已从{MEETING_KIND_LABELS[meeting.kind]}「{meeting.title}」的议程中撤下",
+            body=f"{why}，已从{_meeting_named(meeting)}的议程中撤下",
             data={"meeting_id": meeting.id, "removed": True},
         )
     await session.flush()

@@ -20,8 +20,9 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import Concern, Household, User
-from api.errors import NotFound
-from api.services.access import RANK, get_community, reader_role, require_staff
+from api.errors import Forbidden, NotFound
+from api.services.access import RANK, get_community, reader_role, require_staff, role_in
+from api.services.governance import common
 from api.services.households import building_key
 
 RESIDENT = "居民"
@@ -76,17 +77,53 @@ async def community_concern(session: AsyncSession, user: User, community_id: int
     return concern
 
 
-async def staff_concern(session: AsyncSession, user: User, concern_id: int) -> Concern:
-    """The concern, locked, for staff of its community to act on; its residents are refused (403),
-    anyone else is told it does not exist (404)."""
+async def staff_concern(session: AsyncSession, user: User, concern_id: int, *, lock: bool = True) -> Concern:
+    """The concern for staff of its community to act on; its residents are refused (403), anyone
+    else is told it does not exist (404). Locked (unless `lock` is false) after the community's
+    agenda lock (`common.agenda_lock`), which every change deciding whether a concern is on a
+    meeting's agenda takes first: triage, verdicts and moderation here, planning meetings there."""
     found = await session.get(Concern, concern_id)
     if found is None or await reader_role(session, user, found.community_id) is None:
         raise concern_missing()
     await require_staff(session, user, found.community_id)
+    if not lock:
+        return found
+    return await locked_concern(session, found.community_id, concern_id)
+
+
+async def locked_concern(session: AsyncSession, community_id: int, concern_id: int) -> Concern:
+    """The concern of `community_id` (read before without a lock), locked in the lock order: the
+    community's agenda lock first, then the concern's row (read again as it is now)."""
+    await common.agenda_lock(session, community_id)
     concern = await session.get(Concern, concern_id, with_for_update=True, populate_existing=True)
     if concern is None:
         raise concern_missing()
     return concern
+
+
+async def community_reader(session: AsyncSession, user: User, community_id: int) -> bool:
+    """Whether the caller is staff of the community whose concerns they read (else a resident of
+    it). Anyone with no role there is told the community does not exist (404: nothing of another
+    community leaks, not even that it exists); a resident whose household has not confirmed them
+    yet is refused (403)."""
+    await get_community(session, community_id)  # the answer's times in its zone
+    role = await role_in(session, user, community_id)
+    if role is None:
+        raise NotFound("community_not_found", "社区不存在")
+    if RANK[role] >= RANK["staff"]:
+        return True
+    if await reader_role(session, user, community_id) is None:
+        raise Forbidden("membership_pending", "入户申请确认后才能看到社区的烦心事")
+    return False
+
+
+async def to_meeting(session: AsyncSession, concern: Concern, actor: User | int | None) -> None:
+    """A level-3 concern goes on the agenda of the next five-party meeting, or waits for one (the
+    meetings service takes up the waiting ones when a five-party meeting is planned). The caller
+    holds the community's agenda lock."""
+    meeting = await common.next_five_party_meeting(session, concern.community_id)
+    if meeting is not None:
+        await common.place_on_agenda(session, concern, meeting, actor)
 
 
 def person(
@@ -127,11 +164,19 @@ async def community_building(session: AsyncSession, community_id: int, text: str
 
 
 def late_condition(now: datetime) -> Any:
-    """SQL twin of `common.late(concern, now) is not None`: a clock of the concern has run out."""
+    """SQL twin of `common.late(concern, now) is not None`: a clock of the concern has run out (its
+    deadline's minute is over)."""
+    over = now - common.MINUTE  # late when now >= deadline + a minute
     return or_(
-        and_(Concern.status == "submitted", Concern.accept_by < now),
-        and_(Concern.status.in_(("accepted", "in_progress")), Concern.due_at.is_not(None), Concern.due_at < now),
+        and_(Concern.status == "submitted", Concern.accept_by <= over),
+        and_(Concern.status.in_(("accepted", "in_progress")), Concern.due_at.is_not(None), Concern.due_at <= over),
     )
+
+
+def late_for_staff(now: datetime) -> Any:
+    """The late concerns staff are told of and count: those refused or taken down by moderation
+    are left alone (nobody is waiting for them to be answered)."""
+    return and_(late_condition(now), Concern.visibility.not_in(("rejected", "hidden")))
 
 
 def staff_actions(concern: Concern) -> list[str]:

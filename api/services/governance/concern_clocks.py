@@ -4,7 +4,7 @@ Staff read the clocks; the community's admins set them (bounded as the table's C
 change applies to the clocks set from then on: concerns already raised or accepted keep theirs.
 
 Every ten minutes the worker tells a community's staff of each concern whose clock has just run
-out, once per clock (`late_flagged_at`, which acceptance, a level change and a reopening clear);
+out, once per clock (`late_flagged_at`, which acceptance, a new due date and a reopening clear);
 every hour it closes the concerns whose outcome is `reopen_days` old (after that a "not solved"
 no longer reopens them anyway).
 """
@@ -23,7 +23,7 @@ from api.db.models import Concern, ConcernEvent, GovernancePolicy, User
 from api.errors import Forbidden
 from api.services.access import RANK, require_staff_hidden, staff_ids
 from api.services.governance import common
-from api.services.governance.concern_access import OUTCOMES, late_condition
+from api.services.governance.concern_access import OUTCOMES, late_for_staff
 from api.services.governance.concern_triage import close_concern
 from api.services.notifications import notify
 
@@ -72,11 +72,7 @@ async def flag_late(session: AsyncSession) -> int:
         (
             await session.execute(
                 select(Concern)
-                .where(
-                    late_condition(now),
-                    Concern.late_flagged_at.is_(None),
-                    Concern.visibility.not_in(("rejected", "hidden")),
-                )
+                .where(late_for_staff(now), Concern.late_flagged_at.is_(None))
                 .order_by(Concern.id)
                 .limit(BATCH)
             )
@@ -141,6 +137,7 @@ async def close_settled(session: AsyncSession) -> int:
         at = resolved_at if status == "resolved" else decided_at
         if at is None or now <= at + timedelta(days=clocks[community_id].reopen_days):
             continue
+        await common.agenda_lock(session, community_id)  # the lock order, as staff closing it
         concern = await session.get(Concern, concern_id, with_for_update=True, populate_existing=True)
         if concern is None or concern.status != status:
             continue

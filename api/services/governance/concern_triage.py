@@ -10,7 +10,11 @@ first answer (acceptance or turning it down), which the response clock is judged
 Verdicts: once a concern's latest outcome is a resolution, its raiser and those who said "me too"
 (which is only possible while it is open, so: by the time it was resolved) answer once per round:
 solved / partly / not solved, 1–5 stars, a word only staff read. "Not solved" within `reopen_days`
-of the resolution reopens it for another round; later (or once closed) it is only recorded.
+of the resolution reopens it for another round (even if staff closed it meanwhile); later it is
+only recorded. Reopened at level 3, it goes back to the next five-party meeting (or waits).
+
+Resolved or turned down, a concern leaves the agendas of meetings still to come. Every action here
+takes the community's agenda lock before the concern's row (`concern_access.staff_concern`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
@@ -29,7 +33,13 @@ from api.errors import Conflict, Forbidden, Unprocessable, invalid_field
 from api.services.access import staff_ids
 from api.services.activities.common import community_tz
 from api.services.governance import common
-from api.services.governance.concern_access import TRANSITIONS, seeable_concern, staff_concern
+from api.services.governance.concern_access import (
+    TRANSITIONS,
+    locked_concern,
+    seeable_concern,
+    staff_concern,
+    to_meeting,
+)
 from api.services.governance.concern_views import may_answer, resolved_now
 from api.services.notifications import notify
 
@@ -43,6 +53,11 @@ ACTION_LABELS = {
     "close": "关闭",
 }
 OUTCOME_LABELS = {"unresolvable": "无法解决", "referred": "已转办", "duplicate": "重复反映"}
+TAKEN_OFF = {  # why a concern turned down leaves the agendas of meetings to come
+    "unresolvable": "答复为无法解决",
+    "referred": "已转办",
+    "duplicate": "答复为重复反映",
+}
 
 
 def _check(concern: Concern, action: str) -> None:
@@ -92,21 +107,27 @@ async def _tell_followers(
         )
 
 
-async def _to_meeting(session: AsyncSession, concern: Concern, actor: User) -> None:
-    """A level-3 concern goes on the agenda of the next five-party meeting, or waits for one (the
-    meetings service takes up the waiting ones when a five-party meeting is planned)."""
-    meeting = await common.next_five_party_meeting(session, concern.community_id)
-    if meeting is not None:
-        await common.place_on_agenda(session, concern, meeting, actor)
+def _level_3_shown(concern: Concern, level: int) -> None:
+    """Level 3 puts the concern, its title and text, on a meeting's public agenda: only a concern
+    the community already sees (its text and photos passed the checks, not taken down)."""
+    if level == 3 and concern.visibility != "visible":
+        raise Conflict(
+            "concern_not_visible",
+            "这件烦心事还没有通过审核（或已下架），不能提交五方议事会",
+            details={"visibility": concern.visibility},
+        )
 
 
-def _checked_due(level: int, due_at: datetime | None, now: datetime) -> None:
+def _checked_due(level: int, due_at: datetime | None, now: datetime) -> datetime | None:
+    """A level-1 due date staff gave, to the minute as every deadline is kept; None if not given."""
     if due_at is None:
-        return
+        return None
     if level != 1:
         raise invalid_field("due_at", "只有一级可以指定完成时间，二、三级按时限计算", kind="due_at_level1_only")
-    if due_at <= now:
+    due = common.to_the_minute(due_at)
+    if due <= now:
         raise invalid_field("due_at", "应晚于现在", kind="due_at_past")
+    return due
 
 
 async def accept(session: AsyncSession, user: User, concern_id: int, data: dict[str, Any]) -> Concern:
@@ -121,13 +142,14 @@ async def accept(session: AsyncSession, user: User, concern_id: int, data: dict[
     if level == 1 and not responsible:
         raise invalid_field("responsible", "一级（快速处理）须写明负责的一方", kind="responsible_required")
     now = clock.now()
-    _checked_due(level, data.get("due_at"), now)
+    given = _checked_due(level, data.get("due_at"), now)
+    _level_3_shown(concern, level)
     clocks = await common.clocks(session, concern.community_id)
     tz = await community_tz(session, concern.community_id)
     concern.status = "accepted"
     concern.level = level
     concern.responsible = responsible
-    concern.due_at = data.get("due_at") or common.resolution_deadline(now, level, clocks)
+    concern.due_at = given or common.resolution_deadline(now, level, clocks)
     concern.responded_at = concern.responded_at or now
     concern.triaged_by = user.id
     concern.late_flagged_at = None  # a new clock
@@ -147,7 +169,7 @@ async def accept(session: AsyncSession, user: User, concern_id: int, data: dict[
     )
     await session.flush()
     if level == 3:
-        await _to_meeting(session, concern, user)
+        await to_meeting(session, concern, user)
     await _tell_followers(
         session,
         concern,
@@ -159,27 +181,18 @@ async def accept(session: AsyncSession, user: User, concern_id: int, data: dict[
     return concern
 
 
-async def _clock_start(session: AsyncSession, concern: Concern) -> datetime:
+def _clock_start(concern: Concern) -> datetime:
     """When the current resolution clock started: the latest reopening, or the acceptance."""
-    if concern.reopen_count:
-        reopened = (
-            await session.execute(
-                select(func.max(ConcernEvent.at)).where(
-                    ConcernEvent.concern_id == concern.id, ConcernEvent.kind == "reopened"
-                )
-            )
-        ).scalar_one_or_none()
-        if reopened is not None:
-            return reopened
-    return concern.responded_at or clock.now()
+    return concern.reopened_at or concern.responded_at or clock.now()
 
 
 async def change_level(session: AsyncSession, user: User, concern_id: int, data: dict[str, Any]) -> Concern:
-    """Staff change an accepted concern's level, the party responsible or the due date. The
-    resolution clock is counted again from the acceptance (or the latest reopening), unless a
-    level-1 due date is given, and staff will be told again if it runs out. Moving to level 3
-    puts it on the next five-party meeting's agenda (or it waits for one); moving from level 3 takes
-    it off the agendas of meetings still to come."""
+    """Staff change an accepted concern's level, the party responsible or the due date. A new level
+    counts the resolution clock again from the acceptance (or the latest reopening), unless a
+    level-1 due date is given; changing only the party responsible keeps the clock. Staff will be
+    told again if a changed clock runs out. Moving to level 3 puts it on the next five-party
+    meeting's agenda (or it waits for one); moving from level 3 takes it off the agendas of
+    meetings still to come."""
     concern = await staff_concern(session, user, concern_id)
     _check(concern, "level")
     level: int = data["level"]
@@ -187,10 +200,16 @@ async def change_level(session: AsyncSession, user: User, concern_id: int, data:
     note: str = data.get("note") or ""
     if level == 1 and not responsible:
         raise invalid_field("responsible", "一级（快速处理）须写明负责的一方", kind="responsible_required")
-    _checked_due(level, data.get("due_at"), clock.now())
+    given = _checked_due(level, data.get("due_at"), clock.now())
+    if concern.level != 3:
+        _level_3_shown(concern, level)
     clocks = await common.clocks(session, concern.community_id)
     tz = await community_tz(session, concern.community_id)
-    due = data.get("due_at") or common.resolution_deadline(await _clock_start(session, concern), level, clocks)
+    due = concern.due_at
+    if given is not None:
+        due = given
+    elif level != concern.level:
+        due = common.resolution_deadline(_clock_start(concern), level, clocks)
     before = (concern.level, concern.responsible, concern.due_at)
     if before == (level, responsible, due):
         return concern
@@ -201,8 +220,9 @@ async def change_level(session: AsyncSession, user: User, concern_id: int, data:
         changes["responsible"] = [concern.responsible, responsible]
     if concern.due_at != due:
         changes["due_at"] = [_iso(concern.due_at, tz), _iso(due, tz)]
+    if concern.due_at != due:
+        concern.late_flagged_at = None  # a new clock: staff are told again when it runs out
     concern.level, concern.responsible, concern.due_at = level, responsible, due
-    concern.late_flagged_at = None
     concern.triaged_by = user.id
     detail = level_detail(concern, tz)
     event = common.add_event(
@@ -215,7 +235,7 @@ async def change_level(session: AsyncSession, user: User, concern_id: int, data:
     )
     await session.flush()
     if level == 3 and before[0] != 3:
-        await _to_meeting(session, concern, user)
+        await to_meeting(session, concern, user)
     elif before[0] == 3 and level != 3:
         await common.take_off_agendas(session, concern, user, f"改为{common.LEVEL_LABELS[level][:2]}处理")
     await _tell_followers(
@@ -252,6 +272,7 @@ async def resolve(session: AsyncSession, user: User, concern_id: int, result: st
     concern.result = result
     common.add_event(session, concern, "resolved", user, body=result, data={"status": [before, "resolved"]})
     await session.flush()
+    await common.take_off_agendas(session, concern, user, "已办结")
     await _tell_followers(
         session,
         concern,
@@ -295,6 +316,10 @@ async def decline(session: AsyncSession, user: User, concern_id: int, data: dict
             or original.visibility != "visible"
         ):
             raise invalid_field("duplicate_of", "应为本社区另一件公开的烦心事", kind="duplicate_of_invalid")
+        if original.outcome == "duplicate":  # one repeating another: no chains, no A↔B cycles
+            raise invalid_field(
+                "duplicate_of", "那一件本身也是重复反映，请选择最早反映的那一条", kind="duplicate_of_duplicate"
+            )
         concern.duplicate_of = original.id
         changes["duplicate_of"] = original.id
         detail = f"与「{original.title}」重复，请关注那一件的进展"
@@ -304,6 +329,7 @@ async def decline(session: AsyncSession, user: User, concern_id: int, data: dict
     concern.triaged_by = user.id
     common.add_event(session, concern, outcome, user, body=detail, data=changes)
     await session.flush()
+    await common.take_off_agendas(session, concern, user, TAKEN_OFF[outcome])
     await _tell_followers(
         session,
         concern,
@@ -326,7 +352,8 @@ async def close_concern(session: AsyncSession, concern: Concern, actor: User | N
 
 
 async def close(session: AsyncSession, user: User, concern_id: int) -> Concern:
-    """Staff close a concern that has its outcome; a closed concern is final."""
+    """Staff close a concern that has its outcome; a closed concern is final, but for its
+    residents' "not solved" within `reopen_days` of a resolution (`reopens`)."""
     concern = await staff_concern(session, user, concern_id)
     _check(concern, "close")
     await close_concern(session, concern, user)
@@ -351,11 +378,12 @@ async def post_update(session: AsyncSession, user: User, concern_id: int, body: 
 
 
 def reopens(concern: Concern, answer: str, reopen_days: int, now: datetime) -> bool:
-    """A "not solved" reopens a concern still resolved (not closed) up to `reopen_days` after its
-    resolution, the last minute included."""
+    """A "not solved" reopens a resolved concern up to `reopen_days` after its resolution, the last
+    minute included — even if staff closed it before then: closing does not take the residents'
+    say away."""
     return (
         answer == "not_solved"
-        and concern.status == "resolved"
+        and resolved_now(concern)
         and concern.resolved_at is not None
         and now <= concern.resolved_at + timedelta(days=reopen_days)
     )
@@ -365,10 +393,10 @@ async def give_verdict(session: AsyncSession, user: User, concern_id: int, data:
     """A resident's verdict on the concern's resolution: its raiser or one who said "me too", once
     per round, while its latest outcome is a resolution. Its answer and stars are public on the
     timeline (as 居民); the word only staff read. "Not solved" in time reopens it: back in
-    progress, a new round, a new resolution clock; staff and the other followers hear of it."""
-    await seeable_concern(session, user, concern_id)
-    concern = await session.get(Concern, concern_id, with_for_update=True, populate_existing=True)
-    assert concern is not None
+    progress (closed or not), a new round, a new resolution clock, and at level 3 back to the next
+    five-party meeting (or waiting for one); staff and the other followers hear of it."""
+    found, _ = await seeable_concern(session, user, concern_id)
+    concern = await locked_concern(session, found.community_id, concern_id)  # reopening may place it on an agenda
     eligible, as_raiser = await may_answer(session, concern, user.id)
     if not eligible:
         raise Forbidden("verdict_not_allowed", "只有提出人和点了“我也遇到了”的居民可以评价")
@@ -418,11 +446,14 @@ async def give_verdict(session: AsyncSession, user: User, concern_id: int, data:
 
 
 async def _reopen(session: AsyncSession, concern: Concern, user: User, clocks: common.Clocks, now: datetime) -> None:
+    before = concern.status
     concern.status = "in_progress"
     concern.outcome = None
+    concern.closed_at = None
     concern.reopen_count += 1
+    concern.reopened_at = now
     assert concern.level is not None
-    concern.due_at = now + timedelta(days=clocks.level_days(concern.level))  # a new resolution clock
+    concern.due_at = common.resolution_deadline(now, concern.level, clocks)  # a new resolution clock
     concern.late_flagged_at = None
     common.add_event(
         session,
@@ -430,10 +461,12 @@ async def _reopen(session: AsyncSession, concern: Concern, user: User, clocks: c
         "reopened",
         user,
         body="有居民反馈没有解决，重新处理",
-        data={"status": ["resolved", "in_progress"], "round": concern.reopen_count},
+        data={"status": [before, "in_progress"], "round": concern.reopen_count},
         at=now,
     )
     await session.flush()
+    if concern.level == 3 and concern.visibility == "visible":
+        await to_meeting(session, concern, user)
     cause = f"concern:{concern.id}:reopened:{concern.reopen_count}"
     await notify(
         session,

@@ -27,15 +27,16 @@ from api.db.models import (
     Meeting,
     User,
 )
-from api.db.session import settings_of, storage_of
 from api.pagination import after_time_and_id, encode_cursor
-from api.services.access import get_community, require_reader, require_staff, require_staff_hidden
-from api.services.feed.media import RENDITIONS, public_url, rendition_key
+from api.services.access import require_staff, require_staff_hidden
+from api.services.feed.media import RENDITIONS, photo_view
 from api.services.governance import common
 from api.services.governance.concern_access import (
     Reader,
     community_building,
+    community_reader,
     late_condition,
+    late_for_staff,
     person,
     seeable_concern,
     staff_actions,
@@ -74,20 +75,6 @@ class BoardFilters:
     level: int | None = None
     late: bool | None = None
     mine: bool = False
-
-
-def _photo(session: AsyncSession, media: Any, sizes: tuple[str, ...], privileged: bool) -> dict[str, Any]:
-    """A photo with links once WeChat (or staff) approved it; its raiser and staff also see it
-    while it is being checked."""
-    storage = storage_of(session)
-    base = settings_of(session).public_url
-    ready = media.status == "approved" or (privileged and media.status in ("checking", "review"))
-    return {
-        "id": media.id,
-        "width": media.width,
-        "height": media.height,
-        "urls": {s: public_url(base, storage.url(rendition_key(media, s))) for s in sizes} if ready else None,
-    }
 
 
 def _raiser(reader: Reader, concern: Concern, name: str | None, avatar: str | None) -> dict[str, Any]:
@@ -142,7 +129,7 @@ async def cards(session: AsyncSession, reader: Reader, rows: list[Any]) -> list[
                 "metoo_count": concern.metoo_count,
                 "comment_count": concern.comment_count,
                 "photo_count": concern.photo_count,
-                "cover": _photo(session, cover, ("thumb",), own or reader.staff) if cover is not None else None,
+                "cover": photo_view(session, cover, ("thumb",), own or reader.staff) if cover is not None else None,
                 "raiser": _raiser(reader, concern, name, avatar),
                 "me_too": concern.id in supported,
                 "created_at": concern.created_at,
@@ -198,10 +185,10 @@ async def board(
     limit: int = 20,
 ) -> dict[str, Any]:
     """The community's concerns, newest first in cursor pages, as the filters narrow them. For
-    staff also how many there are in each state and how many are late now, under the same filters
-    but for the states (the console's columns)."""
-    staff = await require_reader(session, user, community_id)
-    await get_community(session, community_id)  # the answer's times in its zone
+    staff also how many there are in each state and how many are late now (not counting those
+    refused or taken down, as the worker's late flags), under the same filters but for the states
+    (the console's columns). Anyone with no role in the community is told it does not exist."""
+    staff = await community_reader(session, user, community_id)
     reader = Reader(user.id, staff)
     query = await _filtered(session, select(Concern), community_id, reader, filters)
     items: list[dict[str, Any]] = []
@@ -228,7 +215,7 @@ async def board(
         if counted is not None:
             for status, n in (await session.execute(counted.group_by(Concern.status))).all():
                 by_status[status] = n
-            late = counted.with_only_columns(func.count()).where(late_condition(clock.now()))
+            late = counted.with_only_columns(func.count()).where(late_for_staff(clock.now()))
             late_now = (await session.execute(late)).scalar_one()
         counts = {"by_status": by_status, "late": late_now}
     return {"items": items, "next_cursor": next_cursor, "counts": counts}
@@ -239,8 +226,7 @@ async def similar(
 ) -> list[dict[str, Any]]:
     """Before raising a concern: the open ones of the same building and category that the
     community sees, the most "me too" first, so the resident may add theirs instead."""
-    staff = await require_reader(session, user, community_id)
-    await get_community(session, community_id)
+    staff = await community_reader(session, user, community_id)
     reader = Reader(user.id, staff)
     found = await community_building(session, community_id, building)
     if found is None:
@@ -336,13 +322,18 @@ async def _timeline(session: AsyncSession, concern: Concern, reader: Reader) -> 
     return out, note
 
 
-async def _agenda(session: AsyncSession, concern: Concern) -> list[dict[str, Any]]:
-    rows = await session.execute(
+async def _agenda(session: AsyncSession, concern: Concern, reader: Reader) -> list[dict[str, Any]]:
+    """The meetings the concern is on (not cancelled): for residents only those whose agenda was
+    published (a draft meeting is staff's until then), for staff all."""
+    query = (
         select(AgendaItem.id, Meeting)
         .join(Meeting, Meeting.id == AgendaItem.meeting_id)
         .where(AgendaItem.concern_id == concern.id, Meeting.status != "cancelled")
         .order_by(Meeting.starts_at, Meeting.id)
     )
+    if not reader.staff:
+        query = query.where(Meeting.agenda_published_at.is_not(None))
+    rows = await session.execute(query)
     return [
         {
             "meeting_id": meeting.id,
@@ -460,7 +451,7 @@ async def concern_detail(session: AsyncSession, user: User, concern_id: int) -> 
     eligible, _ = await may_answer(session, concern, reader.user_id)
     return card | {
         "body": concern.body,
-        "photos": [_photo(session, m, RENDITIONS, own or reader.staff) for m in photos.all()],
+        "photos": [photo_view(session, m, RENDITIONS, own or reader.staff) for m in photos.all()],
         "result": concern.result,
         "reason": concern.reason,
         "referred_to": concern.referred_to,
@@ -470,7 +461,7 @@ async def concern_detail(session: AsyncSession, user: User, concern_id: int) -> 
         "closed_at": concern.closed_at,
         "reopen_count": concern.reopen_count,
         "timeline": timeline,
-        "agenda": await _agenda(session, concern),
+        "agenda": await _agenda(session, concern, reader),
         "waiting_for_meeting": await waiting_for_meeting(session, concern),
         "verdicts": summary,
         "verdict_list": listed,

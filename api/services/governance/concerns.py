@@ -15,11 +15,12 @@ from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
-from api.db.models import Concern, ConcernComment, ConcernMedia, ConcernSupporter, Media, PostMedia, User
+from api.db.models import Concern, ConcernComment, ConcernMedia, ConcernSupporter, Media, User
 from api.db.upsert import insert_ignore
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.services.access import get_community, require_reader
 from api.services.activities.common import community_tz
+from api.services.feed.media import claim_photos
 from api.services.feed.posts import LABELS
 from api.services.governance import common
 from api.services.governance.concern_access import (
@@ -29,6 +30,7 @@ from api.services.governance.concern_access import (
     person,
     seeable_concern,
     staff_concern,
+    to_meeting,
 )
 from api.services.notifications import notify
 from workers.outbox import enqueue
@@ -54,32 +56,9 @@ async def raise_concern(session: AsyncSession, user: User, community_id: int, da
     media_ids: list[int] = data.get("media_ids", [])
     if len(media_ids) > MAX_PHOTOS:
         raise Unprocessable("too_many_photos", f"最多 {MAX_PHOTOS} 张照片")
-    if len(set(media_ids)) != len(media_ids):
-        raise Unprocessable("media_repeated", "同一张照片只能用一次")
-    # locked, as a post locks its photos: a verdict arriving now waits for this concern and then
-    # settles it, and a post taking the same photo waits and then finds it used
-    photos = list(
-        (
-            await session.execute(select(Media).where(Media.id.in_(media_ids)).order_by(Media.id).with_for_update())
-        ).scalars()
-    )
-    by_id = {m.id: m for m in photos}
-    for media_id in media_ids:
-        media = by_id.get(media_id)
-        if media is None or media.uploaded_by != user.id or media.community_id != community_id:
-            raise Unprocessable("media_not_found", "只能用自己在本社区上传的照片", details={"media_id": media_id})
-        if media.status in ("failed", "rejected"):
-            raise Unprocessable("media_unusable", "这张照片无法使用", details={"media_id": media_id})
-    used = (
-        await session.execute(
-            select(PostMedia.media_id)
-            .where(PostMedia.media_id.in_(media_ids))
-            .union_all(select(ConcernMedia.media_id).where(ConcernMedia.media_id.in_(media_ids)))
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-    if used is not None:
-        raise Conflict("media_in_use", "这张照片已经用过了", details={"media_id": used})
+    # locked (a verdict arriving now waits for this concern, then settles it), each once, the
+    # raiser's own of this community, and in no post or other concern
+    await claim_photos(session, user, community_id, media_ids)
     now = clock.now()
     clocks = await common.clocks(session, community_id)
     concern = Concern(
@@ -112,7 +91,12 @@ async def raise_concern(session: AsyncSession, user: User, community_id: int, da
 async def settle(session: AsyncSession, concern_id: int, label: int | None = None) -> Concern | None:
     """The concern's visibility from its checks, as a post's status: refused if its text or a photo
     is risky (or a photo could not be read), for staff if a check was unsure, visible once
-    everything passed. Locked first, so that two verdicts arriving together see each other."""
+    everything passed. Locked first (after the community's agenda lock: a concern refused leaves
+    the agendas of meetings to come), so that two verdicts arriving together see each other."""
+    found = await session.get(Concern, concern_id)
+    if found is None:
+        return None
+    await common.agenda_lock(session, found.community_id)
     concern = await session.get(Concern, concern_id, with_for_update=True, populate_existing=True)
     if concern is None or concern.visibility not in ("checking", "review"):
         return concern
@@ -148,7 +132,8 @@ async def _refused(
     session: AsyncSession, concern: Concern, before: str, reason: str, actor: User | None, cause: str
 ) -> None:
     """Why the concern is not (or no longer) shown: a note on its timeline (its raiser and staff
-    read it as the moderation note) and a word to its raiser."""
+    read it as the moderation note) and a word to its raiser. Its text is no longer for the
+    community: it leaves the (public) agendas of meetings to come."""
     common.add_event(
         session,
         concern,
@@ -159,6 +144,7 @@ async def _refused(
         data={"visibility": [before, concern.visibility]},
     )
     await session.flush()
+    await common.take_off_agendas(session, concern, actor, "已下架" if concern.visibility == "hidden" else "未通过审核")
     if concern.raised_by is not None and (actor is None or actor.id != concern.raised_by):
         await notify(
             session,
@@ -204,6 +190,11 @@ async def check_text(ctx: Any, kind: str, item_id: int) -> None:
         except WeChatUnavailable:
             if ctx.attempt < ctx.settings.worker_max_attempts:
                 raise
+    if model is Concern:  # the lock order: the community's agenda lock before the concern's row
+        found = await ctx.session.get(Concern, item_id)
+        if found is None:
+            return
+        await common.agenda_lock(ctx.session, found.community_id)
     item = await ctx.session.get(model, item_id, with_for_update=True, populate_existing=True)
     if item is None or item.text_verdict is not None:
         return
@@ -221,11 +212,13 @@ async def check_text(ctx: Any, kind: str, item_id: int) -> None:
 async def moderate(session: AsyncSession, user: User, concern_id: int, approve: bool, note: str | None) -> Concern:
     """Staff decide a concern the checks were unsure of, take a shown one down, or bring a taken
     down one back. Approving never overrules a photo WeChat refused or one still being checked;
-    refusing needs a reason, which its raiser is told."""
+    refusing needs a reason, which its raiser is told. Taken down, it leaves the agendas of meetings
+    to come; brought back at level 3 (still open), it goes to the next five-party meeting again."""
     found = await session.get(Concern, concern_id)
     if found is None:
         raise concern_missing()
-    # the photos first, then the concern: the order a verdict takes them in, so the two never deadlock
+    # the photos first, then the agenda lock and the concern: the order a verdict takes them in, so
+    # the two never deadlock
     photos = list(
         (
             await session.execute(
@@ -258,6 +251,8 @@ async def moderate(session: AsyncSession, user: User, concern_id: int, approve: 
                 session, concern, "note", user, public=False, body=note or "", data={"visibility": [before, "visible"]}
             )
         await session.flush()
+        if before != "visible" and concern.level == 3 and concern.status in ("accepted", "in_progress"):
+            await to_meeting(session, concern, user)
         return concern
     if not note:
         raise Unprocessable("reason_required", "note：不通过或下架时请写明原因，提出人会看到")
@@ -442,8 +437,8 @@ async def moderate_comment(
     found = await session.get(ConcernComment, comment_id)
     if found is None:
         raise missing
-    try:
-        concern = await staff_concern(session, user, found.concern_id)
+    try:  # the concern is not locked: the comment's row is, then the concern's counter updated
+        concern = await staff_concern(session, user, found.concern_id, lock=False)
     except NotFound:
         raise missing from None
     if community_id is not None and concern.community_id != community_id:

@@ -45,6 +45,7 @@ from api.db.models import (
     User,
 )
 from api.schemas.communities import WEEKDAYS
+from api.services.governance.common import MINUTE
 from api.services.notifications.announcements import announcement_of, cause_key
 from api.services.reports.periods import Span
 from api.services.volunteers.records import counted
@@ -136,7 +137,7 @@ class OpenDay:
 
 @dataclass(frozen=True)
 class ConcernRow:
-    """A concern raised in the period whose text WeChat's check did not refuse."""
+    """A concern raised in the period that the content checks did not refuse."""
 
     id: int
     title: str
@@ -154,7 +155,7 @@ class ConcernRow:
     resolved_at: datetime | None  # local
     reopen_count: int
     answered: bool  # counted by 按时响应率: answered, or its response clock had run out at load
-    in_time: bool  # answered by accept_by (at that very minute still in time)
+    in_time: bool  # answered by accept_by (within that very minute still in time)
 
 
 @dataclass(frozen=True)
@@ -709,7 +710,8 @@ async def _loop(session: AsyncSession, facts: Facts) -> None:
 
 # -- governance ----------------------------------------------------------------------------------
 
-COUNTED = Concern.visibility != "rejected"  # a concern whose text WeChat's check refused is not counted
+# a concern refused by the content checks (its text or a photo, by WeChat or by staff) is not counted
+COUNTED = Concern.visibility != "rejected"
 HELD = ("held", "minutes_published")
 
 
@@ -781,8 +783,8 @@ async def _concerns(session: AsyncSession, facts: Facts, start: datetime, end: d
                     responded_at=_local(r.responded_at, tz),
                     resolved_at=_local(r.resolved_at, tz),
                     reopen_count=r.reopen_count,
-                    answered=r.responded_at is not None or now > r.accept_by,
-                    in_time=r.responded_at is not None and r.responded_at <= r.accept_by,
+                    answered=r.responded_at is not None or now >= r.accept_by + MINUTE,
+                    in_time=r.responded_at is not None and r.responded_at < r.accept_by + MINUTE,
                 )
             )
         if r.outcome == "resolved" and r.resolved_at is not None and start <= r.resolved_at < end:

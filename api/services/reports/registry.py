@@ -423,8 +423,8 @@ INDICATORS: dict[str, Indicator] = {
         # -- governance (议事协商): community-wide figures, whatever the project ------------------
         Indicator(
             "concerns_raised",
-            "烦心事受理数",
-            "统计期内居民提出（含社工代为登记）的烦心事件数，按提出时间计；文字未通过微信内容检查的不计。",
+            "烦心事反映数",
+            "统计期内居民提出（含社工代为登记）的烦心事件数，按提出时间计；不含未通过内容安全检查（文字或照片）的。",
             "件",
             "concerns",
             count,

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("due_at", api.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("responded_at", api.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("resolved_at", api.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reopened_at", api.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", api.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(length=12), nullable=True),
         sa.Column("result", sa.Text(), nullable=False),
