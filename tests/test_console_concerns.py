@@ -317,8 +317,9 @@ async def test_level_3_goes_on_the_coming_five_party_meetings_agenda(client, app
     form = (await browser.get(there)).text
     assert "会列入下一次五方议事会「十二月五方议事会」" in form
     assert redirected(await browser.post(f"{there}/accept", data={"level": "3"})) == there
-    seen = await w.detail(w.zhou, other["id"])
+    seen = await w.detail(w.staff, other["id"])
     assert [a["meeting_id"] for a in seen["agenda"]] == [meeting["id"]] and kinds(seen)[-2:] == ["accepted", "agenda"]
+    assert (await w.detail(w.zhou, other["id"]))["agenda"] == []  # a draft meeting: not shown to residents
 
     # a level change from 2 to 3 puts it there too; a level change needs what level 1 needs
     third = await w.visible(w.sun, app, building="2栋", title="广场舞噪音", category="noise")
