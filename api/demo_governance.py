@@ -276,6 +276,7 @@ def _reopen(s: Scene, concern: Concern, login: str, at: datetime) -> None:
     change = _move(s, concern, "in_progress", at)
     concern.outcome = None
     concern.reopen_count += 1
+    concern.reopened_at = at
     add_event(
         s.session,
         concern,

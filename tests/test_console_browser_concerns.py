@@ -107,7 +107,11 @@ async def test_a_raised_concern_is_triaged_to_the_five_party_meeting_and_updated
     assert "物业和业委会将一起商量车棚位置" in await page.inner_text('#timeline li[data-event="update"]')
     await page.screenshot(path=os.path.join(ARTIFACTS, "concerns-concern.png"), full_page=True)
 
-    # the resident reads it through the API
+    # the resident reads it through the API: the meeting, once its agenda is out
+    hidden = (await client.get(f"/api/v1/concerns/{concern_id}", headers=chen.headers)).json()
+    assert hidden["agenda"] == []  # a draft meeting is not shown to residents
+    published = await client.post(f"/api/v1/meetings/{meeting_id}/publish-agenda", headers=worker.headers)
+    assert published.status_code == 200, published.text
     seen = await client.get(f"/api/v1/concerns/{concern_id}", headers=chen.headers)
     assert seen.status_code == 200
     body = seen.json()
