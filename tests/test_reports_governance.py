@@ -845,6 +845,4 @@ async def test_a_part_of_the_governance_facts_read_is_what_reading_that_part_giv
             fresh = await report_module.build(session, user, scene.a, first, last, None)
             part = report_module.compose(facts_module.restrict(read, Span(first, last)), None, {})
             assert part == fresh, (first, last)
-            assert [i["value"] for i in part["indicators"] if i["key"] in GOVERNANCE] == [
-                i["value"] for i in fresh["indicators"] if i["key"] in GOVERNANCE
-            ]
+            assert any(i["key"] in GOVERNANCE and i["value"] for i in part["indicators"])  # not an empty match

@@ -56,7 +56,6 @@ VISIBILITY_LABELS = {
     "rejected": "未通过审核",
     "hidden": "已下架",
 }
-OUTCOME_LABELS = {"resolved": "已解决", **concern_triage.OUTCOME_LABELS}
 
 # the forms' fields as staff read them (messages name these, never the API's field names)
 LABELS = {
@@ -138,7 +137,7 @@ def _shown(card: dict[str, Any], now: datetime) -> dict[str, Any]:
         "late_label": LATE_LABELS.get(card["late"] or ""),
         "level_short": LEVEL_SHORT.get(card["level"] or 0),
         "visibility_label": VISIBILITY_LABELS.get(card["visibility"] or ""),
-        "outcome_label": OUTCOME_LABELS.get(card["outcome"] or ""),
+        "outcome_label": common.STATUS_LABELS.get(card["outcome"] or ""),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Row, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -54,3 +54,36 @@ async def insert_ignore_many(
         .returning(*returning)
     )
     return list((await session.execute(stmt)).all())
+
+
+async def toggle_mark(
+    session: AsyncSession,
+    mark: type[Any],
+    keys: dict[str, Any],
+    on: bool,
+    counter: InstrumentedAttribute[int],
+    owner_id: int,
+    extra: dict[str, Any] | None = None,
+) -> int:
+    """Set or clear one person's mark on something (a like, a "me too"), whose primary key is
+    `keys`, and move the owner's `counter` (a column of the marked table, whose row has id
+    `owner_id`) by what actually changed: a mark set twice, or cleared when absent, counts
+    nothing, and taps at once count once (the primary key decides). Returns the change (-1, 0, 1)."""
+    if on:
+        change = 1 if await insert_ignore(session, mark, {**keys, **(extra or {})}, list(keys)) else 0
+    else:
+        gone = await session.execute(
+            delete(mark)
+            .where(*(getattr(mark, name) == value for name, value in keys.items()))
+            .execution_options(synchronize_session=False)
+        )
+        change = -1 if getattr(gone, "rowcount", 0) else 0
+    if change:
+        owner = counter.class_
+        await session.execute(
+            update(owner)
+            .where(owner.id == owner_id)
+            .values({counter.key: counter + change})
+            .execution_options(synchronize_session=False)
+        )
+    return change

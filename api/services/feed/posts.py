@@ -28,7 +28,7 @@ from api.db.models import (
     PostReport,
     User,
 )
-from api.db.upsert import insert_ignore
+from api.db.upsert import insert_ignore, toggle_mark
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.services.access import RANK, is_staff, reader_role, require_reader, require_staff
 from api.services.activities.common import my_member
@@ -404,28 +404,15 @@ async def _visible_post(session: AsyncSession, user: User, post_id: int) -> Post
 async def like(session: AsyncSession, user: User, post_id: int, liked: bool) -> Post:
     """Like or unlike; doing it twice changes nothing."""
     post = await _visible_post(session, user, post_id)
-    if liked:
-        added = await insert_ignore(
-            session,
-            PostLike,
-            {"post_id": post.id, "user_id": user.id, "created_at": clock.now()},
-            ["post_id", "user_id"],
-        )
-        change = 1 if added else 0
-    else:
-        gone = await session.execute(
-            delete(PostLike)
-            .where(PostLike.post_id == post.id, PostLike.user_id == user.id)
-            .execution_options(synchronize_session=False)
-        )
-        change = -1 if getattr(gone, "rowcount", 0) else 0
-    if change:
-        await session.execute(
-            update(Post)
-            .where(Post.id == post.id)
-            .values(like_count=Post.like_count + change)
-            .execution_options(synchronize_session=False)
-        )
+    await toggle_mark(
+        session,
+        PostLike,
+        {"post_id": post.id, "user_id": user.id},
+        liked,
+        Post.like_count,
+        post.id,
+        extra={"created_at": clock.now()},
+    )
     await session.refresh(post)
     return post
 

@@ -52,7 +52,6 @@ ACTION_LABELS = {
     "decline": "答复为无法解决、转办或重复",
     "close": "关闭",
 }
-OUTCOME_LABELS = {"unresolvable": "无法解决", "referred": "已转办", "duplicate": "重复反映"}
 TAKEN_OFF = {  # why a concern turned down leaves the agendas of meetings to come
     "unresolvable": "答复为无法解决",
     "referred": "已转办",
@@ -220,7 +219,6 @@ async def change_level(session: AsyncSession, user: User, concern_id: int, data:
         changes["responsible"] = [concern.responsible, responsible]
     if concern.due_at != due:
         changes["due_at"] = [_iso(concern.due_at, tz), _iso(due, tz)]
-    if concern.due_at != due:
         concern.late_flagged_at = None  # a new clock: staff are told again when it runs out
     concern.level, concern.responsible, concern.due_at = level, responsible, due
     concern.triaged_by = user.id
@@ -335,7 +333,7 @@ async def decline(session: AsyncSession, user: User, concern_id: int, data: dict
         concern,
         user,
         "concern.declined",
-        {"outcome_label": OUTCOME_LABELS[outcome], "detail": detail},
+        {"outcome_label": common.STATUS_LABELS[outcome], "detail": detail},
         f"concern:{concern.id}:declined",
     )
     return concern

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
 from api.db.models import Concern, ConcernComment, ConcernMedia, ConcernSupporter, Media, User
-from api.db.upsert import insert_ignore
+from api.db.upsert import toggle_mark
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.services.access import get_community, require_reader
 from api.services.activities.common import community_tz
@@ -26,7 +26,6 @@ from api.services.governance import common
 from api.services.governance.concern_access import (
     Reader,
     community_building,
-    concern_missing,
     person,
     seeable_concern,
     staff_concern,
@@ -214,9 +213,7 @@ async def moderate(session: AsyncSession, user: User, concern_id: int, approve: 
     down one back. Approving never overrules a photo WeChat refused or one still being checked;
     refusing needs a reason, which its raiser is told. Taken down, it leaves the agendas of meetings
     to come; brought back at level 3 (still open), it goes to the next five-party meeting again."""
-    found = await session.get(Concern, concern_id)
-    if found is None:
-        raise concern_missing()
+    await staff_concern(session, user, concern_id, lock=False)  # who asks, before anything is locked
     # the photos first, then the agenda lock and the concern: the order a verdict takes them in, so
     # the two never deadlock
     photos = list(
@@ -288,28 +285,15 @@ async def me_too(session: AsyncSession, user: User, concern_id: int, on: bool) -
         raise Conflict("concern_own", "这是你自己反映的烦心事")
     if reader.staff:
         raise Forbidden("residents_only", "“我也遇到了”是居民的，社工请在工作台跟进")
-    if on:
-        added = await insert_ignore(
-            session,
-            ConcernSupporter,
-            {"concern_id": concern.id, "user_id": user.id, "created_at": clock.now()},
-            ["concern_id", "user_id"],
-        )
-        change = 1 if added else 0
-    else:
-        gone = await session.execute(
-            delete(ConcernSupporter)
-            .where(ConcernSupporter.concern_id == concern.id, ConcernSupporter.user_id == user.id)
-            .execution_options(synchronize_session=False)
-        )
-        change = -1 if getattr(gone, "rowcount", 0) else 0
-    if change:
-        await session.execute(
-            update(Concern)
-            .where(Concern.id == concern.id)
-            .values(metoo_count=Concern.metoo_count + change)
-            .execution_options(synchronize_session=False)
-        )
+    await toggle_mark(
+        session,
+        ConcernSupporter,
+        {"concern_id": concern.id, "user_id": user.id},
+        on,
+        Concern.metoo_count,
+        concern.id,
+        extra={"created_at": clock.now()},
+    )
     await session.refresh(concern)
     return concern
 

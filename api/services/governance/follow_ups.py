@@ -34,7 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import Community, Decision, FollowUp, Meeting, User
 from api.errors import Conflict, Forbidden, NotFound, invalid_field
-from api.services.access import staff_ids
+from api.services.access import get_community, staff_ids
+from api.services.activities import planning
 from api.services.activities.common import community_tz
 from api.services.governance import common
 from api.services.governance.meeting_agenda import account_name
@@ -159,11 +160,6 @@ async def announce(session: AsyncSession, task: FollowUp, meeting: Meeting) -> N
         )
 
 
-async def _take_back_reminder(session: AsyncSession, task: FollowUp) -> None:
-    if task.owner_user_id is not None:
-        await cancel_scheduled(session, _reminder_key(task))
-
-
 # -- reading -------------------------------------------------------------------------------------
 
 
@@ -181,12 +177,8 @@ async def _readable(session: AsyncSession, user: User, follow_up_id: int) -> tup
     staff = await viewer(session, user, task.community_id, MISSING)
     if not staff and not minutes_public(meeting):
         raise NotFound(*MISSING)
-    await community_viewer(session, user, task.community_id)  # the answer in the community's zone
+    await get_community(session, task.community_id)  # the answer in the community's zone
     return task, decision, meeting, staff
-
-
-async def _today(session: AsyncSession, community_id: int) -> date:
-    return local_day(clock.now(), await community_tz(session, community_id))
 
 
 async def community_follow_up(session: AsyncSession, user: User, community_id: int, follow_up_id: int) -> FollowUp:
@@ -202,7 +194,7 @@ async def community_follow_up(session: AsyncSession, user: User, community_id: i
 async def get_follow_up(session: AsyncSession, user: User, follow_up_id: int) -> dict[str, Any]:
     task, decision, meeting, staff = await _readable(session, user, follow_up_id)
     return follow_up_view(
-        task, decision, meeting, staff=staff, user=user, today=await _today(session, task.community_id)
+        task, decision, meeting, staff=staff, user=user, today=await planning.today(session, task.community_id)
     )
 
 
@@ -223,7 +215,7 @@ async def list_follow_ups(
     caller's own, the owner's name, or lateness; with a summary per owner and the counts by state. At most
     `LIST_LIMIT`, the soonest due (`truncated` says when there were more)."""
     _, staff = await community_viewer(session, user, community_id)
-    today = await _today(session, community_id)
+    today = await planning.today(session, community_id)
     query = (
         select(FollowUp, Decision, Meeting)
         .join(Decision, Decision.id == FollowUp.decision_id)

@@ -25,6 +25,7 @@ from api.db.models import Meeting, MeetingParticipant, User
 from api.db.session import settings_of
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.security import ONSITE_CODE_SECONDS, onsite_code, onsite_code_valid
+from api.services.activities.checkin import ONSITE_QR_PREFIX
 from api.services.activities.common import community_tz
 from api.services.governance import common
 from api.services.governance.meetings import (
@@ -38,7 +39,6 @@ from api.services.governance.meetings import (
 
 SCOPE = "meeting"
 OPEN_STATUSES = ("agenda_published", "held")
-ONSITE_QR_PREFIX = "linli://checkin"
 
 
 def _check_open(meeting: Meeting) -> None:

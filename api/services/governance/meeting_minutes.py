@@ -27,13 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import AgendaItem, Concern, Decision, FollowUp, Meeting, User
 from api.errors import NotFound, invalid_field
-from api.services.activities.common import community_tz
+from api.services.activities import planning
 from api.services.governance import common, follow_ups
 from api.services.governance.meetings import (
     agenda_of,
     community_meeting,
     hidden_items,
-    local_day,
     meeting_view,
     requeue_concern,
     require_status,
@@ -73,7 +72,7 @@ async def decision_views(session: AsyncSession, user: User, meeting: Meeting, st
     )
     rows = sorted(found.all(), key=lambda r: (r[1] is None, r[1].position if r[1] else 0, r[0].id))
     hidden = set() if staff else await hidden_items(session, [item for _, item in rows if item is not None])
-    today = local_day(clock.now(), await community_tz(session, meeting.community_id))
+    today = await planning.today(session, meeting.community_id)
     tasks = await follow_ups.of_decisions(session, [r[0].id for r in rows])
     views = []
     for decision, item in rows:
@@ -151,7 +150,7 @@ async def _item_of(session: AsyncSession, meeting: Meeting, item_id: int | None)
 
 async def _answer(session: AsyncSession, user: User, meeting: Meeting, decision: Decision) -> dict[str, Any]:
     item = await session.get(AgendaItem, decision.agenda_item_id) if decision.agenda_item_id else None
-    today = local_day(clock.now(), await community_tz(session, meeting.community_id))
+    today = await planning.today(session, meeting.community_id)
     tasks = (await follow_ups.of_decisions(session, [decision.id])).get(decision.id, [])
     return decision_view(decision, item.title if item else None, meeting, tasks, staff=True, user=user, today=today)
 
