@@ -80,6 +80,16 @@ from api.db.models.volunteers import (
     VolunteerProfile,
     VolunteerStory,
 )
+from api.db.models.voting import (
+    Poll,
+    PollBallot,
+    PollElector,
+    PollObjection,
+    PollParticipation,
+    Survey,
+    SurveyResponse,
+    SurveyToken,
+)
 from api.db.models.wechat import WechatAccessToken
 
 __all__ = [
@@ -126,6 +136,11 @@ __all__ = [
     "Notification",
     "OutboxJob",
     "PhoneReveal",
+    "Poll",
+    "PollBallot",
+    "PollElector",
+    "PollObjection",
+    "PollParticipation",
     "Post",
     "PostLike",
     "PostMedia",
@@ -148,6 +163,9 @@ __all__ = [
     "Space",
     "SpaceClosure",
     "SubscriptionCredit",
+    "Survey",
+    "SurveyResponse",
+    "SurveyToken",
     "Team",
     "TeamMember",
     "User",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, IdMixin, IdType, TimestampMixin
@@ -80,8 +80,15 @@ class Household(IdMixin, TimestampMixin, Base):
     # a phone to reach the household, recorded by staff at the desk (an elder without WeChat):
     # sealed at rest (api.services.phones), shown masked, in full only on a logged reveal
     contact_phone_sealed: Mapped[str | None] = mapped_column(Text)
+    # the flat (专有部分): its floor area in hundredths of ㎡ and whether the household owns it (业主),
+    # for owners' votes weighted by area (Civil Code art. 278); imported by staff
+    floor_area_centi: Mapped[int | None]
+    is_owner: Mapped[bool] = mapped_column(default=False, server_default=false())
 
-    __table_args__ = (UniqueConstraint("community_id", "address_key"),)
+    __table_args__ = (
+        UniqueConstraint("community_id", "address_key"),
+        CheckConstraint("floor_area_centi IS NULL OR floor_area_centi BETWEEN 1 AND 100000000", name="floor_area"),
+    )
 
 
 class Member(IdMixin, TimestampMixin, Base):
