@@ -568,6 +568,8 @@ async def test_every_indicator_is_the_figure_computed_by_hand(town):
         # governance's, computed by hand in tests/test_reports_governance.py (none here)
         "concerns_raised", "response_rate", "resolution_rate", "resolution_days", "satisfaction_rate",
         "meetings_held", "decisions_made", "follow_ups_on_time",
+        # votes', computed by hand in tests/test_reports_votes.py (none here)
+        "polls_held", "poll_turnout", "survey_responses",
     ]  # fmt: skip
     p, t1, s1, s2 = str(town.p), str(town.t1), str(town.s1), str(town.s2)
 

@@ -3,7 +3,8 @@ objects), bucketed in Python by local month and every breakdown, so that both en
 same figures and a year of one community stays a few tens of thousands of small tuples.
 
 Governance (议事协商) adds concerns raised in the period and those resolved in it, the residents'
-verdicts, the meetings held with their decisions, and the follow-ups due: each row carries what
+verdicts, the meetings held with their decisions, the follow-ups due, the polls and elections
+closed and the survey responses received: each row carries what
 the rates need (answered in time, resolved now, done by its due date), judged against `now` once
 at load, so that a part of the period (`restrict`) counts exactly as reading that part would."""
 
@@ -36,11 +37,16 @@ from api.db.models import (
     MeetingParticipant,
     Member,
     Notification,
+    Poll,
+    PollElector,
+    PollParticipation,
     ServiceProject,
     ServiceRecord,
     Shift,
     Space,
     SpaceClosure,
+    Survey,
+    SurveyResponse,
     Team,
     User,
 )
@@ -49,6 +55,7 @@ from api.services.governance.common import MINUTE
 from api.services.notifications.announcements import announcement_of, cause_key
 from api.services.reports.periods import Span
 from api.services.volunteers.records import counted
+from api.services.votes.common import standing_of
 
 
 @dataclass(frozen=True)
@@ -234,6 +241,35 @@ class FollowUpRow:
     on_time: bool  # done on or before its due date
 
 
+@dataclass(frozen=True)
+class PollRow:
+    """A poll or election whose voting closed in the period (published, not cancelled): its roll
+    (electors not struck off) and how many of them took part, whatever the channel."""
+
+    id: int
+    title: str
+    kind: str
+    standing: str  # 选举, 业主大会表决, 意向征询
+    electorate: str
+    closes: datetime  # local
+    month: str
+    electors: int
+    participants: int
+
+
+@dataclass(frozen=True)
+class SurveyResponseRow:
+    """A questionnaire answered in the period (in the app or entered from paper). Nothing about who
+    answered: anonymous responses have nothing to say, and the count needs nothing."""
+
+    id: int
+    survey_id: int
+    survey: str
+    day: date
+    month: str
+    channel: str
+
+
 @dataclass
 class Facts:
     community: Community
@@ -260,6 +296,8 @@ class Facts:
     meetings: list[MeetingRow] = field(default_factory=list)
     decisions: list[DecisionRow] = field(default_factory=list)
     follow_ups: list[FollowUpRow] = field(default_factory=list)
+    polls: list[PollRow] = field(default_factory=list)
+    survey_responses: list[SurveyResponseRow] = field(default_factory=list)
 
 
 def restrict(facts: Facts, span: Span, project_id: int | None = None) -> Facts:
@@ -295,6 +333,8 @@ def restrict(facts: Facts, span: Span, project_id: int | None = None) -> Facts:
         meetings=[m for m in facts.meetings if start <= m.start < end],
         decisions=[d for d in facts.decisions if start <= d.start < end],
         follow_ups=[f for f in facts.follow_ups if span.first <= f.due_on <= span.last],
+        polls=[p for p in facts.polls if start <= p.closes < end],
+        survey_responses=[r for r in facts.survey_responses if span.first <= r.day <= span.last],
     )
 
 
@@ -329,6 +369,8 @@ async def load(session: AsyncSession, community: Community, span: Span, project_
     await _verdicts(session, facts, start, end)
     await _meetings(session, facts, start, end)
     await _follow_ups(session, facts)
+    await _polls(session, facts, start, end)
+    await _survey_responses(session, facts)
     return facts
 
 
@@ -993,3 +1035,98 @@ async def _follow_ups(session: AsyncSession, facts: Facts) -> None:
                 on_time=done_on is not None and done_on <= r.due_on,
             )
         )
+
+
+async def _polls(session: AsyncSession, facts: Facts, start: datetime, end: datetime) -> None:
+    """Polls and elections whose voting closed in the period, by now (a poll still open counts in
+    the month it closes, once it has), with their roll and participation counted from the rows."""
+    polls = (
+        await session.execute(
+            select(
+                Poll.id,
+                Poll.title,
+                Poll.kind,
+                Poll.rule,
+                Poll.owners_assembly,
+                Poll.electorate,
+                Poll.closes_at,
+            )
+            .where(
+                Poll.community_id == facts.community.id,
+                Poll.status.in_(("scheduled", "open", "closed")),
+                Poll.closes_at >= start,
+                Poll.closes_at < end,
+                Poll.closes_at <= facts.now,
+            )
+            .order_by(Poll.closes_at, Poll.id)
+        )
+    ).all()
+    if not polls:
+        return
+    ids = [p.id for p in polls]
+    electors = dict(
+        (
+            await session.execute(
+                select(PollElector.poll_id, func.count())
+                .where(PollElector.poll_id.in_(ids), PollElector.struck_at.is_(None))
+                .group_by(PollElector.poll_id)
+            )
+        ).all()
+    )
+    participants = dict(
+        (
+            await session.execute(
+                select(PollParticipation.poll_id, func.count())
+                .where(PollParticipation.poll_id.in_(ids))
+                .group_by(PollParticipation.poll_id)
+            )
+        ).all()
+    )
+    for p in polls:
+        closes = p.closes_at.astimezone(facts.tz)
+        facts.polls.append(
+            PollRow(
+                id=p.id,
+                title=p.title,
+                kind=p.kind,
+                standing=standing_of(p.kind, p.rule, p.owners_assembly),
+                electorate=p.electorate,
+                closes=closes,
+                month=f"{closes:%Y-%m}",
+                electors=int(electors.get(p.id, 0)),
+                participants=int(participants.get(p.id, 0)),
+            )
+        )
+
+
+async def _survey_responses(session: AsyncSession, facts: Facts) -> None:
+    """Questionnaires received in the period, by the (local) day each was submitted."""
+    rows = (
+        await session.execute(
+            select(
+                SurveyResponse.id,
+                SurveyResponse.survey_id,
+                Survey.title,
+                SurveyResponse.submitted_on,
+                SurveyResponse.channel,
+            )
+            .join(Survey, Survey.id == SurveyResponse.survey_id)
+            .where(
+                Survey.community_id == facts.community.id,
+                SurveyResponse.submitted_on >= facts.span.first,
+                SurveyResponse.submitted_on <= facts.span.last,
+            )
+            .order_by(SurveyResponse.submitted_on, Survey.id, SurveyResponse.id)
+        )
+    ).all()
+    facts.survey_responses.extend(
+        SurveyResponseRow(
+            id=r.id,
+            survey_id=r.survey_id,
+            survey=r.title,
+            day=r.submitted_on,
+            month=f"{r.submitted_on:%Y-%m}",
+            channel=r.channel,
+        )
+        for r in rows
+    )

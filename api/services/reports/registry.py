@@ -119,6 +119,8 @@ KEYS: dict[str, dict[str, KeyFn]] = {
     "meetings": {"month": _attr("month")},
     "decisions": {"month": _attr("month")},  # the meeting's month
     "follow_ups": {"month": _attr("month")},  # the due date's month
+    "polls": {"month": _attr("month")},  # the month voting closed
+    "survey_responses": {"month": _attr("month")},
 }
 KEYS["new"] = {**KEYS["visits"], "month": _new_month}
 # a concern (or a verdict on one) by the month it was raised (resolved, given), its building, its category
@@ -220,6 +222,18 @@ def _satisfied(item: Item) -> bool:
 
 def _on_time(item: Item) -> bool:
     return bool(item.on_time)
+
+
+def _sum_of(attribute: str) -> Measure:
+    def measure(_facts: Facts, items: Sequence[Item]) -> int:
+        return sum(int(getattr(item, attribute)) for item in items)
+
+    return measure
+
+
+def _turnout(_facts: Facts, items: Sequence[Item]) -> float | None:
+    electors = sum(p.electors for p in items)
+    return round(100 * sum(p.participants for p in items) / electors, 1) if electors else None
 
 
 CONCERN_BREAKDOWNS = ("month", "building", "concern_category")
@@ -543,6 +557,53 @@ INDICATORS: dict[str, Indicator] = {
             targetable=False,
             parts_per_group=True,
         ),
+        Indicator(
+            "polls_held",
+            "投票和选举场次",
+            "统计期内投票截止的投票和选举场数（已发布、未取消；含意向征询和业主大会表决），按截止时间计。",
+            "场",
+            "polls",
+            count,
+            ("month",),
+            parts=(
+                ("elections", "选举", _of_kind("kind", "election")),
+                ("consultations", "意向征询", _of_kind("standing", "意向征询")),
+                ("decisions", "业主大会表决", _of_kind("standing", "业主大会表决")),
+            ),
+            project_scoped=False,
+        ),
+        Indicator(
+            "poll_turnout",
+            "投票参与率",
+            "这些投票和选举中参与的选民（人、户或套，含纸质选票和委托投票）占选民名册（不含异议后除名的）的百分比，"
+            "各场合计后再算；按面积计票的投票也按套数计。",
+            "%",
+            "polls",
+            _turnout,
+            ("month",),
+            parts=(
+                ("participants", "参与", _sum_of("participants")),
+                ("electors", "名册", _sum_of("electors")),
+            ),
+            project_scoped=False,
+            targetable=False,
+            parts_per_group=True,
+        ),
+        Indicator(
+            "survey_responses",
+            "调研问卷回收",
+            "统计期内收到的需求调研问卷份数（小程序填写和社工录入的纸质问卷），按提交日期计。",
+            "份",
+            "survey_responses",
+            count,
+            ("month",),
+            parts=(
+                ("app", "小程序", _of_kind("channel", "app")),
+                ("paper", "纸质", _of_kind("channel", "paper")),
+                ("surveys", "问卷数", _distinct("survey_id")),
+            ),
+            project_scoped=False,
+        ),
     )
 }
 
@@ -589,6 +650,10 @@ def items(facts: Facts, source: str) -> Sequence[Item]:
         return facts.decisions
     if source == "follow_ups":
         return facts.follow_ups
+    if source == "polls":
+        return facts.polls
+    if source == "survey_responses":
+        return facts.survey_responses
     raise ValueError(source)
 
 

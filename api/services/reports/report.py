@@ -28,8 +28,10 @@ from api.services.reports.facts import (
     MeetingRow,
     Notice,
     OpenDay,
+    PollRow,
     ResolvedRow,
     ServiceRow,
+    SurveyResponseRow,
     VerdictRow,
     Visit,
 )
@@ -54,6 +56,7 @@ from api.services.reports.registry import (
     label,
     sort_keys,
 )
+from api.services.votes.common import ELECTORATE_LABELS, SURVEY_CHANNEL_LABELS
 
 NONE_KEY = "_none"
 MAX_ROWS = 500
@@ -645,6 +648,56 @@ def _follow_up_rows(rows: Sequence[Any]) -> tuple[Columns, Rows]:
     ]
 
 
+def _poll_rows(rows: Sequence[Any]) -> tuple[Columns, Rows]:
+    return [
+        ("closes", "截止时间"),
+        ("title", "投票或选举"),
+        ("standing", "性质"),
+        ("electorate", "选民"),
+        ("electors", "名册"),
+        ("participants", "参与"),
+        ("turnout", "参与率"),
+    ], [
+        {
+            "poll_id": p.id,
+            "closes": _when(p.closes),
+            "title": p.title,
+            "standing": p.standing,
+            "electorate": ELECTORATE_LABELS.get(p.electorate, p.electorate),
+            "electors": p.electors,
+            "participants": p.participants,
+            "turnout": "" if not p.electors else f"{100 * p.participants / p.electors:.1f}%",
+        }
+        for p in rows
+        if isinstance(p, PollRow)
+    ]
+
+
+def _survey_response_rows(rows: Sequence[Any]) -> tuple[Columns, Rows]:
+    """By questionnaire and day, never one row per response: an anonymous response has nothing to
+    show, and a list of single answers by time would only help guess whose each was."""
+    counted: dict[tuple[int, str, Any, str], int] = {}
+    for r in rows:
+        if isinstance(r, SurveyResponseRow):
+            key = (r.survey_id, r.survey, r.day, r.channel)
+            counted[key] = counted.get(key, 0) + 1
+    return [
+        ("day", "日期"),
+        ("survey", "问卷"),
+        ("channel", "方式"),
+        ("responses", "份数"),
+    ], [
+        {
+            "survey_id": survey_id,
+            "day": day.isoformat(),
+            "survey": title,
+            "channel": SURVEY_CHANNEL_LABELS.get(channel, channel),
+            "responses": n,
+        }
+        for (survey_id, title, day, channel), n in sorted(counted.items(), key=lambda kv: (kv[0][2], kv[0][0]))
+    ]
+
+
 GOVERNANCE_ROWS: dict[str, RowsOf] = {
     "concerns": _concern_rows([*CONCERN_COLUMNS, ("level", "分级")]),
     "responses": _concern_rows(
@@ -656,6 +709,8 @@ GOVERNANCE_ROWS: dict[str, RowsOf] = {
     "meetings": _meeting_rows,
     "decisions": _decision_rows,
     "follow_ups": _follow_up_rows,
+    "polls": _poll_rows,
+    "survey_responses": _survey_response_rows,
 }
 
 

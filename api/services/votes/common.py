@@ -58,9 +58,13 @@ def standing(poll: Poll) -> str:
     """What the poll is, said plainly on every page and export: an election; an owners' decision
     (only when convened under the owners' assembly rules, by the art. 278 thresholds); otherwise a
     consultation (意向征询) — never a decision."""
-    if poll.kind == "election":
+    return standing_of(poll.kind, poll.rule, poll.owners_assembly)
+
+
+def standing_of(kind: str, rule: str, owners_assembly: bool) -> str:
+    if kind == "election":
         return "选举"
-    if poll.owners_assembly and poll.rule == "art278":
+    if owners_assembly and rule == "art278":
         return "业主大会表决"
     return "意向征询"
 
