@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from api import clock
 from api.db.models import OutboxJob, Survey, SurveyResponse, SurveyToken
@@ -358,6 +358,43 @@ async def test_a_survey_closes_by_the_clock_then_by_the_worker_and_staff_may_clo
     stale = await w.survey(open_=False, title="过期草稿", closes_at="2026-12-09T18:00")
     clock.advance(timedelta(days=2))
     assert error(await w.step(stale["id"], "open")) == (409, "survey_closes_at_passed")
+
+
+async def test_the_sweep_closes_a_survey_whose_close_job_was_lost(w, app):
+    survey = await w.survey()
+    async with w.db.session() as session:
+        await session.execute(delete(OutboxJob).where(OutboxJob.kind == "surveys.close"))
+        await session.commit()
+    clock.advance(timedelta(days=8))
+    await Worker(app.state.db, app.state.settings, app.state.wechat).run_until_idle()
+    async with w.db.session(write=False) as session:
+        stored = await session.get(Survey, survey["id"])
+        assert (stored.status, stored.closed_at) == ("closed", datetime(2026, 12, 8, 10, 0, tzinfo=UTC))
+
+
+async def test_the_longest_values_accepted_are_kept_whole(w):
+    long_questions = [
+        {
+            "text": "问" * 200,
+            "kind": "multiple",
+            "options": [f"{n:02d}" + "选" * 98 for n in range(30)],
+            "allow_other": True,
+        },
+        {"text": "填空", "kind": "text"},
+    ]
+    survey = await w.survey(title="调" * 64, intro="说明。\n" * 1249 + "说明说明", questions=long_questions)
+    assert survey["title"] == "调" * 64 and len(survey["intro"]) == 5000
+    given = [{"question": 0, "options": list(range(30)), "other": "其" * 200}, {"question": 1, "text": "长\n" * 999 + "长长"}]
+    assert (await w.answer(survey["id"], w.chen, given)).status_code == 201
+    assert (await w.paper(survey["id"], given, building="3" * 32)).status_code == 422  # no such building
+    (row,) = await w.rows(survey["id"])
+    assert row.answers == {"0": {"options": list(range(30)), "other": "其" * 200}, "1": {"text": "长\n" * 999 + "长长"}}
+    cancelled = await w.ok(survey["id"], "cancel", reason="因" * 200)
+    assert cancelled["cancel_reason"] == "因" * 200
+    for body in ({"title": "调" * 65}, {"intro": "说" * 5001}, {"title": "a\u0007b"}):
+        assert (
+            await w.client.post(f"{API}/communities/{w.b}/surveys", json=body, headers=w.staff.headers)
+        ).status_code == 422
 
 
 # -- anonymity -----------------------------------------------------------------------------------

@@ -196,8 +196,9 @@ async def results(survey_id: IdPath, user: CurrentUser, session: SessionDep) -> 
 )
 async def export(survey_id: IdPath, user: CurrentUser, session: SessionDep) -> Response:
     data = await survey_results.export(session, user, survey_id)
+    name = f"{survey_id}.xlsx"
     return Response(
         data,
         media_type=xlsx.CONTENT_TYPE,
-        headers={"Content-Disposition": attachment(f"需求调研-{survey_id}.xlsx", f"survey-{survey_id}.xlsx")},
+        headers={"Content-Disposition": attachment("需求调研-" + name, "survey-" + name)},
     )
