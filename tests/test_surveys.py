@@ -384,7 +384,10 @@ async def test_the_longest_values_accepted_are_kept_whole(w):
     ]
     survey = await w.survey(title="调" * 64, intro="说明。\n" * 1249 + "说明说明", questions=long_questions)
     assert survey["title"] == "调" * 64 and len(survey["intro"]) == 5000
-    given = [{"question": 0, "options": list(range(30)), "other": "其" * 200}, {"question": 1, "text": "长\n" * 999 + "长长"}]
+    given = [
+        {"question": 0, "options": list(range(30)), "other": "其" * 200},
+        {"question": 1, "text": "长\n" * 999 + "长长"},
+    ]
     assert (await w.answer(survey["id"], w.chen, given)).status_code == 201
     assert (await w.paper(survey["id"], given, building="3" * 32)).status_code == 422  # no such building
     (row,) = await w.rows(survey["id"])
