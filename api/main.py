@@ -49,6 +49,7 @@ from api.routers import (
     record_books,
     report_submissions,
     reports,
+    surveys,
     volunteers,
 )
 from api.schemas.common import has_control
@@ -421,6 +422,8 @@ def create_app(
                 report_submissions,
                 record_books,
                 meetings,
+                # -- surveys
+                surveys,
             )
         ),
         (API_PREFIX, volunteers.public),

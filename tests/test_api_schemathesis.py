@@ -129,6 +129,8 @@ ID_TABLES = {
     "follow_up_id": "follow_ups",
     "concern_id": "concerns",
     "concern_comment_id": "concern_comments",
+    # -- surveys
+    "survey_id": "surveys",
 }
 TEXT_COLUMNS = {
     "token": "SELECT token FROM shares ORDER BY id",

@@ -217,6 +217,17 @@ COLUMNS: dict[str, str] = {
     "MeetingUpdate.summary": "meetings.summary",
     "ParticipantCreate.name": "meeting_participants.name",
     "ParticipantCreate.role": "meeting_participants.role",
+    # -- surveys
+    "SurveyCreate.title": "surveys.title",
+    "SurveyCreate.intro": "surveys.intro",
+    "SurveyUpdate.title": "surveys.title",
+    "SurveyUpdate.intro": "surveys.intro",
+    "SurveyCancel.reason": "surveys.cancel_reason",
+    "SurveyQuestionIn.text": "surveys.questions",
+    "SurveyQuestionIn.options": "surveys.questions",
+    "SurveyAnswerIn.other": "survey_responses.answers",
+    "SurveyAnswerIn.text": "survey_responses.answers",
+    "PaperSurveyEntry.building": "survey_responses.building",  # looked up among the community's buildings
 }
 # values a service copies into another table: (what the request gives, where it is copied)
 COPIED = [
@@ -238,6 +249,9 @@ COPIED = [
     ("concerns.title", "agenda_items.title"),  # a level-3 concern on a meeting's agenda
     ("concerns.title", "notifications.title"),  # cut to the column by notify()
     ("households.building", "concerns.building"),  # the community's way of writing the building
+    # -- surveys
+    ("households.building", "survey_responses.building"),  # the respondent's building, for breakdowns
+    ("surveys.title", "notifications.title"),  # cut to the column by notify()
 ]
 
 

@@ -1,6 +1,17 @@
 """Job handlers, one module per domain. Importing this package registers them all."""
 
-from workers.jobs import activities, concerns, feed, library, maintenance, meetings, notifications, reports, volunteers
+from workers.jobs import (
+    activities,
+    concerns,
+    feed,
+    library,
+    maintenance,
+    meetings,
+    notifications,
+    reports,
+    surveys,  # -- surveys
+    volunteers,
+)
 
 __all__ = [
     "activities",
@@ -11,5 +22,6 @@ __all__ = [
     "meetings",
     "notifications",
     "reports",
+    "surveys",
     "volunteers",
 ]

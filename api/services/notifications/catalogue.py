@@ -509,6 +509,20 @@ _declare(
 )
 
 
+# -- surveys
+_declare(
+    NotificationKind(
+        name="survey.opened",
+        label="需求调研邀请",
+        params=frozenset({"survey_id", "survey_title", "closes_at", "how"}),
+        title="请填写调研问卷：{survey_title}",
+        body="社区发起了调研「{survey_title}」，{how}，{closes_at}截止。你的意见会帮助社区安排服务和活动。",
+        page="pages/surveys/detail?id={survey_id}",
+        fields={"thing1": "{survey_title}", "time2": "{closes_at}", "thing3": "{how}"},
+    )
+)
+
+
 def kind(name: str) -> NotificationKind:
     try:
         return KINDS[name]
