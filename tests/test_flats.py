@@ -326,3 +326,59 @@ async def test_an_import_retried_with_its_key_answers_the_same_once(client, w):
         "rows": 1, "created": 1, "updated": 0, "unchanged": 0, "owners_without_area": 0
     }  # fmt: skip
     assert (await w.listed())["7栋1单元701"]["floor_area"] == "90.00"
+
+
+# -- at once ---------------------------------------------------------------------------------------
+
+ROUNDS = 3
+
+
+async def test_two_imports_and_residents_joining_at_once_make_one_household_per_address(app, client, w):
+    """Two staff import sheets naming the same new flats in opposite orders while residents join at
+    some of them: each address ends as one household with the sheet's figures, and the households
+    created are counted once between the imports and the joins. On PostgreSQL the requests run on
+    real parallel connections (opposite orders would deadlock if inserts were not ordered)."""
+    from tests.test_meetings_concurrency import at_once
+
+    second = await login(client, "社工小李")
+    await grant(client, w.root, w.a, second, "staff")
+    before = len(await w.listed())
+    for n in range(ROUNDS):
+        flats = [(f"{10 + n}栋", "1单元", str(100 + r), f"{60 + r}.5") for r in range(20)]
+        lines = [f"{b},{u},{room},{area},是" for b, u, room, area in flats]
+        header = "楼栋,单元,房号,面积,业主\n"
+        forward, backward = header + "\n".join(lines), header + "\n".join(reversed(lines))
+        joiners = [await login(client, f"居民{n}-{k}") for k in range(4)]
+
+        def importing(sheet: str, person: Person) -> Any:
+            headers = {**person.headers, "content-type": "text/csv"}
+            return lambda c: c.post(w.flats("import"), content=sheet.encode(), headers=headers)
+
+        def joining(person: Person, k: int) -> Any:
+            building, unit, room, _ = flats[k * 5]
+            body = {"display_name": person.name, "building": building, "unit": unit, "room": room}
+            return lambda c: c.post(f"/api/v1/communities/{w.a}/join", json=body, headers=person.headers)
+
+        answers = await at_once(
+            app,
+            importing(forward, w.staff),
+            importing(backward, second),
+            *(joining(person, k) for k, person in enumerate(joiners)),
+        )
+        assert [a.status_code for a in answers] == [200, 200, 201, 201, 201, 201], [a.text for a in answers]
+        imports, joins = answers[:2], [a.json() for a in answers[2:]]
+        created_by_joins = sum(1 for j in joins if j["status"] == "active")  # the first at a new address
+        assert sum(i.json()["created"] for i in imports) + created_by_joins == 20, [i.json() for i in imports]
+        for i in imports:
+            assert i.json()["rows"] == 20 and i.json()["created"] + i.json()["updated"] + i.json()["unchanged"] == 20
+
+        listed = await w.listed()
+        assert len(listed) == before + 20 * (n + 1)
+        for building, unit, room, area in flats:
+            assert (listed[f"{building}{unit}{room}"]["floor_area"], listed[f"{building}{unit}{room}"]["is_owner"]) == (
+                f"{area}0",
+                True,
+            )
+        for k, joined in enumerate(joins):
+            building, unit, room, _ = flats[k * 5]
+            assert joined["member"]["household_id"] == listed[f"{building}{unit}{room}"]["id"]

@@ -313,7 +313,9 @@ async def import_flats(session: AsyncSession, user: User, community_id: int, par
         raise _refused(parsed.problems)
     known = await _known(session, community_id, [r.key for r in parsed.rows])
     now = clock.now()
-    new = [r for r in parsed.rows if r.key not in known]
+    # inserted in the order of their keys, as by every import: two at once wait for each other's
+    # addresses in one order, never in a circle (a deadlock)
+    new = sorted((r for r in parsed.rows if r.key not in known), key=lambda r: r.key)
     created: set[str] = set()
     for start in range(0, len(new), INSERT_CHUNK):
         values = [
