@@ -382,3 +382,60 @@ async def test_two_imports_and_residents_joining_at_once_make_one_household_per_
         for k, joined in enumerate(joins):
             building, unit, room, _ = flats[k * 5]
             assert joined["member"]["household_id"] == listed[f"{building}{unit}{room}"]["id"]
+
+
+# -- people joining a flat imported before anyone lived in it in the app ----------------------------
+
+
+async def test_the_first_adult_let_into_an_imported_flat_heads_it(client, w):
+    await w.send("楼栋,单元,房号,面积,业主\n3号楼,2单元,501,120,是\n")
+    flat = (await w.listed())["3号楼2单元501"]
+    li, zhao = await login(client, "li"), await login(client, "zhao")
+    first = await join(client, li, w.a, "3栋", "2单元", "501室")
+    assert (first["status"], first["member"]["household_id"]) == ("pending", flat["id"])
+    # while they wait, the flat's figures are not theirs to read
+    assert code(await client.get(f"/api/v1/households/{flat['id']}", headers=li.headers)) == (
+        404,
+        "household_not_found",
+    )
+    approved = await client.post(f"/api/v1/members/{first['member']['id']}/approve", headers=w.staff.headers)
+    assert approved.status_code == 200 and approved.json()["is_head"] is True, approved.text
+    seen = await w.household(flat["id"], li)
+    assert (seen["floor_area"], seen["is_owner"]) == ("120.00", True)
+    # as head, they add their child and decide the next request themselves
+    child = await client.post(
+        f"/api/v1/households/{flat['id']}/members",
+        json={"display_name": "小雨", "kind": "child", "birth_year": 2018, "guardian_consent": True},
+        headers=li.headers,
+    )
+    assert child.status_code == 201, child.text
+    second = await join(client, zhao, w.a, "3号楼", "2单元", "501")
+    let_in = await client.post(f"/api/v1/members/{second['member']['id']}/approve", headers=li.headers)
+    assert let_in.status_code == 200 and let_in.json()["is_head"] is False
+    heads = [m["display_name"] for m in (await w.household(flat["id"]))["members"] if m["is_head"]]
+    assert heads == ["li"]
+
+
+async def test_two_let_into_an_imported_flat_at_once_leave_it_one_head(app, client, w):
+    from tests.test_meetings_concurrency import at_once
+
+    second = await login(client, "社工小李")
+    await grant(client, w.root, w.a, second, "staff")
+    for n in range(ROUNDS):
+        await w.send(f"楼栋,单元,房号,面积,业主\n{20 + n}栋,1单元,101,90,是\n")
+        waiting = [
+            (await join(client, await login(client, f"住户{n}-{k}"), w.a, f"{20 + n}栋", "1单元", "101"))
+            for k in range(2)
+        ]
+        assert [j["status"] for j in waiting] == ["pending", "pending"]
+        answers = await at_once(
+            app,
+            *(
+                (lambda c, m=j["member"]["id"], s=staff: c.post(f"/api/v1/members/{m}/approve", headers=s.headers))
+                for j, staff in zip(waiting, (w.staff, second), strict=True)
+            ),
+        )
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        members = (await w.household(waiting[0]["member"]["household_id"]))["members"]
+        assert sorted(m["is_head"] for m in members) == [False, True], (n, members)
+        assert all(m["status"] == "active" for m in members)

@@ -16,7 +16,7 @@ import re
 import unicodedata
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -392,13 +392,27 @@ async def _pending_request(session: AsyncSession, user: User, member_id: int) ->
 
 
 async def approve_request(session: AsyncSession, user: User, member_id: int) -> Member:
-    """The head or staff let a pending person into the household."""
+    """The head or staff let a pending person into the household. The first adult let into a
+    household without a head (a flat staff imported before anyone joined: `services.flats`)
+    becomes its head; of two let in at the same moment, the unique head index keeps one."""
     member = await _pending_request(session, user, member_id)
     member.status = "active"
     member.approved_by_user_id = user.id
     member.approved_at = clock.now()
     await session.flush()
+    if member.kind != "child" and not await _has_head(session, member.household_id):
+        try:
+            async with session.begin_nested():
+                await session.execute(update(Member).where(Member.id == member.id).values(is_head=True))
+        except IntegrityError:
+            pass  # another was made its head at the same moment
+        await session.refresh(member)
     return member
+
+
+async def _has_head(session: AsyncSession, household_id: int) -> bool:
+    found = await session.execute(select(Member.id).where(Member.household_id == household_id, Member.is_head).limit(1))
+    return found.first() is not None
 
 
 async def reject_request(session: AsyncSession, user: User, member_id: int) -> None:
