@@ -8,10 +8,11 @@ column, the file imported whole or not at all). The sheet's columns: 楼栋, 单
 to a household by its address as the households service normalises it ("3栋 2单元 501室" is
 "3|2|501"); an address the community has no household at becomes one — a flat nobody has joined
 yet still counts in art. 278's denominators; whoever later joins there with WeChat waits for staff
-to approve them, as at any address. Two rows for one address are refused: the sheet would not say
-which is right. A blank area or owner cell leaves what is recorded (a new household: no area, not
-an owner); households the sheet does not name are left alone. Importing the same sheet again
-changes nothing (every row `unchanged`).
+to approve them, as at any address (nobody votes for a flat by typing its address), and the first
+adult approved becomes its head (`households.approve_request`). Two rows for one address are
+refused: the sheet would not say which is right. A blank area or owner cell leaves what is
+recorded (a new household: no area, not an owner); households the sheet does not name are left
+alone. Importing the same sheet again changes nothing (every row `unchanged`).
 
 Who sees it: staff of the community on every household; a household's own active members on
 theirs, read-only (they can check the figure an owners' vote will weigh them by, and object to
