@@ -13,6 +13,7 @@ from api.console import (
     auth,
     concerns,
     desk,
+    flats,
     follow_ups,
     households,
     library,
@@ -74,6 +75,7 @@ def install(app: FastAPI) -> None:
         today,
         activities,
         desk,
+        flats,  # before households: /households/flats is not a household's id
         households,
         library,
         reports,

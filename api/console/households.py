@@ -15,7 +15,7 @@ from api.console import web
 from api.deps import IdPath
 from api.errors import invalid_field
 from api.schemas.common import Id, Input
-from api.services import household_file, households
+from api.services import flats, household_file, households
 
 router = APIRouter(prefix=web.PREFIX + "/c/{community_id}", include_in_schema=False)
 
@@ -72,6 +72,13 @@ class RegisterForm(Input):
             gender = self.gender[n] if n < len(self.gender) else ""
             rows.append(_person(name, kind, year, str(n + 1) in self.consent, gender))
         return rows
+
+
+class FlatForm(Input):
+    """The flat's area (blank: not recorded) and whether the household owns it (unticked: no)."""
+
+    floor_area: str = Field(default="", max_length=16)
+    is_owner: Literal["", "1"] = ""
 
 
 class MemberForm(Input):
@@ -159,6 +166,7 @@ async def household_page(
     desk: web.DeskDep,
     booked: Annotated[Id | None, Query()] = None,
     registered: Annotated[bool, Query()] = False,
+    flat: Annotated[bool, Query()] = False,
 ) -> Response:
     """The household's file: members, phone, booking for it, and its history in one place."""
     session, user, cid = desk.session, desk.viewer.user, desk.community.id
@@ -167,6 +175,7 @@ async def household_page(
         "bookable": await household_file.bookable(session, user, cid),
         "booked": await household_file.booking_of(session, user, cid, household_id, booked) if booked else None,
         "registered": registered,
+        "flat_saved": flat,
         "household_id": household_id,
         "hbase": _base(cid),
     }
@@ -255,3 +264,16 @@ async def contact_phone(
     number = None if remove else contact_phone.strip()
     await households.set_contact_phone(desk.session, desk.viewer.user, household.id, number)
     return web.redirect(f"{_base(cid)}/{household_id}", request)
+
+
+@router.post("/households/{household_id}/flat", dependencies=[web.CsrfChecked])
+async def flat(
+    household_id: IdPath, request: Request, desk: web.DeskDep, form: Annotated[FlatForm, Form()]
+) -> Response:
+    """Record the flat's floor area and owner flag (the flats service's rules, as the API's PATCH
+    /households/{id}); a blank area is none recorded."""
+    cid = desk.community.id
+    household = await household_file.household_in(desk.session, desk.viewer.user, cid, household_id)
+    fields = {"floor_area": form.floor_area or None, "is_owner": form.is_owner == "1"}
+    await flats.update_flat(desk.session, desk.viewer.user, household.id, fields)
+    return web.redirect(f"{_base(cid)}/{household_id}?flat=1#flat", request)

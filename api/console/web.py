@@ -227,6 +227,8 @@ FIELD_LABELS = {
     "building": "楼栋",
     "unit": "单元",
     "room": "门牌号",
+    "floor_area": "面积",
+    "is_owner": "业主",
     "contact_phone": "联系电话",
     "members": "成员",
     "display_name": "姓名",

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema, model_validator
 
 from api.schemas.common import Input, Schema, Timestamp
 
@@ -77,12 +77,18 @@ class MemberRead(Schema):
     consent_at: Timestamp | None
 
 
+FLOOR_AREA_TEXT = '专有部分面积（㎡），最多两位小数，如 "89.53"；没有登记为 null'
+IS_OWNER_TEXT = "是否业主（拥有这套房）：按面积表决（《民法典》第二百七十八条）时每户业主算一套"
+
+
 class HouseholdRead(Schema):
     id: int
     community_id: int
     building: str
     unit: str
     room: str
+    floor_area: str | None = Field(description=FLOOR_AREA_TEXT + "；只有社工和本户成员看得到")
+    is_owner: bool = Field(description=IS_OWNER_TEXT + "；只有社工和本户成员看得到")
     members: list[MemberRead]
 
 
@@ -95,6 +101,8 @@ class HouseholdSummary(Schema):
     building: str
     unit: str
     room: str
+    floor_area: str | None = Field(description=FLOOR_AREA_TEXT)
+    is_owner: bool = Field(description=IS_OWNER_TEXT)
     member_count: int
     pending_count: int
 
@@ -103,3 +111,75 @@ class JoinResult(BaseModel):
     status: Literal["active", "pending"]
     member: MemberRead
     household: HouseholdRead | None = Field(description="待户主或社工确认前为空")
+
+
+# -- flats (专有部分): area and owner flag ------------------------------------------------------------
+
+AREA_TEXT_MAX = 16
+
+
+def _area_as_text(value: Any) -> Any:
+    """A JSON number (89.53) is read as the text it is written as ("89.53"); text stays text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value) if isinstance(value, float) else str(value)
+    return value
+
+
+# an area as a client sends it: "89.53" or 89.53 (the service checks it: positive, two decimals)
+FloorArea = Annotated[
+    str,
+    BeforeValidator(_area_as_text),
+    Field(min_length=1, max_length=AREA_TEXT_MAX),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": AREA_TEXT_MAX},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000},
+            ]
+        }
+    ),
+]
+
+
+class HouseholdUpdate(Input):
+    """Staff record the flat's floor area and owner flag; a field not sent is left as it is."""
+
+    floor_area: FloorArea | None = Field(
+        default=None,
+        description='专有部分面积（㎡）：数字或文字，如 89.53 或 "89.53"，最多两位小数，不超过 1000000；null 清除',
+    )
+    is_owner: bool | None = Field(default=None, description=IS_OWNER_TEXT + "；不传或 null：不改")
+
+
+class FlatImportSummary(BaseModel):
+    rows: int = Field(description="表格中的户数（行数，空行不算）")
+    created: int = Field(description="新建的住户（社区里还没有这个门牌）")
+    updated: int = Field(description="面积或业主有变化的住户")
+    unchanged: int = Field(description="没有变化的住户")
+    owners_without_area: int = Field(description="表格里的业主户中仍没有面积的户数：按面积表决前需要补上")
+
+
+class ImportProblem(BaseModel):
+    row: int = Field(description="表格中的行号（表头是第 1 行）")
+    column: str = Field(description="列名，如 面积")
+    message: str
+
+
+class FlatPreviewRow(BaseModel):
+    row: int
+    address: str = Field(description="门牌：已有住户按档案写法，新住户按表格写法")
+    household_id: int | None = Field(description="已有住户的 id；新建的为 null")
+    action: Literal["create", "update", "unchanged"] = Field(description="新建、更新或不变")
+    floor_area: str | None = Field(description="导入后的面积（㎡）")
+    floor_area_before: str | None = Field(description="现在登记的面积（㎡）")
+    is_owner: bool = Field(description="导入后是否业主")
+    is_owner_before: bool | None = Field(description="现在是否业主；新住户为 null")
+    owner_without_area: bool = Field(description="导入后是业主却没有面积")
+    has_problem: bool
+
+
+class FlatPreview(BaseModel):
+    ready: bool = Field(description="没有需要修改的地方，可以导入")
+    rows: list[FlatPreviewRow]
+    problems: list[ImportProblem]
+    summary: FlatImportSummary

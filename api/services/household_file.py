@@ -207,6 +207,7 @@ async def household_file(session: AsyncSession, user: User, community_id: int, h
         "building": household.building,
         "unit": household.unit,
         "room": household.room,
+        **households.flat_view(household),
         "created_at": household.created_at,
         "members": [m for m in members if m["status"] == "active"],
         "pending": [m for m in members if m["status"] == "pending"],

@@ -16,7 +16,7 @@ import re
 import unicodedata
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,7 @@ from api.services import phones
 from api.services.access import RANK, get_community, require_staff, role_in
 from api.services.communities import drop_memberships_without_member
 from api.services.feed.attribution import last_share_opened
+from api.services.votes.common import area_text
 
 CHILD_AGE_LIMIT = 18
 
@@ -55,11 +56,14 @@ PART_MAX = 32
 PART_TOO_LONG = f"按标准写法展开后超过 {PART_MAX} 个字，请换一种写法"
 
 
+def address_parts(building: str, unit: str, room: str) -> tuple[str, str, str]:
+    """The three parts of an address as its key keeps them (each at most PART_MAX to fit)."""
+    return _normalise_part(building, "building"), _normalise_part(unit, "unit"), _normalise_part(room, "room")
+
+
 def address_key(building: str, unit: str, room: str) -> str:
     """ "3栋 2单元 501" and "３ 2 ５０１室" are the same household."""
-    return "|".join(
-        (_normalise_part(building, "building"), _normalise_part(unit, "unit"), _normalise_part(room, "room"))
-    )
+    return "|".join(address_parts(building, unit, room))
 
 
 def building_key(building: str) -> str:
@@ -186,11 +190,19 @@ async def _household_view(
         "building": household.building,
         "unit": household.unit,
         "room": household.room,
+        # shown only to those who may read this household at all: staff, and its own members
+        **flat_view(household),
         "members": [member_view(m, viewer.id) for m in members],
     }
 
 
-async def _authorise_household(session: AsyncSession, user: User, household: Household) -> tuple[bool, Member | None]:
+def flat_view(household: Household) -> dict[str, Any]:
+    """The flat (专有部分): its floor area as text ("89.53" ㎡, None when not recorded) and whether
+    the household owns it. Staff see it on every household; residents only on their own."""
+    return {"floor_area": area_text(household.floor_area_centi) or None, "is_owner": household.is_owner}
+
+
+async def authorise_household(session: AsyncSession, user: User, household: Household) -> tuple[bool, Member | None]:
     """(is staff, the caller's active member record in this household). Anyone else gets the same
     404 as for a household that does not exist."""
     role = await role_in(session, user, household.community_id)
@@ -202,7 +214,7 @@ async def _authorise_household(session: AsyncSession, user: User, household: Hou
     return False, mine
 
 
-async def _household(session: AsyncSession, household_id: int) -> Household:
+async def household_of(session: AsyncSession, household_id: int) -> Household:
     household = await session.get(Household, household_id)
     if household is None:
         raise NotFound("household_not_found", "找不到该住户")
@@ -212,14 +224,14 @@ async def _household(session: AsyncSession, household_id: int) -> Household:
 async def get_household(session: AsyncSession, user: User, household_id: int) -> dict[str, Any]:
     """Staff of the community see any household; residents only their own, once approved.
     Pending requests are shown to the head and staff."""
-    household = await _household(session, household_id)
-    is_staff, mine = await _authorise_household(session, user, household)
+    household = await household_of(session, household_id)
+    is_staff, mine = await authorise_household(session, user, household)
     show_pending = is_staff or (mine is not None and mine.household_id == household.id and mine.is_head)
     return await _household_view(session, household, user, show_pending=show_pending)
 
 
 async def _require_head_or_staff(session: AsyncSession, user: User, household: Household) -> None:
-    is_staff, mine = await _authorise_household(session, user, household)
+    is_staff, mine = await authorise_household(session, user, household)
     if not is_staff and not (mine is not None and mine.household_id == household.id and mine.is_head):
         raise Forbidden("household_head_only", "只有户主或社工可以管理家庭成员")
 
@@ -260,7 +272,7 @@ def _new_member(household: Household, user: User, data: dict[str, Any], *, is_he
 async def add_member(session: AsyncSession, user: User, household_id: int, data: dict[str, Any]) -> Member:
     """The head (or staff) adds a member without a WeChat account. A child needs a birth year
     and the guardian's separate consent, recorded with who gave it and when."""
-    household = await _household(session, household_id)
+    household = await household_of(session, household_id)
     await _require_head_or_staff(session, user, household)
     member = _new_member(household, user, data)
     session.add(member)
@@ -316,7 +328,7 @@ async def register_household(
 
 async def set_contact_phone(session: AsyncSession, user: User, household_id: int, number: str | None) -> Household:
     """Staff record (or with an empty number, remove) the household's contact phone, sealed."""
-    household = await _household(session, household_id)
+    household = await household_of(session, household_id)
     await require_staff(session, user, household.community_id)
     await phones.set_contact_phone(session, household, number or None)
     return household
@@ -326,7 +338,7 @@ async def _member(session: AsyncSession, member_id: int) -> tuple[Member, Househ
     member = await session.get(Member, member_id)
     if member is None:
         raise NotFound("member_not_found", "找不到该成员")
-    return member, await _household(session, member.household_id)
+    return member, await household_of(session, member.household_id)
 
 
 async def update_member(
@@ -380,13 +392,27 @@ async def _pending_request(session: AsyncSession, user: User, member_id: int) ->
 
 
 async def approve_request(session: AsyncSession, user: User, member_id: int) -> Member:
-    """The head or staff let a pending person into the household."""
+    """The head or staff let a pending person into the household. The first adult let into a
+    household without a head (a flat staff imported before anyone joined: `services.flats`)
+    becomes its head; of two let in at the same moment, the unique head index keeps one."""
     member = await _pending_request(session, user, member_id)
     member.status = "active"
     member.approved_by_user_id = user.id
     member.approved_at = clock.now()
     await session.flush()
+    if member.kind != "child" and not await _has_head(session, member.household_id):
+        try:
+            async with session.begin_nested():
+                await session.execute(update(Member).where(Member.id == member.id).values(is_head=True))
+        except IntegrityError:
+            pass  # another was made its head at the same moment
+        await session.refresh(member)
     return member
+
+
+async def _has_head(session: AsyncSession, household_id: int) -> bool:
+    found = await session.execute(select(Member.id).where(Member.household_id == household_id, Member.is_head).limit(1))
+    return found.first() is not None
 
 
 async def reject_request(session: AsyncSession, user: User, member_id: int) -> None:
@@ -430,6 +456,7 @@ async def list_households(
             "building": h.building,
             "unit": h.unit,
             "room": h.room,
+            **flat_view(h),
             "member_count": members,
             "pending_count": pending,
         }

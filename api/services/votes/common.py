@@ -177,6 +177,7 @@ async def community_of(session: AsyncSession, community_id: int) -> Community:
 # -- areas, ids, receipts, tokens -----------------------------------------------------------------
 
 AREA_STEP = Decimal("0.01")
+AREA_MAX = Decimal(1_000_000)  # ㎡: the column keeps at most 100,000,000 hundredths
 
 
 def area_text(centi: int | None) -> str:
@@ -194,7 +195,10 @@ def parse_area(text: str) -> int | None:
         value = Decimal(cleaned)
     except InvalidOperation:
         return None
-    if not value.is_finite() or value <= 0 or value != value.quantize(AREA_STEP, rounding=ROUND_HALF_UP):
+    # bounded before quantize(), which cannot hold "1e30" to two decimals (InvalidOperation)
+    if not value.is_finite() or not 0 < value <= AREA_MAX:
+        return None
+    if value != value.quantize(AREA_STEP, rounding=ROUND_HALF_UP):
         return None
     centi = int(value * 100)
     return centi if 1 <= centi <= 100_000_000 else None
