@@ -203,9 +203,15 @@ async def _concern_zone(concern_id: IdPath, session: SessionDep) -> None:
     _read_in(await zones.zone_of(session, "concern", concern_id))
 
 
+# -- polls
+async def _poll_zone(poll_id: IdPath, session: SessionDep) -> None:
+    _read_in(await zones.zone_of(session, "poll", poll_id))
+
+
 CommunityTimes = Depends(_community_zone)
 ActivityTimes = Depends(_activity_zone)
 AnnouncementTimes = Depends(_announcement_zone)
 RecordTimes = Depends(_record_zone)
 MeetingTimes = Depends(_meeting_zone)
 ConcernTimes = Depends(_concern_zone)
+PollTimes = Depends(_poll_zone)

@@ -45,6 +45,7 @@ from api.routers import (
     library,
     meetings,
     notifications,
+    polls,
     projects,
     record_books,
     report_submissions,
@@ -421,6 +422,8 @@ def create_app(
                 report_submissions,
                 record_books,
                 meetings,
+                # -- polls
+                polls,
             )
         ),
         (API_PREFIX, volunteers.public),

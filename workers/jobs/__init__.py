@@ -1,6 +1,17 @@
 """Job handlers, one module per domain. Importing this package registers them all."""
 
-from workers.jobs import activities, concerns, feed, library, maintenance, meetings, notifications, reports, volunteers
+from workers.jobs import (
+    activities,
+    concerns,
+    feed,
+    library,
+    maintenance,
+    meetings,
+    notifications,
+    polls,
+    reports,
+    volunteers,
+)
 
 __all__ = [
     "activities",
@@ -10,6 +21,7 @@ __all__ = [
     "maintenance",
     "meetings",
     "notifications",
+    "polls",
     "reports",
     "volunteers",
 ]
