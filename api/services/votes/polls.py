@@ -171,7 +171,7 @@ def _questions(data: dict[str, Any]) -> list[dict[str, Any]]:
     its candidates."""
     if data["kind"] == "election":
         if data.get("questions"):
-            raise invalid_field("questions", "选举不填写题目，请在 candidates 中填写候选人", kind="election_questions")
+            raise invalid_field("questions", "选举不填写题目，请填写候选人（candidates）", kind="election_questions")
         seats, tie_rule = data.get("seats"), data.get("tie_rule")
         if seats is None:
             raise invalid_field("seats", "选举须填写应选人数（1–50）", kind="seats_required")

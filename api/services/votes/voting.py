@@ -78,7 +78,9 @@ def checked_answers(poll: Poll, answers: list[dict[str, Any]]) -> dict[str, Any]
     stored: dict[str, Any] = {}
     for q, question in enumerate(questions):
         at, answer = given.get(q, (None, {"options": [], "text": ""}))
+        # the answer's own field, or `answers` for a question left out
         where = f"answers[{at}]" if at is not None else "answers"
+        options_field = f"{where}.options" if at is not None else "answers"
         options = [int(o) for o in answer.get("options") or []]
         text = str(answer.get("text") or "").strip()
         count = len(question["options"])
@@ -91,7 +93,7 @@ def checked_answers(poll: Poll, answers: list[dict[str, Any]]) -> dict[str, Any]
         low, high = question["min_choices"], question["max_choices"]
         if len(options) < low:
             message = f"第 {q + 1} 题还没有选择" if not options else f"第 {q + 1} 题至少选 {low} 项"
-            raise invalid_field(f"{where}.options", message, kind="too_few_choices")
+            raise invalid_field(options_field, message, kind="too_few_choices")
         if len(options) > high:
             raise invalid_field(f"{where}.options", f"第 {q + 1} 题最多选 {high} 项", kind="too_many_choices")
         if text and not question["allow_text"]:
@@ -627,7 +629,7 @@ async def participations(
             "channel": p.channel,
             "channel_label": common.CHANNEL_LABELS[p.channel],
             "voter_name": voter_name,
-            "entered_by_name": entered_by,
+            "entered_by_name": (entered_by or "工作人员") if p.entered_by is not None else None,
             "proxy_name": p.proxy_name or None,
             "photo": photo_view(session, media, ("large", "thumb"), True) if media is not None else None,
             "created_at": p.created_at,
