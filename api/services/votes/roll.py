@@ -140,7 +140,7 @@ async def electorate_now(session: AsyncSession, community_id: int, electorate: s
                     "weight": area if electorate == "flat" else 1,
                 }
             )
-    rows.sort(key=lambda r: (_natural(r["label"]), r["elector_ref"]))
+    rows.sort(key=lambda r: (_natural(r["label"].split(" ", 1)[0]), r["elector_ref"]))  # by address, then id
     return rows
 
 
