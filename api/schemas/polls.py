@@ -19,13 +19,6 @@ Channel = Literal["app", "paper", "proxy"]
 EntryChannel = Literal["paper", "proxy"]
 ObjectionVerdict = Literal["upheld", "dismissed"]
 
-ELECTORATE_HELP = "resident 每位成年居民、household 每户、flat 每套房（业主，按专有部分面积计）"
-RULE_HELP = (
-    "majority 所投票数过半；quorum 参与率达到 quorum_percent 后过半；"
-    "art278 《民法典》第二百七十八条：参与的面积和人数都达到三分之二，"
-    "同意的面积和人数都过半（special_majority 为四分之三），只用于 flat"
-)
-
 
 # -- requests ------------------------------------------------------------------------------------
 
@@ -54,8 +47,17 @@ class PollCreate(Input):
     kind: PollKind = Field(default="poll", description="poll 投票（题目）、election 选举（候选人）")
     title: str = Field(min_length=1, max_length=64)
     body: str = Field(default="", max_length=5000, description="要表决的事项、选举办法等")
-    electorate: Electorate = Field(description=ELECTORATE_HELP)
-    rule: PollRule = Field(default="majority", description=RULE_HELP)
+    electorate: Electorate = Field(
+        description="resident 每位成年居民、household 每户、flat 每套房（业主，按专有部分面积计）"
+    )
+    rule: PollRule = Field(
+        default="majority",
+        description=(
+            "majority 所投票数过半；quorum 参与率达到 quorum_percent 后过半；"
+            "art278 《民法典》第二百七十八条：参与的面积和人数都达到三分之二，"
+            "同意的面积和人数都过半（special_majority 为四分之三），只用于 flat"
+        ),
+    )
     quorum_percent: int | None = Field(default=None, ge=1, le=100, description="rule 为 quorum 时必填")
     special_majority: bool = Field(default=False, description="art278：维修资金、改建重建、改变用途等须四分之三")
     owners_assembly: bool = Field(
