@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select, update
 
 from api import clock
-from api.db.models import Household, OutboxJob, PollBallot, PollParticipation
+from api.db.models import Household, IdempotencyKey, OutboxJob, PollBallot, PollParticipation
 from api.db.models.voting import (
     CHANNELS,
     ELECTORATES,
@@ -359,6 +359,10 @@ async def test_drafts_are_for_staff_and_only_drafts_change(w):
         f"{API}/polls/{poll['id']}", json={"closes_at": "2026-12-10T20:00"}, headers=w.staff.headers
     )
     assert local.status_code == 200 and local.json()["closes_at"] == "2026-12-10T20:00:00+08:00"
+    nothing = await w.client.patch(
+        f"{API}/polls/{poll['id']}", json={"title": None, "questions": None}, headers=w.staff.headers
+    )
+    assert nothing.status_code == 200 and nothing.json()["title"] == "屋顶花园怎么用"
     bad = await w.client.patch(f"{API}/polls/{poll['id']}", json={"seats": 3}, headers=w.staff.headers)
     assert field_of(bad) == "candidates"
     resident = await w.client.patch(f"{API}/polls/{poll['id']}", json={"title": "改"}, headers=w.chen.headers)
@@ -495,6 +499,7 @@ async def test_one_household_one_vote_whoever_of_it_votes(w):
         "channel": "app",
         "channel_label": "小程序",
         "receipt": None,
+        "receipt_withheld": False,
         "can_change": True,
     }
     replay = await w.vote(w.mei, poll["id"], **{"Idempotency-Key": "mei-1"})
@@ -614,10 +619,17 @@ async def test_who_may_vote(w):
 
 async def test_a_secret_ballot_has_a_receipt_and_ties_to_no_one(w):
     poll = await w.opened(kind="election", secret=True, electorate="resident")
-    cast = await w.vote(w.chen, poll["id"], [{"question": 0, "options": [2, 0]}])
+    cast = await w.vote(w.chen, poll["id"], [{"question": 0, "options": [2, 0]}], **{"Idempotency-Key": "chen-1"})
     assert cast.status_code == 201, cast.text
     receipt = cast.json()["receipt"]
     assert len(receipt) == 19 and receipt.count("-") == 3 and cast.json()["can_change"] is False
+    # a retry with the same key is answered without it: the receipt is kept nowhere next to the voter
+    replay = await w.vote(w.chen, poll["id"], [{"question": 0, "options": [2, 0]}], **{"Idempotency-Key": "chen-1"})
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert (replay.json()["receipt"], replay.json()["receipt_withheld"]) == (None, True)
+    async with w.db.session(write=False) as session:
+        kept = [str(body) for body in (await session.execute(select(IdempotencyKey.response_body))).scalars()]
+    assert kept and not any(receipt in body for body in kept)
     other = (await w.vote(w.mei, poll["id"], [{"question": 0, "options": [1]}])).json()["receipt"]
     assert other != receipt
     too_many = await w.vote(w.zhou, poll["id"], [{"question": 0, "options": [0, 1, 2]}])
@@ -731,7 +743,7 @@ async def test_staff_correct_an_open_paper_ballot_but_not_an_app_or_secret_one(w
     assert error(refused) == (403, "poll_ballot_not_yours")
     secret = await w.opened(secret=True)
     entered = (await w.enter(secret["id"], await w.elector(secret["id"], "103"))).json()
-    assert entered["receipt"]
+    assert entered["receipt"] and entered["receipt_withheld"] is False
     fixed = await w.client.put(
         f"{API}/polls/{secret['id']}/entries/{entered['participation_id']}",
         json={"answers": NO},

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
@@ -44,6 +44,12 @@ WRONG_PHASE = (
 Receipt = Annotated[
     str, Path(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9 -]+$", description="回执号，如 K7QM-2XHD-PW9C-AR4T")
 ]
+
+
+def _without_receipt(result: dict[str, Any]) -> dict[str, Any] | None:
+    """What a retry with the same Idempotency-Key answers: the receipt of a secret ballot is not
+    stored with the caller's key (that would tie it to them), so a retry answers without it."""
+    return {**result, "receipt": None, "receipt_withheld": True} if result.get("receipt") else None
 
 
 # -- polls ---------------------------------------------------------------------------------------
@@ -218,7 +224,7 @@ async def cast(
     poll_id: IdPath, body: BallotCast, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     result = await voting.cast(session, user, poll_id, [a.model_dump() for a in body.answers])
-    return await idem.respond(BallotResult(**result))
+    return await idem.respond(BallotResult(**result), replay=_without_receipt(result))
 
 
 @router.put(
@@ -267,7 +273,7 @@ async def enter(
         body.photo_media_id,
         body.proxy_name,
     )
-    return await idem.respond(EntryResult(**result))
+    return await idem.respond(EntryResult(**result), replay=_without_receipt(result))
 
 
 @router.put(

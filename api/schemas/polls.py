@@ -296,6 +296,10 @@ class BallotResult(BaseModel):
     channel: str
     channel_label: str
     receipt: str | None = Field(description="无记名投票：回执号，只在这里出现一次，请保存以便核对")
+    receipt_withheld: bool = Field(
+        default=False,
+        description="用同一 Idempotency-Key 重试得到的回答：回执已在第一次的回答里给出，服务器不保存谁拿到了哪张回执",
+    )
     can_change: bool = Field(description="记名投票在截止前可以修改")
 
 
@@ -320,6 +324,9 @@ class EntryResult(BaseModel):
     channel: str
     channel_label: str
     receipt: str | None = Field(description="无记名投票：回执号，只出现这一次，请交给投票人")
+    receipt_withheld: bool = Field(
+        default=False, description="用同一 Idempotency-Key 重试得到的回答：回执只在第一次的回答里给出"
+    )
 
 
 class ReceiptOption(BaseModel):

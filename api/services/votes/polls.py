@@ -48,6 +48,7 @@ from workers import outbox
 QUESTION_KIND_LABELS = {"single": "单选", "multiple": "多选"}
 MAX_QUESTIONS = 20
 REMIND_BEFORE = timedelta(days=1)
+NULLABLE = ("quorum_percent", "seats", "tie_rule")
 
 
 def job_key(poll_id: int, what: str) -> str:
@@ -423,6 +424,8 @@ async def update_poll(session: AsyncSession, user: User, poll_id: int, data: dic
     await common.staff_poll(session, user, poll_id)
     poll = await common.lock_poll(session, poll_id)
     require_draft(poll, "修改")
+    # null clears only what may be empty (a quorum, seats, a tie rule); elsewhere it changes nothing
+    data = {k: v for k, v in data.items() if v is not None or k in NULLABLE}
     merged = {**_as_data(poll), **data}
     if merged["kind"] != poll.kind:  # the other kind's fields go unless given again
         dropped = ("candidates", "seats", "tie_rule") if merged["kind"] == "poll" else ("questions",)
