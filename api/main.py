@@ -45,6 +45,7 @@ from api.routers import (
     library,
     meetings,
     notifications,
+    polls,
     projects,
     record_books,
     report_submissions,
@@ -427,6 +428,8 @@ def create_app(
                 meetings,
                 # -- surveys
                 surveys,
+                # -- polls
+                polls,
             )
         ),
         (API_PREFIX, volunteers.public),

@@ -27,6 +27,7 @@ from api.deps import (
     CommunityTimes,
     ConcernTimes,
     MeetingTimes,
+    PollTimes,
     RecordTimes,
     SurveyTimes,  # -- surveys
 )
@@ -125,8 +126,19 @@ def test_every_route_with_datetimes_knows_its_community():
     its community before the body is read."""
     zone_deps = {
         d.dependency
-        for d in (CommunityTimes, ActivityTimes, AnnouncementTimes, RecordTimes, ConcernTimes, MeetingTimes)
-    } | {SurveyTimes.dependency}  # -- surveys
+        for d in (
+            CommunityTimes,
+            ActivityTimes,
+            AnnouncementTimes,
+            RecordTimes,
+            ConcernTimes,
+            MeetingTimes,
+            # -- polls
+            PollTimes,
+            # -- surveys
+            SurveyTimes,
+        )
+    }
 
     def has_when(tp: Any) -> bool:
         if tp is When:

@@ -228,6 +228,21 @@ COLUMNS: dict[str, str] = {
     "SurveyAnswerIn.other": "survey_responses.answers",
     "SurveyAnswerIn.text": "survey_responses.answers",
     "PaperSurveyEntry.building": "survey_responses.building",  # looked up among the community's buildings
+    # -- polls
+    "BallotAnswer.text": "poll_ballots.answers",
+    "PollCancel.reason": "polls.cancel_reason",
+    "PollCandidate.name": "polls.questions",
+    "PollCandidate.statement": "polls.questions",
+    "PollCreate.body": "polls.body",
+    "PollCreate.title": "polls.title",
+    "PollEntryCreate.proxy_name": "poll_participations.proxy_name",
+    "PollObjectionAnswer.answer": "poll_objections.answer",  # and, cut to 200, the struck or added elector's note
+    "PollObjectionCreate.body": "poll_objections.body",
+    "PollOption.label": "polls.questions",
+    "PollOption.statement": "polls.questions",
+    "PollQuestion.text": "polls.questions",
+    "PollUpdate.body": "polls.body",
+    "PollUpdate.title": "polls.title",
 }
 # values a service copies into another table: (what the request gives, where it is copied)
 COPIED = [

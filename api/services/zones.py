@@ -6,10 +6,17 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.models import Activity, Announcement, Community, Concern, Meeting, ServiceRecord, Survey
+from api.db.models import Activity, Announcement, Community, Concern, Meeting, Poll, ServiceRecord, Survey
 
 OWNERS: dict[
-    str, type[Activity] | type[Announcement] | type[ServiceRecord] | type[Concern] | type[Meeting] | type[Survey]
+    str,
+    type[Activity]
+    | type[Announcement]
+    | type[ServiceRecord]
+    | type[Concern]
+    | type[Meeting]
+    | type[Poll]
+    | type[Survey],
 ] = {
     "activity": Activity,
     "announcement": Announcement,
@@ -17,6 +24,8 @@ OWNERS: dict[
     "concern": Concern,
     "meeting": Meeting,
     "survey": Survey,
+    # -- polls
+    "poll": Poll,
 }
 
 

@@ -8,6 +8,7 @@ from workers.jobs import (
     maintenance,
     meetings,
     notifications,
+    polls,
     reports,
     surveys,  # -- surveys
     volunteers,
@@ -21,6 +22,7 @@ __all__ = [
     "maintenance",
     "meetings",
     "notifications",
+    "polls",
     "reports",
     "surveys",
     "volunteers",
