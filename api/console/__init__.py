@@ -21,6 +21,7 @@ from api.console import (
     projects,
     record_books,
     reports,
+    surveys,
     today,
     web,
 )
@@ -82,6 +83,7 @@ def install(app: FastAPI) -> None:
         concerns,
         meetings,
         follow_ups,
+        surveys,
     ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)
