@@ -24,7 +24,8 @@ document.addEventListener("alpine:init", () => {
 
   // Surveys: paper questionnaires typed in one after another. A digit picks that option of the
   // question in focus (a checkbox toggles); after a single choice or a score the next question
-  // takes the focus. Enter saves (Ctrl+Enter in a text box); typing an "other" ticks it.
+  // takes the focus, 0 goes on to it from any. Enter saves (Ctrl+Enter in a text box); typing an
+  // "other" ticks it.
   window.Alpine.data("paperEntry", () => ({
     key(event) {
       const target = event.target;
@@ -37,10 +38,15 @@ document.addEventListener("alpine:init", () => {
         form.requestSubmit();
         return;
       }
-      if (event.ctrlKey || event.metaKey || event.altKey || !/^[1-9]$/.test(event.key)) return;
+      if (event.ctrlKey || event.metaKey || event.altKey || !/^[0-9]$/.test(event.key)) return;
       if (!target.matches("input[type=radio], input[type=checkbox]")) return;
       const question = target.closest("fieldset[data-question]");
       if (!question) return;
+      if (event.key === "0") {  // on to the next question (after a multiple choice, or skipping one)
+        event.preventDefault();
+        paperNext(form, question);
+        return;
+      }
       const choice = question.querySelectorAll("input[type=radio], input[type=checkbox]")[Number(event.key) - 1];
       if (!choice) return;
       event.preventDefault();
