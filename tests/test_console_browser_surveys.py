@@ -15,6 +15,11 @@ from tests.conftest import ARTIFACTS
 from tests.test_surveys import API, NOW, World
 
 
+async def added(page, n: int) -> None:
+    """The n-th question's block is in the editor, its text focused (htmx focuses it once settled)."""
+    await page.locator(f"li.question:nth-child({n}) input[name$='-text']:focus").wait_for(timeout=10_000)
+
+
 async def test_write_open_enter_paper_and_read_the_results_of_a_survey(page, app, client, db):
     clock.freeze(NOW)  # Tuesday 1 December 2026, 10:00 in Shanghai
     w = await World().build(client, app)
@@ -46,19 +51,18 @@ async def test_write_open_enter_paper_and_read_the_results_of_a_survey(page, app
 
     # a text question, then a multiple choice added by mistake and removed, then a scale moved up
     await page.click(".add-question button[data-add=text]")
-    await page.wait_for_selector("li.question:nth-child(2)", timeout=10_000)
+    await added(page, 2)
     text_block = page.locator("li.question").nth(1)
-    assert await text_block.locator("input[name$='-text']").evaluate("el => el === document.activeElement")
     assert not await text_block.locator("textarea[name$='-options']").is_visible()
     await page.keyboard.type("还有什么建议？")
     await text_block.locator("input[name$='-required']").uncheck()
     await page.click(".add-question button[data-add=multiple]")
-    await page.wait_for_selector("li.question:nth-child(3)", timeout=10_000)
+    await added(page, 3)
     assert await page.locator("li.question").nth(2).locator("input[name$='-max']").is_visible()
     await page.locator("li.question").nth(2).locator("button[data-remove]").click()
     assert await page.locator("li.question").count() == 2
     await page.click(".add-question button[data-add=scale]")
-    await page.wait_for_selector("li.question:nth-child(3)", timeout=10_000)
+    await added(page, 3)
     await page.keyboard.type("你对复合空间的满意度")
     await page.locator("li.question").nth(2).locator("button[aria-label='上移这一题']").click()
     texts = await page.locator("li.question input[name$='-text']").evaluate_all("els => els.map(e => e.value)")
@@ -68,7 +72,7 @@ async def test_write_open_enter_paper_and_read_the_results_of_a_survey(page, app
     # a choice with one option is refused beside its block; the form comes back as typed, its
     # blocks still working: the faulty one removed, the draft saved
     await page.click(".add-question button[data-add=single]")
-    await page.wait_for_selector("li.question:nth-child(4)", timeout=10_000)
+    await added(page, 4)
     await page.keyboard.type("只有一个选项")
     await page.locator("li.question").nth(3).locator("textarea[name$='-options']").fill("是")
     await page.click("#survey-form button[type=submit]")
@@ -115,6 +119,11 @@ async def test_write_open_enter_paper_and_read_the_results_of_a_survey(page, app
     await page.wait_for_url(f"**{base}/surveys/{survey_id}/paper", timeout=10_000)
     focused = "el => el === document.activeElement"
     assert await page.locator("input[name=a0][value='0']").evaluate(focused)  # the first answer
+    await page.keyboard.press("0")  # on to the next question, and back
+    assert await page.locator("input[name=a1][value='1']").evaluate(focused)
+    await page.keyboard.press("Shift+Tab")  # the "other" words
+    await page.keyboard.press("Shift+Tab")  # the choices
+    assert await page.evaluate("document.activeElement.name") == "a0"
     await page.keyboard.press("2")  # 老年健身: on to the next question
     assert await page.locator("input[name=a0][value='1']").is_checked()
     assert await page.locator("input[name=a1][value='4']").evaluate("el => document.activeElement.name === 'a1'")

@@ -165,6 +165,19 @@ async def test_the_list_shows_each_survey_with_its_state_and_responses(client, c
     assert wrong.status_code == 422
 
 
+async def test_the_list_goes_back_a_page_at_a_time(client, console, w):
+    made = [(await w.survey(open_=False, title=f"调研{n}"))["id"] for n in range(21)]
+    browser = await staff_console(console, w)
+    first = await browser.get(f"{base(w)}/surveys")
+    shown = [int(n) for n in re.findall(r'<tr data-survey="(\d+)">', first.text)]
+    assert shown == made[::-1][:20]
+    found = re.search(r'rel="next" href="([^"]+)"', first.text)
+    assert found is not None
+    second = await browser.get(found.group(1).replace("&amp;", "&"))
+    assert [int(n) for n in re.findall(r'<tr data-survey="(\d+)">', second.text)] == [made[0]]
+    assert 'rel="next"' not in second.text and "回到最新的" in second.text
+
+
 # -- the editor -----------------------------------------------------------------------------------
 
 
@@ -332,6 +345,30 @@ async def test_a_draft_is_changed_reordered_and_trimmed_until_it_opens(client, c
     assert moved_on.status_code == 303 and moved_on.headers["location"] == f"{base(w)}/surveys/{draft['id']}"
     late = await browser.post(f"{base(w)}/surveys/{draft['id']}/edit", data=form)
     assert late.status_code == 409 and "不能修改" in flashed(late)
+
+
+async def test_a_draft_belongs_to_a_project_chosen_in_the_editor_and_leaves_it(client, console, w):
+    made = await client.post(
+        f"{API}/communities/{w.b}/projects",
+        json={"name": "社区营造项目", "funder": "民政局", "starts_on": "2026-01-01", "ends_on": "2027-12-31"},
+        headers=w.staff.headers,
+    )
+    assert made.status_code == 201, made.text
+    project = made.json()["id"]
+    browser = await staff_console(console, w)
+    page = await browser.get(f"{base(w)}/surveys/new")
+    assert re.search(rf'<option value="{project}"\s*>社区营造项目</option>', page.text)
+    saved = await browser.post(f"{base(w)}/surveys", data=editor_form(project_id=str(project)))
+    assert saved.status_code == 204, saved.text
+    (item,) = await listed(w)
+    assert (await w.view(item["id"]))["project_id"] == project
+    shown = await browser.get(f"{base(w)}/surveys/{item['id']}")
+    assert "服务项目：社区营造项目" in text_of(shown.text)
+    editing = await browser.get(f"{base(w)}/surveys/{item['id']}/edit")
+    assert re.search(rf'<option value="{project}" selected>', editing.text)
+    cleared = await browser.post(f"{base(w)}/surveys/{item['id']}/edit", data=editor_form(project_id=""))
+    assert cleared.status_code == 204
+    assert (await w.view(item["id"]))["project_id"] is None
 
 
 # -- opening, closing, cancelling -----------------------------------------------------------------
