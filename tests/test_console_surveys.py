@@ -503,6 +503,12 @@ async def test_a_household_survey_names_the_household_on_paper(client, console, 
     assert error(await w.answer(sid, w.mei)) == (409, "survey_already_answered")
     (row,) = await w.rows(sid)
     assert (row.household_id, row.channel, row.entered_by) == (wangs, "paper", w.staff.user_id)
+    # the other way round: chen's household answered in the app, its paper questionnaire is refused
+    assert (await w.answer(sid, w.chen)).status_code == 201
+    (chens,) = [h["id"] for h in households["items"] if h["room"] == "101"]
+    refused = await browser.post(f"{base(w)}/surveys/{sid}/paper", data=paper_form(respondent=f"h:{chens}"))
+    assert "这一户已经有人填写过这份问卷（每户一份）" in beside(refused, "paper-form")
+    assert (await w.view(sid))["response_count"] == 2
 
 
 # -- results and the workbook ---------------------------------------------------------------------
