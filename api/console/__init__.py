@@ -22,6 +22,7 @@ from api.console import (
     projects,
     record_books,
     reports,
+    surveys,
     today,
     web,
 )
@@ -84,6 +85,7 @@ def install(app: FastAPI) -> None:
         concerns,
         meetings,
         follow_ups,
+        surveys,
     ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)

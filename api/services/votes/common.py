@@ -164,10 +164,13 @@ async def staff_survey(session: AsyncSession, user: User, survey_id: int) -> Sur
 
 
 async def community_survey(session: AsyncSession, user: User, community_id: int, survey_id: int) -> Survey:
-    survey = await staff_survey(session, user, survey_id)
-    if survey.community_id != community_id:
+    """For console pages whose address names the community: another community's survey is 404
+    there, before anything else (staff of one community who live in another get 404, not 403,
+    for a survey of where they live asked for through their own community's address)."""
+    found = await session.get(Survey, survey_id)
+    if found is None or found.community_id != community_id:
         raise NotFound(*SURVEY_MISSING)
-    return survey
+    return await staff_survey(session, user, survey_id)
 
 
 async def community_of(session: AsyncSession, community_id: int) -> Community:
