@@ -124,11 +124,13 @@ async def staff_poll(session: AsyncSession, user: User, poll_id: int) -> Poll:
 
 
 async def community_poll(session: AsyncSession, user: User, community_id: int, poll_id: int) -> Poll:
-    """For console pages whose address names the community: another community's poll is 404."""
-    poll = await staff_poll(session, user, poll_id)
-    if poll.community_id != community_id:
+    """For console pages whose address names the community: another community's poll is 404
+    there, before anything else (as for surveys: staff of one community living in another get 404,
+    not 403, for a poll of where they live asked for through their own community's address)."""
+    found = await session.get(Poll, poll_id)
+    if found is None or found.community_id != community_id:
         raise NotFound(*POLL_MISSING)
-    return poll
+    return await staff_poll(session, user, poll_id)
 
 
 async def lock_poll(session: AsyncSession, poll_id: int, *, share: bool = False) -> Poll:
