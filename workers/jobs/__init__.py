@@ -1,6 +1,17 @@
 """Job handlers, one module per domain. Importing this package registers them all."""
 
-from workers.jobs import activities, concerns, feed, library, maintenance, meetings, notifications, reports, volunteers
+from workers.jobs import (
+    activities,
+    concerns,
+    feed,
+    library,
+    maintenance,
+    meetings,
+    notifications,
+    poll_results,  # votes: closing polls (issue 16, results)
+    reports,
+    volunteers,
+)
 
 __all__ = [
     "activities",
@@ -10,6 +21,7 @@ __all__ = [
     "maintenance",
     "meetings",
     "notifications",
+    "poll_results",
     "reports",
     "volunteers",
 ]
