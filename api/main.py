@@ -45,6 +45,7 @@ from api.routers import (
     library,
     meetings,
     notifications,
+    poll_results,
     projects,
     record_books,
     report_submissions,
@@ -421,6 +422,7 @@ def create_app(
                 report_submissions,
                 record_books,
                 meetings,
+                poll_results,  # votes: results, export, ties (issue 16)
             )
         ),
         (API_PREFIX, volunteers.public),
