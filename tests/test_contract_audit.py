@@ -217,6 +217,8 @@ COLUMNS: dict[str, str] = {
     "MeetingUpdate.summary": "meetings.summary",
     "ParticipantCreate.name": "meeting_participants.name",
     "ParticipantCreate.role": "meeting_participants.role",
+    # votes: results (issue 16)
+    "TieResolve.note": "polls.tie_resolution",
 }
 # values a service copies into another table: (what the request gives, where it is copied)
 COPIED = [

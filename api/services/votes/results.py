@@ -97,8 +97,8 @@ async def close_due(session: AsyncSession, poll_id: int) -> dict[str, Any] | Non
         return poll.result
     if poll.status in ("draft", "cancelled") or clock.now() < poll.closes_at:
         return None
-    if poll.roll_taken_at is None:
-        await _take_roll(session, poll)
+    if poll.status == "scheduled":
+        await _open_first(session, poll)
     now = clock.now()
     poll.result = await count(session, poll)
     poll.tallied_at = now
@@ -108,9 +108,9 @@ async def close_due(session: AsyncSession, poll_id: int) -> dict[str, Any] | Non
     return poll.result
 
 
-async def _take_roll(session: AsyncSession, poll: Poll) -> None:
-    """A poll whose close passed before its opening job ran: its roll is taken now, as opening it
-    would have (nobody could vote without a roll, so the count is of an empty ballot box)."""
+async def _open_first(session: AsyncSession, poll: Poll) -> None:
+    """A poll whose close passed before its opening job ran is opened first, as the job would have
+    (its roll taken if it was not during the objections; nobody is told it opened)."""
     from api.services.votes import polls
 
     await polls.open_due(session, poll.id)
@@ -349,7 +349,15 @@ async def open_runoff(session: AsyncSession, user: User, poll_id: int) -> Poll:
         runoff_of=parent.id,
         cancel_reason="",
         created_by=user.id,
-        questions=[{**question, "min_choices": 1, "max_choices": seats, "options": candidates}],
+        questions=[
+            {
+                **question,
+                "text": f"应选{seats}名，每张选票最多选{seats}人",
+                "min_choices": 1,
+                "max_choices": seats,
+                "options": candidates,
+            }
+        ],
     )
     session.add(runoff)
     await session.flush()
