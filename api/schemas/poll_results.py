@@ -38,7 +38,7 @@ class Threshold(BaseModel):
     denominator: int
     numerator_text: str = Field(description="如 400.00㎡、4套")
     denominator_text: str
-    percent: str = Field(description="百分比，两位小数（四舍五入，仅供阅读；是否达到看 met）")
+    percent: float = Field(description="百分比，两位小数（四舍五入，仅供阅读；是否达到看 met）")
     required: str = Field(description="如 三分之二以上、过半数、四分之三以上")
     fraction: str = Field(description="如 2/3")
     strict: bool = Field(description="true：须超过（过半数）；false：达到即可（以上，含本数）")
@@ -53,9 +53,8 @@ class OptionCount(BaseModel):
     statement: str
     approves: bool = Field(description="《民法典》第二百七十八条表决中表示同意的选项")
     votes: int = Field(description="选这一项的选票数")
-    weight: int = Field(description="加权票数：按套投票时为面积（0.01㎡），否则同 votes")
-    area: str | None = Field(description="按套投票时的面积（㎡）")
-    percent: str = Field(description="占回答这个问题的（加权）票数的百分比")
+    area: str | None = Field(description="按套投票：选这一项的面积合计（㎡）")
+    percent: float = Field(description="占回答这个问题的票数（按套投票时为面积）的百分比")
     majority: bool = Field(description="过半数规则下，这一项超过了回答这个问题的（加权）票数的一半")
 
 
@@ -78,24 +77,29 @@ class QuestionCount(BaseModel):
     text: str
     kind: str
     answered: int = Field(description="回答了这个问题的选票数")
-    answered_weight: int
-    answered_area: str | None
+    answered_area: str | None = Field(description="按套投票：回答了这个问题的面积（㎡）")
     options: list[OptionCount]
     texts: list[str] = Field(description="填写的意见，按文字排序（不按投票先后）")
     outcome: QuestionOutcome = Field(description="选举为空，见 election")
 
 
+class ChannelCount(BaseModel):
+    channel: str = Field(description="app 小程序、paper 纸质选票、proxy 委托投票")
+    label: str
+    count: int
+
+
 class Turnout(BaseModel):
-    electors: int = Field(description="名册上的人数、户数或套数（除名的不算）")
-    participants: int
-    percent: str
-    by_channel: dict[str, int] = Field(description="app 小程序、paper 纸质选票、proxy 委托投票")
+    """The same shape as the live turnout (GET /polls/{id}/turnout)."""
+
     unit: str = Field(description="人、户或套")
-    weight_total: int = Field(description="名册的总权重：按套投票时为总面积（0.01㎡）")
-    weight_participated: int
-    area_total: str | None
-    area_participated: str | None
-    area_percent: str | None
+    electors: int = Field(description="名册上的选民（划去的不算）")
+    participants: int = Field(description="已参与（任何方式）")
+    by_channel: list[ChannelCount]
+    weight_total: str | None = Field(description="按房屋投票：名册上的总面积（㎡）")
+    weight_participated: str | None = Field(description="按房屋投票：已参与的面积（㎡）")
+    percent: float = Field(description="参与率（%，人数）")
+    area_percent: float | None = Field(description="按房屋投票：面积参与率（%）")
 
 
 class Candidate(BaseModel):
@@ -103,9 +107,8 @@ class Candidate(BaseModel):
     index: int
     name: str
     votes: int
-    weight: int
-    area: str | None
-    percent: str = Field(description="占选票（加权）总数的百分比")
+    area: str | None = Field(description="按房屋投票：得票的面积合计（㎡）")
+    percent: float = Field(description="占选票总数（按房屋投票时为面积）的百分比")
     majority: bool = Field(description="得票超过选票总数的一半")
     elected: bool
     tied: bool = Field(description="与其他候选人并列争取最后的席位")
@@ -130,7 +133,6 @@ class TieResolution(BaseModel):
 class Tie(BaseModel):
     candidates: list[int]
     names: list[str]
-    weight: int = Field(description="并列的候选人各自的（加权）票数")
     seats_left: int = Field(description="他们争取的席位数")
     rule: str | None = Field(description="选举约定的解决办法：lot 抽签、runoff 决选投票")
     rule_label: str
@@ -141,8 +143,8 @@ class Tie(BaseModel):
 
 class ElectionCount(BaseModel):
     seats: int
-    ballots: int
-    weight_cast: int
+    ballots: int = Field(description="选票数")
+    area_cast: str | None = Field(description="按房屋投票：选票的面积合计（㎡）")
     needs_majority: bool = Field(description="须得票过半数才能当选（决选投票按得票多少，不要求过半数）")
     ranking: list[Candidate]
     elected: list[Elected]

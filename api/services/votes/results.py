@@ -148,9 +148,9 @@ async def everyone(session: AsyncSession, community_id: int) -> list[int]:
 
 def turnout_text(result: dict[str, Any]) -> str:
     turnout = result["turnout"]
-    text = f"参与{turnout['participants']}/{turnout['electors']}{turnout['unit']}（{turnout['percent']}%）"
+    text = f"参与{turnout['participants']}/{turnout['electors']}{turnout['unit']}（{turnout['percent']:.2f}%）"
     if turnout.get("area_percent") is not None:
-        text += f"，面积{turnout['area_percent']}%"
+        text += f"，面积{turnout['area_percent']:.2f}%"
     return text
 
 
@@ -379,8 +379,9 @@ async def open_runoff(session: AsyncSession, user: User, poll_id: int) -> Poll:
 RESULT_HEADERS = ["项目", "内容", "票数/人数", "面积（㎡）", "百分比（%）", "说明"]
 
 
-def _area(centi: int) -> Decimal:
-    return Decimal(centi) / 100
+def _area(text: str | None) -> Decimal | None:
+    """An area of the count ("89.53") as a number a spreadsheet adds up."""
+    return Decimal(text) if text else None
 
 
 def _choices(question: dict[str, Any], answer: dict[str, Any] | None) -> str:
@@ -390,7 +391,6 @@ def _choices(question: dict[str, Any], answer: dict[str, Any] | None) -> str:
 
 
 def _result_rows(poll: Poll, result: dict[str, Any]) -> Iterator[list[object]]:
-    flats = poll.electorate == "flat"
     turnout = result["turnout"]
     unit = turnout["unit"]
     yield ["名称", poll.title, None, None, None, ""]
@@ -401,19 +401,14 @@ def _result_rows(poll: Poll, result: dict[str, Any]) -> Iterator[list[object]]:
     yield ["投票时间", f"{localtime.text(poll.opens_at)} 至 {localtime.text(poll.closes_at)}", None, None, None, ""]
     if poll.tallied_at is not None:
         yield ["计票时间", localtime.text(poll.tallied_at), None, None, None, ""]
-    area_total = _area(turnout["weight_total"]) if flats else None
-    area_in = _area(turnout["weight_participated"]) if flats else None
+    area_total, area_in = _area(turnout["weight_total"]), _area(turnout["weight_participated"])
     yield ["名册", f"{turnout['electors']}{unit}", turnout["electors"], area_total, None, ""]
-    yield [
-        "参与",
-        f"{turnout['participants']}{unit}",
-        turnout["participants"],
-        area_in,
-        Decimal(turnout["percent"]),
-        "",
-    ]
-    for channel, label in common.CHANNEL_LABELS.items():
-        yield ["", label, turnout["by_channel"].get(channel, 0), None, None, ""]
+    share = turnout["percent"]
+    yield ["参与", f"{turnout['participants']}{unit}", turnout["participants"], area_in, share, ""]
+    if turnout["area_percent"] is not None:
+        yield ["参与面积", f"{turnout['weight_participated']}㎡", None, area_in, turnout["area_percent"], ""]
+    for channel in turnout["by_channel"]:
+        yield ["", channel["label"], channel["count"], None, None, ""]
     for t in result["thresholds"]:
         yield _threshold_row(t)
     for question in result["questions"]:
@@ -423,8 +418,8 @@ def _result_rows(poll: Poll, result: dict[str, Any]) -> Iterator[list[object]]:
                 "",
                 option["label"],
                 option["votes"],
-                _area(option["weight"]) if flats else None,
-                Decimal(option["percent"]),
+                _area(option["area"]),
+                option["percent"],
                 "过半数" if option.get("majority") else "",
             ]
         outcome = question.get("outcome") or {}
@@ -443,8 +438,8 @@ def _result_rows(poll: Poll, result: dict[str, Any]) -> Iterator[list[object]]:
                 f"第{r['rank']}名",
                 r["name"],
                 r["votes"],
-                _area(r["weight"]) if flats else None,
-                Decimal(r["percent"]),
+                _area(r["area"]),
+                r["percent"],
                 mark,
             ]
         tie = election.get("tie")
@@ -457,7 +452,7 @@ def _result_rows(poll: Poll, result: dict[str, Any]) -> Iterator[list[object]]:
 
 def _threshold_row(t: dict[str, Any]) -> list[object]:
     figures = f"{t['numerator_text']} / {t['denominator_text']}（需{t['required']}，即至少{t['needed_text']}）"
-    return ["门槛", t["label"], None, None, Decimal(t["percent"]), f"{figures}：{'达到' if t['met'] else '未达到'}"]
+    return ["门槛", t["label"], None, None, t["percent"], f"{figures}：{'达到' if t['met'] else '未达到'}"]
 
 
 def _roll_rows(
@@ -474,7 +469,7 @@ def _roll_rows(
                 channel += f"（{p.proxy_name}）"
             row: list[object] = [e.label, e.building]
             if flats:
-                row.append(_area(e.weight))
+                row.append(Decimal(e.weight) / 100)
             row += [p is not None, channel, f"已除名：{e.note}" if struck else e.note]
             yield row
 
@@ -503,7 +498,7 @@ def _ballot_rows(
         e = electors.get(p.elector_id) if p is not None else None
         row = [e.label if e is not None else "", common.CHANNEL_LABELS[p.channel] if p is not None else ""]
         if flats:
-            row.append(_area(b.weight))
+            row.append(Decimal(b.weight) / 100)
         for i, q in enumerate(questions):
             answer = (b.answers or {}).get(str(i))
             row.append(_choices(q, answer))

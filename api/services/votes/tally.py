@@ -60,12 +60,13 @@ class ParticipationLike(Protocol):
 # -- arithmetic ----------------------------------------------------------------------------------
 
 
-def percent(numerator: int, denominator: int) -> str:
-    """numerator / denominator as a percentage text with two decimals, rounded half up: "66.67"."""
+def percent(numerator: int, denominator: int) -> float:
+    """numerator / denominator in per cent, rounded half up to two decimals (computed in integers):
+    66.67. For people only: whether a threshold is met is decided on the integers."""
     if denominator <= 0:
-        return "0.00"
+        return 0.0
     hundredths = (numerator * 20000 + denominator) // (2 * denominator)
-    return f"{hundredths // 100}.{hundredths % 100:02d}"
+    return hundredths / 100
 
 
 def at_least(numerator: int, denominator: int, p: int, q: int) -> bool:
@@ -159,7 +160,7 @@ def _count_question(index: int, question: dict[str, Any], ballots: Sequence[Ball
         "text": question.get("text", ""),
         "kind": question.get("kind", "single"),
         "answered": answered,
-        "answered_weight": answered_weight,
+        "_w": answered_weight,
         "answered_area": common.area_text(answered_weight) if flats else None,
         "options": [
             {
@@ -168,7 +169,7 @@ def _count_question(index: int, question: dict[str, Any], ballots: Sequence[Ball
                 "statement": option.get("statement", ""),
                 "approves": bool(option.get("approves")),
                 "votes": votes[o],
-                "weight": weights[o],
+                "_w": weights[o],
                 "area": common.area_text(weights[o]) if flats else None,
                 "percent": percent(weights[o], answered_weight),
                 "majority": False,
@@ -181,50 +182,58 @@ def _count_question(index: int, question: dict[str, Any], ballots: Sequence[Ball
 
 
 def _turnout(poll: Poll, roll: Sequence[ElectorLike], participations: Sequence[ParticipationLike]) -> dict[str, Any]:
+    """The same shape as the live turnout (`voting.turnout_of`), with the integer weights kept
+    aside (`_total`, `_in`) for the thresholds."""
     weight_of = {e.id: e.weight for e in roll}
     taking_part = [p for p in participations if p.elector_id in weight_of]
-    by_channel = {channel: 0 for channel in common.CHANNEL_LABELS}
-    for p in taking_part:
-        by_channel[p.channel] = by_channel.get(p.channel, 0) + 1
     flats = poll.electorate == "flat"
     weight_total = sum(weight_of.values())
     weight_participated = sum(weight_of[p.elector_id] for p in taking_part)
     return {
+        "unit": common.ELECTOR_UNIT[poll.electorate],
         "electors": len(roll),
         "participants": len(taking_part),
+        "by_channel": [
+            {"channel": channel, "label": label, "count": sum(1 for p in taking_part if p.channel == channel)}
+            for channel, label in common.CHANNEL_LABELS.items()
+        ],
+        "weight_total": common.area_text(weight_total) if flats else None,
+        "weight_participated": common.area_text(weight_participated) if flats else None,
         "percent": percent(len(taking_part), len(roll)),
-        "by_channel": by_channel,
-        "unit": common.ELECTOR_UNIT[poll.electorate],
-        "weight_total": weight_total,
-        "weight_participated": weight_participated,
-        "area_total": common.area_text(weight_total) if flats else None,
-        "area_participated": common.area_text(weight_participated) if flats else None,
         "area_percent": percent(weight_participated, weight_total) if flats else None,
+        "_total": weight_total,
+        "_in": weight_participated,
     }
 
 
 def _majority_outcome(question: dict[str, Any], valid: bool, why_not: str) -> dict[str, Any]:
     """majority/quorum (always a consultation for a poll): the options with more than half of the
     weight answering the question."""
-    base = question["answered_weight"]
-    carried = [o for o in question["options"] if more_than(o["weight"], base, 1, 2)]
+    base = question["_w"]
+    carried = [o for o in question["options"] if more_than(o["_w"], base, 1, 2)]
     for option in question["options"]:
         option["majority"] = valid and any(o["index"] == option["index"] for o in carried)
     if not valid:
         return {"status": "invalid", "label": why_not + FOR_REFERENCE, "majority": []}
     if not carried:
         return {"status": "no_majority", "label": "没有过半数的意见" + FOR_REFERENCE, "majority": []}
-    names = "、".join(f"{o['label']}（{o['percent']}%）" for o in carried)
+    names = "、".join(f"{o['label']}（{o['percent']:.2f}%）" for o in carried)
     label = f"多数意见：{names}{FOR_REFERENCE}"
     return {"status": "majority", "label": label, "majority": [o["index"] for o in carried]}
 
 
+def _short(thresholds: list[dict[str, Any]]) -> str:
+    """Which of a pair of thresholds failed: 面积, 人数, or 面积和人数."""
+    return "和".join("面积" if t["measure"] == "area" else "人数" for t in thresholds if not t["met"])
+
+
 def _art278_outcome(
-    poll: Poll, question: dict[str, Any], participated: tuple[int, int], participation_met: bool
+    poll: Poll, question: dict[str, Any], participated: tuple[int, int], participation: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    participation_met = all(t["met"] for t in participation)
     area, flats = participated
     approving = [o for o in question["options"] if o["approves"]]
-    approve_area = sum(o["weight"] for o in approving)
+    approve_area = sum(o["_w"] for o in approving)
     approve_flats = sum(o["votes"] for o in approving)
     p, q, strict = (3, 4, False) if poll.special_majority else (1, 2, True)
     words = "四分之三以上" if poll.special_majority else "过半数"
@@ -262,9 +271,10 @@ def _art278_outcome(
         label = ("达到门槛" if reached else "未达到门槛") + FOR_REFERENCE
         status = "threshold_met" if reached else "threshold_not_met"
     if not participation_met:
-        label += "：参与表决未达到面积和人数的三分之二"
+        label += f"：参与表决的{_short(participation)}未达到三分之二"
     elif not approved:
-        label += f"：同意未达到面积和人数的{words}"
+        short = _short(thresholds)
+        label += f"：同意的{short}未过半数" if not poll.special_majority else f"：同意的{short}未达到四分之三"
     return {"status": status, "label": label, "met": reached, "thresholds": thresholds}
 
 
@@ -274,37 +284,37 @@ def _election(poll: Poll, question: dict[str, Any], cast: tuple[int, int], valid
     ballots, cast_weight = cast
     runoff = poll.runoff_of is not None
     candidates = question["options"]
-    ordered = sorted(candidates, key=lambda c: (-c["weight"], c["index"]))
+    ordered = sorted(candidates, key=lambda c: (-c["_w"], c["index"]))
     first_at: dict[int, int] = {}  # equal weights share a rank (1, 2, 2, 4)
     for position, c in enumerate(ordered):
-        first_at.setdefault(c["weight"], position + 1)
+        first_at.setdefault(c["_w"], position + 1)
     ranking = []
     for c in ordered:
         ranking.append(
             {
-                "rank": first_at[c["weight"]],
+                "rank": first_at[c["_w"]],
                 "index": c["index"],
                 "name": c["label"],
                 "votes": c["votes"],
-                "weight": c["weight"],
+                "_w": c["_w"],
                 "area": c["area"],
-                "percent": percent(c["weight"], cast_weight),
-                "majority": more_than(c["weight"], cast_weight, 1, 2),
+                "percent": percent(c["_w"], cast_weight),
+                "majority": more_than(c["_w"], cast_weight, 1, 2),
                 "elected": False,
                 "tied": False,
                 "by": None,
             }
         )
     # who may take a seat: more than half of the weight cast (a run-off: any votes at all)
-    eligible = [r for r in ranking if r["weight"] > 0 and (runoff or r["majority"])] if valid else []
+    eligible = [r for r in ranking if r["_w"] > 0 and (runoff or r["majority"])] if valid else []
     elected: list[dict[str, Any]] = []
     tie: dict[str, Any] | None = None
     if len(eligible) <= seats:
         elected = eligible
     else:
-        cutoff = eligible[seats - 1]["weight"]
-        above = [r for r in eligible if r["weight"] > cutoff]
-        level = [r for r in eligible if r["weight"] == cutoff]
+        cutoff = eligible[seats - 1]["_w"]
+        above = [r for r in eligible if r["_w"] > cutoff]
+        level = [r for r in eligible if r["_w"] == cutoff]
         if len(above) + len(level) == seats:
             elected = above + level
         else:
@@ -312,7 +322,6 @@ def _election(poll: Poll, question: dict[str, Any], cast: tuple[int, int], valid
             tie = {
                 "candidates": [r["index"] for r in level],
                 "names": [r["name"] for r in level],
-                "weight": cutoff,
                 "seats_left": seats - len(above),
                 "rule": poll.tie_rule,
                 "rule_label": common.TIE_RULE_LABELS.get(poll.tie_rule or "", ""),
@@ -371,7 +380,7 @@ def _election(poll: Poll, question: dict[str, Any], cast: tuple[int, int], valid
     return {
         "seats": seats,
         "ballots": ballots,
-        "weight_cast": cast_weight,
+        "area_cast": common.area_text(cast_weight) if poll.electorate == "flat" else None,
         "needs_majority": not runoff,
         "ranking": ranking,
         "elected": [{"index": r["index"], "name": r["name"], "by": r["by"]} for r in chosen],
@@ -407,8 +416,8 @@ def tally(
             threshold(
                 "quorum",
                 f"参与{'面积' if flats else '人数'}达到名册的{quorum}%",
-                turnout["weight_participated"],
-                turnout["weight_total"],
+                turnout["_in"],
+                turnout["_total"],
                 p=quorum,
                 q=100,
                 strict=False,
@@ -423,8 +432,8 @@ def tally(
             threshold(
                 "participation_area",
                 "参与表决的专有部分面积占总面积三分之二以上",
-                turnout["weight_participated"],
-                turnout["weight_total"],
+                turnout["_in"],
+                turnout["_total"],
                 p=2,
                 q=3,
                 strict=False,
@@ -449,33 +458,49 @@ def tally(
         cast = (len(ballot_list), sum(b.weight for b in ballot_list))
         election = _election(poll, questions[0], cast, valid, why_not) if questions else None
     elif poll.rule == "art278":
-        participated = (turnout["weight_participated"], turnout["participants"])
+        participated = (turnout["_in"], turnout["participants"])
         for question in questions:
-            question["outcome"] = _art278_outcome(poll, question, participated, valid)
+            question["outcome"] = _art278_outcome(poll, question, participated, thresholds)
     else:
         for question in questions:
             question["outcome"] = _majority_outcome(question, valid, why_not)
-    return {
-        "kind": poll.kind,
-        "kind_label": common.KIND_LABELS[poll.kind],
-        "title": poll.title,
-        "standing": standing,
-        "consultation": consultation,
-        "note": "本次为意向征询，结果仅供参考。" if consultation else "",
-        "electorate": poll.electorate,
-        "electorate_label": common.ELECTORATE_LABELS[poll.electorate],
-        "rule": poll.rule,
-        "rule_label": common.RULE_LABELS[poll.rule],
-        "quorum_percent": poll.quorum_percent,
-        "special_majority": poll.special_majority,
-        "secret": poll.secret,
-        "turnout": turnout,
-        "thresholds": thresholds,
-        "valid": valid,
-        "questions": questions,
-        "election": election,
-        "summary": summary(poll, questions, election, thresholds, valid, why_not),
-    }
+    return public(
+        {
+            "kind": poll.kind,
+            "kind_label": common.KIND_LABELS[poll.kind],
+            "title": poll.title,
+            "standing": standing,
+            "consultation": consultation,
+            "note": "本次为意向征询，结果仅供参考。" if consultation else "",
+            "electorate": poll.electorate,
+            "electorate_label": common.ELECTORATE_LABELS[poll.electorate],
+            "rule": poll.rule,
+            "rule_label": common.RULE_LABELS[poll.rule],
+            "quorum_percent": poll.quorum_percent,
+            "special_majority": poll.special_majority,
+            "secret": poll.secret,
+            "turnout": turnout,
+            "thresholds": thresholds,
+            "valid": valid,
+            "questions": questions,
+            "election": election,
+            "summary": summary(poll, questions, election, thresholds, valid, why_not),
+        }
+    )
+
+
+def public(value: dict[str, Any]) -> dict[str, Any]:
+    """The count without the integer weights kept aside while counting (keys starting with _)."""
+    stripped: dict[str, Any] = _public(value)
+    return stripped
+
+
+def _public(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _public(v) for k, v in value.items() if not k.startswith("_")}
+    if isinstance(value, list):
+        return [_public(v) for v in value]
+    return value
 
 
 def summary(
