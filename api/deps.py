@@ -111,7 +111,9 @@ class Idempotency:
         self.print_ = print_
         self.ttl = ttl
 
-    async def respond(self, body: Any, status_code: int = 201) -> JSONResponse:
+    async def respond(self, body: Any, status_code: int = 201, *, replay: Any = None) -> JSONResponse:
+        """Answer `body`, and keep it for a retry with the same key; or keep `replay` instead, where
+        the answer holds what must not be stored next to the caller (a secret ballot's receipt)."""
         content = jsonable_encoder(body)
         if self.key is not None:
             await idempotency.save(
@@ -122,7 +124,7 @@ class Idempotency:
                 path=self.request.url.path,
                 print_=self.print_,
                 status_code=status_code,
-                body=content,
+                body=content if replay is None else jsonable_encoder(replay),
                 ttl=self.ttl,
             )
         return JSONResponse(content, status_code=status_code)
@@ -203,9 +205,15 @@ async def _concern_zone(concern_id: IdPath, session: SessionDep) -> None:
     _read_in(await zones.zone_of(session, "concern", concern_id))
 
 
+# -- polls
+async def _poll_zone(poll_id: IdPath, session: SessionDep) -> None:
+    _read_in(await zones.zone_of(session, "poll", poll_id))
+
+
 CommunityTimes = Depends(_community_zone)
 ActivityTimes = Depends(_activity_zone)
 AnnouncementTimes = Depends(_announcement_zone)
 RecordTimes = Depends(_record_zone)
 MeetingTimes = Depends(_meeting_zone)
 ConcernTimes = Depends(_concern_zone)
+PollTimes = Depends(_poll_zone)

@@ -46,6 +46,7 @@ from api.routers import (
     meetings,
     notifications,
     poll_results,
+    polls,
     projects,
     record_books,
     report_submissions,
@@ -422,6 +423,8 @@ def create_app(
                 report_submissions,
                 record_books,
                 meetings,
+                # -- polls
+                polls,
                 poll_results,  # votes: results, export, ties (issue 16)
             )
         ),

@@ -21,7 +21,15 @@ from pydantic import BaseModel
 
 import api.routers
 from api import clock
-from api.deps import ActivityTimes, AnnouncementTimes, CommunityTimes, ConcernTimes, MeetingTimes, RecordTimes
+from api.deps import (
+    ActivityTimes,
+    AnnouncementTimes,
+    CommunityTimes,
+    ConcernTimes,
+    MeetingTimes,
+    PollTimes,
+    RecordTimes,
+)
 from api.main import create_app, shutdown
 from api.schemas.common import Input, When
 from tests.conftest import make_settings
@@ -117,7 +125,16 @@ def test_every_route_with_datetimes_knows_its_community():
     its community before the body is read."""
     zone_deps = {
         d.dependency
-        for d in (CommunityTimes, ActivityTimes, AnnouncementTimes, RecordTimes, ConcernTimes, MeetingTimes)
+        for d in (
+            CommunityTimes,
+            ActivityTimes,
+            AnnouncementTimes,
+            RecordTimes,
+            ConcernTimes,
+            MeetingTimes,
+            # -- polls
+            PollTimes,
+        )
     }
 
     def has_when(tp: Any) -> bool:

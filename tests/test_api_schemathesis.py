@@ -129,6 +129,11 @@ ID_TABLES = {
     "follow_up_id": "follow_ups",
     "concern_id": "concerns",
     "concern_comment_id": "concern_comments",
+    # -- polls
+    "poll_id": "polls",
+    "objection_id": "poll_objections",
+    "participation_id": "poll_participations",
+    "elector_id": "poll_electors",
 }
 TEXT_COLUMNS = {
     "token": "SELECT token FROM shares ORDER BY id",
@@ -142,6 +147,11 @@ ALIASES = {
     "volunteer_id": "user_id",
     "media_ids": "media_id",
     "id": "target_id",  # a share's target: an activity or a post
+    # -- polls
+    "strike_elector_id": "elector_id",
+    "add_member_id": "member_id",
+    "add_household_id": "household_id",
+    "photo_media_id": "media_id",
 }
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 

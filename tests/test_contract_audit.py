@@ -217,6 +217,21 @@ COLUMNS: dict[str, str] = {
     "MeetingUpdate.summary": "meetings.summary",
     "ParticipantCreate.name": "meeting_participants.name",
     "ParticipantCreate.role": "meeting_participants.role",
+    # -- polls
+    "BallotAnswer.text": "poll_ballots.answers",
+    "PollCancel.reason": "polls.cancel_reason",
+    "PollCandidate.name": "polls.questions",
+    "PollCandidate.statement": "polls.questions",
+    "PollCreate.body": "polls.body",
+    "PollCreate.title": "polls.title",
+    "PollEntryCreate.proxy_name": "poll_participations.proxy_name",
+    "PollObjectionAnswer.answer": "poll_objections.answer",  # and, cut to 200, the struck or added elector's note
+    "PollObjectionCreate.body": "poll_objections.body",
+    "PollOption.label": "polls.questions",
+    "PollOption.statement": "polls.questions",
+    "PollQuestion.text": "polls.questions",
+    "PollUpdate.body": "polls.body",
+    "PollUpdate.title": "polls.title",
     # votes: results (issue 16)
     "TieResolve.note": "polls.tie_resolution",
 }

@@ -6,14 +6,18 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.models import Activity, Announcement, Community, Concern, Meeting, ServiceRecord
+from api.db.models import Activity, Announcement, Community, Concern, Meeting, Poll, ServiceRecord
 
-OWNERS: dict[str, type[Activity] | type[Announcement] | type[ServiceRecord] | type[Concern] | type[Meeting]] = {
+OWNERS: dict[
+    str, type[Activity] | type[Announcement] | type[ServiceRecord] | type[Concern] | type[Meeting] | type[Poll]
+] = {
     "activity": Activity,
     "announcement": Announcement,
     "service_record": ServiceRecord,
     "concern": Concern,
     "meeting": Meeting,
+    # -- polls
+    "poll": Poll,
 }
 
 

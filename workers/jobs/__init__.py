@@ -9,6 +9,7 @@ from workers.jobs import (
     meetings,
     notifications,
     poll_results,  # votes: closing polls (issue 16, results)
+    polls,
     reports,
     volunteers,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "meetings",
     "notifications",
     "poll_results",
+    "polls",
     "reports",
     "volunteers",
 ]

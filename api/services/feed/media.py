@@ -22,12 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock, images
 from api.config import Settings
-from api.db.models import ConcernMedia, Media, PostMedia, User
+from api.db.models import ConcernMedia, Media, PollParticipation, PostMedia, User
 from api.db.session import settings_of, storage_of
 from api.errors import AppError, Conflict, NotFound, TooManyRequests, Unprocessable
 from api.services.access import RANK, is_staff, require_reader, role_in
@@ -184,14 +184,13 @@ async def claim_photos(session: AsyncSession, user: User, community_id: int, med
             raise Unprocessable("media_not_found", "只能用自己在本社区上传的照片", details={"media_id": media_id})
         if media.status in ("failed", "rejected"):
             raise Unprocessable("media_unusable", "这张照片无法使用", details={"media_id": media_id})
-    used = (
-        await session.execute(
-            select(PostMedia.media_id)
-            .where(PostMedia.media_id.in_(media_ids))
-            .union_all(select(ConcernMedia.media_id).where(ConcernMedia.media_id.in_(media_ids)))
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    ever_used: Any = union_all(
+        select(PostMedia.media_id).where(PostMedia.media_id.in_(media_ids)),
+        select(ConcernMedia.media_id).where(ConcernMedia.media_id.in_(media_ids)),
+        # a photo of a paper ballot or a proxy's authorisation stays with staff (votes.voting)
+        select(PollParticipation.photo_media_id).where(PollParticipation.photo_media_id.in_(media_ids)),
+    ).limit(1)
+    used = (await session.execute(ever_used)).scalar_one_or_none()
     if used is not None:
         raise Conflict("media_in_use", "这张照片已经用过了", details={"media_id": used})
     return [by_id[m] for m in media_ids]

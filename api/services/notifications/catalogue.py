@@ -509,6 +509,34 @@ _declare(
 )
 
 
+# -- polls
+# the electorate: voting has started; a day before the close, those who have not voted yet
+_POLL = frozenset({"poll_id", "poll_title", "standing", "closes_at"})
+_POLL_PAGE = "pages/polls/detail?id={poll_id}"
+_declare(
+    NotificationKind(
+        name="poll.opened",
+        label="投票开始",
+        params=_POLL,
+        title="{standing}开始了：{poll_title}",
+        body="「{poll_title}」（{standing}）已经开始，{closes_at}截止。请在小程序里投票，也可以到社区领取纸质选票。",
+        page=_POLL_PAGE,
+        fields={"thing1": "{poll_title}", "thing2": "{standing}", "time3": "{closes_at}"},
+    )
+)
+_declare(
+    NotificationKind(
+        name="poll.closing",
+        label="投票即将截止",
+        params=_POLL,
+        title="明天截止：{poll_title}",
+        body="「{poll_title}」（{standing}）将于{closes_at}截止，你（或你家）还没有投票。",
+        page=_POLL_PAGE,
+        fields={"thing1": "{poll_title}", "thing2": "{standing}", "time3": "{closes_at}"},
+    )
+)
+
+
 # -- poll results
 _declare(
     NotificationKind(

@@ -106,7 +106,7 @@ async def readable_poll(session: AsyncSession, user: User, poll_id: int) -> tupl
     if poll is None:
         raise NotFound(*POLL_MISSING)
     staff = await viewer(session, user, poll.community_id, POLL_MISSING)
-    if not staff and poll.status == "draft":
+    if not staff and poll.published_at is None:  # a draft, or a draft cancelled before it was published
         raise NotFound(*POLL_MISSING)
     await get_community(session, poll.community_id)  # the answer in the community's zone
     return poll, staff
