@@ -50,15 +50,8 @@ async def w(client, app) -> World:
 
 
 async def election(w: World, **fields: Any) -> int:
-    poll = await w.poll(
-        kind="election",
-        title="院落自治委员会选举",
-        questions=[],
-        candidates=CANDIDATES,
-        seats=2,
-        tie_rule="lot",
-        **fields,
-    )
+    body = {"title": "院落自治委员会选举", "questions": [], "candidates": CANDIDATES, "seats": 2, "tie_rule": "lot"}
+    poll = await w.poll(kind="election", **{**body, **fields})
     assert poll["candidates"][BING]["name"] == "丙"
     await w.publish(poll["id"])
     return int(poll["id"])
@@ -145,7 +138,7 @@ async def test_a_tie_at_the_last_seat_is_reported_and_drawn_by_lot(w):
     export = await w.client.get(f"{API}/polls/{pid}/export.xlsx", headers=w.staff.headers)
     rows = list(load_workbook(io.BytesIO(export.content))["结果"].iter_rows(min_row=2, values_only=True))
     marks = {row[1]: row[5] for row in rows if str(row[0]).startswith("第")}
-    assert marks == {"甲": "当选", "乙": "", "丙": "当选（抽签）", "丁": ""}
+    assert marks == {"甲": "当选", "乙": "并列", "丙": "当选（抽签）", "丁": None}
     assert any(row[0] == "并列的决定" and row[5] == note for row in rows)
 
 

@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse
 from api.deps import CurrentUser, IdempotencyDep, IdPath, SessionDep
 from api.documents import attachment, xlsx
 from api.schemas.poll_results import PollResults, TieResolve
+from api.schemas.polls import PollRead
 from api.services.votes import results
 
 router = APIRouter(tags=["poll results"])
@@ -70,3 +71,21 @@ async def resolve_tie(
 ) -> JSONResponse:
     view = await results.resolve_tie(session, user, poll_id, body.elected, body.note)
     return await idem.respond(PollResults(**view), 200)
+
+
+@router.post(
+    "/polls/{poll_id}/runoff",
+    response_model=PollRead,
+    status_code=201,
+    summary="从并列发起决选投票（社工，选举结束后，约定以决选投票解决并列的）",
+    description=(
+        "新建一次选举草稿：候选人为并列争取最后席位的人，应选人数为剩下的席位数，投票人范围、规则、是否无记名"
+        "与原选举相同（名册在发布后重新生成）；默认一天后开始、投票时长与原选举相同，"
+        "发布前可以修改（PATCH /polls/{id}）。"
+        "原选举的结果里写明这次决选投票。没有并列为 409 poll_no_tie；约定抽签的为 409 poll_tie_rule；"
+        "已经发起（且没有取消）的为 409 poll_runoff_exists。" + HIDDEN
+    ),
+)
+async def open_runoff(poll_id: IdPath, user: CurrentUser, session: SessionDep, idem: IdempotencyDep) -> JSONResponse:
+    view = await results.open_runoff(session, user, poll_id)
+    return await idem.respond(PollRead(**view))

@@ -316,12 +316,12 @@ def runoff_title(title: str) -> str:
     return title[: 64 - len(RUNOFF_SUFFIX)] + RUNOFF_SUFFIX
 
 
-async def open_runoff(session: AsyncSession, user: User, poll_id: int) -> Poll:
+async def open_runoff(session: AsyncSession, user: User, poll_id: int) -> dict[str, Any]:
     """`POST /polls/{id}/runoff` (staff, tie rule `runoff`, after the close): a draft election among
     the tied for the seats left, with the same electorate, rule, quorum, secrecy and tie rule, its
     `runoff_of` naming this poll. It opens a day later for as long as this one ran, unless staff
     change its times before publishing it. One run-off at a time (another only if it was
-    cancelled)."""
+    cancelled). Answers with the new draft as `GET /polls/{id}` shows it."""
     parent, tie = await _tied_election(session, user, poll_id, "runoff")
     question = dict(parent.questions[0])
     candidates = [option for i, option in enumerate(question.get("options") or []) if i in tie["candidates"]]
@@ -370,7 +370,9 @@ async def open_runoff(session: AsyncSession, user: User, poll_id: int) -> Poll:
     }
     parent.result = await count(session, parent)
     await session.flush()
-    return runoff
+    from api.services.votes import polls
+
+    return await polls.view_of(session, runoff, True)
 
 
 # -- the export ----------------------------------------------------------------------------------
