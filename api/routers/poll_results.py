@@ -10,6 +10,7 @@ from api.schemas.polls import PollRead
 from api.services.votes import results
 
 router = APIRouter(tags=["poll results"])
+XLSX = ".xlsx"
 
 HIDDEN = (
     "投票结束（closes_at）之前，任何人（包括社区工作人员）都看不到结果：409 poll_results_hidden，"
@@ -52,7 +53,7 @@ async def export(poll_id: IdPath, user: CurrentUser, session: SessionDep) -> Res
     return Response(
         data,
         media_type=xlsx.CONTENT_TYPE,
-        headers={"Content-Disposition": attachment(f"投票结果-{poll_id}.xlsx", f"poll-{poll_id}-results.xlsx")},
+        headers={"Content-Disposition": attachment(f"投票结果-{poll_id}{XLSX}", f"poll-{poll_id}-results{XLSX}")},
     )
 
 
