@@ -11,6 +11,7 @@ close; the worker runs the `polls.close` job."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -21,10 +22,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from api import clock
-from api.db.models import Household, PollBallot
+from api.db.models import Household, OutboxJob, PollBallot, User
+from api.services.votes import voting
 from tests.conftest import make_settings
 from tests.factories import Person, community, grant, join, login, platform_admin
 from workers import jobs  # noqa: F401 - registers the handlers
@@ -581,3 +583,49 @@ async def test_secret_ballots_cannot_be_tied_to_their_voters_through_any_endpoin
     assert sum(1 for r in roll if r[3] == "是") == 4  # 已参与
     for ballot_id in ballot_ids:
         assert ballot_id not in cells
+
+
+# -- closing ---------------------------------------------------------------------------------------
+
+
+async def test_a_poll_whose_jobs_were_lost_is_opened_and_closed_by_the_sweep(w):
+    pid = (await w.poll())["id"]
+    await w.publish(pid)  # scheduled: nobody votes, and its jobs are lost
+    async with w.db.session() as session:
+        await session.execute(delete(OutboxJob).where(OutboxJob.kind.in_(("polls.open", "polls.close"))))
+        await session.commit()
+    clock.freeze(CLOSES + timedelta(minutes=10))
+    await w.run_worker()  # the periodic polls.close_due
+    page = (await w.client.get(f"{API}/polls/{pid}", headers=w.staff.headers)).json()
+    assert (page["status"], page["tallied_at"]) == ("closed", local(CLOSES + timedelta(minutes=10)))
+    result = await w.result(pid, w.chen)
+    # the roll taken as the poll opened late, and nobody told it opened after its close
+    assert (result["turnout"]["electors"], result["turnout"]["participants"]) == (4, 0)
+    assert result["questions"][0]["outcome"]["label"] == "没有过半数的意见（仅供参考）"
+    assert await w.inbox(w.chen, "poll.opened") == []
+    assert len(await w.inbox(w.chen)) == 1
+
+
+async def test_the_count_waits_for_a_vote_under_way_and_a_later_vote_is_refused(w):
+    """A vote holds the poll FOR SHARE while it writes; closing takes it FOR UPDATE, so the count
+    (here by the first reader after the close) waits for the vote and counts it. On SQLite the two
+    queue for the single writer, with the same outcome."""
+    pid = (await w.poll())["id"]
+    await w.publish(pid)
+    clock.freeze(VOTING)
+    await w.vote(w.zhou, pid, answers(1))
+    async with w.db.session() as session:
+        chen = await session.get(User, w.chen.user_id)
+        assert chen is not None
+        await voting.cast(session, chen, pid, answers(0))  # under way: not committed yet
+        clock.freeze(CLOSES)
+        reading = asyncio.create_task(w.results(pid, w.li))
+        await asyncio.sleep(0.5)
+        assert not reading.done()  # the count waits for the vote
+        await session.commit()
+    result = (await reading).json()
+    assert [o["votes"] for o in result["questions"][0]["options"]] == [1, 1]
+    assert result["turnout"]["participants"] == 2
+    late = await w.client.post(f"{API}/polls/{pid}/ballot", json={"answers": answers(0)}, headers=w.li.headers)
+    assert late.status_code == 409
+    assert (await w.result(pid))["turnout"]["participants"] == 2

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentUser, IdempotencyDep, IdPath, SessionDep
+from api.deps import CurrentUser, IdempotencyDep, IdPath, SessionDep, writes
 from api.documents import attachment, xlsx
 from api.schemas.poll_results import PollResults, TieResolve
 from api.schemas.polls import PollRead
@@ -32,6 +32,7 @@ WHO = "本社区居民（草稿除外）和社工可以看；其他社区的人�
         "选举：名次、当选的人、最后席位的并列（剩下的席位数、约定的解决办法、抽签结果或决选投票）。" + HIDDEN + WHO
     ),
 )
+@writes  # the first reader after the close may count and close the poll
 async def get_results(poll_id: IdPath, user: CurrentUser, session: SessionDep) -> PollResults:
     return PollResults(**await results.results(session, user, poll_id))
 
@@ -48,6 +49,7 @@ async def get_results(poll_id: IdPath, user: CurrentUser, session: SessionDep) -
     response_class=Response,
     responses={200: {"content": {xlsx.CONTENT_TYPE: {}}}},
 )
+@writes
 async def export(poll_id: IdPath, user: CurrentUser, session: SessionDep) -> Response:
     data = await results.export(session, user, poll_id)
     return Response(
