@@ -629,3 +629,22 @@ async def test_the_count_waits_for_a_vote_under_way_and_a_later_vote_is_refused(
     late = await w.client.post(f"{API}/polls/{pid}/ballot", json={"answers": answers(0)}, headers=w.li.headers)
     assert late.status_code == 409
     assert (await w.result(pid))["turnout"]["participants"] == 2
+
+
+async def test_a_quorum_not_reached_leaves_no_majority_view(w):
+    # 4 households on the roll, a quorum of 60 %: 2.4 households, so 3 are needed; 2 take part
+    pid = (await w.poll(rule="quorum", quorum_percent=60))["id"]
+    await w.publish(pid)
+    clock.freeze(VOTING)
+    await w.vote(w.chen, pid, answers(0))
+    await w.vote(w.zhou, pid, answers(0))
+    clock.freeze(CLOSES)
+    result = await w.result(pid)
+    (quorum,) = result["thresholds"]
+    assert (quorum["key"], quorum["numerator"], quorum["denominator"], quorum["needed"]) == ("quorum", 2, 4, 3)
+    assert quorum["met"] is False and quorum["percent"] == 50.0
+    assert result["valid"] is False
+    (q,) = result["questions"]
+    assert [o["votes"] for o in q["options"]] == [2, 0]  # the figures are still published
+    assert q["outcome"] == {**q["outcome"], "status": "invalid", "label": "参与率未达到60%（仅供参考）"}
+    assert all(o["majority"] is False for o in q["options"])
