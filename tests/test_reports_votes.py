@@ -20,6 +20,7 @@ polls, by the time their voting closes
 survey responses, by the day submitted
   S1 (each person)    Dec 1 陈明 (app) | Dec 2 林梅 (app), one paper questionnaire from 3栋
   S2 (each household) Dec 2 周强 (app)
+  S3 cancelled on Dec 3  Dec 2 李华 (app): never counted
   (C's survey, answered Dec 2, is never B's.)
 
   December: 4 (app 3, paper 1) from 2 questionnaires."""
@@ -102,6 +103,11 @@ async def scene(w: World) -> dict[str, int]:
     await ok(await w.client.post(f"{API}/surveys/{s2}/responses", json={"answers": answers()}, headers=w.zhou.headers))
     answered = {"answers": answers()}
     await ok(await w.client.post(f"{API}/surveys/{c_survey}/responses", json=answered, headers=w.c_resident.headers))
+    s3 = await survey(w, title="停车需求（重复发起）")
+    await ok(await w.client.post(f"{API}/surveys/{s3}/responses", json=answered, headers=w.li.headers))
+    clock.freeze(NOW + timedelta(days=2))
+    dropped = {"reason": "与另一份问卷重复"}
+    await ok(await w.client.post(f"{API}/surveys/{s3}/cancel", json=dropped, headers=w.staff.headers), 200)
 
     clock.freeze(NOW + timedelta(days=24))  # Friday 25 December
     return {"p1": p1, "e1": e1, "s1": s1, "s2": s2}

@@ -1100,7 +1100,8 @@ async def _polls(session: AsyncSession, facts: Facts, start: datetime, end: date
 
 
 async def _survey_responses(session: AsyncSession, facts: Facts) -> None:
-    """Questionnaires received in the period, by the (local) day each was submitted."""
+    """Questionnaires received in the period, by the (local) day each was submitted; not those of
+    a survey staff cancelled (its answers are kept, but it was not carried out)."""
     rows = (
         await session.execute(
             select(
@@ -1113,6 +1114,7 @@ async def _survey_responses(session: AsyncSession, facts: Facts) -> None:
             .join(Survey, Survey.id == SurveyResponse.survey_id)
             .where(
                 Survey.community_id == facts.community.id,
+                Survey.status != "cancelled",
                 SurveyResponse.submitted_on >= facts.span.first,
                 SurveyResponse.submitted_on <= facts.span.last,
             )

@@ -592,7 +592,7 @@ INDICATORS: dict[str, Indicator] = {
         Indicator(
             "survey_responses",
             "调研问卷回收",
-            "统计期内收到的需求调研问卷份数（小程序填写和社工录入的纸质问卷），按提交日期计。",
+            "统计期内收到的需求调研问卷份数（小程序填写和社工录入的纸质问卷），按提交日期计；已取消的调研不计。",
             "份",
             "survey_responses",
             count,
