@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from api import clock, localtime
@@ -42,8 +41,9 @@ from api.console import web
 from api.console.meetings import attempt, messages, refused, service_errors, validated
 from api.deps import IdPath, SettingsDep
 from api.documents import attachment, xlsx
-from api.errors import AppError, Unprocessable
+from api.errors import AppError, NotFound
 from api.pagination import MAX_ID
+from api.schemas.poll_results import TieResolve
 from api.schemas.polls import (
     PollCancel,
     PollCandidate,
@@ -122,7 +122,7 @@ OBJECTION_LABELS = {
     "add_member_id": "补登的居民",
     "add_household_id": "补登的户",
 }
-TIE_LABELS = {"elected": "抽中的候选人", "note": "说明"}
+TIE_LABELS = {"elected": "抽中的候选人", "note": "抽签记录"}
 
 
 @dataclass
@@ -142,8 +142,12 @@ def poll_url(desk: web.Desk, poll_id: int) -> str:
 
 
 async def _community_poll(desk: web.Desk, poll_id: int) -> None:
-    """Another community's poll is not found here (404), whoever asks."""
-    await common.community_poll(desk.session, desk.viewer.user, desk.community.id, poll_id)
+    """Another community's poll is not found here (404), whoever asks — also someone who is staff
+    here and a resident there (`common.community_poll` would tell them 403 before looking at the
+    community). The desk already checked that they are staff of this community."""
+    poll, staff = await common.readable_poll(desk.session, desk.viewer.user, poll_id)
+    if poll.community_id != desk.community.id or not staff:
+        raise NotFound(*common.POLL_MISSING)
 
 
 def _number(raw: str, name: str, errors: dict[str, str]) -> int | None:
@@ -427,6 +431,8 @@ def _poll_data(values: dict[str, Any], tz: ZoneInfo) -> tuple[dict[str, Any], di
         if _blank_row(q, "text", "options"):
             continue
         labels = [line.strip() for line in q["options"].splitlines() if line.strip()]
+        if len(labels) < 2:
+            errors[f"q-{i}-options"] = "至少要有两个选项，每行写一个"
         approves = q["approves"].strip()
         if rule == "art278" and approves and approves not in labels:
             errors[f"q-{i}-approves"] = "应与上面的某一个选项完全一样，如 同意"
@@ -441,7 +447,8 @@ def _poll_data(values: dict[str, Any], tz: ZoneInfo) -> tuple[dict[str, Any], di
             question["max_choices"] = _number(q["max"], f"q-{i}-max", errors)
         checked_q = validated(PollQuestion, question, QUESTION_LABELS)
         if isinstance(checked_q, dict):
-            errors.update(_prefixed(checked_q, f"q-{i}-"))
+            for key, text in _prefixed(checked_q, f"q-{i}-").items():
+                errors.setdefault(key, text)
         rows[f"questions[{len(data['questions'])}]"] = i
         data["questions"].append(question)
     return data, errors, rows
@@ -462,8 +469,7 @@ def _form_key(field: str, rows: dict[str, int]) -> str:
 def _service_refusals(exc: AppError, rows: dict[str, int]) -> dict[str, str]:
     if exc.code == "validation_error" and isinstance(exc.details, list):
         return {
-            _form_key(str(d.get("field")), rows): web.zh_fields(str(d.get("message")), POLL_LABELS)
-            for d in exc.details
+            _form_key(str(d.get("field")), rows): web.zh_fields(str(d.get("message")), POLL_LABELS) for d in exc.details
         }
     return {"_": web.zh_fields(exc.message, POLL_LABELS)}
 
@@ -484,7 +490,8 @@ async def _form_context(
 ) -> dict[str, Any]:
     preview = None
     if values["electorate"] in common.ELECTORATE_LABELS:
-        preview = await polls.electorate_preview(desk.session, desk.viewer.user, desk.community.id, values["electorate"])
+        electorate = values["electorate"]
+        preview = await polls.electorate_preview(desk.session, desk.viewer.user, desk.community.id, electorate)
     return {
         "values": values,
         "errors": errors,
@@ -511,9 +518,7 @@ async def _form(
     return web.render(request, "polls/_form.html", context, status_code=status, desk=desk)
 
 
-async def _save(
-    request: Request, desk: web.Desk, poll_id: int | None
-) -> Response:
+async def _save(request: Request, desk: web.Desk, poll_id: int | None) -> Response:
     """The draft's form sent: re-rendered if a button changed its shape; else checked and saved
     (`polls.create_poll` or `polls.update_poll`), or re-rendered with the refusals."""
     form = await request.form(max_files=0, max_fields=4 * MAX_FORM_CANDIDATES + 10 * MAX_FORM_QUESTIONS + 40)
@@ -681,14 +686,20 @@ async def resolve_tie(
     poll_id: IdPath,
     request: Request,
     desk: web.DeskDep,
-    elected: Annotated[list[int], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+    elected: Annotated[list[Annotated[str, Form(max_length=4)]], Form(max_length=50)] = [],  # noqa: B006
     note: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    """Whom the lot elected among the tied (`results.resolve_tie`: exactly the seats left)."""
+    """Whom the lot elected among the tied (`results.resolve_tie`: exactly the seats left, with the
+    record of the draw everyone reads)."""
     await _community_poll(desk, poll_id)
-    if not elected:
-        return refused(request, "tie-form", ["抽中的候选人：请选择"])
-    call = partial(results.resolve_tie, desk.session, desk.viewer.user, poll_id, elected, note.strip())
+    errors: dict[str, str] = {}
+    chosen = [int(i) for i in elected if DIGITS.fullmatch(i)]
+    if not chosen:
+        errors["elected"] = "请勾选抽中的候选人"
+    body = errors or validated(TieResolve, {"elected": chosen, "note": note}, TIE_LABELS)
+    if isinstance(body, dict):
+        return refused(request, "tie-form", messages(body, TIE_LABELS))
+    call = partial(results.resolve_tie, desk.session, desk.viewer.user, poll_id, body.elected, body.note)
     return await attempt(request, desk, "tie-form", TIE_LABELS, call) or await _whole(request, desk, poll_id)
 
 
@@ -873,7 +884,9 @@ async def read_entry(request: Request, settings: SettingsDep) -> Entry:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         declared = request.headers.get("content-length", "")
-        too_large = AppError("image_too_large", "照片太大了", status=413, details={"max_bytes": settings.media_max_bytes})
+        too_large = AppError(
+            "image_too_large", "照片太大了", status=413, details={"max_bytes": settings.media_max_bytes}
+        )
         if declared.isdecimal() and int(declared) > limit:
             raise too_large
         chunks, size = [], 0

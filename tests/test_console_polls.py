@@ -1,0 +1,389 @@
+"""Polls and elections in the staff console, through HTTP on both engines: the list with phase,
+standing and turnout; a draft from the form (questions added and removed, art. 278's options
+prefilled, an election's candidates) with the refusals beside the fields; the electorate's preview;
+editing a draft and not after publishing; publishing and cancelling; the roll searched by address,
+who took part and how, objections answered with an elector struck or added; paper and proxy
+ballots with their photo (a secret poll's receipt shown once), refused for an elector who voted in
+the app; live turnout while voting and no results before the close, staff included; after the
+close the results with their thresholds, a tie settled by lot or sent to a run-off, and the export.
+Who may see what, and CSRF.
+
+Every change is read back through the API, so that each test shows the console went through the
+services."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+
+from api import clock
+from tests.console import Browser
+from tests.test_concerns import jpeg
+from tests.test_polls import API, NOW, NO, YES, World, at, question, settings  # noqa: F401 - settings is a fixture
+
+
+@pytest.fixture(autouse=True)
+def _now():
+    clock.freeze(NOW)  # Tuesday 1 December 2026, 10:00 in Shanghai
+
+
+@pytest.fixture
+async def w(client, app) -> World:
+    return await World().build(client, app)
+
+
+def text_of(html: str) -> str:
+    """The page's text, tags and spacing gone, for asserting on what staff read."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def base(w: World) -> str:
+    return f"/console/c/{w.b}/polls"
+
+
+def flashed(response: Any) -> str:
+    """A refusal sent to the page's #flash line."""
+    assert response.headers.get("HX-Retarget") == "#flash", response.headers
+    return text_of(response.text)
+
+
+def beside(response: Any, form_id: str) -> str:
+    """A refusal shown in a form's own slot: the form keeps what was typed."""
+    assert response.status_code == 422, response.text
+    assert response.headers.get("HX-Retarget") == f"#{form_id}-errors", response.headers
+    return text_of(response.text)
+
+
+def section(html: str, element_id: str) -> str:
+    """The HTML of the element with this id, up to the end of its section."""
+    return html.split(f'id="{element_id}"', 1)[1].split("</section>", 1)[0]
+
+
+async def staff_console(console: Any, w: World) -> Browser:
+    browser: Browser = await console(w.staff)
+    return browser
+
+
+def poll_form(**fields: Any) -> dict[str, Any]:
+    """The draft's form as the browser sends it: a household poll with one question."""
+    form: dict[str, Any] = {
+        "kind": "poll",
+        "title": "屋顶花园怎么用",
+        "body": "3栋屋顶花园今年重新布置。",
+        "electorate": "household",
+        "rule": "majority",
+        "objection_days": "0",
+        "opens_at": "2026-12-01T10:00",
+        "closes_at": "2026-12-08T10:00",
+        "question_count": "1",
+        "candidate_count": "0",
+        "q-0-text": "屋顶花园改作什么用？",
+        "q-0-kind": "single",
+        "q-0-options": "种菜\n花园\n晾晒区",
+        "action": "save",
+    }
+    form.update(fields)
+    return form
+
+
+async def polls_of(w: World) -> list[dict[str, Any]]:
+    listed = await w.client.get(f"{API}/communities/{w.b}/polls", headers=w.staff.headers)
+    assert listed.status_code == 200, listed.text
+    items: list[dict[str, Any]] = listed.json()["items"]
+    return items
+
+
+async def close(w: World, poll_id: int) -> None:
+    """Past the close, and the worker's `polls.close` counts it."""
+    view = await w.view(poll_id)
+    clock.freeze(NOW)
+    closes = view["closes_at"]
+    from datetime import datetime
+
+    clock.freeze(datetime.fromisoformat(closes) + timedelta(minutes=1))
+    await w.run_worker()
+    assert (await w.view(poll_id))["status"] == "closed"
+
+
+# -- the list and a new draft ----------------------------------------------------------------------
+
+
+async def test_the_list_shows_each_poll_with_its_phase_standing_and_turnout(client, console, w):
+    draft = await w.draft(title="草稿里的投票")
+    opened = await w.opened()
+    assert (await w.vote(w.chen, opened["id"])).status_code == 201
+    election = await w.opened(kind="election", electorate="resident")
+    c_poll = await w.create(w.c_staff, w.c, title="C社区的投票")
+    assert c_poll.status_code == 201
+
+    browser = await staff_console(console, w)
+    page = await browser.get(base(w))
+    assert page.status_code == 200, page.text
+    assert 'aria-current="page">投票选举</a>' in page.text
+    rows = {
+        int(m.group(1)): text_of(m.group(2))
+        for m in re.finditer(r'<tr data-poll="(\d+)">(.*?)</tr>', page.text, re.S)
+    }
+    assert set(rows) == {draft["id"], opened["id"], election["id"]}  # not C's
+    assert "草稿里的投票" in rows[draft["id"]] and "草稿" in rows[draft["id"]] and "意向征询" in rows[draft["id"]]
+    assert "投票中" in rows[opened["id"]] and "每户" in rows[opened["id"]]
+    assert "1/3户（33.33%）" in rows[opened["id"]]  # 101 voted of 101, 102, 103
+    assert "选举" in rows[election["id"]] and "0/5人（0.00%）" in rows[election["id"]]
+    # by status
+    drafts = await browser.get(f"{base(w)}?status=draft")
+    assert f'data-poll="{draft["id"]}"' in drafts.text and f'data-poll="{opened["id"]}"' not in drafts.text
+
+
+async def test_a_new_poll_comes_from_the_form_and_refusals_come_back_beside_the_fields(client, console, w):
+    browser = await staff_console(console, w)
+    page = await browser.get(f"{base(w)}/new?kind=poll")
+    assert page.status_code == 200, page.text
+    assert 'id="poll-form"' in page.text and 'name="q-0-text"' in page.text
+    # the electorate's preview: three households with an adult
+    preview = section(page.text, "electorate-preview")
+    assert re.search(r'data-count="electors">3<', preview) and re.search(r'data-count="households">3<', preview)
+
+    refused = await browser.post(
+        base(w), data=poll_form(title=" ", **{"q-0-options": "只有一个", "closes_at": "2026-12-01T09:00"})
+    )
+    assert refused.status_code == 422, refused.text
+    said = text_of(refused.text)
+    assert "名称：请填写" in said
+    assert "第1题的选项：至少要有两个选项，每行写一个" in said
+    assert 'value="屋顶花园改作什么用？"' in refused.text  # what was typed stays
+    # the service's own rules come back beside their field too
+    backwards = await browser.post(base(w), data=poll_form(closes_at="2026-12-01T09:00"))
+    assert backwards.status_code == 422 and "截止时间：截止时间应晚于开始时间" in text_of(backwards.text)
+    assert 'id="err-closes_at"' in backwards.text
+    too_many = await browser.post(
+        base(w), data=poll_form(**{"q-0-kind": "multiple", "q-0-min": "1", "q-0-max": "5"})
+    )
+    assert too_many.status_code == 422
+    assert "第1题的最多选几项：最多可选的项数不能超过选项数（3）" in text_of(too_many.text)
+    assert 'id="err-q-0-max"' in too_many.text
+    assert await polls_of(w) == []  # nothing of the refused attempts
+
+    made = await browser.post(
+        base(w), data=poll_form(**{"q-0-kind": "multiple", "q-0-max": "2", "q-0-allow_text": "1"})
+    )
+    assert made.status_code == 204, made.text
+    (poll,) = await polls_of(w)
+    assert made.headers["HX-Redirect"] == f"{base(w)}/{poll['id']}"
+    view = await w.view(poll["id"])
+    assert (view["title"], view["electorate"], view["rule"], view["status"]) == (
+        "屋顶花园怎么用",
+        "household",
+        "majority",
+        "draft",
+    )
+    assert (view["opens_at"], view["closes_at"]) == ("2026-12-01T10:00:00+08:00", "2026-12-08T10:00:00+08:00")
+    (q,) = view["questions"]
+    assert [o["label"] for o in q["options"]] == ["种菜", "花园", "晾晒区"]
+    assert (q["kind"], q["min_choices"], q["max_choices"], q["allow_text"]) == ("multiple", 1, 2, True)
+
+
+async def test_questions_are_added_and_removed_and_art278_questions_come_prefilled(client, console, w):
+    browser = await staff_console(console, w)
+    await browser.get(f"{base(w)}/new")
+    more = await browser.post(base(w), data=poll_form(action="add_question"))
+    assert more.status_code == 200 and more.text.count('class="question"') == 2
+    assert 'name="question_count" value="2"' in more.text
+    assert 'value="屋顶花园改作什么用？"' in more.text  # the first stays as typed
+    fewer = await browser.post(
+        base(w), data=poll_form(question_count="2", action="remove_question-0", **{"q-1-text": "第二题"})
+    )
+    assert fewer.text.count('class="question"') == 1 and 'value="第二题"' in fewer.text
+    assert await polls_of(w) == []  # nothing saved by those buttons
+
+    # the rule changes to art. 278: the flats, and a blank question offered 同意/反对/弃权 with 同意 approving
+    art278 = await browser.post(
+        base(w),
+        data=poll_form(
+            rule="art278",
+            question_count="2",
+            action="refresh",
+            **{"q-0-options": "", "q-0-text": "是否同意更换电梯？"},
+        ),
+    )
+    assert art278.status_code == 200
+    assert '<option value="flat" selected>' in art278.text
+    assert "同意\n反对\n弃权</textarea>" in art278.text and 'name="q-0-approves" value="同意"' in art278.text
+    assert 'name="owners_assembly"' in art278.text and 'name="special_majority"' in art278.text
+
+    form = poll_form(
+        rule="art278",
+        electorate="flat",
+        owners_assembly="1",
+        special_majority="1",
+        **{"q-0-text": "是否同意使用维修资金更换电梯？", "q-0-options": "同意\n反对\n弃权", "q-0-approves": "赞成"},
+    )
+    wrong = await browser.post(base(w), data=form)
+    assert wrong.status_code == 422 and "第1题的表示同意的选项：应与上面的某一个选项完全一样" in text_of(wrong.text)
+    made = await browser.post(base(w), data={**form, "q-0-approves": "同意"})
+    assert made.status_code == 204, made.text
+    (poll,) = await polls_of(w)
+    view = await w.view(poll["id"])
+    assert (view["standing"], view["rule"], view["electorate"], view["special_majority"]) == (
+        "业主大会表决",
+        "art278",
+        "flat",
+        True,
+    )
+    (q,) = view["questions"]
+    assert [(o["label"], o["approves"]) for o in q["options"]] == [("同意", True), ("反对", False), ("弃权", False)]
+
+
+async def test_an_election_comes_from_the_form_with_its_candidates_seats_and_tie_rule(client, console, w):
+    browser = await staff_console(console, w)
+    page = await browser.get(f"{base(w)}/new?kind=election")
+    assert page.text.count('class="candidate"') == 3 and 'name="seats"' in page.text
+    form = {
+        "kind": "election",
+        "title": "院落自治委员会选举",
+        "body": "",
+        "electorate": "resident",
+        "rule": "majority",
+        "secret": "1",
+        "objection_days": "0",
+        "opens_at": "2026-12-01T10:00",
+        "closes_at": "2026-12-08T10:00",
+        "seats": "2",
+        "tie_rule": "runoff",
+        "question_count": "0",
+        "candidate_count": "4",
+        "c-0-name": "张桂兰",
+        "c-0-statement": "3栋楼栋长",
+        "c-1-name": "刘建国",
+        "c-2-name": "",  # a blank row is left out
+        "c-3-name": "赵小燕",
+        "c-3-statement": "想把院子里的路灯修好",
+        "action": "save",
+    }
+    one_short = await browser.post(base(w), data={**form, "seats": "4"})
+    assert one_short.status_code == 422 and "候选人：候选人不能少于应选人数（4）" in text_of(one_short.text)
+    added = await browser.post(base(w), data={**form, "action": "add_candidate"})
+    assert added.text.count('class="candidate"') == 5
+    made = await browser.post(base(w), data=form)
+    assert made.status_code == 204, made.text
+    (poll,) = await polls_of(w)
+    view = await w.view(poll["id"])
+    assert (view["kind"], view["standing"], view["seats"], view["tie_rule"], view["secret"]) == (
+        "election",
+        "选举",
+        2,
+        "runoff",
+        True,
+    )
+    assert [(c["name"], c["statement"]) for c in view["candidates"]] == [
+        ("张桂兰", "3栋楼栋长"),
+        ("刘建国", ""),
+        ("赵小燕", "想把院子里的路灯修好"),
+    ]
+
+
+async def test_the_electorate_preview_counts_electors_households_area_and_flats_missing_an_area(client, console, w):
+    await w.flat(w.h101, 8953)
+    await w.flat(w.h102, None)  # an owner without an area
+    await w.flat(w.h103, 10000, owner=False)
+    browser = await staff_console(console, w)
+    await browser.get(f"{base(w)}/new")
+    residents = await browser.get(f"{base(w)}/electorate?electorate=resident", headers={"HX-Request": "true"})
+    assert residents.status_code == 200
+    # 陈明, 林梅, 周强, 王奶奶 (an elder), 李华: the child is not an elector
+    assert re.search(r'data-count="electors">5<', residents.text)
+    assert re.search(r'data-count="households">3<', residents.text)
+    flats = await browser.get(f"{base(w)}/electorate?electorate=flat", headers={"HX-Request": "true"})
+    assert re.search(r'data-count="electors">1<', flats.text) and re.search(r'data-count="weight">89.53<', flats.text)
+    assert 'data-missing-area="1"' in flats.text and "有 1 户业主还没有登记专有部分面积" in text_of(flats.text)
+
+
+# -- a draft, published, cancelled -------------------------------------------------------------------
+
+
+async def test_a_draft_is_edited_published_and_then_no_longer_edited(client, console, w):
+    poll = await w.draft(questions=[question(), question("还想要什么？", "花架", "座椅", kind="multiple")])
+    pid = poll["id"]
+    browser = await staff_console(console, w)
+    page = await browser.get(f"{base(w)}/{pid}")
+    assert page.status_code == 200, page.text
+    assert 'data-phase="draft"' in page.text and "发布" in page.text
+    edit = await browser.get(f"{base(w)}/{pid}/edit")
+    assert edit.status_code == 200
+    assert 'value="屋顶花园怎么用"' in edit.text and "同意\n反对</textarea>" in edit.text
+    assert 'name="q-1-kind"' in edit.text and '<option value="multiple" selected>' in edit.text
+    form = poll_form(
+        title="屋顶花园怎么用（修改）",
+        question_count="2",
+        **{"q-0-options": "同意\n反对", "q-1-text": "还想要什么？", "q-1-kind": "multiple", "q-1-options": "花架\n座椅"},
+    )
+    saved = await browser.post(f"{base(w)}/{pid}/edit", data=form)
+    assert saved.status_code == 204 and saved.headers["HX-Redirect"] == f"{base(w)}/{pid}"
+    view = await w.view(pid)
+    assert view["title"] == "屋顶花园怎么用（修改）" and len(view["questions"]) == 2
+
+    published = await browser.post(f"{base(w)}/{pid}/publish")
+    assert published.status_code == 200, published.text
+    assert 'data-phase="voting"' in published.text and "登记纸质选票" in published.text
+    assert (await w.view(pid))["status"] == "open"
+    again = await browser.get(f"{base(w)}/{pid}/edit")
+    assert again.status_code == 409 and "只有草稿才能修改" in text_of(again.text)
+    late = await browser.post(f"{base(w)}/{pid}/edit", data=form)
+    assert late.status_code == 409 and "只有草稿才能修改" in flashed(late)
+
+
+async def test_publishing_is_refused_with_the_reason_and_cancelling_needs_a_reason(client, console, w):
+    await w.flat(w.h101, 8953)
+    await w.flat(w.h102, None)
+    flats = await w.draft(electorate="flat")
+    browser = await staff_console(console, w)
+    await browser.get(f"{base(w)}/{flats['id']}")
+    refused = await browser.post(f"{base(w)}/{flats['id']}/publish")
+    assert refused.status_code == 409 and "有 1 户业主还没有登记专有部分面积" in flashed(refused)
+    assert (await w.view(flats["id"]))["status"] == "draft"
+
+    opened = await w.opened()
+    blank = await browser.post(f"{base(w)}/{opened['id']}/cancel", data={"reason": " "})
+    assert "取消原因：请填写" in beside(blank, "cancel-form")
+    assert (await w.view(opened["id"]))["status"] == "open"
+    cancelled = await browser.post(f"{base(w)}/{opened['id']}/cancel", data={"reason": "方案要调整"})
+    assert cancelled.status_code == 200 and 'data-phase="cancelled"' in cancelled.text
+    assert "已取消：方案要调整" in text_of(cancelled.text)
+    view = await w.view(opened["id"])
+    assert (view["status"], view["cancel_reason"]) == ("cancelled", "方案要调整")
+
+
+# -- who may see and do what ------------------------------------------------------------------------------
+
+
+async def test_residents_are_refused_other_communities_see_nothing_and_changes_need_the_token(client, console, w):
+    from tests.factories import join
+
+    poll = await w.opened()
+    pid = poll["id"]
+    await join(client, w.c_staff, w.b, "3栋", "1单元", "909")  # C's staff is a resident of B
+    theirs = await console(w.c_staff)
+    for path in ("", f"/{pid}", f"/{pid}/roll", f"/{pid}/entries", f"/{pid}/turnout", "/new"):
+        as_resident = await theirs.get(f"{base(w)}{path}")
+        assert as_resident.status_code == 403, (path, as_resident.status_code)
+    c_base = f"/console/c/{w.c}/polls"
+    for path in (f"/{pid}", f"/{pid}/roll", f"/{pid}/entries", f"/{pid}/turnout", f"/{pid}/edit", f"/{pid}/export.xlsx"):
+        hidden = await theirs.get(f"{c_base}{path}")
+        assert hidden.status_code == 404, (path, hidden.status_code)
+        assert "屋顶花园" not in hidden.text
+    await theirs.get(c_base)
+    for path, data in (
+        (f"/{pid}/cancel", {"reason": "别人的投票"}),
+        (f"/{pid}/publish", {}),
+        (f"/{pid}/tally", {}),
+    ):
+        hidden = await theirs.post(f"{c_base}{path}", data=data)
+        assert hidden.status_code == 404, (path, hidden.status_code)
+    mine = await staff_console(console, w)
+    no_token = await mine.post(f"{base(w)}/{pid}/cancel", data={"reason": "没有令牌"}, csrf=False)
+    assert no_token.status_code == 403 and "页面已过期" in no_token.text
+    assert (await w.view(pid))["status"] == "open"
