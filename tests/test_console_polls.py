@@ -744,3 +744,31 @@ async def test_an_election_tie_opens_a_runoff_draft_from_the_console(client, con
     assert edit.status_code == 200 and 'value="张桂兰"' in edit.text
     page = await browser.get(f"{base(w)}/{pid}")
     assert f'href="{base(w)}/{runoff[0]["id"]}"' in page.text and "已发起决选投票" in text_of(page.text)
+
+
+async def test_a_ballot_photo_larger_than_a_form_may_be_is_taken_and_one_too_large_refused(client, console, w):
+    import os
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (1000, 1000), os.urandom(3_000_000)).save(buffer, "JPEG", quality=95)
+    photo = buffer.getvalue()
+    assert len(photo) > 1024 * 1024  # past the 1 MB every other form is held to
+    poll = await w.opened()
+    browser = await staff_console(console, w)
+    await browser.get(f"{base(w)}/{poll['id']}/entries")
+    elder = await _elector_choice(browser, w, poll["id"], "102")
+    saved = await browser.post(
+        f"{base(w)}/{poll['id']}/entries",
+        data={"elector": elder, "channel": "paper", "q-0": "0"},
+        files={"photo": ("ballot.jpg", photo, "image/jpeg")},
+    )
+    assert saved.status_code == 200 and "（附照片）" in text_of(saved.text)
+    limit = w.app.state.settings.media_max_bytes
+    too_large = await browser.post(
+        f"{base(w)}/{poll['id']}/entries",
+        data={"elector": elder, "channel": "paper", "q-0": "0"},
+        files={"photo": ("ballot.jpg", b"\xff" * (limit + 70 * 1024), "image/jpeg")},
+    )
+    assert too_large.status_code == 413 and "照片太大了" in flashed(too_large)

@@ -39,6 +39,7 @@ from starlette.datastructures import FormData, UploadFile
 from api import clock, localtime
 from api.console import web
 from api.console.meetings import attempt, messages, refused, service_errors, validated
+from api.db.models import Poll
 from api.deps import IdPath, SettingsDep
 from api.documents import attachment, xlsx
 from api.errors import AppError, NotFound
@@ -68,6 +69,7 @@ BLANK_CANDIDATES = 3  # rows of a new election's candidates
 MULTIPART_OVERHEAD = 64 * 1024
 ART278_OPTIONS = ("同意", "反对", "弃权")
 DIGITS = re.compile(r"\d{1,19}")
+XLSX = ".xlsx"  # the export's suffix (kept out of the file's Chinese name)
 
 Status = Literal["draft", "scheduled", "open", "closed", "cancelled"]
 CursorQuery = Annotated[str | None, Query(max_length=512)]
@@ -141,13 +143,14 @@ def poll_url(desk: web.Desk, poll_id: int) -> str:
     return f"{_base(desk)}/{poll_id}"
 
 
-async def _community_poll(desk: web.Desk, poll_id: int) -> None:
-    """Another community's poll is not found here (404), whoever asks — also someone who is staff
-    here and a resident there (`common.community_poll` would tell them 403 before looking at the
-    community). The desk already checked that they are staff of this community."""
+async def _community_poll(desk: web.Desk, poll_id: int) -> Poll:
+    """The poll, if it is this community's; another community's is not found here (404), whoever
+    asks — also someone who is staff here and a resident there (`common.community_poll` would tell
+    them 403 before looking at the community). The desk already checked that they are staff here."""
     poll, staff = await common.readable_poll(desk.session, desk.viewer.user, poll_id)
     if poll.community_id != desk.community.id or not staff:
         raise NotFound(*common.POLL_MISSING)
+    return poll
 
 
 def _number(raw: str, name: str, errors: dict[str, str]) -> int | None:
@@ -579,15 +582,8 @@ async def electorate(
 @router.get("/polls/{poll_id}/edit")
 async def edit_page(poll_id: IdPath, request: Request, desk: web.DeskDep) -> Response:
     """The draft's form, filled in (only a draft can be changed: 409 otherwise)."""
-    await _community_poll(desk, poll_id)
+    polls.require_draft(await _community_poll(desk, poll_id), "修改")
     view = await polls.poll_view(desk.session, desk.viewer.user, poll_id)
-    if view["status"] != "draft":
-        raise AppError(
-            "poll_not_draft",
-            f"投票当前状态为「{view['status_label']}」，只有草稿才能修改",
-            status=409,
-            details={"status": view["status"]},
-        )
     context = {**await _form_context(desk, _values_of(view), {}, poll_id), "p": view}
     return web.render(request, "polls/edit.html", context, desk=desk, nav="polls")
 
@@ -677,7 +673,7 @@ async def export(poll_id: IdPath, desk: web.DeskDep) -> Response:
     """The XLSX export (`results.export`: after the close; a secret poll's ballots by receipt only)."""
     await _community_poll(desk, poll_id)
     data = await results.export(desk.session, desk.viewer.user, poll_id)
-    disposition = attachment(f"投票结果-{poll_id}.xlsx", f"poll-{poll_id}-results.xlsx")
+    disposition = attachment(f"投票结果-{poll_id}{XLSX}", f"poll-{poll_id}-results{XLSX}")
     return Response(data, media_type=xlsx.CONTENT_TYPE, headers={"Content-Disposition": disposition})
 
 
