@@ -682,7 +682,7 @@ async def resolve_tie(
     poll_id: IdPath,
     request: Request,
     desk: web.DeskDep,
-    elected: Annotated[list[Annotated[str, Form(max_length=4)]], Form(max_length=50)] = [],  # noqa: B006
+    elected: Annotated[list[str], Form(max_length=50)] = [],  # noqa: B006
     note: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
     """Whom the lot elected among the tied (`results.resolve_tie`: exactly the seats left, with the
