@@ -388,12 +388,14 @@ def create_app(
         RequestGuardMiddleware,
         limit=settings.max_json_bytes,
         # the uploads bound their own bodies: photos, and catalogue sheets (the API's and the console's)
-        # and flats sheets (areas and owners: the API's and the console's)
+        # and flats sheets (areas and owners: the API's and the console's), paper ballots' photos
         exempt=re.compile(
             rf"^({API_PREFIX}(/media|/communities/[^/]+/books/import)"
             rf"|{API_PREFIX}/communities/[^/]+/households/flats/(preview|import)"
             rf"|{console_web.PREFIX}/c/[^/]+/library/import/(preview|commit)"
-            rf"|{console_web.PREFIX}/c/[^/]+/households/flats/(preview|commit))$"
+            rf"|{console_web.PREFIX}/c/[^/]+/households/flats/(preview|commit)"
+            # a paper ballot with its photo (console.polls bounds it by the photo's limit)
+            rf"|{console_web.PREFIX}/c/[^/]+/polls/[^/]+/entries)$"
         ),
     )
     app.add_middleware(RequestContextMiddleware, settings=settings)

@@ -19,6 +19,7 @@ from api.console import (
     library,
     meetings,
     phones,
+    polls,
     projects,
     record_books,
     reports,
@@ -84,6 +85,7 @@ def install(app: FastAPI) -> None:
         record_books,
         concerns,
         meetings,
+        polls,
         follow_ups,
         surveys,
     ):

@@ -694,7 +694,9 @@ def _survey_response_rows(rows: Sequence[Any]) -> tuple[Columns, Rows]:
             "channel": SURVEY_CHANNEL_LABELS.get(channel, channel),
             "responses": n,
         }
-        for (survey_id, title, day, channel), n in sorted(counted.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][3]))
+        for (survey_id, title, day, channel), n in sorted(
+            counted.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][3])
+        )
     ]
 
 
