@@ -45,6 +45,7 @@ from api.routers import (
     library,
     meetings,
     notifications,
+    poll_results,
     polls,
     projects,
     record_books,
@@ -430,6 +431,7 @@ def create_app(
                 surveys,
                 # -- polls
                 polls,
+                poll_results,  # votes: results, export, ties (issue 16)
             )
         ),
         (API_PREFIX, volunteers.public),

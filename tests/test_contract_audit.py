@@ -243,6 +243,8 @@ COLUMNS: dict[str, str] = {
     "PollQuestion.text": "polls.questions",
     "PollUpdate.body": "polls.body",
     "PollUpdate.title": "polls.title",
+    # votes: results (issue 16)
+    "TieResolve.note": "polls.tie_resolution",
 }
 # values a service copies into another table: (what the request gives, where it is copied)
 COPIED = [

@@ -8,6 +8,7 @@ from workers.jobs import (
     maintenance,
     meetings,
     notifications,
+    poll_results,  # votes: closing polls (issue 16, results)
     polls,
     reports,
     surveys,  # -- surveys
@@ -22,6 +23,7 @@ __all__ = [
     "maintenance",
     "meetings",
     "notifications",
+    "poll_results",
     "polls",
     "reports",
     "surveys",

@@ -551,6 +551,20 @@ _declare(
 )
 
 
+# -- poll results
+_declare(
+    NotificationKind(
+        name="poll.result",
+        label="投票和选举结果",
+        params=frozenset({"poll_id", "poll_title", "standing", "summary", "turnout"}),
+        title="{standing}结果：{poll_title}",
+        body="「{poll_title}」已结束（{standing}）。{summary}。{turnout}。详细结果可以在小程序里查看。",
+        page="pages/polls/detail?id={poll_id}",
+        fields={"thing1": "{poll_title}", "thing2": "{summary}", "thing3": "{turnout}"},
+    )
+)
+
+
 def kind(name: str) -> NotificationKind:
     try:
         return KINDS[name]
