@@ -51,7 +51,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
@@ -746,6 +746,11 @@ async def _survey(s: Scene, project: ServiceProject) -> Survey:
     survey.created_at, survey.opens_at, survey.updated_at = created, opened, opened
     cause = surveys.opened_cause(survey)
     await session.execute(update(Notification).where(Notification.cause_key == cause).values(created_at=opened))
+    # the newcomer joined after it opened: she was not invited (she may still answer)
+    residents = [s.users[login].id for login in RESIDENTS]
+    await session.execute(
+        delete(Notification).where(Notification.cause_key == cause, Notification.user_id.not_in(residents))
+    )
     for user_id, at in read.items():
         await session.execute(
             update(Notification)

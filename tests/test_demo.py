@@ -561,6 +561,15 @@ async def test_demo_votes_an_election_an_open_poll_a_consultation_and_a_survey(c
     assert (await client.get(f"/api/v1/surveys/{survey['id']}/results", headers=chen.headers)).status_code == 403
     mine = (await client.get(f"/api/v1/surveys/{survey['id']}", headers=chen.headers)).json()
     assert (mine["answered"], mine["can_answer"]) == (True, False)
+    # the invitations: read by who answered in the app; the newcomer, who came later, had none
+    kinds = {"survey.opened", "poll.opened"}
+    chen_inbox = (await client.get("/api/v1/me/inbox", headers=chen.headers)).json()["items"]
+    assert sorted((n["kind"], n["read_at"] is not None) for n in chen_inbox if n["kind"] in kinds) == [
+        ("poll.opened", True), ("survey.opened", True)
+    ]  # fmt: skip
+    qian_inbox = (await client.get("/api/v1/me/inbox", headers=qian.headers)).json()["items"]
+    assert [n for n in qian_inbox if n["kind"] in kinds] == []
+    assert (await client.get(f"/api/v1/surveys/{survey['id']}", headers=qian.headers)).json()["can_answer"] is True
 
     # the reports count them over the last sixty days
     period = {"from": (today - timedelta(days=60)).isoformat(), "to": today.isoformat()}
