@@ -11,7 +11,10 @@ likes, comments, a post waiting for review, shares, their opens, a booking from 
 newcomer who joined from one (`api/demo_feed.py`); and for the reports, the street office's service
 project with its targets and three months of history since the contract began — activities tagged
 with the project and a service type, check-ins, loans, duty served, notices read
-(`api/demo_history.py`). Log in with `dev:<name>` in fake mode."""
+(`api/demo_history.py`); the concerns and five-party meetings (`api/demo_governance.py`); and the
+votes (`api/demo_votes.py`): the compound's flats with their areas and owners, a finished courtyard
+committee election, an open household poll on the rooftop garden, a finished owners' consultation
+with area figures and a needs survey with 40 responses. Log in with `dev:<name>` in fake mode."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock, demo_governance, demo_history
+from api import clock, demo_governance, demo_history, demo_votes
 from api.db.models import (
     Activity,
     Book,
@@ -180,8 +183,10 @@ async def load_demo(db: Database, *, if_empty: bool = True) -> bool:
         await _library(session, community, project)
         await _volunteers(session, community)
         await demo_history.service(session, community, project, SERVED)
+        await demo_votes.rooftop_poll(session, community)  # opened before the newcomer joined
         await record_and_share(session, community, project.id)
         await demo_governance.governance(session, community)
+        await demo_votes.votes(session, community, project)
         await session.commit()
     return True
 

@@ -24,10 +24,19 @@ async def test_demo_loads_once_and_dev_staff_is_staff_of_b_community(client, db)
     assert [(m["community_name"], m["role"]) for m in me["memberships"]] == [("B社区", "staff")]
     community_id = me["memberships"][0]["community_id"]
 
-    households = (
-        await client.get(f"/api/v1/communities/{community_id}/households?limit=100", headers=staff.headers)
-    ).json()["items"]
-    assert len(households) == 13  # with the newcomer who joined from a share
+    households, cursor = [], ""
+    while cursor is not None:
+        page = (
+            await client.get(
+                f"/api/v1/communities/{community_id}/households?limit=100&cursor={cursor}", headers=staff.headers
+            )
+        ).json()
+        households += page["items"]
+        cursor = page["next_cursor"]
+    # every flat of the compound's register; thirteen with residents (with the newcomer who joined
+    # from a share), the others nobody has joined yet
+    assert len(households) == 376
+    assert len([h for h in households if h["member_count"]]) == 13
     assert sum(h["pending_count"] for h in households) == 1
 
     admin = await login(client, "admin")
@@ -410,3 +419,177 @@ async def test_demo_governance_has_every_state_consistent_timelines_and_two_meet
     assert (v["meetings_held"]["value"], v["decisions_made"]["value"]) == (1, 2)
     drill = await client.get(f"{url}/rows", params={**period, "indicator": "concerns_raised"}, headers=staff.headers)
     assert sum("（对居民隐藏姓名）" in r["raiser"] for r in drill.json()["rows"]) == len(hidden)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        None,  # the real clock
+        datetime(2027, 3, 1, 9, 0, tzinfo=SHANGHAI),  # a Monday, the first of the month
+        datetime(2027, 1, 3, 1, 30, tzinfo=SHANGHAI),  # a Sunday night
+    ],
+    ids=["today", "first-of-month", "sunday-night"],
+)
+async def test_demo_votes_an_election_an_open_poll_a_consultation_and_a_survey(client, db, now):
+    from api.demo_votes import register
+    from api.services.votes.common import area_text
+
+    if now is not None:
+        clock.freeze(now)
+    await load_demo(db)
+    today = clock.now().astimezone(SHANGHAI).date()
+    staff, chen = await login(client, "staff"), await login(client, "chen")
+    community_id = (await client.get("/api/v1/me", headers=staff.headers)).json()["memberships"][0]["community_id"]
+    listed = (await client.get(f"/api/v1/communities/{community_id}/polls", headers=chen.headers)).json()["items"]
+    polls = {p["title"]: p for p in listed}
+    assert {t: (p["standing"], p["phase"]) for t, p in polls.items()} == {
+        "第二届院落自治委员会选举": ("选举", "closed"),
+        "党群服务站楼顶花园怎么用": ("意向征询", "voting"),
+        "中心停车场增设新能源汽车充电桩": ("意向征询", "closed"),
+    }
+
+    # the election: closed, its result for everyone — a tie for the last seat, drawn by lot
+    election = polls["第二届院落自治委员会选举"]["id"]
+    answer = await client.get(f"/api/v1/polls/{election}/results", headers=chen.headers)
+    assert answer.status_code == 200, answer.text
+    counted = answer.json()
+    assert counted["standing"] == "选举" and counted["secret"] is True
+    elected = counted["election"]["elected"]
+    assert [(e["name"], e["by"]) for e in elected] == [
+        ("刘芳", "votes"), ("张国华", "votes"), ("黄磊", "votes"), ("徐静", "votes"), ("孙秀兰", "lot")
+    ]  # fmt: skip
+    tie = counted["election"]["tie"]
+    assert sorted(tie["names"]) == ["孙秀兰", "马俊"] and tie["seats_left"] == 1 and tie["resolved"]
+    assert counted["election"]["label"] == "当选：刘芳、张国华、黄磊、徐静、孙秀兰（抽签）"
+    votes = {r["name"]: r["votes"] for r in counted["election"]["ranking"]}
+    assert votes == {"刘芳": 11, "张国华": 10, "黄磊": 9, "徐静": 8, "马俊": 7, "孙秀兰": 7, "周涛": 4}
+    turnout = counted["turnout"]
+    assert (turnout["participants"], turnout["electors"], turnout["percent"]) == (12, 12, 100.0)
+    assert {c["channel"]: c["count"] for c in turnout["by_channel"]} == {"app": 9, "paper": 3, "proxy": 0}
+    mine = (await client.get(f"/api/v1/polls/{election}/ballot", headers=chen.headers)).json()
+    assert (mine["voted"], mine["channel"], mine["answers"]) == (True, "app", None)  # secret: no choices shown
+    qian = await login(client, "qian")  # joined after the roll was taken: not on it
+    assert (await client.get(f"/api/v1/polls/{election}/ballot", headers=qian.headers)).json()["eligible"] is False
+
+    # the rooftop garden: open; results hidden from everyone, staff too; live turnout for staff only
+    rooftop = polls["党群服务站楼顶花园怎么用"]["id"]
+    for who in (staff, chen):
+        hidden = await client.get(f"/api/v1/polls/{rooftop}/results", headers=who.headers)
+        assert (hidden.status_code, hidden.json()["error"]["code"]) == (409, "poll_results_hidden")
+    live = (await client.get(f"/api/v1/polls/{rooftop}", headers=staff.headers)).json()["turnout"]
+    assert (live["participants"], live["electors"]) == (7, 12)
+    assert {c["channel"]: c["count"] for c in live["by_channel"]} == {"app": 5, "paper": 2, "proxy": 0}
+    assert (await client.get(f"/api/v1/polls/{rooftop}", headers=chen.headers)).json()["turnout"] is None
+    refused = await client.get(f"/api/v1/polls/{rooftop}/turnout", headers=chen.headers)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "poll_turnout_hidden")
+    own = (await client.get(f"/api/v1/polls/{rooftop}/ballot", headers=chen.headers)).json()
+    assert own["voted"] and own["can_change"] and own["answers"][0]["options"] == [1]
+    assert (await client.get(f"/api/v1/polls/{rooftop}/ballot", headers=qian.headers)).json()["eligible"] is False
+    wang = await login(client, "wang")  # has not voted yet: still can
+    ballot = [{"question": 0, "options": [2]}, {"question": 1, "options": [0]}, {"question": 2, "options": [2]}]
+    cast = await client.post(
+        f"/api/v1/polls/{rooftop}/ballot",
+        json={"answers": ballot},
+        headers={**wang.headers, "Idempotency-Key": "wang-rooftop"},
+    )
+    assert cast.status_code == 201, cast.text
+    assert (await client.get(f"/api/v1/polls/{rooftop}/turnout", headers=staff.headers)).json()["participants"] == 8
+
+    # the owners' consultation: art. 278 with the special majority, not convened by the owners'
+    # assembly — 意向征询; two thirds of the area and of the flats took part, three quarters of the
+    # participating area agreed but not three quarters of the participating flats: not met
+    chargers = polls["中心停车场增设新能源汽车充电桩"]["id"]
+    answer = await client.get(f"/api/v1/polls/{chargers}/results", headers=chen.headers)
+    assert answer.status_code == 200, answer.text
+    counted = answer.json()
+    assert (counted["standing"], counted["consultation"], counted["rule"]) == ("意向征询", True, "art278")
+    owners = [(area, owner) for *_, area, owner in register() if owner]
+    total = sum(round(float(area) * 100) for area, _ in owners)
+    turnout = counted["turnout"]
+    assert (turnout["electors"], turnout["weight_total"]) == (len(owners), area_text(total))  # every owner's flat
+    assert turnout["participants"] == 269 and {c["channel"]: c["count"] for c in turnout["by_channel"]} == {
+        "app": 7, "paper": 251, "proxy": 11
+    }  # fmt: skip
+    took_part = {t["key"]: t for t in counted["thresholds"]}
+    assert {k: (t["numerator"], t["denominator"], t["met"]) for k, t in took_part.items()} == {
+        "participation_area": (2311202, total, True),
+        "participation_flats": (269, len(owners), True),
+    }
+    flats_in, area_in = 269, 2311202
+    assert flats_in * 3 >= len(owners) * 2 and area_in * 3 >= total * 2  # by hand: two thirds or more
+    (question,) = counted["questions"]
+    outcome = question["outcome"]
+    agreed = {t["key"]: t for t in outcome["thresholds"]}
+    assert {k: (t["numerator"], t["denominator"], t["percent"], t["met"]) for k, t in agreed.items()} == {
+        "approval_area": (1788261, 2311202, 77.37, True),
+        "approval_flats": (196, 269, 72.86, False),
+    }
+    assert 1788261 * 4 >= 2311202 * 3 and 196 * 4 < 269 * 3  # by hand: three quarters of the area, not of the flats
+    assert (
+        agreed["approval_area"]["numerator_text"] == "17882.61㎡"
+        and agreed["approval_flats"]["required"] == "四分之三以上"
+    )
+    assert outcome["label"] == "未达到门槛（仅供参考）：同意的人数未达到四分之三"
+    assert "通过" not in str(counted) and counted["note"] == "本次为意向征询，结果仅供参考。"
+    assert question["texts"]  # the opinions written on the ballots
+
+    # the needs survey: 40 anonymous responses, in the app and on paper; the breakdown hides the
+    # buildings with fewer than five
+    (survey,) = (await client.get(f"/api/v1/communities/{community_id}/surveys", headers=staff.headers)).json()["items"]
+    assert (survey["title"], survey["status"], survey["response_count"]) == (
+        "社区儿童托管和课后服务需求调研",
+        "open",
+        40,
+    )
+    found = (await client.get(f"/api/v1/surveys/{survey['id']}/results", headers=staff.headers)).json()
+    assert (found["respondents"], found["by_channel"], found["anonymous"]) == (40, {"app": 8, "paper": 32}, True)
+    groups = {g["building"]: g for g in found["by_building"]["groups"]}
+    assert {b: g["respondents"] for b, g in groups.items() if not g["hidden"]} == {
+        "1栋": 8,
+        "2栋": 6,
+        "3栋": 11,
+        "4栋": 9,
+    }
+    assert {b: (g["respondents"], g["note"]) for b, g in groups.items() if g["hidden"]} == {
+        "5栋": (None, "少于5人"), "6栋": (None, "少于5人")
+    }  # fmt: skip
+    scale = [q for q in found["questions"] if q["kind"] == "scale"]
+    assert len(scale) == 2 and all(q["answered"] == 40 and q["scale"]["mean"] for q in scale)
+    (texts,) = [q for q in found["questions"] if q["kind"] == "text"]
+    assert len(texts["texts"]) == 23 and texts["skipped"] == 17
+    assert found["first_day"] < found["last_day"] <= today.isoformat()  # they came over twelve days
+    assert (await client.get(f"/api/v1/surveys/{survey['id']}/results", headers=chen.headers)).status_code == 403
+    mine = (await client.get(f"/api/v1/surveys/{survey['id']}", headers=chen.headers)).json()
+    assert (mine["answered"], mine["can_answer"]) == (True, False)
+    # the invitations: read by who answered in the app; the newcomer, who came later, had none
+    kinds = {"survey.opened", "poll.opened"}
+    chen_inbox = (await client.get("/api/v1/me/inbox", headers=chen.headers)).json()["items"]
+    assert sorted((n["kind"], n["read_at"] is not None) for n in chen_inbox if n["kind"] in kinds) == [
+        ("poll.opened", True), ("survey.opened", True)
+    ]  # fmt: skip
+    qian_inbox = (await client.get("/api/v1/me/inbox", headers=qian.headers)).json()["items"]
+    assert [n for n in qian_inbox if n["kind"] in kinds] == []
+    assert (await client.get(f"/api/v1/surveys/{survey['id']}", headers=qian.headers)).json()["can_answer"] is True
+
+    # the reports count them over the last sixty days
+    period = {"from": (today - timedelta(days=60)).isoformat(), "to": today.isoformat()}
+    url = f"/api/v1/communities/{community_id}/reports"
+    v = {i["key"]: i for i in (await client.get(url, params=period, headers=staff.headers)).json()["indicators"]}
+    parts = {
+        key: {p["key"]: p["value"] for p in v[key]["parts"]}
+        for key in ("polls_held", "poll_turnout", "survey_responses")
+    }
+    assert v["polls_held"]["value"] == 2  # the rooftop poll counts once it has closed
+    assert parts["polls_held"] == {"elections": 1, "consultations": 1, "decisions": 0}
+    assert parts["poll_turnout"] == {"participants": 12 + 269, "electors": 12 + len(owners)}
+    assert v["poll_turnout"]["value"] == round(100 * 281 / (12 + len(owners)), 1)
+    assert (v["survey_responses"]["value"], parts["survey_responses"]) == (40, {"app": 8, "paper": 32, "surveys": 1})
+
+    # the rooftop poll's close: its results appear, with the changed ballot and the late vote counted
+    clock.advance(timedelta(days=4))
+    staff = await login(client, "staff")
+    shown = await client.get(f"/api/v1/polls/{rooftop}/results", headers=staff.headers)
+    assert shown.status_code == 200, shown.text
+    use = {o["label"].split("：")[0]: o["votes"] for o in shown.json()["questions"][0]["options"]}
+    assert use == {"共享菜园": 2, "儿童自然角": 3, "休闲花园": 3, "只做绿化，平时不开放": 0}
+    assert shown.json()["turnout"]["participants"] == 8
