@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from api import clock
-from api.console import library as console_library
+from api.console import uploads
 from tests.factories import Person, community, grant, join, login, platform_admin
 from tests.test_console_households import flash
 from tests.test_console_library import text, xlsx
@@ -127,7 +127,7 @@ async def test_the_import_takes_xlsx_and_the_raw_body_and_says_what_it_cannot_re
     sheet = xlsx([["楼栋", "单元", "房号", "面积", "业主"], ["5栋", "1单元", "101", "66.5", "是"]])
     checked = await w.upload("preview", sheet, "面积.xlsx")
     assert "共 1 户：新建 1 户" in text(checked.text), checked.text
-    raw = await w.browser.post(f"{w.base}/flats/commit", content=sheet, headers={"Content-Type": console_library.XLSX})
+    raw = await w.browser.post(f"{w.base}/flats/commit", content=sheet, headers={"Content-Type": uploads.XLSX})
     assert 'data-result="imported"' in raw.text and (await w.listed())["5栋1单元101"] == ("66.50", True)
     # without htmx (a plain form post), the whole page with the result in it
     whole = await w.upload("preview", "楼栋,房号,面积\n6栋,1,50\n", htmx=False)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from api import clock
 from api.console import library as console_library
+from api.console import uploads
 from api.db.models import PhoneReveal
 from api.services.library import counter
 from tests.conftest import make_settings
@@ -595,9 +596,7 @@ async def test_import_takes_xlsx_and_the_raw_body_and_says_what_it_cannot_read(w
     )
     assert "共 1 行：新书目 1 本" in text(checked.text) and "JG-1、JG-2" in checked.text
     # the file itself as the body, as the API takes it
-    raw = await browser.post(
-        f"{world.path}/import/commit", content=sheet, headers={"Content-Type": console_library.XLSX}
-    )
+    raw = await browser.post(f"{world.path}/import/commit", content=sheet, headers={"Content-Type": uploads.XLSX})
     assert 'data-result="imported"' in raw.text and await world.titles() == ["犟龟"]
     as_csv = await browser.post(f"{world.path}/import/preview?format=csv", content="书名\n窗边的小豆豆\n".encode())
     assert "共 1 行：新书目 1 本" in text(as_csv.text)

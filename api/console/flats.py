@@ -10,17 +10,13 @@ caller is staff here. These routes come before the households' `/households/{hou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
-from api.console import web
-from api.console.library import MULTIPART_OVERHEAD, XLSX, _attempt, _bounded_body, _kind
-from api.errors import AppError, Unprocessable
+from api.console import uploads, web
+from api.console.library import _attempt
 from api.services import flats
 from api.services.library.importer import MAX_BYTES
 
@@ -33,44 +29,8 @@ def _base(community_id: int) -> str:
     return f"{web.PREFIX}/c/{community_id}/households"
 
 
-@dataclass
-class Sheet:
-    """An uploaded flats sheet, read and checked on its own — or why it could not be."""
-
-    name: str = ""
-    parsed: flats.Parsed | None = None
-    error: AppError | None = None
-
-
-async def read_sheet(request: Request, format: Literal["csv", "xlsx"] | None = None) -> Sheet:
-    """The flats sheet and its rows checked, before the database is touched: from the page's form
-    (multipart, field `file`) or the file itself as the body (text/csv or the XLSX type, or
-    `?format=`), at most 5 MB."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    try:
-        if content_type == "multipart/form-data":
-            await _bounded_body(request, MAX_BYTES + MULTIPART_OVERHEAD)
-            form = await request.form(max_files=1, max_fields=4)
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile) or not upload.filename:
-                raise Unprocessable("file_missing", "请选择要导入的面积和业主表（CSV 或 XLSX 文件）")
-            name, data = upload.filename[:100], await upload.read()
-            kind = format or _kind(name, (upload.content_type or "").lower(), data)
-        elif format or content_type in ("text/csv", "text/plain", XLSX):
-            await _bounded_body(request, MAX_BYTES)
-            name, data = "", request._body
-            kind = format or ("xlsx" if content_type == XLSX else "csv")
-        else:
-            raise AppError("import_type_unsupported", "请上传 CSV 或 XLSX 文件", status=415)
-        if not data:
-            raise Unprocessable("import_empty", "文件是空的")
-        parsed = await run_in_threadpool(flats.parse, data, kind)
-    except AppError as exc:
-        return Sheet(error=exc)
-    return Sheet(name=name, parsed=parsed)
-
-
-SheetDep = Annotated[Sheet, Depends(read_sheet)]
+read_sheet = uploads.sheet_reader(flats.parse, MAX_BYTES, "请选择要导入的面积和业主表（CSV 或 XLSX 文件）")
+SheetDep = Annotated[uploads.Sheet[flats.Parsed], Depends(read_sheet)]
 
 
 def _render(request: Request, desk: web.Desk, result: dict[str, Any] | None) -> Response:
@@ -78,12 +38,6 @@ def _render(request: Request, desk: web.Desk, result: dict[str, Any] | None) -> 
     if web.is_htmx(request):
         return web.render(request, "households/_flats_result.html", context, desk=desk)
     return web.render(request, "households/flats.html", context, desk=desk, nav="households")
-
-
-def _refused(sheet: Sheet, exc: AppError) -> dict[str, Any]:
-    problems = exc.details if isinstance(exc.details, list) else []
-    message = web.zh_fields(exc.message)
-    return {"kind": "refused", "name": sheet.name, "message": message, "code": exc.code, "problems": problems}
 
 
 @router.get("/households/flats")
@@ -100,7 +54,7 @@ async def flats_preview(request: Request, sheet: SheetDep, desk: web.DeskDep) ->
     """What importing the sheet would do, with every row's problem, writing nothing."""
     if sheet.parsed is None:
         assert sheet.error is not None
-        return _render(request, desk, _refused(sheet, sheet.error))
+        return _render(request, desk, uploads.sheet_refused(sheet, sheet.error))
     preview = await flats.preview_flats(desk.session, desk.viewer.user, desk.community.id, sheet.parsed)
     return _render(request, desk, {"kind": "preview", "name": sheet.name, **preview})
 
@@ -110,11 +64,11 @@ async def flats_commit(request: Request, sheet: SheetDep, desk: web.DeskDep) -> 
     """Import the sheet whole (checked again as it is now), or nothing and every problem."""
     if sheet.parsed is None:
         assert sheet.error is not None
-        return _render(request, desk, _refused(sheet, sheet.error))
+        return _render(request, desk, uploads.sheet_refused(sheet, sheet.error))
     parsed = sheet.parsed
     summary, refused = await _attempt(
         desk, lambda: flats.import_flats(desk.session, desk.viewer.user, desk.community.id, parsed)
     )
     if refused is not None:
-        return _render(request, desk, _refused(sheet, refused))
+        return _render(request, desk, uploads.sheet_refused(sheet, refused))
     return _render(request, desk, {"kind": "imported", "name": sheet.name, "summary": summary})

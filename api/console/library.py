@@ -15,17 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
-from api.console import web
+from api.console import uploads, web
 from api.deps import IdPath
-from api.errors import AppError, Unprocessable, invalid_field
+from api.errors import AppError, invalid_field
 from api.pagination import MAX_ID
 from api.services.library import books, circulation, counter, importer
 
@@ -33,8 +31,6 @@ router = APIRouter(prefix=web.PREFIX + "/c/{community_id}", include_in_schema=Fa
 
 CATALOGUE_PAGE = 30
 PREVIEW_ROWS = 100  # rows of a sheet shown before importing; every problem is shown
-MULTIPART_OVERHEAD = 64 * 1024  # the form's framing around the file
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 Code = Annotated[str, Form(max_length=64)]
 Barcode = Annotated[str, Form(max_length=64)]
@@ -357,72 +353,8 @@ async def add_copy(
 # -- importing a catalogue sheet -------------------------------------------------------------------
 
 
-@dataclass
-class Sheet:
-    """An uploaded catalogue file, read and checked on its own — or why it could not be."""
-
-    name: str = ""
-    parsed: importer.Parsed | None = None
-    error: AppError | None = None
-
-
-def _kind(name: str, content_type: str, data: bytes) -> str:
-    lowered = name.lower()
-    if lowered.endswith(".xls"):
-        raise Unprocessable("import_type_unsupported", "不支持旧版表格格式 XLS，请另存为 XLSX 或 CSV 后再上传")
-    if lowered.endswith(".xlsx") or content_type == XLSX:
-        return "xlsx"
-    if lowered.endswith((".csv", ".txt")) or content_type in ("text/csv", "text/plain"):
-        return "csv"
-    return "xlsx" if data.startswith(b"PK\x03\x04") else "csv"
-
-
-async def _bounded_body(request: Request, limit: int) -> None:
-    """Read the body, refusing it (413) as soon as it passes `limit`, without reading the rest."""
-    too_large = AppError("import_too_large", "文件不能超过 5 MB", status=413, details={"max_bytes": importer.MAX_BYTES})
-    declared = request.headers.get("content-length", "")
-    if declared.isdecimal() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    request._body = b"".join(chunks)  # what Starlette's form parser reads
-
-
-async def read_sheet(request: Request, format: Literal["csv", "xlsx"] | None = None) -> Sheet:
-    """The catalogue file and its rows checked, before the database is touched (so SQLite's writer
-    is not held while a slow upload arrives or a sheet is parsed): from the console's form
-    (multipart, field `file`), or the file itself as the body as the API takes it (text/csv or the
-    XLSX type, or `?format=`). Bounded like the API's import: the file at most 5 MB (the
-    request's 1 MB cap does not apply to these paths)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    try:
-        if content_type == "multipart/form-data":
-            await _bounded_body(request, importer.MAX_BYTES + MULTIPART_OVERHEAD)
-            form = await request.form(max_files=1, max_fields=4)
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile) or not upload.filename:
-                raise Unprocessable("file_missing", "请选择要导入的书目表（CSV 或 XLSX 文件）")
-            name, data = upload.filename[:100], await upload.read()
-            kind = format or _kind(name, (upload.content_type or "").lower(), data)
-        elif format or content_type in ("text/csv", "text/plain", XLSX):
-            await _bounded_body(request, importer.MAX_BYTES)
-            name, data = "", request._body
-            kind = format or ("xlsx" if content_type == XLSX else "csv")
-        else:
-            raise AppError("import_type_unsupported", "请上传 CSV 或 XLSX 文件", status=415)
-        if not data:
-            raise Unprocessable("import_empty", "文件是空的")
-        parsed = await run_in_threadpool(importer.parse, data, kind)
-    except AppError as exc:
-        return Sheet(error=exc)
-    return Sheet(name=name, parsed=parsed)
-
-
-SheetDep = Annotated[Sheet, Depends(read_sheet)]
+read_sheet = uploads.sheet_reader(importer.parse, importer.MAX_BYTES, "请选择要导入的书目表（CSV 或 XLSX 文件）")
+SheetDep = Annotated[uploads.Sheet[importer.Parsed], Depends(read_sheet)]
 
 
 def _render_import(request: Request, desk: web.Desk, result: dict[str, Any] | None) -> Response:
@@ -430,12 +362,6 @@ def _render_import(request: Request, desk: web.Desk, result: dict[str, Any] | No
     if web.is_htmx(request):
         return web.render(request, "library/_import_result.html", context, desk=desk)
     return web.render(request, "library/import.html", context, desk=desk, nav="library")
-
-
-def _sheet_refused(sheet: Sheet, exc: AppError) -> dict[str, Any]:
-    problems = exc.details if isinstance(exc.details, list) else []
-    message = web.zh_fields(exc.message)
-    return {"kind": "refused", "name": sheet.name, "message": message, "code": exc.code, "problems": problems}
 
 
 @router.get("/library/import")
@@ -453,7 +379,7 @@ async def import_preview(request: Request, sheet: SheetDep, desk: web.DeskDep) -
     """What importing the sheet would do, with every row's problem, writing nothing."""
     if sheet.parsed is None:
         assert sheet.error is not None
-        return _render_import(request, desk, _sheet_refused(sheet, sheet.error))
+        return _render_import(request, desk, uploads.sheet_refused(sheet, sheet.error))
     preview = await importer.preview_catalogue(desk.session, desk.viewer.user, desk.community.id, sheet.parsed)
     return _render_import(request, desk, {"kind": "preview", "name": sheet.name, **preview})
 
@@ -463,11 +389,11 @@ async def import_commit(request: Request, sheet: SheetDep, desk: web.DeskDep) ->
     """Import the sheet whole (checked again as it is now), or nothing and every problem."""
     if sheet.parsed is None:
         assert sheet.error is not None
-        return _render_import(request, desk, _sheet_refused(sheet, sheet.error))
+        return _render_import(request, desk, uploads.sheet_refused(sheet, sheet.error))
     parsed = sheet.parsed
     summary, refused = await _attempt(
         desk, lambda: importer.import_parsed(desk.session, desk.viewer.user, desk.community.id, parsed)
     )
     if refused is not None:
-        return _render_import(request, desk, _sheet_refused(sheet, refused))
+        return _render_import(request, desk, uploads.sheet_refused(sheet, refused))
     return _render_import(request, desk, {"kind": "imported", "name": sheet.name, "summary": summary})

@@ -37,7 +37,7 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
 
 from api import clock, localtime
-from api.console import web
+from api.console import uploads, web
 from api.console.meetings import attempt, messages, refused, service_errors, validated
 from api.db.models import Poll
 from api.deps import IdPath, SettingsDep
@@ -66,7 +66,6 @@ TURNOUT_POLL_SECONDS = 30
 MAX_FORM_QUESTIONS = polls.MAX_QUESTIONS
 MAX_FORM_CANDIDATES = 100
 BLANK_CANDIDATES = 3  # rows of a new election's candidates
-MULTIPART_OVERHEAD = 64 * 1024
 ART278_OPTIONS = ("同意", "反对", "弃权")
 DIGITS = re.compile(r"\d{1,19}")
 XLSX = ".xlsx"  # the export's suffix (kept out of the file's Chinese name)
@@ -871,22 +870,13 @@ class Entry:
 
 async def read_entry(request: Request, settings: SettingsDep) -> Entry:
     """The entry's form (multipart: the photo is optional), its body bounded by the photo's limit."""
-    limit = settings.media_max_bytes + MULTIPART_OVERHEAD
+    limit = settings.media_max_bytes + uploads.MULTIPART_OVERHEAD
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
-        declared = request.headers.get("content-length", "")
         too_large = AppError(
             "image_too_large", "照片太大了", status=413, details={"max_bytes": settings.media_max_bytes}
         )
-        if declared.isdecimal() and int(declared) > limit:
-            raise too_large
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
-        request._body = b"".join(chunks)  # what Starlette's form parser reads
+        await uploads.bounded_body(request, limit, too_large)
         if content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
             return Entry(form=FormData())
         form = await request.form(max_files=1, max_fields=2 * MAX_FORM_QUESTIONS + 20)
