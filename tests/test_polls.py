@@ -312,6 +312,29 @@ async def test_a_draft_names_the_field_whose_rule_or_electorate_does_not_fit(w):
     assert listed.json()["items"] == []
 
 
+async def test_a_flat_poll_is_never_secret_whichever_way_the_draft_gets_there(w):
+    """Each option's area total is published; with the roll's areas a subset sum names who chose
+    what. So `secret` with electorate `flat` is refused, however the pair comes about."""
+    refused = await w.create(electorate="flat", secret=True)
+    assert field_of(refused) == "secret"
+    assert "无记名" in refused.json()["error"]["message"] and "面积" in refused.json()["error"]["message"]
+    assert field_of(await w.create(kind="election", electorate="flat", secret=True)) == "secret"
+
+    async def patch(poll_id: int, **body: Any) -> httpx.Response:
+        return await w.client.patch(f"{API}/polls/{poll_id}", json=body, headers=w.staff.headers)
+
+    secret = await w.draft(secret=True)  # by household: secret is fine
+    assert field_of(await patch(secret["id"], electorate="flat")) == "secret"
+    flat = await w.draft(electorate="flat")
+    assert field_of(await patch(flat["id"], secret=True)) == "secret"
+    assert (await w.view(flat["id"]))["secret"] is False and (await w.view(secret["id"]))["electorate"] == "household"
+    both = await patch(flat["id"], secret=True, electorate="resident")  # secret, no longer by area
+    assert both.status_code == 200, both.text
+    assert (both.json()["secret"], both.json()["electorate"]) == (True, "resident")
+    back = await patch(secret["id"], electorate="flat", secret=False)
+    assert back.status_code == 200 and (back.json()["secret"], back.json()["electorate"]) == (False, "flat")
+
+
 async def test_a_valid_draft_of_each_kind(w):
     poll = await w.draft(
         questions=[question(), question("还想要什么？", "花架", "座椅", "晾衣架", kind="multiple", allow_text=True)]

@@ -63,7 +63,13 @@ class PollCreate(Input):
     owners_assembly: bool = Field(
         default=False, description="art278：按业主大会议事规则召集的表决；否则结果只是意向征询，不是决定"
     )
-    secret: bool = Field(default=False, description="无记名：选票与投票人分开保存，投票人凭回执核对，投出后不能修改")
+    secret: bool = Field(
+        default=False,
+        description=(
+            "无记名：选票与投票人分开保存，投票人凭回执核对，投出后不能修改；"
+            "按房屋（flat）投票不能无记名（各选项的面积合计会暴露谁投了什么）"
+        ),
+    )
     seats: int | None = Field(default=None, ge=1, le=50, description="选举：应选人数，每张选票最多选这么多人")
     tie_rule: TieRule | None = Field(default=None, description="选举：最后一个名额票数相同时 runoff 决选投票、lot 抽签")
     objection_days: int = Field(

@@ -87,6 +87,8 @@ class Poll(IdMixin, TimestampMixin, Base):
             name="quorum",
         ),
         CheckConstraint("rule <> 'art278' OR (electorate = 'flat' AND kind = 'poll')", name="art278_flats"),
+        # a flat's area next to each option's area total would tell who chose what
+        CheckConstraint("NOT (secret AND electorate = 'flat')", name="secret_flat"),
         CheckConstraint("NOT special_majority OR rule = 'art278'", name="special_majority"),
         CheckConstraint("NOT owners_assembly OR rule = 'art278'", name="owners_assembly"),
         CheckConstraint(

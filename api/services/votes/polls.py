@@ -7,7 +7,9 @@ text); an election has one question whose options are the candidates (nominated 
 with a short statement), multiple choice, at least 1 and at most `seats`. Each says who votes (the
 electorate: each adult resident, each household, or each owner's flat weighted by its area — see
 `roll`), how it is decided (`rule`: a majority of votes cast, a quorum of the roll then the
-majority, or the Civil Code art. 278 dual thresholds, flats only), whether ballots are secret, and
+majority, or the Civil Code art. 278 dual thresholds, flats only), whether ballots are secret (never
+for flats: the result publishes each option's area total, and with the roll's areas a subset sum
+tells who chose what — 422 naming `secret`, on create and on any patch that would make the pair), and
 what it is (`common.standing`: 选举, 业主大会表决 only when convened under the owners' assembly rules
 by art. 278, otherwise 意向征询 — a consultation, never a decision).
 
@@ -100,6 +102,13 @@ def _check_rule(data: dict[str, Any]) -> None:
                 "按《民法典》第二百七十八条表决时，应以每套房（按专有部分面积）为投票单位（electorate 为 flat）",
                 kind="art278_needs_flats",
             )
+    if data.get("secret") and data["electorate"] == "flat":
+        raise invalid_field(
+            "secret",
+            "按面积计票的投票公布各选项的面积合计，无法做到无记名（由各套房的面积可以推算出谁投了什么）："
+            "请改为记名投票，或按户、按人投票",
+            kind="secret_flat",
+        )
     if data.get("special_majority") and rule != "art278":
         raise invalid_field(
             "special_majority", "四分之三的特别多数只用于按第二百七十八条的表决（rule 为 art278）", kind="art278_only"
