@@ -455,10 +455,14 @@ async def test_the_first_vote_after_the_start_opens_a_poll_the_worker_has_not_re
     assert (await w.kinds(w.li)).count("poll.opened") == 1
 
 
-async def test_a_flat_poll_needs_every_owners_area(w):
+async def test_a_flat_poll_counts_every_flat_with_an_area_and_its_owners_vote(w):
+    """The flat roll is every flat with a recorded area, whoever lives there: 101 (陈明's, owners),
+    102 (周强's, owners, area not recorded yet) and 103 (李华 rents it; its owner lives elsewhere).
+    A flat poll waits for every owner household's area; then 101 89.53 + 102 100.47 + 103 120.00 =
+    310.00 ㎡ over 3 flats. 李华 is not the owner: his flat counts, and its owner votes on paper."""
     await w.flat(w.h101, 8953)
     await w.flat(w.h102, None)  # an owner whose area is not recorded yet
-    await w.flat(w.h103, 12000, owner=False)  # a tenant
+    await w.flat(w.h103, 12000, owner=False)  # a rented flat
     preview = await w.client.get(
         f"{API}/communities/{w.b}/polls/electorate", params={"electorate": "flat"}, headers=w.staff.headers
     )
@@ -467,11 +471,13 @@ async def test_a_flat_poll_needs_every_owners_area(w):
         "electorate": "flat",
         "electorate_label": "每套房（按专有部分面积）",
         "unit": "套",
-        "electors": 1,
-        "households": 1,
-        "weight": "89.53",
-        "missing_area": 1,
-        "with_account": 1,
+        "electors": 2,  # 101 and the rented 103; not 102 (no area)
+        "households": 2,
+        "weight": "209.53",  # 89.53 + 120.00
+        "missing_area": 1,  # 102: an owner without an area keeps the poll from being published
+        "without_area": 1,  # 102, not on the roll
+        "not_owner_occupied": 1,  # 103: its owner votes on paper or by proxy
+        "with_account": 1,  # 101 only
     }
     poll = await w.draft(electorate="flat", rule="art278", questions=[art278_question()])
     refused = await w.publish(poll["id"])
@@ -480,9 +486,26 @@ async def test_a_flat_poll_needs_every_owners_area(w):
     assert (await w.view(poll["id"]))["status"] == "draft"
     await w.flat(w.h102, 10047)
     published = (await w.publish(poll["id"])).json()
-    assert (published["roll_count"], published["roll_weight"]) == (2, "190.00")
+    assert (published["status"], published["roll_count"], published["roll_weight"]) == ("open", 3, "310.00")
     roll = await w.roll(poll["id"])
-    assert [(e["label"], e["weight"]) for e in roll["items"]] == [("3栋1单元101", "89.53"), ("3栋1单元102", "100.47")]
+    assert [(e["label"], e["weight"]) for e in roll["items"]] == [
+        ("3栋1单元101", "89.53"),
+        ("3栋1单元102", "100.47"),
+        ("3栋1单元103", "120.00"),
+    ]
+    # the tenant is not told to vote, and may not vote for the flat in the app
+    assert "poll.opened" in await w.kinds(w.zhou) and "poll.opened" not in await w.kinds(w.li)
+    tenant = await w.vote(w.li, poll["id"])
+    assert error(tenant) == (403, "poll_not_owner")
+    assert "纸质选票" in tenant.json()["error"]["message"] and "委托" in tenant.json()["error"]["message"]
+    mine = await w.mine(w.li, poll["id"])
+    assert (mine["eligible"], mine["voted"], mine["why_not"]) == (False, False, tenant.json()["error"]["message"])
+    # the owner votes on paper at the community, entered by staff
+    assert (await w.enter(poll["id"], await w.elector(poll["id"], "103"))).status_code == 201
+    assert (await w.vote(w.zhou, poll["id"])).status_code == 201
+    turnout = await w.view(poll["id"], tail="/turnout")
+    assert (turnout["participants"], turnout["weight_participated"], turnout["area_percent"]) == (2, "220.47", 71.12)
+    assert (await w.mine(w.zhou, poll["id"]))["why_not"] is None
 
 
 async def test_the_electorate_preview_for_residents_and_households(w):
@@ -544,6 +567,7 @@ async def test_one_household_one_vote_whoever_of_it_votes(w):
         "answers": None,
         "changed_at": None,
         "can_change": False,
+        "why_not": None,
     }
     mine = await w.mine(w.mei, poll["id"])
     assert mine["answers"] == [{"question": 0, "options": [0], "text": ""}] and mine["can_change"] is True

@@ -89,7 +89,10 @@ async def list_polls(
     "/communities/{community_id}/polls/electorate",
     response_model=ElectoratePreview,
     summary="预览名册（社工）",
-    description="按现在的住户和成员，名册会有多少选民、来自多少户、总面积，以及还没有登记面积的业主户。",
+    description=(
+        "按现在的住户和成员，名册会有多少选民、来自多少户、总面积；按房屋投票时还有：没有登记面积的业主户"
+        "（有的话不能发布）、没有登记面积的住户（不在名册上）、名册上不是业主自住的房屋（业主用纸质选票或委托投票）。"
+    ),
 )
 async def electorate_preview(
     community_id: IdPath, user: CurrentUser, session: SessionDep, electorate: Electorate
@@ -216,7 +219,8 @@ async def answer_objection(
     summary="投票（居民）",
     description=(
         "为自己（按人）、自己家（按户）或自己家的房屋（按房屋）投票；每人（户、套）只能参与一次，不论方式："
-        "已参与为 409 poll_already_voted，说明是谁、以什么方式。不在名册上为 403 poll_not_elector。"
+        "已参与为 409 poll_already_voted，说明是谁、以什么方式。不在名册上为 403 poll_not_elector；"
+        "按房屋投票而本户登记的不是业主（如租户）为 403 poll_not_owner（业主到社区用纸质选票或委托投票）。"
         "无记名投票的回执号只在这个回答里出现一次。" + WRONG_PHASE
     ),
 )

@@ -48,7 +48,10 @@ class PollCreate(Input):
     title: str = Field(min_length=1, max_length=64)
     body: str = Field(default="", max_length=5000, description="要表决的事项、选举办法等")
     electorate: Electorate = Field(
-        description="resident 每位成年居民、household 每户、flat 每套房（业主，按专有部分面积计）"
+        description=(
+            "resident 每位成年居民、household 每户、flat 每套房（登记了面积的每套房，不论谁住，按专有部分面积计；"
+            "只有业主户的成员在小程序里投票，其余房屋的业主用纸质选票或委托投票）"
+        )
     )
     rule: PollRule = Field(
         default="majority",
@@ -241,7 +244,18 @@ class ElectoratePreview(BaseModel):
     households: int = Field(description="来自多少户")
     weight: str | None = Field(description="按房屋投票：总面积（㎡）")
     missing_area: int = Field(description="按房屋投票：还没有登记面积的业主户（有的话不能发布）")
-    with_account: int = Field(description="可以在小程序里投票的（其余用纸质选票或委托投票）")
+    without_area: int = Field(
+        description="按房屋投票：没有登记面积的住户（业主户和非业主户都算），不在名册上；其他投票单位为 0"
+    )
+    not_owner_occupied: int = Field(
+        description=(
+            "按房屋投票：名册上登记的不是业主自住的房屋（租户或还没有人登记），"
+            "由业主到社区用纸质选票或委托投票；其他投票单位为 0"
+        )
+    )
+    with_account: int = Field(
+        description="可以在小程序里投票的（按房屋投票：业主户中有账号的成年人的房屋；其余用纸质选票或委托投票）"
+    )
 
 
 class RollEntry(BaseModel):
@@ -321,6 +335,10 @@ class MyBallot(BaseModel):
     answers: list[BallotAnswerRead] | None = Field(description="只有我自己投的记名选票")
     changed_at: Timestamp | None
     can_change: bool
+    why_not: str | None = Field(
+        default=None,
+        description="按房屋投票而本户登记的不是业主（如租住）时：为什么不能在小程序里投票（业主用纸质选票或委托投票）",
+    )
 
 
 class EntryResult(BaseModel):

@@ -5,8 +5,8 @@
 A poll asks questions (single or multiple choice with a minimum and a maximum, optionally a free
 text); an election has one question whose options are the candidates (nominated by staff, each
 with a short statement), multiple choice, at least 1 and at most `seats`. Each says who votes (the
-electorate: each adult resident, each household, or each owner's flat weighted by its area — see
-`roll`), how it is decided (`rule`: a majority of votes cast, a quorum of the roll then the
+electorate: each adult resident, each household, or each flat with a recorded area, weighted by it,
+whoever lives there — see `roll`), how it is decided (`rule`: a majority of votes cast, a quorum of the roll then the
 majority, or the Civil Code art. 278 dual thresholds, flats only), whether ballots are secret (never
 for flats: the result publishes each option's area total, and with the roll's areas a subset sum
 tells who chose what — 422 naming `secret`, on create and on any patch that would make the pair), and
@@ -381,8 +381,10 @@ async def _community_staff(session: AsyncSession, user: User, community_id: int)
 async def electorate_preview(session: AsyncSession, user: User, community_id: int, electorate: str) -> dict[str, Any]:
     """`GET /communities/{cid}/polls/electorate` (staff): who would be on the roll if it were taken
     now — electors, the households they come from, the total area (flats), owner households
-    without an area (a flat poll cannot be published while there are any), and how many could
-    vote in the app (the rest vote on paper or by proxy)."""
+    without an area (a flat poll cannot be published while there are any), every household
+    without an area (not a flat on the roll), the flats on the roll that are not owner-occupied
+    (their owners vote on paper or by proxy), and how many could vote in the app (the rest vote on
+    paper or by proxy)."""
     await _community_staff(session, user, community_id)
     rows = await roll.electorate_now(session, community_id, electorate)
     flat = electorate == "flat"
@@ -394,6 +396,8 @@ async def electorate_preview(session: AsyncSession, user: User, community_id: in
         "households": len({r["household_id"] for r in rows}),
         "weight": common.area_text(sum(r["weight"] for r in rows)) if flat else None,
         "missing_area": await roll.missing_area(session, community_id) if flat else 0,
+        "without_area": await roll.without_area(session, community_id) if flat else 0,
+        "not_owner_occupied": await roll.not_owner_occupied(session, community_id) if flat else 0,
         "with_account": await roll.with_account(session, community_id, electorate),
     }
 
