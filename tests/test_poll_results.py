@@ -397,7 +397,8 @@ async def test_the_art278_thresholds_at_their_edges(w):
     )["id"]
     p4 = (await w.poll(**owners_poll("外墙翻新", "是否同意翻新外墙？")))["id"]
     for pid in (p1, p2, p3, p4):
-        await w.publish(pid)
+        published = await w.publish(pid)
+        assert (published["roll_count"], published["roll_weight"]) == (6, "720.00")  # the rented flats too
     clock.freeze(VOTING)
     tenant = await w.client.post(f"{API}/polls/{p1}/ballot", json={"answers": answers(AGREE)}, headers=w.li.headers)
     assert error(tenant) == (403, "poll_not_owner")  # li rents f3: its owner votes, on paper

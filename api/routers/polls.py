@@ -123,6 +123,7 @@ async def update_poll(poll_id: IdPath, body: PollUpdate, user: CurrentUser, sess
     description=(
         "有公示期（objection_days）的：现在生成名册并向居民公示，投票开始时间须在公示期之后（409 "
         "poll_objection_period_short）；没有公示期的：开始时间已到就立即开始（生成名册、通知选民），否则到时自动开始。"
+        "按房屋投票的名册（各套房和面积）在发布时生成，不论有没有公示期，之后住户档案的变化不影响它。"
         "按房屋投票而有业主户没有面积时为 409 poll_roll_area_missing；名册为空为 409 poll_roll_empty。"
     ),
 )

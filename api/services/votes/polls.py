@@ -17,7 +17,14 @@ Publishing (`publish`): with an objection period (`objection_days` > 0) the roll
 published to residents (names masked) until voting starts, which must then be at least that many
 days away; otherwise a poll whose start has come opens now (roll taken, electorate told), and one
 whose start is still to come is scheduled: the worker's `polls.open` (or the first vote after the
-start, or the sweep) opens it with the same `open_due`. Publishing enqueues `polls.open`,
+start, or the sweep) opens it with the same `open_due`.
+
+A flat poll's roll — the register of flats and their areas, art. 278's denominators — is taken when
+it is published, whatever its objection days: publishing is refused while an owner household has no
+area, and what was checked then is what counts. Households' later changes (an area recorded,
+corrected or cleared, a flat's owner flag) do not touch it; only an upheld objection does, while
+the roll is out for objections. (Residents' and households' rolls are taken at the opening, unless
+published for objections: who lives there when voting starts is who votes.) Publishing enqueues `polls.open`,
 `polls.remind` (a day before the close, to those who have not voted) and `polls.close` (helper
 `results.close_due`: the tally).
 
@@ -465,8 +472,9 @@ async def publish(session: AsyncSession, user: User, poll_id: int) -> dict[str, 
     come). A flat poll is refused while owner households lack an area (409 poll_roll_area_missing,
     naming how many), and any poll whose roll would be empty (409 poll_roll_empty). With an
     objection period the start must be at least that many days away (409
-    poll_objection_period_short, saying the earliest); the roll is taken now and published. Else
-    a poll whose start has come opens now, one still to come is scheduled. Its jobs are enqueued."""
+    poll_objection_period_short, saying the earliest); the roll is taken now and published. A flat
+    poll's roll is taken now in any case (see the module's docstring). Else a poll whose start has
+    come opens now, one still to come is scheduled. Its jobs are enqueued."""
     await common.staff_poll(session, user, poll_id)
     poll = await common.lock_poll(session, poll_id)
     require_draft(poll, "发布")
@@ -498,7 +506,7 @@ async def publish(session: AsyncSession, user: User, poll_id: int) -> dict[str, 
             )
     poll.published_at = now
     poll.status = "scheduled"
-    if poll.objection_days > 0:
+    if poll.objection_days > 0 or poll.electorate == "flat":  # a flat roll: the register as checked now
         await roll.take_roll(session, poll)
     await session.flush()
     if poll.opens_at <= now:
