@@ -769,6 +769,37 @@ async def test_staff_enter_paper_and_proxy_ballots_with_a_photo_residents_never_
     assert [(c["channel"], c["count"]) for c in turnout["by_channel"]] == [("app", 0), ("paper", 1), ("proxy", 1)]
 
 
+async def test_a_secret_paper_ballot_has_no_photo_but_a_proxys_authorisation_may(w):
+    """A photo of a secret paper ballot shows its choices on the participation row (who voted): it
+    is refused by name; the proxy's authorisation photo is kept, shown only with the participation."""
+    poll = await w.opened(secret=True)
+    photo = await w.upload(w.staff)
+    letter = await w.upload(w.staff)
+    await w.run_worker()
+    refused = await w.enter(poll["id"], await w.elector(poll["id"], "102"), photo_media_id=photo)
+    assert field_of(refused) == "photo_media_id"
+    assert "无记名" in refused.json()["error"]["message"] and "委托" in refused.json()["error"]["message"]
+    assert (await w.view(poll["id"], tail="/participations"))["items"] == []  # nothing was written
+    paper = await w.enter(poll["id"], await w.elector(poll["id"], "102"))
+    assert paper.status_code == 201 and paper.json()["receipt"]
+    proxy = await w.enter(
+        poll["id"], await w.elector(poll["id"], "103"), channel="proxy", proxy_name="李小华", photo_media_id=letter
+    )
+    assert proxy.status_code == 201, proxy.text
+    listing = (await w.view(poll["id"], tail="/participations"))["items"]
+    assert [(p["label"], p["channel"], p["photo"]["id"] if p["photo"] else None) for p in listing] == [
+        ("3栋1单元102", "paper", None),
+        ("3栋1单元103", "proxy", letter),
+    ]
+    receipt = await w.view(poll["id"], w.zhou, f"/receipts/{paper.json()['receipt']}")
+    assert set(receipt) == {"poll_id", "receipt", "answers"}  # a receipt's page: no photo, no one
+    # an open poll keeps the paper ballot's photo
+    open_poll = await w.opened()
+    assert (
+        await w.enter(open_poll["id"], await w.elector(open_poll["id"], "102"), photo_media_id=photo)
+    ).status_code == 201
+
+
 async def test_staff_correct_an_open_paper_ballot_but_not_an_app_or_secret_one(w):
     poll = await w.opened()
     paper = (await w.enter(poll["id"], await w.elector(poll["id"], "102"))).json()

@@ -133,7 +133,10 @@ class PollEntryCreate(Input):
     elector_id: Id = Field(description="名册上的选民（GET /polls/{id}/roll 的 id，可按门牌搜索）")
     channel: EntryChannel = Field(description="paper 纸质选票、proxy 委托投票")
     answers: list[BallotAnswer] = Field(max_length=20)
-    photo_media_id: Id | None = Field(default=None, description="选票或委托书的照片（社工上传，只有社工能看）")
+    photo_media_id: Id | None = Field(
+        default=None,
+        description="选票或委托书的照片（社工上传，只有社工能看）；无记名投票的纸质选票不能附照片，委托投票可以附委托书的照片",
+    )
     proxy_name: str = Field(default="", max_length=32, description="委托投票：代为投票的人（受托人）的姓名")
 
 

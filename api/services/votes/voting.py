@@ -61,6 +61,10 @@ from api.services.votes import common, polls, roll
 ANSWER_TEXT_MAX = 500
 RECEIPT_MISSING = ("poll_receipt_not_found", "找不到这张回执对应的选票，请核对回执号")
 PARTICIPATION_MISSING = ("poll_participation_not_found", "找不到这条投票记录")
+SECRET_PAPER_PHOTO = (
+    "无记名投票的纸质选票不能附照片：照片上的选择会和投票人对应起来。"
+    "请把纸质选票投入票箱保存；委托投票仍可附委托书的照片"
+)
 NOT_OWNER = (
     "这次投票按房屋计票，由业主为每套房投票。你家登记的不是业主（如租住），不能在小程序里投票："
     "房屋的业主可以到社区用纸质选票投票，或委托他人代为投票（由社工登记）"
@@ -490,7 +494,10 @@ async def enter(
     """`POST /polls/{id}/entries` (staff): a paper ballot (`paper`) or a proxy's vote (`proxy`, with
     the name of who voted and, like paper, an optional photo) for an elector on the roll, while
     voting is open. The same one participation per elector as the app (409 poll_already_voted).
-    A secret ballot's receipt comes back once, for the voter."""
+    A secret ballot's receipt comes back once, for the voter. In a secret poll a paper ballot
+    carries no photo (422 photo_media_id): the photo would show the choices next to who voted —
+    the participation row it hangs on; a proxy's authorisation photo is kept (it shows who
+    authorised whom, not a choice)."""
     poll = await common.staff_poll(session, user, poll_id)
     poll = await _opened_and_locked(session, poll)
     await _require_voting(session, poll)
@@ -504,6 +511,8 @@ async def enter(
         raise invalid_field("proxy_name", "委托投票须填写代为投票的人（受托人）的姓名", kind="proxy_name_required")
     if channel != "proxy" and name:
         raise invalid_field("proxy_name", "只有委托投票才填写受托人", kind="proxy_name_not_allowed")
+    if poll.secret and channel == "paper" and photo_media_id is not None:
+        raise invalid_field("photo_media_id", SECRET_PAPER_PHOTO, kind="secret_ballot_photo")
     stored = checked_answers(poll, answers)
     photo = await _photo(session, user, poll, photo_media_id) if photo_media_id is not None else None
     participation_id, receipt = await _participate(
@@ -619,7 +628,8 @@ async def participations(
 ) -> dict[str, Any]:
     """`GET /polls/{id}/participations` (staff): who took part, how and when — the elector, the member
     who voted in the app, who entered a paper or proxy ballot, the proxy's name and the photo —
-    in the order they came. Never a choice."""
+    in the order they came. Never a choice; in a secret poll only a proxy's authorisation photo
+    (a paper ballot's photo would show its choices)."""
     poll = await common.staff_poll(session, user, poll_id)
     limit = min(max(page.limit, 1), 100)
     after = roll._cursor_after(page.cursor)
@@ -647,7 +657,11 @@ async def participations(
             "voter_name": voter_name,
             "entered_by_name": (entered_by or "工作人员") if p.entered_by is not None else None,
             "proxy_name": p.proxy_name or None,
-            "photo": photo_view(session, media, ("large", "thumb"), True) if media is not None else None,
+            "photo": (
+                photo_view(session, media, ("large", "thumb"), True)
+                if media is not None and (not poll.secret or p.channel == "proxy")
+                else None
+            ),
             "created_at": p.created_at,
         }
         for p, label, voter_name, entered_by, media in found
