@@ -639,6 +639,21 @@ async def test_answers_are_checked_against_their_question(w):
     ]
 
 
+async def test_an_elector_chooses_up_to_the_seats_of_a_large_election(w):
+    """Up to 50 seats among up to 100 candidates: a ballot names as many as there are seats."""
+    candidates = [{"name": f"候选人{i}"} for i in range(100)]
+    poll = await w.opened(kind="election", seats=50, candidates=candidates)
+    too_many = await w.vote(w.zhou, poll["id"], [{"question": 0, "options": list(range(51))}])
+    assert field_of(too_many) == "answers[0].options" and "最多选 50 项" in too_many.json()["error"]["message"]
+    full = await w.vote(w.chen, poll["id"], [{"question": 0, "options": list(range(50, 100))}])
+    assert full.status_code == 201, full.text
+    assert (await w.mine(w.chen, poll["id"]))["answers"] == [
+        {"question": 0, "options": list(range(50, 100)), "text": ""}
+    ]
+    over = await w.vote(w.li, poll["id"], [{"question": 0, "options": list(range(101))}])
+    assert over.status_code == 422  # more than any election has candidates: refused by the request's bound
+
+
 async def test_who_may_vote(w):
     poll = await w.opened(electorate="resident")
     pending = await login(w.client, "pending")

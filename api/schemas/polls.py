@@ -121,7 +121,9 @@ class PollObjectionAnswer(Input):
 
 class BallotAnswer(Input):
     question: int = Field(ge=0, le=19, description="第几题，从 0 数起")
-    options: list[int] = Field(default=[], max_length=30, description="选了哪几项，从 0 数起")
+    options: list[int] = Field(
+        default=[], max_length=100, description="选了哪几项，从 0 数起（选举最多 100 位候选人、50 个席位）"
+    )
     text: str = Field(default="", max_length=500, description="文字意见（题目允许时）")
 
 
