@@ -226,6 +226,38 @@ async def test_a_seat_needs_more_than_half_of_the_ballots(w):
         ("丁", 0, False, False),
     ]
     assert count["tie"] is None and count["unfilled"] == 1 and count["status"] == "unfilled"
-    assert count["label"] == "当选：甲；1个席位没有候选人得票过半数，需另行选举"
+    assert count["label"] == "当选：甲；1个席位没有候选人得票超过所投选票（含空白票）的半数，需另行选举"
+    assert count["majority_label"] == "当选须得票超过所投选票数（4张，含0张空白票）的一半，即至少3票"
     assert error(await tie(w, pid, elected=[YI], note="抽签")) == (409, "poll_no_tie")
     assert "另行选举" in json.dumps(await w.result(pid, w.chen), ensure_ascii=False)
+
+
+async def test_a_blank_ballot_takes_part_and_counts_in_the_majoritys_base(w):
+    """弃权: a ballot naming no candidate. Five ballots, three of them blank: 甲 has 2 — all the
+    ballots that name anyone, but not more than half of the 5 cast — so no one is elected."""
+    pid = await election(w)
+    clock.freeze(VOTING)
+    await w.vote(w.chen, pid, answers([JIA, YI]))
+    await w.vote(w.zhou, pid, answers([JIA]))
+    await w.vote(w.li, pid, answers([]))  # the candidates' question answered with none
+    await w.vote(w.wang, pid, [])  # the question left out: blank as well
+    blank_paper = await w.enter(pid, "3栋1单元105", answers([]))
+    assert blank_paper["channel"] == "paper"
+    mine = await w.client.get(f"{API}/polls/{pid}/ballot", headers=w.li.headers)
+    assert mine.json()["voted"] is True and mine.json()["answers"] == [{"question": 0, "options": [], "text": ""}]
+    clock.freeze(CLOSES)
+    result = await w.result(pid)
+    assert (result["turnout"]["participants"], result["turnout"]["electors"]) == (5, 5)  # blank ballots take part
+    count = result["election"]
+    assert (count["ballots"], count["blank"]) == (5, 3)
+    assert [(r["name"], r["votes"], r["percent"], r["majority"]) for r in count["ranking"][:2]] == [
+        ("甲", 2, 40.0, False),
+        ("乙", 1, 20.0, False),
+    ]
+    assert count["elected"] == [] and count["status"] == "none_elected"
+    assert count["majority_label"] == "当选须得票超过所投选票数（5张，含3张空白票）的一半，即至少3票"
+    assert count["label"] == "2个席位没有候选人得票超过所投选票（含空白票）的半数，需另行选举"
+    export = await w.client.get(f"{API}/polls/{pid}/export.xlsx", headers=w.staff.headers)
+    rows = list(load_workbook(io.BytesIO(export.content))["结果"].iter_rows(min_row=2, values_only=True))
+    assert ("选票", "5张", 5, None, None, "含空白票3张") in rows
+    assert any(row[0] == "当选要求" and "含3张空白票" in row[1] for row in rows)

@@ -353,7 +353,7 @@ async def test_a_valid_draft_of_each_kind(w):
     assert election["standing"] == "选举" and election["tie_rule_label"] == "抽签"
     assert [c["name"] for c in election["candidates"]] == ["张桂兰", "刘建国", "赵小燕"]
     (ballot,) = election["questions"]
-    assert (ballot["kind"], ballot["min_choices"], ballot["max_choices"]) == ("multiple", 1, 2)
+    assert (ballot["kind"], ballot["min_choices"], ballot["max_choices"]) == ("multiple", 0, 2)  # 0: 弃权
     owners = await w.draft(
         electorate="flat", rule="art278", owners_assembly=True, special_majority=True, questions=[art278_question()]
     )
@@ -709,7 +709,7 @@ async def test_a_secret_ballot_has_a_receipt_and_ties_to_no_one(w):
         "answers": [
             {
                 "question": 0,
-                "question_text": "应选2名，每张选票最多选2人",
+                "question_text": "应选2名，每张选票最多选2人，也可以一人不选（弃权）",
                 "options": [{"index": 0, "label": "张桂兰"}, {"index": 2, "label": "赵小燕"}],
                 "text": "",
             }

@@ -4,7 +4,8 @@
 
 A poll asks questions (single or multiple choice with a minimum and a maximum, optionally a free
 text); an election has one question whose options are the candidates (nominated by staff, each
-with a short statement), multiple choice, at least 1 and at most `seats`. Each says who votes (the
+with a short statement), multiple choice, at most `seats` and at least none: a blank ballot (弃权)
+takes part, and counts in the base of the majority a seat needs (see `tally`). Each says who votes (the
 electorate: each adult resident, each household, or each flat with a recorded area, weighted by it,
 whoever lives there — see `roll`), how it is decided (`rule`: a majority of votes cast, a quorum of the roll then the
 majority, or the Civil Code art. 278 dual thresholds, flats only), whether ballots are secret (never
@@ -183,6 +184,11 @@ def _question(index: int, q: dict[str, Any], art278: bool) -> dict[str, Any]:
     }
 
 
+def ballot_text(seats: int) -> str:
+    """An election's one question: up to `seats` names, or none (a blank ballot, 弃权)."""
+    return f"应选{seats}名，每张选票最多选{seats}人，也可以一人不选（弃权）"
+
+
 def _questions(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The questions to store: a poll's as given (checked), or an election's one question built from
     its candidates."""
@@ -210,9 +216,9 @@ def _questions(data: dict[str, Any]) -> list[dict[str, Any]]:
             )
         return [
             {
-                "text": f"应选{seats}名，每张选票最多选{seats}人",
+                "text": ballot_text(seats),
                 "kind": "multiple",
-                "min_choices": 1,
+                "min_choices": 0,  # a blank ballot (弃权) takes part
                 "max_choices": seats,
                 "allow_text": False,
                 "options": [

@@ -323,6 +323,8 @@ async def open_runoff(session: AsyncSession, user: User, poll_id: int) -> dict[s
     `runoff_of` naming this poll. It opens a day later for as long as this one ran, unless staff
     change its times before publishing it. One run-off at a time (another only if it was
     cancelled). Answers with the new draft as `GET /polls/{id}` shows it."""
+    from api.services.votes import polls
+
     parent, tie = await _tied_election(session, user, poll_id, "runoff")
     question = dict(parent.questions[0])
     candidates = [option for i, option in enumerate(question.get("options") or []) if i in tie["candidates"]]
@@ -353,8 +355,8 @@ async def open_runoff(session: AsyncSession, user: User, poll_id: int) -> dict[s
         questions=[
             {
                 **question,
-                "text": f"应选{seats}名，每张选票最多选{seats}人",
-                "min_choices": 1,
+                "text": polls.ballot_text(seats),
+                "min_choices": 0,
                 "max_choices": seats,
                 "options": candidates,
             }
@@ -371,8 +373,6 @@ async def open_runoff(session: AsyncSession, user: User, poll_id: int) -> dict[s
     }
     parent.result = await count(session, parent)
     await session.flush()
-    from api.services.votes import polls
-
     return await polls.view_of(session, runoff, True)
 
 
@@ -435,6 +435,17 @@ def _result_rows(poll: Poll, result: dict[str, Any]) -> Iterator[list[object]]:
     election = result.get("election")
     if election:
         yield ["应选", f"{election['seats']}名", election["seats"], None, None, ""]
+        blank = election.get("blank", 0)
+        yield [
+            "选票",
+            f"{election['ballots']}张",
+            election["ballots"],
+            _area(election.get("area_cast")),
+            None,
+            f"含空白票{blank}张",
+        ]
+        if election.get("majority_label"):
+            yield ["当选要求", election["majority_label"], None, None, None, ""]
         for r in election["ranking"]:
             mark = "当选（抽签）" if r["by"] == "lot" else "当选" if r["elected"] else "并列" if r["tied"] else ""
             yield [

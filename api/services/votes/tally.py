@@ -18,8 +18,9 @@ same thing, and a tie resolved by lot is the same count with the lot applied.
   participating flats. Every threshold carries its numerator, denominator, percentage, what was
   needed and whether it was met; the comparisons are exact integer arithmetic (`n × q ≥ d × p`).
 - Elections (`election`): candidates ranked by weight; under `majority`/`quorum` a candidate must
-  have more than half of the weight cast to be elected (参加投票的过半数); a run-off (`runoff_of`) elects
-  by the most votes among the tied. If candidates with equal weight straddle the last seat they are
+  have more than half of the weight cast to be elected (参加投票的过半数) — every ballot cast, blank
+  ones (弃权, no candidate chosen) included, which `majority_label` says with its figures; a run-off
+  (`runoff_of`) elects by the most votes among the tied. If candidates with equal weight straddle the last seat they are
   reported as a tie with `seats_left`, and nobody among them is elected until staff resolve it by
   the rule the poll names (`tie_resolution`: drawn by lot, or a run-off poll).
 - `standing` (选举 / 业主大会表决 / 意向征询): a consultation's outcomes say 多数意见 / 达到门槛（仅供参考）,
@@ -278,10 +279,28 @@ def _art278_outcome(
     return {"status": status, "label": label, "met": reached, "thresholds": thresholds}
 
 
-def _election(poll: Poll, question: dict[str, Any], cast: tuple[int, int], valid: bool, why_not: str) -> dict[str, Any]:
-    """Ranking, elected, a tie at the last seat, the tie's resolution."""
+def _majority_label(poll: Poll, ballots: int, cast_weight: int, blank: int) -> str:
+    """What a seat needs, said with its base: the ballots cast, blank ones included."""
+    if poll.runoff_of is not None:
+        return "决选投票按得票多少当选，不要求过半数"
+    if poll.electorate == "flat":
+        return (
+            f"当选须得票的面积超过所投选票的面积合计（{common.area_text(cast_weight)}㎡，"
+            f"{ballots}张选票，含{blank}张空白票）的一半"
+        )
+    return (
+        f"当选须得票超过所投选票数（{ballots}张，含{blank}张空白票）的一半，即至少{needed_more_than(ballots, 1, 2)}票"
+    )
+
+
+def _election(
+    poll: Poll, question: dict[str, Any], cast: tuple[int, int, int], valid: bool, why_not: str
+) -> dict[str, Any]:
+    """Ranking, elected, a tie at the last seat, the tie's resolution. `cast`: the ballots, their
+    weight and how many of them are blank (弃权: no candidate chosen) — a blank ballot takes part and
+    counts in the majority's base."""
     seats = poll.seats or 1
-    ballots, cast_weight = cast
+    ballots, cast_weight, blank = cast
     runoff = poll.runoff_of is not None
     candidates = question["options"]
     ordered = sorted(candidates, key=lambda c: (-c["_w"], c["index"]))
@@ -374,14 +393,18 @@ def _election(poll: Poll, question: dict[str, Any], cast: tuple[int, int], valid
         )
     elif unfilled > 0:
         status = "unfilled" if filled else "none_elected"
-        label = (f"当选：{names}；" if names else "") + f"{unfilled}个席位没有候选人得票过半数，需另行选举"
+        label = (f"当选：{names}；" if names else "") + (
+            f"{unfilled}个席位没有候选人得票超过所投选票（含空白票）的半数，需另行选举"
+        )
     else:
         status, label = "elected", f"当选：{names}"
     return {
         "seats": seats,
         "ballots": ballots,
+        "blank": blank,
         "area_cast": common.area_text(cast_weight) if poll.electorate == "flat" else None,
         "needs_majority": not runoff,
+        "majority_label": _majority_label(poll, ballots, cast_weight, blank),
         "ranking": ranking,
         "elected": [{"index": r["index"], "name": r["name"], "by": r["by"]} for r in chosen],
         "tie": tie,
@@ -455,7 +478,9 @@ def tally(
         valid = all(t["met"] for t in thresholds)
     election = None
     if poll.kind == "election":
-        cast = (len(ballot_list), sum(b.weight for b in ballot_list))
+        candidates = len((poll.questions or [{}])[0].get("options") or [])
+        blank = sum(1 for b in ballot_list if not _chosen(b, 0, candidates)[0])
+        cast = (len(ballot_list), sum(b.weight for b in ballot_list), blank)
         election = _election(poll, questions[0], cast, valid, why_not) if questions else None
     elif poll.rule == "art278":
         participated = (turnout["_in"], turnout["participants"])
