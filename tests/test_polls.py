@@ -269,9 +269,11 @@ def test_the_schemas_name_the_models_values():
 
 
 async def test_a_draft_names_the_field_whose_rule_or_electorate_does_not_fit(w):
-    # art. 278 counts flats by area: not households, and not an election
+    # art. 278 counts flats by area, not households; an election by it has no special majority
     assert field_of(await w.create(rule="art278", questions=[art278_question()])) == "rule"
-    assert field_of(await w.create(kind="election", electorate="flat", rule="art278")) == "rule"
+    assert field_of(await w.create(kind="election", rule="art278")) == "rule"
+    owners_committee = {"kind": "election", "electorate": "flat", "rule": "art278"}
+    assert field_of(await w.create(**owners_committee, special_majority=True)) == "special_majority"
     assert field_of(await w.create(special_majority=True)) == "special_majority"
     assert field_of(await w.create(owners_assembly=True)) == "owners_assembly"
     assert field_of(await w.create(rule="quorum")) == "quorum_percent"

@@ -58,11 +58,14 @@ class PollCreate(Input):
         description=(
             "majority 所投票数过半；quorum 参与率达到 quorum_percent 后过半；"
             "art278 《民法典》第二百七十八条：参与的面积和人数都达到三分之二，"
-            "同意的面积和人数都过半（special_majority 为四分之三），只用于 flat"
+            "同意的面积和人数都过半（special_majority 为四分之三），只用于 flat；"
+            "选举（如选举业主委员会）也可以用：候选人得票的面积和人数都须超过参与表决的一半，再按得票面积取前几名"
         ),
     )
     quorum_percent: int | None = Field(default=None, ge=1, le=100, description="rule 为 quorum 时必填")
-    special_majority: bool = Field(default=False, description="art278：维修资金、改建重建、改变用途等须四分之三")
+    special_majority: bool = Field(
+        default=False, description="art278 的投票（不用于选举）：维修资金、改建重建、改变用途等须四分之三"
+    )
     owners_assembly: bool = Field(
         default=False, description="art278：按业主大会议事规则召集的表决；否则结果只是意向征询，不是决定"
     )

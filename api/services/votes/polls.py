@@ -8,7 +8,9 @@ with a short statement), multiple choice, at most `seats` and at least none: a b
 takes part, and counts in the base of the majority a seat needs (see `tally`). Each says who votes (the
 electorate: each adult resident, each household, or each flat with a recorded area, weighted by it,
 whoever lives there — see `roll`), how it is decided (`rule`: a majority of votes cast, a quorum of the roll then the
-majority, or the Civil Code art. 278 dual thresholds, flats only), whether ballots are secret (never
+majority, or the Civil Code art. 278 dual thresholds, flats only — for polls, and for elections such
+as the owners' committee's, 选举业主委员会, where each candidate needs more than half of the
+participating area and flats; never the special majority), whether ballots are secret (never
 for flats: the result publishes each option's area total, and with the roll's areas a subset sum
 tells who chose what — 422 naming `secret`, on create and on any patch that would make the pair), and
 what it is (`common.standing`: 选举, 业主大会表决 only when convened under the owners' assembly rules
@@ -101,21 +103,24 @@ def _check_rule(data: dict[str, Any]) -> None:
         raise invalid_field(
             "quorum_percent", "只有规则为达到参与率后过半数（quorum）时才填写", kind="quorum_not_allowed"
         )
-    if rule == "art278":
-        if election:
-            raise invalid_field("rule", "选举不按《民法典》第二百七十八条计票", kind="art278_election")
-        if data["electorate"] != "flat":
-            raise invalid_field(
-                "rule",
-                "按《民法典》第二百七十八条表决时，应以每套房（按专有部分面积）为投票单位（electorate 为 flat）",
-                kind="art278_needs_flats",
-            )
+    if rule == "art278" and data["electorate"] != "flat":
+        raise invalid_field(
+            "rule",
+            "按《民法典》第二百七十八条表决时，应以每套房（按专有部分面积）为投票单位（electorate 为 flat）",
+            kind="art278_needs_flats",
+        )
     if data.get("secret") and data["electorate"] == "flat":
         raise invalid_field(
             "secret",
             "按面积计票的投票公布各选项的面积合计，无法做到无记名（由各套房的面积可以推算出谁投了什么）："
             "请改为记名投票，或按户、按人投票",
             kind="secret_flat",
+        )
+    if data.get("special_majority") and election:
+        raise invalid_field(
+            "special_majority",
+            "选举不适用四分之三的特别多数：候选人须得到参与表决的面积和人数都过半数",
+            kind="special_majority_election",
         )
     if data.get("special_majority") and rule != "art278":
         raise invalid_field(

@@ -456,6 +456,8 @@ def _result_rows(poll: Poll, result: dict[str, Any]) -> Iterator[list[object]]:
                 r["percent"],
                 mark,
             ]
+            for t in r.get("thresholds") or []:  # art. 278: the candidate's two thresholds
+                yield _threshold_row(t)
         tie = election.get("tie")
         if tie and tie.get("resolution"):
             resolution = tie["resolution"]
