@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from api import clock
 from api.db.models import Household, OutboxJob, PollBallot, User
@@ -659,3 +659,57 @@ async def test_a_quorum_not_reached_leaves_no_majority_view(w):
     assert [o["votes"] for o in q["options"]] == [2, 0]  # the figures are still published
     assert q["outcome"] == {**q["outcome"], "status": "invalid", "label": "参与率未达到60%（仅供参考）"}
     assert all(o["majority"] is False for o in q["options"])
+
+
+async def test_the_close_writes_secret_ballots_again_so_nothing_pairs_them_with_their_voters(w):
+    """On PostgreSQL a ballot written with its participation shares its transaction id (xmin) and
+    its place in the table's pages. At the close, before counting, the secret ballots are written
+    again in a random order with new ids: the receipts still find the same choices."""
+    pid = (await w.poll(title="外墙颜色", secret=True))["id"]
+    await w.publish(pid)
+    clock.freeze(VOTING)
+    receipts = {
+        "chen": ((await w.vote(w.chen, pid, answers(0)))["receipt"], ["种菜"]),
+        "zhou": ((await w.vote(w.zhou, pid, answers(1)))["receipt"], ["晾晒"]),
+        "li": ((await w.vote(w.li, pid, answers(1)))["receipt"], ["晾晒"]),
+    }
+    postgres = w.db.engine.dialect.name == "postgresql"
+
+    async def paired() -> int:
+        """Ballots whose transaction id is a participation's (PostgreSQL)."""
+        async with w.db.session(write=False) as session:
+            found = await session.execute(
+                text(
+                    "SELECT count(*) FROM poll_ballots b JOIN poll_participations p ON p.xmin = b.xmin"
+                    " WHERE b.poll_id = :poll"
+                ),
+                {"poll": pid},
+            )
+            return int(found.scalar_one())
+
+    async def stored() -> dict[str, int]:
+        async with w.db.session(write=False) as session:
+            found = await session.execute(select(PollBallot.receipt, PollBallot.id).where(PollBallot.poll_id == pid))
+            return {receipt: ballot_id for receipt, ballot_id in found.all() if receipt}
+
+    before = await stored()
+    assert set(before) == {receipt for receipt, _ in receipts.values()}
+    if postgres:
+        assert await paired() == 3  # while voting: each ballot shares its participation's xmin
+
+    clock.freeze(CLOSES)
+    await w.run_worker()  # polls.close
+    after = await stored()
+    assert set(after) == set(before)  # the same receipts…
+    assert not set(after.values()) & set(before.values())  # …every ballot under a new id
+    if postgres:
+        assert await paired() == 0
+    for receipt, labels in receipts.values():  # each receipt still finds its choices
+        checked = await w.client.get(f"{API}/polls/{pid}/receipts/{receipt}", headers=w.wang.headers)
+        assert checked.status_code == 200, checked.text
+        assert [o["label"] for o in checked.json()["answers"][0]["options"]] == labels
+    result = await w.result(pid)
+    assert [o["votes"] for o in result["questions"][0]["options"]] == [1, 2]
+    assert result["turnout"]["participants"] == 3
+    await w.run_worker()  # closed already: not written again
+    assert await stored() == after

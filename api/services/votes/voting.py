@@ -17,7 +17,9 @@ it first (`polls.open_due`, FOR UPDATE, before the share lock is taken).
 Open ballots name their participation: the member who cast one in the app may change it until the
 close (`change`); staff may change an open paper or proxy ballot (`change_entry`). Secret ballots
 carry no participation, no time, a random id and a receipt, returned once to the voter (or to staff
-for a paper ballot), and never change (409 poll_ballot_secret). Nothing here returns a ballot's id,
+for a paper ballot), and never change (409 poll_ballot_secret). Written with their participation
+in one transaction, they share its `xmin` on PostgreSQL until the close writes them all again
+(`results._rewrite_secret_ballots`). Nothing here returns a ballot's id,
 and nothing puts a participation next to a secret ballot: `my_ballot` shows choices only of the
 caller's own open ballot, `check_receipt` shows a receipt's choices and nothing of who.
 
