@@ -33,7 +33,7 @@ from api.db.models.voting import (
 from tests.conftest import make_settings
 from tests.factories import Person, community, grant, join, login, platform_admin
 from tests.test_concerns import jpeg
-from workers import jobs  # noqa: F401 - registers the handlers
+from workers import jobs, outbox  # noqa: F401 - registers the handlers
 from workers.runner import Worker
 
 # Tuesday 1 December 2026, 10:00 in Shanghai
@@ -917,6 +917,42 @@ async def test_cancelling_before_the_close_withdraws_the_jobs_and_stops_the_vote
     assert error(await w.get(draft["id"], w.chen)) == (404, "poll_not_found")
     listed = await w.client.get(f"{API}/communities/{w.b}/polls", headers=w.chen.headers)
     assert [p["id"] for p in listed.json()["items"]] == [poll["id"], ended["id"]]
+
+
+async def test_cancelling_retracts_the_notices_and_tells_the_electorate_why(w):
+    poll = await w.opened(closes_at=at(days=3))
+    assert (await w.vote(w.chen, poll["id"])).status_code == 201
+    clock.advance(timedelta(days=2))
+    await w.run_worker()  # polls.remind: zhou and li have not voted
+    assert "poll.closing" in await w.kinds(w.zhou)
+    later = await w.draft(opens_at=at(days=4), closes_at=at(days=9), title="还没开始的投票")
+    assert (await w.publish(later["id"])).status_code == 200  # scheduled: nobody was told anything yet
+    for pid in (poll["id"], later["id"]):
+        cancelled = await w.client.post(
+            f"{API}/polls/{pid}/cancel", json={"reason": "方案要重新征求意见"}, headers=w.staff.headers
+        )
+        assert cancelled.status_code == 200, cancelled.text
+    for person in (w.chen, w.mei, w.zhou, w.li):  # the households on the roll, voted or not
+        kinds = await w.kinds(person)
+        assert "poll.opened" not in kinds and "poll.closing" not in kinds, person.name  # retracted
+        (told,) = [n for n in await w.inbox(person) if n["kind"] == "poll.cancelled"]
+        assert told["title"] == "意向征询已取消：屋顶花园怎么用", person.name
+        assert "已经投的票不会计票" in told["body"] and "原因：方案要重新征求意见" in told["body"]
+        assert told["page"] == f"pages/polls/detail?id={poll['id']}"
+    assert "poll.cancelled" not in await w.kinds(w.staff)
+    # jobs already taken find the poll cancelled and do nothing
+    async with w.db.session() as session:
+        for pid in (poll["id"], later["id"]):
+            for kind in ("polls.open", "polls.remind", "polls.close"):
+                await outbox.enqueue(session, kind, {"poll_id": pid}, run_at=clock.now())
+        await session.commit()
+    clock.advance(timedelta(days=8))
+    await w.run_worker()
+    for pid in (poll["id"], later["id"]):
+        assert (await w.view(pid))["status"] == "cancelled"
+        assert error(await w.get(pid, tail="/results")) == (409, "poll_cancelled")
+    for person in (w.chen, w.zhou, w.li):
+        assert sorted(await w.kinds(person)) == ["poll.cancelled"], person.name
 
 
 async def test_a_day_before_the_close_those_who_have_not_voted_hear_of_it(w):

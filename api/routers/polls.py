@@ -135,7 +135,10 @@ async def publish(poll_id: IdPath, user: CurrentUser, session: SessionDep, idem:
     "/polls/{poll_id}/cancel",
     response_model=PollRead,
     summary="取消（社工，截止前）",
-    description="已投的票保留但不计票。截止后不能取消（409 poll_closed）。",
+    description=(
+        "已投的票保留但不计票。截止后不能取消（409 poll_closed）。已发出的“投票开始”“即将截止”通知从收件箱撤回；"
+        "投票已经开始的，通知选民投票取消了及原因（poll.cancelled）。"
+    ),
 )
 async def cancel(
     poll_id: IdPath, body: PollCancel, user: CurrentUser, session: SessionDep, idem: IdempotencyDep

@@ -53,7 +53,7 @@ from api.errors import Conflict, Forbidden, invalid_field
 from api.pagination import after_time_and_id, encode_cursor
 from api.services.activities.common import community_tz
 from api.services.governance.meetings import community_viewer
-from api.services.notifications import notify
+from api.services.notifications import notify, retract
 from api.services.votes import common, roll
 from workers import outbox
 
@@ -601,16 +601,34 @@ async def remind_due(session: AsyncSession, poll_id: int) -> int:
 
 async def cancel(session: AsyncSession, user: User, poll_id: int, reason: str) -> dict[str, Any]:
     """`POST /polls/{id}/cancel` (staff): before the close, with a reason residents read. Its jobs
-    are withdrawn; ballots already cast are kept but never counted."""
+    are withdrawn (and a job already taken finds the poll cancelled and does nothing: `open_due`
+    opens only a scheduled poll, `remind_due` reminds only while voting, `results.close_due`
+    leaves a cancelled poll); the notices that voting started or closes soon are retracted from
+    the inboxes; if voting had started, the electorate hears it was cancelled, with the reason
+    (`poll.cancelled`). Ballots already cast are kept but never counted."""
     await common.staff_poll(session, user, poll_id)
     poll = await common.lock_poll(session, poll_id)
     if poll.status == "cancelled":
         raise Conflict("poll_cancelled", "这次投票已经取消了", details={"status": poll.status})
     if common.phase(poll) == "closed":
         raise Conflict("poll_closed", "投票已经结束，不能取消", details={"status": poll.status})
+    voting = poll.status == "open"  # the electorate was told; votes may have been cast
     poll.status = "cancelled"
     poll.cancel_reason = reason
     await session.flush()
     for what in ("open", "remind", "close"):
         await outbox.cancel(session, job_key(poll.id, what))
+    for told in ("opened", "closing"):
+        await retract(session, job_key(poll.id, told))
+    if voting:
+        people = await roll.electorate_users(session, poll)
+        if people:
+            await notify(
+                session,
+                people,
+                "poll.cancelled",
+                {"poll_id": poll.id, "poll_title": poll.title, "standing": common.standing(poll), "reason": reason},
+                job_key(poll.id, "cancelled"),
+                community_id=poll.community_id,
+            )
     return await view_of(session, poll, True)
