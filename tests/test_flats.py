@@ -134,6 +134,30 @@ async def test_a_wrong_area_is_refused_by_name_and_changes_nothing(client, w):
     assert (await client.patch("/api/v1/households/999999", json={}, headers=w.staff.headers)).status_code == 404
 
 
+async def test_a_comma_is_a_thousands_separator_or_refused_never_a_decimal_point(client, w):
+    """1,200 ㎡ read as 1.20 ㎡ would slip a wrong area into art. 278's denominators: a comma counts
+    only before exactly three final digits; any other comma is refused, by name."""
+    path = f"/api/v1/households/{w.chen_home}"
+    for typed, expected in (("1,200", "1200.00"), ("１，２００㎡", "1200.00"), ("999,999", "999999.00")):
+        saved = await client.patch(path, json={"floor_area": typed}, headers=w.staff.headers)
+        assert saved.status_code == 200, (typed, saved.text)
+        assert saved.json()["floor_area"] == expected, typed
+    for wrong in ("89,53", "89,5", "1,2000", "1,200.5", "1,200,000", ",200", "0,500", "12,34,567"):
+        response = await client.patch(path, json={"floor_area": wrong}, headers=w.staff.headers)
+        assert code(response) == (422, "validation_error"), (wrong, response.text)
+        assert response.json()["error"]["details"][0]["field"] == "floor_area", wrong
+    assert (await w.household(w.chen_home))["floor_area"] == "999999.00"  # none of them was kept
+
+    sheet = '楼栋,单元,房号,面积,业主\n1栋,1单元,101,"1,200",是\n2栋,,5,"89,53",是\n'
+    refused = await w.send(sheet)
+    assert code(refused) == (422, "import_invalid")
+    assert [(p["row"], p["column"]) for p in refused.json()["error"]["details"]] == [(3, "面积")]
+    imported = await w.send(sheet.replace('"89,53"', "89.53"))
+    assert imported.status_code == 200, imported.text
+    listed = await w.listed()
+    assert (listed["1栋1单元101"]["floor_area"], listed["2栋5"]["floor_area"]) == ("1200.00", "89.53")
+
+
 # -- the sheet -------------------------------------------------------------------------------------
 
 SHEET = """楼栋,单元,房号,面积（㎡）,业主（是/否）

@@ -25,7 +25,20 @@ from openpyxl import load_workbook
 
 from api import clock
 from tests.conftest import make_settings
-from tests.test_poll_results import API, CLOSES, NOW, OPENS, VOTING, World, answers, error, local
+from tests.test_poll_results import (
+    API,
+    CLOSES,
+    NOW,
+    OPENS,
+    VOTING,
+    World,
+    answers,
+    by_key,
+    error,
+    figures,
+    flats,
+    local,
+)
 
 CANDIDATES = [{"name": "甲", "statement": "退休教师"}, {"name": "乙"}, {"name": "丙"}, {"name": "丁"}]
 JIA, YI, BING, DING = 0, 1, 2, 3
@@ -226,6 +239,108 @@ async def test_a_seat_needs_more_than_half_of_the_ballots(w):
         ("丁", 0, False, False),
     ]
     assert count["tie"] is None and count["unfilled"] == 1 and count["status"] == "unfilled"
-    assert count["label"] == "当选：甲；1个席位没有候选人得票过半数，需另行选举"
+    assert count["label"] == "当选：甲；1个席位没有候选人得票超过所投选票（含空白票）的半数，需另行选举"
+    assert count["majority_label"] == "当选须得票超过所投选票数（4张，含0张空白票）的一半，即至少3票"
     assert error(await tie(w, pid, elected=[YI], note="抽签")) == (409, "poll_no_tie")
     assert "另行选举" in json.dumps(await w.result(pid, w.chen), ensure_ascii=False)
+
+
+async def test_a_blank_ballot_takes_part_and_counts_in_the_majoritys_base(w):
+    """弃权: a ballot naming no candidate. Five ballots, three of them blank: 甲 has 2 — all the
+    ballots that name anyone, but not more than half of the 5 cast — so no one is elected."""
+    pid = await election(w)
+    clock.freeze(VOTING)
+    await w.vote(w.chen, pid, answers([JIA, YI]))
+    await w.vote(w.zhou, pid, answers([JIA]))
+    await w.vote(w.li, pid, answers([]))  # the candidates' question answered with none
+    await w.vote(w.wang, pid, [])  # the question left out: blank as well
+    blank_paper = await w.enter(pid, "3栋1单元105", answers([]))
+    assert blank_paper["channel"] == "paper"
+    mine = await w.client.get(f"{API}/polls/{pid}/ballot", headers=w.li.headers)
+    assert mine.json()["voted"] is True and mine.json()["answers"] == [{"question": 0, "options": [], "text": ""}]
+    clock.freeze(CLOSES)
+    result = await w.result(pid)
+    assert (result["turnout"]["participants"], result["turnout"]["electors"]) == (5, 5)  # blank ballots take part
+    count = result["election"]
+    assert (count["ballots"], count["blank"]) == (5, 3)
+    assert [(r["name"], r["votes"], r["percent"], r["majority"]) for r in count["ranking"][:2]] == [
+        ("甲", 2, 40.0, False),
+        ("乙", 1, 20.0, False),
+    ]
+    assert count["elected"] == [] and count["status"] == "none_elected"
+    assert count["majority_label"] == "当选须得票超过所投选票数（5张，含3张空白票）的一半，即至少3票"
+    assert count["label"] == "2个席位没有候选人得票超过所投选票（含空白票）的半数，需另行选举"
+    export = await w.client.get(f"{API}/polls/{pid}/export.xlsx", headers=w.staff.headers)
+    rows = list(load_workbook(io.BytesIO(export.content))["结果"].iter_rows(min_row=2, values_only=True))
+    assert ("选票", "5张", 5, None, None, "含空白票3张") in rows
+    assert any(row[0] == "当选要求" and "含3张空白票" in row[1] for row in rows)
+
+
+# -- an owners' committee (选举业主委员会) under art. 278 ----------------------------------------------
+#
+# The six flats of test_poll_results: f1 101 (chen) 160.00, f2 102 (zhou) 160.00, f3 103 (li rents)
+# 160.00, f4 2单元202 80.00, f5 2单元203 80.01, f6 104 (wang rents) 79.99 — 720.00 ㎡, 6 flats.
+# E1: f1, f2, f4, f5, f6 take part: 560.00 ㎡ (≥ 480.00) and 5 flats (≥ 4). A seat needs more than
+#     half of 560.00 ㎡ — at least 280.01 — AND more than half of 5 flats — at least 3:
+#       甲 f1 f2          320.00 ㎡, 2 flats: the area, not the flats
+#       乙 f1 f2 f4       400.00 ㎡, 3 flats: elected
+#       丙 f5 f6          160.00 ㎡, 2 flats
+#       丁 f4 f5 f6       240.00 ㎡, 3 flats: the flats, not the area
+#     2 seats: 乙 elected, one seat left for another election.
+# E2: f1, f4, f5, f6 take part: 400.00 ㎡ < 480.00 (4 flats would do): not a valid election.
+
+
+async def test_an_owners_committee_is_elected_by_area_and_flats_both(w):
+    await flats(w)
+    body = {"electorate": "flat", "rule": "art278", "owners_assembly": True}
+    e1 = await election(w, title="第一届业主委员会选举", **body)
+    e2 = await election(w, title="业主委员会补选", **body)
+    clock.freeze(VOTING)
+    await w.vote(w.chen, e1, answers([JIA, YI]))  # f1
+    await w.vote(w.zhou, e1, answers([JIA, YI]))  # f2
+    await w.enter(e1, "3栋2单元202", answers([YI, DING]))  # f4
+    await w.enter(e1, "3栋2单元203", answers([BING, DING]))  # f5
+    await w.enter(e1, "3栋1单元104", answers([BING, DING]), channel="proxy", proxy_name="104业主的儿子")  # f6
+    await w.vote(w.chen, e2, answers([JIA]))
+    for label in ("3栋2单元202", "3栋2单元203", "3栋1单元104"):
+        await w.enter(e2, label, answers([JIA]))
+    clock.freeze(CLOSES)
+
+    one = await w.result(e1, w.li)
+    assert (one["standing"], one["rule"], one["valid"]) == ("选举", "art278", True)
+    part = by_key(one["thresholds"])
+    assert figures(part["participation_area"]) == (56000, 72000, True)
+    assert figures(part["participation_flats"]) == (5, 6, True)
+    count = one["election"]
+    assert count["needs_majority"] is True
+    ranking = {r["name"]: r for r in count["ranking"]}
+    assert [r["name"] for r in count["ranking"]] == ["乙", "甲", "丁", "丙"]  # by area
+    for name, area, flats_, elected in (
+        ("甲", (32000, True), (2, False), False),
+        ("乙", (40000, True), (3, True), True),
+        ("丙", (16000, False), (2, False), False),
+        ("丁", (24000, False), (3, True), False),
+    ):
+        gates = by_key(ranking[name]["thresholds"])
+        assert figures(gates["candidate_area"]) == (area[0], 56000, area[1]), name
+        assert figures(gates["candidate_flats"]) == (flats_[0], 5, flats_[1]), name
+        assert (ranking[name]["majority"], ranking[name]["elected"]) == (elected, elected), name
+    assert by_key(ranking["乙"]["thresholds"])["candidate_area"]["needed_text"] == "280.01㎡"
+    assert by_key(ranking["乙"]["thresholds"])["candidate_flats"]["needed_text"] == "3套"
+    assert [e["name"] for e in count["elected"]] == ["乙"] and count["status"] == "unfilled"
+    assert count["label"] == "当选：乙；1个席位没有候选人得票的面积和人数都超过参与表决的一半，需另行选举"
+    assert count["majority_label"] == (
+        "当选须得票的专有部分面积和业主人数都超过参与表决的一半（参与表决560.00㎡、5套，含0张空白票），"
+        "即面积至少280.01㎡且至少3套"
+    )
+    export = await w.client.get(f"{API}/polls/{e1}/export.xlsx", headers=w.staff.headers)
+    rows = list(load_workbook(io.BytesIO(export.content))["结果"].iter_rows(min_row=2, values_only=True))
+    assert ("门槛", "得票的业主（套）占参与表决业主过半数") in [(r[0], r[1]) for r in rows]
+    assert any(r[5] == "240.00㎡ / 560.00㎡（需过半数，即至少280.01㎡）：未达到" for r in rows)
+
+    two = await w.result(e2)
+    assert two["valid"] is False
+    assert figures(by_key(two["thresholds"])["participation_area"]) == (40000, 72000, False)
+    assert figures(by_key(two["thresholds"])["participation_flats"]) == (4, 6, True)
+    assert two["election"]["elected"] == [] and two["election"]["status"] == "invalid"
+    assert two["election"]["label"] == "参与表决的面积未达到三分之二，选举无效"

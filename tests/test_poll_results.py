@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from api import clock
 from api.db.models import Household, OutboxJob, PollBallot, User
@@ -115,12 +115,14 @@ class World:
         household_id: int = response.json()["id"]
         return household_id
 
-    async def own(self, household_id: int, area_centi: int) -> None:
-        """The household owns its flat of this area (hundredths of ㎡). The database: the API for
-        areas belongs to the flats part of the issue."""
+    async def own(self, household_id: int, area_centi: int, owner: bool = True) -> None:
+        """The household's flat has this area (hundredths of ㎡), and the household owns it (or
+        rents it: `owner` False). The database: the API for areas belongs to the flats part."""
         async with self.db.session() as session:
             await session.execute(
-                update(Household).where(Household.id == household_id).values(is_owner=True, floor_area_centi=area_centi)
+                update(Household)
+                .where(Household.id == household_id)
+                .values(is_owner=owner, floor_area_centi=area_centi)
             )
             await session.commit()
 
@@ -340,11 +342,13 @@ async def test_the_result_is_published_with_turnout_once_the_worker_closes_the_p
 
 # -- the art. 278 thresholds -------------------------------------------------------------------------
 #
-# Six owners' flats, areas in ㎡:   f1 3栋1单元101 (chen)  160.00     f4 3栋2单元202   80.00
-#                                   f2 3栋1单元102 (zhou)  160.00     f5 3栋2单元203   80.01
-#                                   f3 3栋2单元201         160.00     f6 3栋2单元204   79.99
-# Total 720.00 ㎡ and 6 flats; two thirds: 480.00 ㎡ and 4 flats ("以上": the figure itself meets it).
-# li and wang rent (not owners): they are not on a flat roll.
+# Six flats, areas in ㎡:   f1 3栋1单元101 (chen, owner)   160.00     f4 3栋2单元202 (an elder, owner)  80.00
+#                           f2 3栋1单元102 (zhou, owner)   160.00     f5 3栋2单元203 (an elder, owner)  80.01
+#                           f3 3栋1单元103 (li rents it)   160.00     f6 3栋1单元104 (wang rents it)    79.99
+# Every flat with an area is on the roll, whoever lives there: the rented f3 and f6 count as any
+# other (their owners live elsewhere and vote on paper or by proxy, entered by staff; li and wang
+# may not vote for them in the app). Total 720.00 ㎡ and 6 flats — without the rented flats it would
+# be 480.00 ㎡ and 4; two thirds: 480.00 ㎡ and 4 flats ("以上": the figure itself meets it).
 #
 # P1 (owners' assembly): f1, f2, f5, f6 take part: 160.00 + 160.00 + 80.01 + 79.99 = 480.00 ㎡ —
 #     exactly 2/3 of 720.00 — and 4 of 6 flats — exactly 2/3: participation met on both.
@@ -356,14 +360,16 @@ async def test_the_result_is_published_with_turnout_once_the_worker_closes_the_p
 # P3 (owners' assembly, special majority 3/4): f1, f2, f5, f6 take part (480.00 ㎡, 4 flats).
 #     Q1 同意 f1, f2, f6: 399.99 ㎡ ≥ 360.00 (3/4 of 480.00) and 3 of 4 flats — exactly 3/4: passed.
 #     Q2 同意 f1, f5, f6: 320.00 ㎡ < 360.00, though 3 of 4 flats: not passed.
-# P4 (owners' assembly): f1, f2, f3 take part: 480.00 ㎡ meets two thirds of the area, but 3 flats are
-#     fewer than the 4 needed: not passed.
+# P4 (owners' assembly): f1, f2, f3 (its owner on paper) take part: 480.00 ㎡ meets two thirds of the
+#     area, but 3 flats are fewer than the 4 needed: not passed.
 
 
 async def flats(w: World) -> None:
     await w.own(w.homes["chen"], 16000)
     await w.own(w.homes["zhou"], 16000)
-    for room, area in (("201", 16000), ("202", 8000), ("203", 8001), ("204", 7999)):
+    await w.own(w.homes["li"], 16000, owner=False)
+    await w.own(w.homes["wang"], 7999, owner=False)
+    for room, area in (("202", 8000), ("203", 8001)):
         await w.own(await w.elder_household("2单元", room, f"业主{room}"), area)
 
 
@@ -391,27 +397,30 @@ async def test_the_art278_thresholds_at_their_edges(w):
     )["id"]
     p4 = (await w.poll(**owners_poll("外墙翻新", "是否同意翻新外墙？")))["id"]
     for pid in (p1, p2, p3, p4):
-        await w.publish(pid)
+        published = await w.publish(pid)
+        assert (published["roll_count"], published["roll_weight"]) == (6, "720.00")  # the rented flats too
     clock.freeze(VOTING)
+    tenant = await w.client.post(f"{API}/polls/{p1}/ballot", json={"answers": answers(AGREE)}, headers=w.li.headers)
+    assert error(tenant) == (403, "poll_not_owner")  # li rents f3: its owner votes, on paper
 
     await w.vote(w.chen, p1, answers(AGREE, AGAINST))  # f1
     await w.vote(w.zhou, p1, answers(AGAINST, AGREE))  # f2
     await w.enter(p1, "3栋2单元203", answers(AGREE, AGREE))  # f5
-    await w.enter(p1, "3栋2单元204", answers(ABSTAIN, AGREE), channel="proxy", proxy_name="业主204的女儿")  # f6
+    await w.enter(p1, "3栋1单元104", answers(ABSTAIN, AGREE), channel="proxy", proxy_name="104业主的女儿")  # f6
 
     await w.vote(w.chen, p2, answers(AGREE))  # f1
     await w.vote(w.zhou, p2, answers(AGREE))  # f2
     await w.enter(p2, "3栋2单元202", answers(AGREE))  # f4
-    await w.enter(p2, "3栋2单元204", answers(AGREE))  # f6
+    await w.enter(p2, "3栋1单元104", answers(AGREE))  # f6
 
     await w.vote(w.chen, p3, answers(AGREE, AGREE))  # f1
     await w.vote(w.zhou, p3, answers(AGREE, AGAINST))  # f2
     await w.enter(p3, "3栋2单元203", answers(AGAINST, AGREE))  # f5
-    await w.enter(p3, "3栋2单元204", answers(AGREE, AGREE))  # f6
+    await w.enter(p3, "3栋1单元104", answers(AGREE, AGREE))  # f6
 
     await w.vote(w.chen, p4, answers(AGREE))  # f1
     await w.vote(w.zhou, p4, answers(AGREE))  # f2
-    await w.enter(p4, "3栋2单元201", answers(AGREE))  # f3
+    await w.enter(p4, "3栋1单元103", answers(AGREE))  # f3, its owner on paper
 
     clock.freeze(CLOSES)
     await w.run_worker()
@@ -491,10 +500,12 @@ async def test_the_art278_thresholds_at_their_edges(w):
 
 
 async def test_secret_ballots_cannot_be_tied_to_their_voters_through_any_endpoint_or_export(w):
-    await flats(w)
+    # by household (a poll by flat is never secret: its options' area totals would name the flats)
+    await w.elder_household("2单元", "203", "业主203")
+    await w.elder_household("2单元", "204", "业主204")
     poll = await w.poll(
         title="外墙颜色",
-        electorate="flat",
+        electorate="household",
         secret=True,
         questions=[{"text": "外墙刷什么颜色？", "options": [{"label": "米白"}, {"label": "浅灰"}], "allow_text": True}],
     )
@@ -580,7 +591,7 @@ async def test_secret_ballots_cannot_be_tied_to_their_voters_through_any_endpoin
     for receipt in receipts.values():
         assert receipt not in cells  # the roll says who took part, never with which ballot
     roll = list(book["名册"].iter_rows(min_row=2, values_only=True))
-    assert sum(1 for r in roll if r[3] == "是") == 4  # 已参与
+    assert sum(1 for r in roll if r[2] == "是") == 4  # 已参与
     for ballot_id in ballot_ids:
         assert ballot_id not in cells
 
@@ -648,3 +659,57 @@ async def test_a_quorum_not_reached_leaves_no_majority_view(w):
     assert [o["votes"] for o in q["options"]] == [2, 0]  # the figures are still published
     assert q["outcome"] == {**q["outcome"], "status": "invalid", "label": "参与率未达到60%（仅供参考）"}
     assert all(o["majority"] is False for o in q["options"])
+
+
+async def test_the_close_writes_secret_ballots_again_so_nothing_pairs_them_with_their_voters(w):
+    """On PostgreSQL a ballot written with its participation shares its transaction id (xmin) and
+    its place in the table's pages. At the close, before counting, the secret ballots are written
+    again in a random order with new ids: the receipts still find the same choices."""
+    pid = (await w.poll(title="外墙颜色", secret=True))["id"]
+    await w.publish(pid)
+    clock.freeze(VOTING)
+    receipts = {
+        "chen": ((await w.vote(w.chen, pid, answers(0)))["receipt"], ["种菜"]),
+        "zhou": ((await w.vote(w.zhou, pid, answers(1)))["receipt"], ["晾晒"]),
+        "li": ((await w.vote(w.li, pid, answers(1)))["receipt"], ["晾晒"]),
+    }
+    postgres = w.db.engine.dialect.name == "postgresql"
+
+    async def paired() -> int:
+        """Ballots whose transaction id is a participation's (PostgreSQL)."""
+        async with w.db.session(write=False) as session:
+            found = await session.execute(
+                text(
+                    "SELECT count(*) FROM poll_ballots b JOIN poll_participations p ON p.xmin = b.xmin"
+                    " WHERE b.poll_id = :poll"
+                ),
+                {"poll": pid},
+            )
+            return int(found.scalar_one())
+
+    async def stored() -> dict[str, int]:
+        async with w.db.session(write=False) as session:
+            found = await session.execute(select(PollBallot.receipt, PollBallot.id).where(PollBallot.poll_id == pid))
+            return {receipt: ballot_id for receipt, ballot_id in found.all() if receipt}
+
+    before = await stored()
+    assert set(before) == {receipt for receipt, _ in receipts.values()}
+    if postgres:
+        assert await paired() == 3  # while voting: each ballot shares its participation's xmin
+
+    clock.freeze(CLOSES)
+    await w.run_worker()  # polls.close
+    after = await stored()
+    assert set(after) == set(before)  # the same receipts…
+    assert not set(after.values()) & set(before.values())  # …every ballot under a new id
+    if postgres:
+        assert await paired() == 0
+    for receipt, labels in receipts.values():  # each receipt still finds its choices
+        checked = await w.client.get(f"{API}/polls/{pid}/receipts/{receipt}", headers=w.wang.headers)
+        assert checked.status_code == 200, checked.text
+        assert [o["label"] for o in checked.json()["answers"][0]["options"]] == labels
+    result = await w.result(pid)
+    assert [o["votes"] for o in result["questions"][0]["options"]] == [1, 2]
+    assert result["turnout"]["participants"] == 3
+    await w.run_worker()  # closed already: not written again
+    assert await stored() == after

@@ -33,7 +33,7 @@ from api.db.models.voting import (
 from tests.conftest import make_settings
 from tests.factories import Person, community, grant, join, login, platform_admin
 from tests.test_concerns import jpeg
-from workers import jobs  # noqa: F401 - registers the handlers
+from workers import jobs, outbox  # noqa: F401 - registers the handlers
 from workers.runner import Worker
 
 # Tuesday 1 December 2026, 10:00 in Shanghai
@@ -269,9 +269,11 @@ def test_the_schemas_name_the_models_values():
 
 
 async def test_a_draft_names_the_field_whose_rule_or_electorate_does_not_fit(w):
-    # art. 278 counts flats by area: not households, and not an election
+    # art. 278 counts flats by area, not households; an election by it has no special majority
     assert field_of(await w.create(rule="art278", questions=[art278_question()])) == "rule"
-    assert field_of(await w.create(kind="election", electorate="flat", rule="art278")) == "rule"
+    assert field_of(await w.create(kind="election", rule="art278")) == "rule"
+    owners_committee = {"kind": "election", "electorate": "flat", "rule": "art278"}
+    assert field_of(await w.create(**owners_committee, special_majority=True)) == "special_majority"
     assert field_of(await w.create(special_majority=True)) == "special_majority"
     assert field_of(await w.create(owners_assembly=True)) == "owners_assembly"
     assert field_of(await w.create(rule="quorum")) == "quorum_percent"
@@ -312,6 +314,29 @@ async def test_a_draft_names_the_field_whose_rule_or_electorate_does_not_fit(w):
     assert listed.json()["items"] == []
 
 
+async def test_a_flat_poll_is_never_secret_whichever_way_the_draft_gets_there(w):
+    """Each option's area total is published; with the roll's areas a subset sum names who chose
+    what. So `secret` with electorate `flat` is refused, however the pair comes about."""
+    refused = await w.create(electorate="flat", secret=True)
+    assert field_of(refused) == "secret"
+    assert "无记名" in refused.json()["error"]["message"] and "面积" in refused.json()["error"]["message"]
+    assert field_of(await w.create(kind="election", electorate="flat", secret=True)) == "secret"
+
+    async def patch(poll_id: int, **body: Any) -> httpx.Response:
+        return await w.client.patch(f"{API}/polls/{poll_id}", json=body, headers=w.staff.headers)
+
+    secret = await w.draft(secret=True)  # by household: secret is fine
+    assert field_of(await patch(secret["id"], electorate="flat")) == "secret"
+    flat = await w.draft(electorate="flat")
+    assert field_of(await patch(flat["id"], secret=True)) == "secret"
+    assert (await w.view(flat["id"]))["secret"] is False and (await w.view(secret["id"]))["electorate"] == "household"
+    both = await patch(flat["id"], secret=True, electorate="resident")  # secret, no longer by area
+    assert both.status_code == 200, both.text
+    assert (both.json()["secret"], both.json()["electorate"]) == (True, "resident")
+    back = await patch(secret["id"], electorate="flat", secret=False)
+    assert back.status_code == 200 and (back.json()["secret"], back.json()["electorate"]) == (False, "flat")
+
+
 async def test_a_valid_draft_of_each_kind(w):
     poll = await w.draft(
         questions=[question(), question("还想要什么？", "花架", "座椅", "晾衣架", kind="multiple", allow_text=True)]
@@ -330,7 +355,7 @@ async def test_a_valid_draft_of_each_kind(w):
     assert election["standing"] == "选举" and election["tie_rule_label"] == "抽签"
     assert [c["name"] for c in election["candidates"]] == ["张桂兰", "刘建国", "赵小燕"]
     (ballot,) = election["questions"]
-    assert (ballot["kind"], ballot["min_choices"], ballot["max_choices"]) == ("multiple", 1, 2)
+    assert (ballot["kind"], ballot["min_choices"], ballot["max_choices"]) == ("multiple", 0, 2)  # 0: 弃权
     owners = await w.draft(
         electorate="flat", rule="art278", owners_assembly=True, special_majority=True, questions=[art278_question()]
     )
@@ -432,10 +457,14 @@ async def test_the_first_vote_after_the_start_opens_a_poll_the_worker_has_not_re
     assert (await w.kinds(w.li)).count("poll.opened") == 1
 
 
-async def test_a_flat_poll_needs_every_owners_area(w):
+async def test_a_flat_poll_counts_every_flat_with_an_area_and_its_owners_vote(w):
+    """The flat roll is every flat with a recorded area, whoever lives there: 101 (陈明's, owners),
+    102 (周强's, owners, area not recorded yet) and 103 (李华 rents it; its owner lives elsewhere).
+    A flat poll waits for every owner household's area; then 101 89.53 + 102 100.47 + 103 120.00 =
+    310.00 ㎡ over 3 flats. 李华 is not the owner: his flat counts, and its owner votes on paper."""
     await w.flat(w.h101, 8953)
     await w.flat(w.h102, None)  # an owner whose area is not recorded yet
-    await w.flat(w.h103, 12000, owner=False)  # a tenant
+    await w.flat(w.h103, 12000, owner=False)  # a rented flat
     preview = await w.client.get(
         f"{API}/communities/{w.b}/polls/electorate", params={"electorate": "flat"}, headers=w.staff.headers
     )
@@ -444,11 +473,13 @@ async def test_a_flat_poll_needs_every_owners_area(w):
         "electorate": "flat",
         "electorate_label": "每套房（按专有部分面积）",
         "unit": "套",
-        "electors": 1,
-        "households": 1,
-        "weight": "89.53",
-        "missing_area": 1,
-        "with_account": 1,
+        "electors": 2,  # 101 and the rented 103; not 102 (no area)
+        "households": 2,
+        "weight": "209.53",  # 89.53 + 120.00
+        "missing_area": 1,  # 102: an owner without an area keeps the poll from being published
+        "without_area": 1,  # 102, not on the roll
+        "not_owner_occupied": 1,  # 103: its owner votes on paper or by proxy
+        "with_account": 1,  # 101 only
     }
     poll = await w.draft(electorate="flat", rule="art278", questions=[art278_question()])
     refused = await w.publish(poll["id"])
@@ -457,9 +488,26 @@ async def test_a_flat_poll_needs_every_owners_area(w):
     assert (await w.view(poll["id"]))["status"] == "draft"
     await w.flat(w.h102, 10047)
     published = (await w.publish(poll["id"])).json()
-    assert (published["roll_count"], published["roll_weight"]) == (2, "190.00")
+    assert (published["status"], published["roll_count"], published["roll_weight"]) == ("open", 3, "310.00")
     roll = await w.roll(poll["id"])
-    assert [(e["label"], e["weight"]) for e in roll["items"]] == [("3栋1单元101", "89.53"), ("3栋1单元102", "100.47")]
+    assert [(e["label"], e["weight"]) for e in roll["items"]] == [
+        ("3栋1单元101", "89.53"),
+        ("3栋1单元102", "100.47"),
+        ("3栋1单元103", "120.00"),
+    ]
+    # the tenant is not told to vote, and may not vote for the flat in the app
+    assert "poll.opened" in await w.kinds(w.zhou) and "poll.opened" not in await w.kinds(w.li)
+    tenant = await w.vote(w.li, poll["id"])
+    assert error(tenant) == (403, "poll_not_owner")
+    assert "纸质选票" in tenant.json()["error"]["message"] and "委托" in tenant.json()["error"]["message"]
+    mine = await w.mine(w.li, poll["id"])
+    assert (mine["eligible"], mine["voted"], mine["why_not"]) == (False, False, tenant.json()["error"]["message"])
+    # the owner votes on paper at the community, entered by staff
+    assert (await w.enter(poll["id"], await w.elector(poll["id"], "103"))).status_code == 201
+    assert (await w.vote(w.zhou, poll["id"])).status_code == 201
+    turnout = await w.view(poll["id"], tail="/turnout")
+    assert (turnout["participants"], turnout["weight_participated"], turnout["area_percent"]) == (2, "220.47", 71.12)
+    assert (await w.mine(w.zhou, poll["id"]))["why_not"] is None
 
 
 async def test_the_electorate_preview_for_residents_and_households(w):
@@ -521,6 +569,7 @@ async def test_one_household_one_vote_whoever_of_it_votes(w):
         "answers": None,
         "changed_at": None,
         "can_change": False,
+        "why_not": None,
     }
     mine = await w.mine(w.mei, poll["id"])
     assert mine["answers"] == [{"question": 0, "options": [0], "text": ""}] and mine["can_change"] is True
@@ -592,6 +641,21 @@ async def test_answers_are_checked_against_their_question(w):
     ]
 
 
+async def test_an_elector_chooses_up_to_the_seats_of_a_large_election(w):
+    """Up to 50 seats among up to 100 candidates: a ballot names as many as there are seats."""
+    candidates = [{"name": f"候选人{i}"} for i in range(100)]
+    poll = await w.opened(kind="election", seats=50, candidates=candidates)
+    too_many = await w.vote(w.zhou, poll["id"], [{"question": 0, "options": list(range(51))}])
+    assert field_of(too_many) == "answers[0].options" and "最多选 50 项" in too_many.json()["error"]["message"]
+    full = await w.vote(w.chen, poll["id"], [{"question": 0, "options": list(range(50, 100))}])
+    assert full.status_code == 201, full.text
+    assert (await w.mine(w.chen, poll["id"]))["answers"] == [
+        {"question": 0, "options": list(range(50, 100)), "text": ""}
+    ]
+    over = await w.vote(w.li, poll["id"], [{"question": 0, "options": list(range(101))}])
+    assert over.status_code == 422  # more than any election has candidates: refused by the request's bound
+
+
 async def test_who_may_vote(w):
     poll = await w.opened(electorate="resident")
     pending = await login(w.client, "pending")
@@ -647,7 +711,7 @@ async def test_a_secret_ballot_has_a_receipt_and_ties_to_no_one(w):
         "answers": [
             {
                 "question": 0,
-                "question_text": "应选2名，每张选票最多选2人",
+                "question_text": "应选2名，每张选票最多选2人，也可以一人不选（弃权）",
                 "options": [{"index": 0, "label": "张桂兰"}, {"index": 2, "label": "赵小燕"}],
                 "text": "",
             }
@@ -720,6 +784,37 @@ async def test_staff_enter_paper_and_proxy_ballots_with_a_photo_residents_never_
     assert error(by_resident) == (403, "staff_only")
     turnout = await w.view(poll["id"], tail="/turnout")
     assert [(c["channel"], c["count"]) for c in turnout["by_channel"]] == [("app", 0), ("paper", 1), ("proxy", 1)]
+
+
+async def test_a_secret_paper_ballot_has_no_photo_but_a_proxys_authorisation_may(w):
+    """A photo of a secret paper ballot shows its choices on the participation row (who voted): it
+    is refused by name; the proxy's authorisation photo is kept, shown only with the participation."""
+    poll = await w.opened(secret=True)
+    photo = await w.upload(w.staff)
+    letter = await w.upload(w.staff)
+    await w.run_worker()
+    refused = await w.enter(poll["id"], await w.elector(poll["id"], "102"), photo_media_id=photo)
+    assert field_of(refused) == "photo_media_id"
+    assert "无记名" in refused.json()["error"]["message"] and "委托" in refused.json()["error"]["message"]
+    assert (await w.view(poll["id"], tail="/participations"))["items"] == []  # nothing was written
+    paper = await w.enter(poll["id"], await w.elector(poll["id"], "102"))
+    assert paper.status_code == 201 and paper.json()["receipt"]
+    proxy = await w.enter(
+        poll["id"], await w.elector(poll["id"], "103"), channel="proxy", proxy_name="李小华", photo_media_id=letter
+    )
+    assert proxy.status_code == 201, proxy.text
+    listing = (await w.view(poll["id"], tail="/participations"))["items"]
+    assert [(p["label"], p["channel"], p["photo"]["id"] if p["photo"] else None) for p in listing] == [
+        ("3栋1单元102", "paper", None),
+        ("3栋1单元103", "proxy", letter),
+    ]
+    receipt = await w.view(poll["id"], w.zhou, f"/receipts/{paper.json()['receipt']}")
+    assert set(receipt) == {"poll_id", "receipt", "answers"}  # a receipt's page: no photo, no one
+    # an open poll keeps the paper ballot's photo
+    open_poll = await w.opened()
+    assert (
+        await w.enter(open_poll["id"], await w.elector(open_poll["id"], "102"), photo_media_id=photo)
+    ).status_code == 201
 
 
 async def test_staff_correct_an_open_paper_ballot_but_not_an_app_or_secret_one(w):
@@ -822,6 +917,42 @@ async def test_cancelling_before_the_close_withdraws_the_jobs_and_stops_the_vote
     assert error(await w.get(draft["id"], w.chen)) == (404, "poll_not_found")
     listed = await w.client.get(f"{API}/communities/{w.b}/polls", headers=w.chen.headers)
     assert [p["id"] for p in listed.json()["items"]] == [poll["id"], ended["id"]]
+
+
+async def test_cancelling_retracts_the_notices_and_tells_the_electorate_why(w):
+    poll = await w.opened(closes_at=at(days=3))
+    assert (await w.vote(w.chen, poll["id"])).status_code == 201
+    clock.advance(timedelta(days=2))
+    await w.run_worker()  # polls.remind: zhou and li have not voted
+    assert "poll.closing" in await w.kinds(w.zhou)
+    later = await w.draft(opens_at=at(days=4), closes_at=at(days=9), title="还没开始的投票")
+    assert (await w.publish(later["id"])).status_code == 200  # scheduled: nobody was told anything yet
+    for pid in (poll["id"], later["id"]):
+        cancelled = await w.client.post(
+            f"{API}/polls/{pid}/cancel", json={"reason": "方案要重新征求意见"}, headers=w.staff.headers
+        )
+        assert cancelled.status_code == 200, cancelled.text
+    for person in (w.chen, w.mei, w.zhou, w.li):  # the households on the roll, voted or not
+        kinds = await w.kinds(person)
+        assert "poll.opened" not in kinds and "poll.closing" not in kinds, person.name  # retracted
+        (told,) = [n for n in await w.inbox(person) if n["kind"] == "poll.cancelled"]
+        assert told["title"] == "意向征询已取消：屋顶花园怎么用", person.name
+        assert "已经投的票不会计票" in told["body"] and "原因：方案要重新征求意见" in told["body"]
+        assert told["page"] == f"pages/polls/detail?id={poll['id']}"
+    assert "poll.cancelled" not in await w.kinds(w.staff)
+    # jobs already taken find the poll cancelled and do nothing
+    async with w.db.session() as session:
+        for pid in (poll["id"], later["id"]):
+            for kind in ("polls.open", "polls.remind", "polls.close"):
+                await outbox.enqueue(session, kind, {"poll_id": pid}, run_at=clock.now())
+        await session.commit()
+    clock.advance(timedelta(days=8))
+    await w.run_worker()
+    for pid in (poll["id"], later["id"]):
+        assert (await w.view(pid))["status"] == "cancelled"
+        assert error(await w.get(pid, tail="/results")) == (409, "poll_cancelled")
+    for person in (w.chen, w.zhou, w.li):
+        assert sorted(await w.kinds(person)) == ["poll.cancelled"], person.name
 
 
 async def test_a_day_before_the_close_those_who_have_not_voted_hear_of_it(w):

@@ -6,6 +6,7 @@ add one before voting starts, with the roll's count and area following."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -200,7 +201,7 @@ async def test_objections_are_answered_by_staff_and_the_roll_is_locked_once_voti
     assert error(missing) == (404, "poll_objection_not_found")
 
 
-async def test_a_flat_roll_adds_an_owner_with_an_area_only(w):
+async def test_a_flat_roll_adds_a_flat_with_an_area_only_whoever_lives_there(w):
     await w.flat(w.h101, 8953)
     await w.flat(w.h102, 10047)
     poll = await w.draft(
@@ -208,10 +209,10 @@ async def test_a_flat_roll_adds_an_owner_with_an_area_only(w):
     )
     published = (await w.publish(poll["id"])).json()
     assert (published["roll_count"], published["roll_weight"]) == (2, "190.00")
-    raised = (await object_to(w, poll["id"], w.li, "103也是业主")).json()
-    not_owner = await answer(w, poll["id"], raised["id"], add_household_id=w.h103)
-    assert error(not_owner) == (409, "poll_roll_area_missing")
-    await w.flat(w.h103, 6500)
+    raised = (await object_to(w, poll["id"], w.li, "103的房东也是业主，房子漏登了")).json()
+    no_area = await answer(w, poll["id"], raised["id"], add_household_id=w.h103)
+    assert error(no_area) == (409, "poll_roll_area_missing")
+    await w.flat(w.h103, 6500, owner=False)  # 李华 rents it: the flat counts all the same
     added = await answer(w, poll["id"], raised["id"], add_household_id=w.h103)
     assert added.status_code == 200, added.text
     view = await w.view(poll["id"])
@@ -227,6 +228,40 @@ async def test_a_flat_roll_adds_an_owner_with_an_area_only(w):
     seen = await w.roll(poll["id"], w.zhou)
     assert [(e["label"], e["weight"]) for e in seen["items"]] == [("3栋1单元102", "100.47"), ("3栋1单元103", "65.00")]
     clock.advance(timedelta(days=1))
-    assert (await w.vote(w.li, poll["id"], YES)).status_code == 201
+    assert error(await w.vote(w.li, poll["id"], YES)) == (403, "poll_not_owner")  # the owner votes on paper
+    paper = {"elector_id": await w.elector(poll["id"], "103"), "channel": "paper", "answers": YES}
+    assert (
+        await w.client.post(f"{API}/polls/{poll['id']}/entries", json=paper, headers=w.staff.headers)
+    ).status_code == 201
     turnout = await w.view(poll["id"], tail="/turnout")
     assert (turnout["weight_participated"], turnout["area_percent"]) == ("65.00", 39.28)
+
+
+async def test_a_flat_roll_is_the_register_as_it_was_at_publishing(w):
+    """A flat poll without objection days, scheduled: its roll (the flats and their areas) is taken
+    when it is published — an owner's area cleared or a flat's area recorded afterwards changes
+    nothing of it, at the opening or after."""
+    await w.flat(w.h101, 8953)
+    await w.flat(w.h102, 10047)
+    poll = await w.draft(electorate="flat", rule="art278", questions=[art278_question()], opens_at=at(days=1))
+    published = (await w.publish(poll["id"])).json()
+    assert (published["status"], published["phase"], published["roll_taken_at"]) == ("scheduled", "scheduled", at())
+    assert (published["roll_count"], published["roll_weight"]) == (2, "190.00")
+
+    async def household(household_id: int, **body: Any) -> None:
+        response = await w.client.patch(f"{API}/households/{household_id}", json=body, headers=w.staff.headers)
+        assert response.status_code == 200, response.text
+
+    await household(w.h101, floor_area=None)  # 101's area cleared after publishing
+    await household(w.h103, floor_area="65", is_owner=True)  # 103's recorded after publishing
+    clock.advance(timedelta(days=1))
+    await w.run_worker()  # polls.open
+    opened = await w.view(poll["id"])
+    assert (opened["status"], opened["roll_taken_at"]) == ("open", at())
+    assert (opened["roll_count"], opened["roll_weight"]) == (2, "190.00")
+    roll = await w.roll(poll["id"])
+    assert [(e["label"], e["weight"]) for e in roll["items"]] == [("3栋1单元101", "89.53"), ("3栋1单元102", "100.47")]
+    assert (await w.vote(w.chen, poll["id"], YES)).status_code == 201  # 101 votes with its area as published
+    assert error(await w.vote(w.li, poll["id"], YES)) == (403, "poll_not_elector")  # 103 is not on it
+    turnout = await w.view(poll["id"], tail="/turnout")
+    assert (turnout["weight_participated"], turnout["weight_total"]) == ("89.53", "190.00")

@@ -89,7 +89,10 @@ async def list_polls(
     "/communities/{community_id}/polls/electorate",
     response_model=ElectoratePreview,
     summary="预览名册（社工）",
-    description="按现在的住户和成员，名册会有多少选民、来自多少户、总面积，以及还没有登记面积的业主户。",
+    description=(
+        "按现在的住户和成员，名册会有多少选民、来自多少户、总面积；按房屋投票时还有：没有登记面积的业主户"
+        "（有的话不能发布）、没有登记面积的住户（不在名册上）、名册上不是业主自住的房屋（业主用纸质选票或委托投票）。"
+    ),
 )
 async def electorate_preview(
     community_id: IdPath, user: CurrentUser, session: SessionDep, electorate: Electorate
@@ -120,6 +123,7 @@ async def update_poll(poll_id: IdPath, body: PollUpdate, user: CurrentUser, sess
     description=(
         "有公示期（objection_days）的：现在生成名册并向居民公示，投票开始时间须在公示期之后（409 "
         "poll_objection_period_short）；没有公示期的：开始时间已到就立即开始（生成名册、通知选民），否则到时自动开始。"
+        "按房屋投票的名册（各套房和面积）在发布时生成，不论有没有公示期，之后住户档案的变化不影响它。"
         "按房屋投票而有业主户没有面积时为 409 poll_roll_area_missing；名册为空为 409 poll_roll_empty。"
     ),
 )
@@ -131,7 +135,10 @@ async def publish(poll_id: IdPath, user: CurrentUser, session: SessionDep, idem:
     "/polls/{poll_id}/cancel",
     response_model=PollRead,
     summary="取消（社工，截止前）",
-    description="已投的票保留但不计票。截止后不能取消（409 poll_closed）。",
+    description=(
+        "已投的票保留但不计票。截止后不能取消（409 poll_closed）。已发出的“投票开始”“即将截止”通知从收件箱撤回；"
+        "投票已经开始的，通知选民投票取消了及原因（poll.cancelled）。"
+    ),
 )
 async def cancel(
     poll_id: IdPath, body: PollCancel, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
@@ -216,7 +223,8 @@ async def answer_objection(
     summary="投票（居民）",
     description=(
         "为自己（按人）、自己家（按户）或自己家的房屋（按房屋）投票；每人（户、套）只能参与一次，不论方式："
-        "已参与为 409 poll_already_voted，说明是谁、以什么方式。不在名册上为 403 poll_not_elector。"
+        "已参与为 409 poll_already_voted，说明是谁、以什么方式。不在名册上为 403 poll_not_elector；"
+        "按房屋投票而本户登记的不是业主（如租户）为 403 poll_not_owner（业主到社区用纸质选票或委托投票）。"
         "无记名投票的回执号只在这个回答里出现一次。" + WRONG_PHASE
     ),
 )

@@ -29,7 +29,8 @@ class Threshold(BaseModel):
     key: str = Field(
         description=(
             "participation_area、participation_flats（《民法典》第二百七十八条的参与门槛）；approval_area、"
-            "approval_flats（每个事项的同意门槛）；quorum（参与率）"
+            "approval_flats（每个事项的同意门槛）；candidate_area、candidate_flats（按第二百七十八条的选举中"
+            "每位候选人的当选门槛）；quorum（参与率）"
         )
     )
     label: str
@@ -109,7 +110,13 @@ class Candidate(BaseModel):
     votes: int
     area: str | None = Field(description="按房屋投票：得票的面积合计（㎡）")
     percent: float = Field(description="占选票总数（按房屋投票时为面积）的百分比")
-    majority: bool = Field(description="得票超过选票总数的一半")
+    majority: bool = Field(
+        description="得票超过所投选票总数（含空白票）的一半；按第二百七十八条的选举：得票的面积和人数都超过参与表决的一半"
+    )
+    thresholds: list[Threshold] = Field(
+        default=[],
+        description="按第二百七十八条的选举：这位候选人的两个当选门槛（candidate_area、candidate_flats），含分子分母",
+    )
     elected: bool
     tied: bool = Field(description="与其他候选人并列争取最后的席位")
     by: str | None = Field(description="votes 按得票当选；lot 抽签当选")
@@ -143,9 +150,15 @@ class Tie(BaseModel):
 
 class ElectionCount(BaseModel):
     seats: int
-    ballots: int = Field(description="选票数")
+    ballots: int = Field(description="所投选票数（含空白票）")
+    blank: int = Field(default=0, description="空白票（弃权：一位候选人也没选），算参与，也算在过半数的基数里")
     area_cast: str | None = Field(description="按房屋投票：选票的面积合计（㎡）")
-    needs_majority: bool = Field(description="须得票过半数才能当选（决选投票按得票多少，不要求过半数）")
+    needs_majority: bool = Field(
+        description="须得票过半数才能当选（决选投票按得票多少，不要求过半数；按第二百七十八条的选举决选也要求）"
+    )
+    majority_label: str = Field(
+        default="", description="当选要求及其基数，如 当选须得票超过所投选票数（5张，含1张空白票）的一半，即至少3票"
+    )
     ranking: list[Candidate]
     elected: list[Elected]
     tie: Tie | None

@@ -48,22 +48,34 @@ class PollCreate(Input):
     title: str = Field(min_length=1, max_length=64)
     body: str = Field(default="", max_length=5000, description="要表决的事项、选举办法等")
     electorate: Electorate = Field(
-        description="resident 每位成年居民、household 每户、flat 每套房（业主，按专有部分面积计）"
+        description=(
+            "resident 每位成年居民、household 每户、flat 每套房（登记了面积的每套房，不论谁住，按专有部分面积计；"
+            "只有业主户的成员在小程序里投票，其余房屋的业主用纸质选票或委托投票）"
+        )
     )
     rule: PollRule = Field(
         default="majority",
         description=(
             "majority 所投票数过半；quorum 参与率达到 quorum_percent 后过半；"
             "art278 《民法典》第二百七十八条：参与的面积和人数都达到三分之二，"
-            "同意的面积和人数都过半（special_majority 为四分之三），只用于 flat"
+            "同意的面积和人数都过半（special_majority 为四分之三），只用于 flat；"
+            "选举（如选举业主委员会）也可以用：候选人得票的面积和人数都须超过参与表决的一半，再按得票面积取前几名"
         ),
     )
     quorum_percent: int | None = Field(default=None, ge=1, le=100, description="rule 为 quorum 时必填")
-    special_majority: bool = Field(default=False, description="art278：维修资金、改建重建、改变用途等须四分之三")
+    special_majority: bool = Field(
+        default=False, description="art278 的投票（不用于选举）：维修资金、改建重建、改变用途等须四分之三"
+    )
     owners_assembly: bool = Field(
         default=False, description="art278：按业主大会议事规则召集的表决；否则结果只是意向征询，不是决定"
     )
-    secret: bool = Field(default=False, description="无记名：选票与投票人分开保存，投票人凭回执核对，投出后不能修改")
+    secret: bool = Field(
+        default=False,
+        description=(
+            "无记名：选票与投票人分开保存，投票人凭回执核对，投出后不能修改；"
+            "按房屋（flat）投票不能无记名（各选项的面积合计会暴露谁投了什么）"
+        ),
+    )
     seats: int | None = Field(default=None, ge=1, le=50, description="选举：应选人数，每张选票最多选这么多人")
     tie_rule: TieRule | None = Field(default=None, description="选举：最后一个名额票数相同时 runoff 决选投票、lot 抽签")
     objection_days: int = Field(
@@ -112,7 +124,9 @@ class PollObjectionAnswer(Input):
 
 class BallotAnswer(Input):
     question: int = Field(ge=0, le=19, description="第几题，从 0 数起")
-    options: list[int] = Field(default=[], max_length=30, description="选了哪几项，从 0 数起")
+    options: list[int] = Field(
+        default=[], max_length=100, description="选了哪几项，从 0 数起（选举最多 100 位候选人、50 个席位）"
+    )
     text: str = Field(default="", max_length=500, description="文字意见（题目允许时）")
 
 
@@ -124,7 +138,10 @@ class PollEntryCreate(Input):
     elector_id: Id = Field(description="名册上的选民（GET /polls/{id}/roll 的 id，可按门牌搜索）")
     channel: EntryChannel = Field(description="paper 纸质选票、proxy 委托投票")
     answers: list[BallotAnswer] = Field(max_length=20)
-    photo_media_id: Id | None = Field(default=None, description="选票或委托书的照片（社工上传，只有社工能看）")
+    photo_media_id: Id | None = Field(
+        default=None,
+        description="选票或委托书的照片（社工上传，只有社工能看）；无记名投票的纸质选票不能附照片，委托投票可以附委托书的照片",
+    )
     proxy_name: str = Field(default="", max_length=32, description="委托投票：代为投票的人（受托人）的姓名")
 
 
@@ -235,7 +252,18 @@ class ElectoratePreview(BaseModel):
     households: int = Field(description="来自多少户")
     weight: str | None = Field(description="按房屋投票：总面积（㎡）")
     missing_area: int = Field(description="按房屋投票：还没有登记面积的业主户（有的话不能发布）")
-    with_account: int = Field(description="可以在小程序里投票的（其余用纸质选票或委托投票）")
+    without_area: int = Field(
+        description="按房屋投票：没有登记面积的住户（业主户和非业主户都算），不在名册上；其他投票单位为 0"
+    )
+    not_owner_occupied: int = Field(
+        description=(
+            "按房屋投票：名册上登记的不是业主自住的房屋（租户或还没有人登记），"
+            "由业主到社区用纸质选票或委托投票；其他投票单位为 0"
+        )
+    )
+    with_account: int = Field(
+        description="可以在小程序里投票的（按房屋投票：业主户中有账号的成年人的房屋；其余用纸质选票或委托投票）"
+    )
 
 
 class RollEntry(BaseModel):
@@ -315,6 +343,10 @@ class MyBallot(BaseModel):
     answers: list[BallotAnswerRead] | None = Field(description="只有我自己投的记名选票")
     changed_at: Timestamp | None
     can_change: bool
+    why_not: str | None = Field(
+        default=None,
+        description="按房屋投票而本户登记的不是业主（如租住）时：为什么不能在小程序里投票（业主用纸质选票或委托投票）",
+    )
 
 
 class EntryResult(BaseModel):

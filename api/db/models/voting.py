@@ -26,7 +26,8 @@ POLL_KINDS = ("poll", "election")
 # who votes: each adult resident (member), each household, each owner's flat weighted by its area
 ELECTORATES = ("resident", "household", "flat")
 # majority: more than half of the votes cast; quorum: participation of at least quorum_percent of
-# the roll, then the majority; art278: the Civil Code's dual thresholds (flats only)
+# the roll, then the majority; art278: the Civil Code's dual thresholds (flats only; polls and
+# elections — a candidate needs more than half of the participating area and flats)
 POLL_RULES = ("majority", "quorum", "art278")
 # draft → scheduled (published; the roll may be out for objections) → open → closed, or cancelled
 POLL_STATUSES = ("draft", "scheduled", "open", "closed", "cancelled")
@@ -86,8 +87,11 @@ class Poll(IdMixin, TimestampMixin, Base):
             " AND (quorum_percent IS NULL OR quorum_percent BETWEEN 1 AND 100)",
             name="quorum",
         ),
-        CheckConstraint("rule <> 'art278' OR (electorate = 'flat' AND kind = 'poll')", name="art278_flats"),
-        CheckConstraint("NOT special_majority OR rule = 'art278'", name="special_majority"),
+        # art. 278 counts flats: polls, and elections such as the owners' committee's (选举业主委员会)
+        CheckConstraint("rule <> 'art278' OR electorate = 'flat'", name="art278_flats"),
+        # a flat's area next to each option's area total would tell who chose what
+        CheckConstraint("NOT (secret AND electorate = 'flat')", name="secret_flat"),
+        CheckConstraint("NOT special_majority OR (rule = 'art278' AND kind = 'poll')", name="special_majority"),
         CheckConstraint("NOT owners_assembly OR rule = 'art278'", name="owners_assembly"),
         CheckConstraint(
             "(kind = 'election' AND seats BETWEEN 1 AND 50 AND tie_rule IN ('runoff', 'lot'))"

@@ -549,6 +549,18 @@ _declare(
         fields={"thing1": "{poll_title}", "thing2": "{standing}", "time3": "{closes_at}"},
     )
 )
+# the electorate, when a poll whose voting had started is cancelled (its opening notice is retracted)
+_declare(
+    NotificationKind(
+        name="poll.cancelled",
+        label="投票取消",
+        params=frozenset({"poll_id", "poll_title", "standing", "reason"}),
+        title="{standing}已取消：{poll_title}",
+        body="「{poll_title}」（{standing}）已取消，已经投的票不会计票。原因：{reason}",
+        page=_POLL_PAGE,
+        fields={"thing1": "{poll_title}", "thing2": "{reason}"},
+    )
+)
 
 
 # -- poll results

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -192,10 +193,22 @@ def area_text(centi: int | None) -> str:
     return f"{Decimal(centi) / 100:.2f}"
 
 
+_THOUSANDS = re.compile(r"[1-9]\d{0,2},\d{3}")
+
+
 def parse_area(text: str) -> int | None:
-    """Hundredths of ㎡ from "89.53", "89.5㎡", "89,53"; None when it is not a positive area with at
-    most two decimals (more decimals are refused, not rounded: an area is copied, not measured)."""
-    cleaned = text.strip().replace("㎡", "").replace("平方米", "").replace("平米", "").replace(",", ".").strip()
+    """Hundredths of ㎡ from "89.53", "89.5㎡", "1,200"; None when it is not a positive area with at
+    most two decimals (more decimals are refused, not rounded: an area is copied, not measured).
+
+    A comma is read only as a thousands separator: one comma followed by exactly three digits and
+    nothing after them ("1,200" is 1200 ㎡). Any other comma is refused rather than guessed at —
+    "89,53" may be a European 89.53 or a slip of the finger, and 1,200 read as 1.20 ㎡ would put a
+    wrong area into art. 278's denominators without a word."""
+    cleaned = text.strip().replace("㎡", "").replace("平方米", "").replace("平米", "").strip()
+    if "," in cleaned:
+        if not _THOUSANDS.fullmatch(cleaned):
+            return None
+        cleaned = cleaned.replace(",", "")
     try:
         value = Decimal(cleaned)
     except InvalidOperation:

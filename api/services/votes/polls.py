@@ -4,10 +4,15 @@
 
 A poll asks questions (single or multiple choice with a minimum and a maximum, optionally a free
 text); an election has one question whose options are the candidates (nominated by staff, each
-with a short statement), multiple choice, at least 1 and at most `seats`. Each says who votes (the
-electorate: each adult resident, each household, or each owner's flat weighted by its area — see
-`roll`), how it is decided (`rule`: a majority of votes cast, a quorum of the roll then the
-majority, or the Civil Code art. 278 dual thresholds, flats only), whether ballots are secret, and
+with a short statement), multiple choice, at most `seats` and at least none: a blank ballot (弃权)
+takes part, and counts in the base of the majority a seat needs (see `tally`). Each says who votes (the
+electorate: each adult resident, each household, or each flat with a recorded area, weighted by it,
+whoever lives there — see `roll`), how it is decided (`rule`: a majority of votes cast, a quorum of the roll then the
+majority, or the Civil Code art. 278 dual thresholds, flats only — for polls, and for elections such
+as the owners' committee's, 选举业主委员会, where each candidate needs more than half of the
+participating area and flats; never the special majority), whether ballots are secret (never
+for flats: the result publishes each option's area total, and with the roll's areas a subset sum
+tells who chose what — 422 naming `secret`, on create and on any patch that would make the pair), and
 what it is (`common.standing`: 选举, 业主大会表决 only when convened under the owners' assembly rules
 by art. 278, otherwise 意向征询 — a consultation, never a decision).
 
@@ -15,7 +20,14 @@ Publishing (`publish`): with an objection period (`objection_days` > 0) the roll
 published to residents (names masked) until voting starts, which must then be at least that many
 days away; otherwise a poll whose start has come opens now (roll taken, electorate told), and one
 whose start is still to come is scheduled: the worker's `polls.open` (or the first vote after the
-start, or the sweep) opens it with the same `open_due`. Publishing enqueues `polls.open`,
+start, or the sweep) opens it with the same `open_due`.
+
+A flat poll's roll — the register of flats and their areas, art. 278's denominators — is taken when
+it is published, whatever its objection days: publishing is refused while an owner household has no
+area, and what was checked then is what counts. Households' later changes (an area recorded,
+corrected or cleared, a flat's owner flag) do not touch it; only an upheld objection does, while
+the roll is out for objections. (Residents' and households' rolls are taken at the opening, unless
+published for objections: who lives there when voting starts is who votes.) Publishing enqueues `polls.open`,
 `polls.remind` (a day before the close, to those who have not voted) and `polls.close` (helper
 `results.close_due`: the tally).
 
@@ -41,7 +53,7 @@ from api.errors import Conflict, Forbidden, invalid_field
 from api.pagination import after_time_and_id, encode_cursor
 from api.services.activities.common import community_tz
 from api.services.governance.meetings import community_viewer
-from api.services.notifications import notify
+from api.services.notifications import notify, retract
 from api.services.votes import common, roll
 from workers import outbox
 
@@ -91,15 +103,25 @@ def _check_rule(data: dict[str, Any]) -> None:
         raise invalid_field(
             "quorum_percent", "只有规则为达到参与率后过半数（quorum）时才填写", kind="quorum_not_allowed"
         )
-    if rule == "art278":
-        if election:
-            raise invalid_field("rule", "选举不按《民法典》第二百七十八条计票", kind="art278_election")
-        if data["electorate"] != "flat":
-            raise invalid_field(
-                "rule",
-                "按《民法典》第二百七十八条表决时，应以每套房（按专有部分面积）为投票单位（electorate 为 flat）",
-                kind="art278_needs_flats",
-            )
+    if rule == "art278" and data["electorate"] != "flat":
+        raise invalid_field(
+            "rule",
+            "按《民法典》第二百七十八条表决时，应以每套房（按专有部分面积）为投票单位（electorate 为 flat）",
+            kind="art278_needs_flats",
+        )
+    if data.get("secret") and data["electorate"] == "flat":
+        raise invalid_field(
+            "secret",
+            "按面积计票的投票公布各选项的面积合计，无法做到无记名（由各套房的面积可以推算出谁投了什么）："
+            "请改为记名投票，或按户、按人投票",
+            kind="secret_flat",
+        )
+    if data.get("special_majority") and election:
+        raise invalid_field(
+            "special_majority",
+            "选举不适用四分之三的特别多数：候选人须得到参与表决的面积和人数都过半数",
+            kind="special_majority_election",
+        )
     if data.get("special_majority") and rule != "art278":
         raise invalid_field(
             "special_majority", "四分之三的特别多数只用于按第二百七十八条的表决（rule 为 art278）", kind="art278_only"
@@ -167,6 +189,11 @@ def _question(index: int, q: dict[str, Any], art278: bool) -> dict[str, Any]:
     }
 
 
+def ballot_text(seats: int) -> str:
+    """An election's one question: up to `seats` names, or none (a blank ballot, 弃权)."""
+    return f"应选{seats}名，每张选票最多选{seats}人，也可以一人不选（弃权）"
+
+
 def _questions(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The questions to store: a poll's as given (checked), or an election's one question built from
     its candidates."""
@@ -194,9 +221,9 @@ def _questions(data: dict[str, Any]) -> list[dict[str, Any]]:
             )
         return [
             {
-                "text": f"应选{seats}名，每张选票最多选{seats}人",
+                "text": ballot_text(seats),
                 "kind": "multiple",
-                "min_choices": 1,
+                "min_choices": 0,  # a blank ballot (弃权) takes part
                 "max_choices": seats,
                 "allow_text": False,
                 "options": [
@@ -372,8 +399,10 @@ async def _community_staff(session: AsyncSession, user: User, community_id: int)
 async def electorate_preview(session: AsyncSession, user: User, community_id: int, electorate: str) -> dict[str, Any]:
     """`GET /communities/{cid}/polls/electorate` (staff): who would be on the roll if it were taken
     now — electors, the households they come from, the total area (flats), owner households
-    without an area (a flat poll cannot be published while there are any), and how many could
-    vote in the app (the rest vote on paper or by proxy)."""
+    without an area (a flat poll cannot be published while there are any), every household
+    without an area (not a flat on the roll), the flats on the roll that are not owner-occupied
+    (their owners vote on paper or by proxy), and how many could vote in the app (the rest vote on
+    paper or by proxy)."""
     await _community_staff(session, user, community_id)
     rows = await roll.electorate_now(session, community_id, electorate)
     flat = electorate == "flat"
@@ -385,6 +414,8 @@ async def electorate_preview(session: AsyncSession, user: User, community_id: in
         "households": len({r["household_id"] for r in rows}),
         "weight": common.area_text(sum(r["weight"] for r in rows)) if flat else None,
         "missing_area": await roll.missing_area(session, community_id) if flat else 0,
+        "without_area": await roll.without_area(session, community_id) if flat else 0,
+        "not_owner_occupied": await roll.not_owner_occupied(session, community_id) if flat else 0,
         "with_account": await roll.with_account(session, community_id, electorate),
     }
 
@@ -452,8 +483,9 @@ async def publish(session: AsyncSession, user: User, poll_id: int) -> dict[str, 
     come). A flat poll is refused while owner households lack an area (409 poll_roll_area_missing,
     naming how many), and any poll whose roll would be empty (409 poll_roll_empty). With an
     objection period the start must be at least that many days away (409
-    poll_objection_period_short, saying the earliest); the roll is taken now and published. Else
-    a poll whose start has come opens now, one still to come is scheduled. Its jobs are enqueued."""
+    poll_objection_period_short, saying the earliest); the roll is taken now and published. A flat
+    poll's roll is taken now in any case (see the module's docstring). Else a poll whose start has
+    come opens now, one still to come is scheduled. Its jobs are enqueued."""
     await common.staff_poll(session, user, poll_id)
     poll = await common.lock_poll(session, poll_id)
     require_draft(poll, "发布")
@@ -485,7 +517,7 @@ async def publish(session: AsyncSession, user: User, poll_id: int) -> dict[str, 
             )
     poll.published_at = now
     poll.status = "scheduled"
-    if poll.objection_days > 0:
+    if poll.objection_days > 0 or poll.electorate == "flat":  # a flat roll: the register as checked now
         await roll.take_roll(session, poll)
     await session.flush()
     if poll.opens_at <= now:
@@ -569,16 +601,34 @@ async def remind_due(session: AsyncSession, poll_id: int) -> int:
 
 async def cancel(session: AsyncSession, user: User, poll_id: int, reason: str) -> dict[str, Any]:
     """`POST /polls/{id}/cancel` (staff): before the close, with a reason residents read. Its jobs
-    are withdrawn; ballots already cast are kept but never counted."""
+    are withdrawn (and a job already taken finds the poll cancelled and does nothing: `open_due`
+    opens only a scheduled poll, `remind_due` reminds only while voting, `results.close_due`
+    leaves a cancelled poll); the notices that voting started or closes soon are retracted from
+    the inboxes; if voting had started, the electorate hears it was cancelled, with the reason
+    (`poll.cancelled`). Ballots already cast are kept but never counted."""
     await common.staff_poll(session, user, poll_id)
     poll = await common.lock_poll(session, poll_id)
     if poll.status == "cancelled":
         raise Conflict("poll_cancelled", "这次投票已经取消了", details={"status": poll.status})
     if common.phase(poll) == "closed":
         raise Conflict("poll_closed", "投票已经结束，不能取消", details={"status": poll.status})
+    voting = poll.status == "open"  # the electorate was told; votes may have been cast
     poll.status = "cancelled"
     poll.cancel_reason = reason
     await session.flush()
     for what in ("open", "remind", "close"):
         await outbox.cancel(session, job_key(poll.id, what))
+    for told in ("opened", "closing"):
+        await retract(session, job_key(poll.id, told))
+    if voting:
+        people = await roll.electorate_users(session, poll)
+        if people:
+            await notify(
+                session,
+                people,
+                "poll.cancelled",
+                {"poll_id": poll.id, "poll_title": poll.title, "standing": common.standing(poll), "reason": reason},
+                job_key(poll.id, "cancelled"),
+                community_id=poll.community_id,
+            )
     return await view_of(session, poll, True)

@@ -8,6 +8,19 @@ for the votes under way and a vote arriving later finds the poll closed — then
 everyone in the community (active members with an account, and staff) told of the result, once
 (`poll.result`, cause `poll:<id>:result`).
 
+At the close, under that lock and before counting, a secret poll's ballots are written again
+(`_rewrite_secret_ballots`): read, deleted, and inserted anew in a random order with new random ids,
+their receipts, weights and choices unchanged. On PostgreSQL a row carries the id of the
+transaction that wrote it (`xmin`) and sits in the table's pages in the order it was written: a
+secret ballot written in the same transaction as its participation shares its `xmin`, and lies
+next to the ballots cast just before and after it. Written again at the close, every secret ballot
+carries the close's transaction id and a place that follows no vote, so after the close nothing in
+the live tables pairs a ballot with a participation. What remains, for whoever reads the database
+itself (never through the API, which returns neither ids nor transaction ids nor physical order):
+before the close, while voting is open, a secret ballot can be paired with its participation by
+`xmin` or by its place in the pages; and after it, until autovacuum reclaims them, the deleted
+row versions stay in the pages (as they do in WAL archives and backups taken before the close).
+
 Results are hidden from everyone, staff included, until `closes_at` has passed (409
 `poll_results_hidden`, saying when they appear); after it, everyone who may see the poll sees the
 same count with its turnout. The export (staff) has the count, the roll (who took part and how —
@@ -26,12 +39,13 @@ Functions take the session and the acting user, check the caller through `votes.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock, localtime
@@ -100,6 +114,8 @@ async def close_due(session: AsyncSession, poll_id: int) -> dict[str, Any] | Non
         return None
     if poll.status == "scheduled":
         await _open_first(session, poll)
+    if poll.secret:
+        await _rewrite_secret_ballots(session, poll.id)
     now = clock.now()
     poll.result = await count(session, poll)
     poll.tallied_at = now
@@ -107,6 +123,43 @@ async def close_due(session: AsyncSession, poll_id: int) -> dict[str, Any] | Non
     await session.flush()
     await announce(session, poll, result_cause(poll.id))
     return poll.result
+
+
+async def _rewrite_secret_ballots(session: AsyncSession, poll_id: int) -> int:
+    """The poll's secret ballots, deleted and inserted again in a random order with new random ids
+    (receipts, weights and choices unchanged), so that neither their transaction id nor their order
+    in the table's pages pairs them with a participation any more (see the module's docstring). The
+    caller holds the poll FOR UPDATE: no vote is under way. Returns how many were written again."""
+    secret = (PollBallot.poll_id == poll_id, PollBallot.participation_id.is_(None))
+    found = (
+        await session.execute(
+            select(PollBallot.id, PollBallot.receipt, PollBallot.weight, PollBallot.answers).where(*secret)
+        )
+    ).all()
+    if not found:
+        return 0
+    await session.execute(delete(PollBallot).where(*secret).execution_options(synchronize_session=False))
+    old = {row.id for row in found}
+    rows = []
+    for row in found:
+        new_id = common.random_id()
+        while new_id in old:  # never an old id (odds of 2^-62, but every id is to change)
+            new_id = common.random_id()
+        old.add(new_id)
+        rows.append(
+            {
+                "id": new_id,
+                "poll_id": poll_id,
+                "participation_id": None,
+                "receipt": row.receipt,
+                "weight": row.weight,
+                "answers": row.answers,
+                "changed_at": None,
+            }
+        )
+    secrets.SystemRandom().shuffle(rows)
+    await session.execute(insert(PollBallot), rows)
+    return len(rows)
 
 
 async def _open_first(session: AsyncSession, poll: Poll) -> None:
@@ -323,6 +376,8 @@ async def open_runoff(session: AsyncSession, user: User, poll_id: int) -> dict[s
     `runoff_of` naming this poll. It opens a day later for as long as this one ran, unless staff
     change its times before publishing it. One run-off at a time (another only if it was
     cancelled). Answers with the new draft as `GET /polls/{id}` shows it."""
+    from api.services.votes import polls
+
     parent, tie = await _tied_election(session, user, poll_id, "runoff")
     question = dict(parent.questions[0])
     candidates = [option for i, option in enumerate(question.get("options") or []) if i in tie["candidates"]]
@@ -353,8 +408,8 @@ async def open_runoff(session: AsyncSession, user: User, poll_id: int) -> dict[s
         questions=[
             {
                 **question,
-                "text": f"应选{seats}名，每张选票最多选{seats}人",
-                "min_choices": 1,
+                "text": polls.ballot_text(seats),
+                "min_choices": 0,
                 "max_choices": seats,
                 "options": candidates,
             }
@@ -371,8 +426,6 @@ async def open_runoff(session: AsyncSession, user: User, poll_id: int) -> dict[s
     }
     parent.result = await count(session, parent)
     await session.flush()
-    from api.services.votes import polls
-
     return await polls.view_of(session, runoff, True)
 
 
@@ -435,6 +488,17 @@ def _result_rows(poll: Poll, result: dict[str, Any]) -> Iterator[list[object]]:
     election = result.get("election")
     if election:
         yield ["应选", f"{election['seats']}名", election["seats"], None, None, ""]
+        blank = election.get("blank", 0)
+        yield [
+            "选票",
+            f"{election['ballots']}张",
+            election["ballots"],
+            _area(election.get("area_cast")),
+            None,
+            f"含空白票{blank}张",
+        ]
+        if election.get("majority_label"):
+            yield ["当选要求", election["majority_label"], None, None, None, ""]
         for r in election["ranking"]:
             mark = "当选（抽签）" if r["by"] == "lot" else "当选" if r["elected"] else "并列" if r["tied"] else ""
             yield [
@@ -445,6 +509,8 @@ def _result_rows(poll: Poll, result: dict[str, Any]) -> Iterator[list[object]]:
                 r["percent"],
                 mark,
             ]
+            for t in r.get("thresholds") or []:  # art. 278: the candidate's two thresholds
+                yield _threshold_row(t)
         tie = election.get("tie")
         if tie and tie.get("resolution"):
             resolution = tie["resolution"]

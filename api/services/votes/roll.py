@@ -7,11 +7,19 @@ The electorate, from the community's households and members at the moment the ro
   without WeChat: elders vote on paper). `elector_ref` is the member's id.
 - `household`: every household with at least one active adult member. `elector_ref` is the
   household's id.
-- `flat`: every household marked as the owner (`is_owner`) of its flat, weighted by its floor area
-  (hundredths of ㎡), whether or not anyone lives there yet. `elector_ref` is the household's id.
+- `flat`: every flat (专有部分) of the community with a recorded floor area, weighted by that area
+  (hundredths of ㎡), whoever lives there — the owners' household, tenants, or nobody yet: a
+  rented flat is still an owner's flat, and art. 278's denominators count every one of them.
+  `elector_ref` is the household's id (a household is a flat's record). `is_owner` decides only
+  who may vote for the flat in the app: the active adult members of a household marked as the
+  owner. For a flat whose owner lives elsewhere (tenants, or nobody registered), the owner votes
+  on paper or by proxy at the community, entered by staff. A household marked as the owner without
+  an area keeps a flat poll from being published (`missing_area`); any other household without an
+  area is not a flat on the roll (the electorate's preview says how many).
 
-The snapshot is taken once (publishing with an objection period, or the opening): households
-joining or members added later are not on it. While the roll is out for objections staff answer
+The snapshot is taken once (publishing with an objection period, or the opening; a flat poll's at
+publishing, whatever its objection days — see `polls`): households joining or members added later,
+and areas recorded or cleared later, are not on it. While the roll is out for objections staff answer
 each objection, and an upheld one may strike an elector (kept, marked, with the reason) or add
 one; the poll's `roll_count` and `roll_weight` follow. After voting starts the roll no longer
 changes.
@@ -127,8 +135,8 @@ async def electorate_now(session: AsyncSession, community_id: int, electorate: s
         query = query.where(Household.community_id == community_id)
         if electorate == "household":
             query = query.where(_has_adult())
-        else:
-            query = query.where(Household.is_owner.is_(True), Household.floor_area_centi.is_not(None))
+        else:  # every flat with an area, whoever lives there
+            query = query.where(Household.floor_area_centi.is_not(None))
         for household_id, building, unit, room, area in (await session.execute(query)).all():
             rows.append(
                 {
@@ -159,9 +167,34 @@ async def missing_area(session: AsyncSession, community_id: int) -> int:
     return int(found.scalar_one())
 
 
+async def without_area(session: AsyncSession, community_id: int) -> int:
+    """Households without a floor area, owners' or not: not flats on a flat roll."""
+    found = await session.execute(
+        select(func.count())
+        .select_from(Household)
+        .where(Household.community_id == community_id, Household.floor_area_centi.is_(None))
+    )
+    return int(found.scalar_one())
+
+
+async def not_owner_occupied(session: AsyncSession, community_id: int) -> int:
+    """Flats on a flat roll whose household is not marked as the owner (tenants, or nobody yet):
+    their owners vote on paper or by proxy."""
+    found = await session.execute(
+        select(func.count())
+        .select_from(Household)
+        .where(
+            Household.community_id == community_id,
+            Household.floor_area_centi.is_not(None),
+            Household.is_owner.is_(False),
+        )
+    )
+    return int(found.scalar_one())
+
+
 async def with_account(session: AsyncSession, community_id: int, electorate: str) -> int:
-    """How many electors could vote in the app now: residents with an account; households and flats
-    with an active adult member who has one."""
+    """How many electors could vote in the app now: residents with an account; households with an
+    active adult member who has one; flats whose household is the owner's, with such a member."""
     if electorate == "resident":
         query = (
             select(func.count())
@@ -395,7 +428,8 @@ async def _add(
     session: AsyncSession, poll: Poll, note: str, *, member_id: int | None = None, household_id: int | None = None
 ) -> None:
     """Put a member (resident electorate) or a household (household, flat) on the roll, as the
-    snapshot would have: an active adult; a household with one; an owner's flat with its area.
+    snapshot would have: an active adult; a household with one; a flat with its area (whoever
+    lives there).
     One struck before is put back."""
     field = "add_member_id" if member_id else "add_household_id"
     if (poll.electorate == "resident") != (member_id is not None):
@@ -422,8 +456,8 @@ async def _add(
             )
             if has_adult.first() is None:
                 raise invalid_field(field, "这一户没有已确认的成年人，不能作为投票户", kind="no_adult")
-        elif not household.is_owner or household.floor_area_centi is None:
-            raise Conflict("poll_roll_area_missing", "这一户不是业主或没有登记专有部分面积，请先在住户档案中登记")
+        elif household.floor_area_centi is None:
+            raise Conflict("poll_roll_area_missing", "这套房还没有登记专有部分面积，请先在住户档案中登记")
         ref, name = household.id, None
     weight = household.floor_area_centi if poll.electorate == "flat" and household.floor_area_centi else 1
     existing = (
@@ -459,14 +493,17 @@ async def _add(
 
 async def electorate_users(session: AsyncSession, poll: Poll, *, not_voted: bool = False) -> list[int]:
     """The accounts that vote for the roll's electors (those not struck): a resident elector's own;
-    for a household or flat, its active adult members with an account. With `not_voted`, only for
-    electors who have not taken part."""
+    for a household, its active adult members with an account; for a flat, the same when the
+    household is the owner's (tenants do not vote for it: its owner does, on paper or by proxy).
+    With `not_voted`, only for electors who have not taken part."""
     pending = ~exists().where(PollParticipation.elector_id == PollElector.id)
     if poll.electorate == "resident":
         query = select(Member.user_id).join(PollElector, PollElector.member_id == Member.id)
     else:
         query = select(Member.user_id).join(PollElector, PollElector.household_id == Member.household_id)
         query = query.where(_adult_member())
+        if poll.electorate == "flat":
+            query = query.join(Household, Household.id == Member.household_id).where(Household.is_owner.is_(True))
     query = query.where(PollElector.poll_id == poll.id, PollElector.struck_at.is_(None), Member.user_id.is_not(None))
     if not_voted:
         query = query.where(pending)

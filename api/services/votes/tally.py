@@ -18,8 +18,13 @@ same thing, and a tie resolved by lot is the same count with the lot applied.
   participating flats. Every threshold carries its numerator, denominator, percentage, what was
   needed and whether it was met; the comparisons are exact integer arithmetic (`n × q ≥ d × p`).
 - Elections (`election`): candidates ranked by weight; under `majority`/`quorum` a candidate must
-  have more than half of the weight cast to be elected (参加投票的过半数); a run-off (`runoff_of`) elects
-  by the most votes among the tied. If candidates with equal weight straddle the last seat they are
+  have more than half of the weight cast to be elected (参加投票的过半数) — every ballot cast, blank
+  ones (弃权, no candidate chosen) included, which `majority_label` says with its figures; a run-off
+  (`runoff_of`) elects by the most votes among the tied. Under `art278` (an owners' committee,
+  选举业主委员会, by flat) the election needs the same participation as a poll (at least 2/3 of the
+  area AND of the flats), and a candidate is elected only with more than half of the participating
+  area AND of the participating flats (each candidate's `thresholds`, with the figures; a run-off
+  too) — then the most area first, up to the seats. If candidates with equal weight straddle the last seat they are
   reported as a tie with `seats_left`, and nobody among them is elected until staff resolve it by
   the rule the poll names (`tie_resolution`: drawn by lot, or a run-off poll).
 - `standing` (选举 / 业主大会表决 / 意向征询): a consultation's outcomes say 多数意见 / 达到门槛（仅供参考）,
@@ -278,11 +283,76 @@ def _art278_outcome(
     return {"status": status, "label": label, "met": reached, "thresholds": thresholds}
 
 
-def _election(poll: Poll, question: dict[str, Any], cast: tuple[int, int], valid: bool, why_not: str) -> dict[str, Any]:
-    """Ranking, elected, a tie at the last seat, the tie's resolution."""
+def _majority_label(
+    poll: Poll, ballots: int, cast_weight: int, blank: int, participated: tuple[int, int] | None
+) -> str:
+    """What a seat needs, said with its base: the ballots cast, blank ones included (art. 278: the
+    participating area and flats, blank ballots included)."""
+    if participated is not None:
+        area, flats = participated
+        return (
+            f"当选须得票的专有部分面积和业主人数都超过参与表决的一半（参与表决{common.area_text(area)}㎡、{flats}套，"
+            f"含{blank}张空白票），即面积至少{common.area_text(needed_more_than(area, 1, 2))}㎡"
+            f"且至少{needed_more_than(flats, 1, 2)}套"
+        )
+    if poll.runoff_of is not None:
+        return "决选投票按得票多少当选，不要求过半数"
+    if poll.electorate == "flat":
+        return (
+            f"当选须得票的面积超过所投选票的面积合计（{common.area_text(cast_weight)}㎡，"
+            f"{ballots}张选票，含{blank}张空白票）的一半"
+        )
+    return (
+        f"当选须得票超过所投选票数（{ballots}张，含{blank}张空白票）的一半，即至少{needed_more_than(ballots, 1, 2)}票"
+    )
+
+
+def _candidate_thresholds(candidate: dict[str, Any], participated: tuple[int, int]) -> list[dict[str, Any]]:
+    """Art. 278 for a candidate: more than half of the participating area AND of the participating
+    flats voted for them."""
+    area, flats = participated
+    return [
+        threshold(
+            "candidate_area",
+            "得票的专有部分面积占参与表决面积过半数",
+            candidate["_w"],
+            area,
+            p=1,
+            q=2,
+            strict=True,
+            measure="area",
+            unit="套",
+        ),
+        threshold(
+            "candidate_flats",
+            "得票的业主（套）占参与表决业主过半数",
+            candidate["votes"],
+            flats,
+            p=1,
+            q=2,
+            strict=True,
+            measure="count",
+            unit="套",
+        ),
+    ]
+
+
+def _election(
+    poll: Poll,
+    question: dict[str, Any],
+    cast: tuple[int, int, int],
+    valid: bool,
+    why_not: str,
+    participated: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Ranking, elected, a tie at the last seat, the tie's resolution. `cast`: the ballots, their
+    weight and how many of them are blank (弃权: no candidate chosen) — a blank ballot takes part and
+    counts in the majority's base. `participated` (art. 278 only): the participating area and
+    flats, the bases of each candidate's two thresholds — which a run-off must meet too."""
     seats = poll.seats or 1
-    ballots, cast_weight = cast
-    runoff = poll.runoff_of is not None
+    ballots, cast_weight, blank = cast
+    art278 = participated is not None
+    runoff = poll.runoff_of is not None and not art278
     candidates = question["options"]
     ordered = sorted(candidates, key=lambda c: (-c["_w"], c["index"]))
     first_at: dict[int, int] = {}  # equal weights share a rank (1, 2, 2, 4)
@@ -290,6 +360,7 @@ def _election(poll: Poll, question: dict[str, Any], cast: tuple[int, int], valid
         first_at.setdefault(c["_w"], position + 1)
     ranking = []
     for c in ordered:
+        thresholds = _candidate_thresholds(c, participated) if participated is not None else []
         ranking.append(
             {
                 "rank": first_at[c["_w"]],
@@ -299,13 +370,15 @@ def _election(poll: Poll, question: dict[str, Any], cast: tuple[int, int], valid
                 "_w": c["_w"],
                 "area": c["area"],
                 "percent": percent(c["_w"], cast_weight),
-                "majority": more_than(c["_w"], cast_weight, 1, 2),
+                "majority": all(t["met"] for t in thresholds) if art278 else more_than(c["_w"], cast_weight, 1, 2),
+                "thresholds": thresholds,
                 "elected": False,
                 "tied": False,
                 "by": None,
             }
         )
-    # who may take a seat: more than half of the weight cast (a run-off: any votes at all)
+    # who may take a seat: more than half of the weight cast (art. 278: of the participating area and
+    # flats, both; a run-off otherwise: any votes at all); the most weight first
     eligible = [r for r in ranking if r["_w"] > 0 and (runoff or r["majority"])] if valid else []
     elected: list[dict[str, Any]] = []
     tie: dict[str, Any] | None = None
@@ -374,14 +447,17 @@ def _election(poll: Poll, question: dict[str, Any], cast: tuple[int, int], valid
         )
     elif unfilled > 0:
         status = "unfilled" if filled else "none_elected"
-        label = (f"当选：{names}；" if names else "") + f"{unfilled}个席位没有候选人得票过半数，需另行选举"
+        short = "得票的面积和人数都超过参与表决的一半" if art278 else "得票超过所投选票（含空白票）的半数"
+        label = (f"当选：{names}；" if names else "") + f"{unfilled}个席位没有候选人{short}，需另行选举"
     else:
         status, label = "elected", f"当选：{names}"
     return {
         "seats": seats,
         "ballots": ballots,
+        "blank": blank,
         "area_cast": common.area_text(cast_weight) if poll.electorate == "flat" else None,
         "needs_majority": not runoff,
+        "majority_label": _majority_label(poll, ballots, cast_weight, blank, participated),
         "ranking": ranking,
         "elected": [{"index": r["index"], "name": r["name"], "by": r["by"]} for r in chosen],
         "tie": tie,
@@ -453,10 +529,14 @@ def tally(
             ),
         ]
         valid = all(t["met"] for t in thresholds)
+        why_not = f"参与表决的{_short(thresholds)}未达到三分之二"
     election = None
     if poll.kind == "election":
-        cast = (len(ballot_list), sum(b.weight for b in ballot_list))
-        election = _election(poll, questions[0], cast, valid, why_not) if questions else None
+        candidates = len((poll.questions or [{}])[0].get("options") or [])
+        blank = sum(1 for b in ballot_list if not _chosen(b, 0, candidates)[0])
+        cast = (len(ballot_list), sum(b.weight for b in ballot_list), blank)
+        participated = (turnout["_in"], turnout["participants"]) if poll.rule == "art278" else None
+        election = _election(poll, questions[0], cast, valid, why_not, participated) if questions else None
     elif poll.rule == "art278":
         participated = (turnout["_in"], turnout["participants"])
         for question in questions:

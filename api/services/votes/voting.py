@@ -3,8 +3,11 @@ the list of who took part.
 
 One participation per elector whatever the channel: the unique (poll, elector) decides — the
 participation is inserted with ON CONFLICT DO NOTHING, and whoever finds it taken is told who took
-part and how (409 poll_already_voted). For a household or a flat any active adult member with an
-account may vote in the app; the first participation wins.
+part and how (409 poll_already_voted). For a household any active adult member with an account
+may vote in the app; for a flat, any such member of a household marked as the owner (`is_owner`,
+as it is when they vote) — a flat whose household is not the owner's (tenants) is on the roll all
+the same, and its owner votes on paper or by proxy at the community (403 poll_not_owner in the
+app). The first participation wins.
 
 Each vote takes the poll's row FOR SHARE and checks the phase under it; the close takes it FOR
 UPDATE before tallying (`results.close_due`): so the tally waits for the votes under way, and a
@@ -14,7 +17,9 @@ it first (`polls.open_due`, FOR UPDATE, before the share lock is taken).
 Open ballots name their participation: the member who cast one in the app may change it until the
 close (`change`); staff may change an open paper or proxy ballot (`change_entry`). Secret ballots
 carry no participation, no time, a random id and a receipt, returned once to the voter (or to staff
-for a paper ballot), and never change (409 poll_ballot_secret). Nothing here returns a ballot's id,
+for a paper ballot), and never change (409 poll_ballot_secret). Written with their participation
+in one transaction, they share its `xmin` on PostgreSQL until the close writes them all again
+(`results._rewrite_secret_ballots`). Nothing here returns a ballot's id,
 and nothing puts a participation next to a secret ballot: `my_ballot` shows choices only of the
 caller's own open ballot, `check_receipt` shows a receipt's choices and nothing of who.
 
@@ -38,6 +43,7 @@ from api import clock, localtime
 from api.db.models import (
     CommunityMembership,
     ConcernMedia,
+    Household,
     Media,
     Member,
     Poll,
@@ -57,6 +63,14 @@ from api.services.votes import common, polls, roll
 ANSWER_TEXT_MAX = 500
 RECEIPT_MISSING = ("poll_receipt_not_found", "找不到这张回执对应的选票，请核对回执号")
 PARTICIPATION_MISSING = ("poll_participation_not_found", "找不到这条投票记录")
+SECRET_PAPER_PHOTO = (
+    "无记名投票的纸质选票不能附照片：照片上的选择会和投票人对应起来。"
+    "请把纸质选票投入票箱保存；委托投票仍可附委托书的照片"
+)
+NOT_OWNER = (
+    "这次投票按房屋计票，由业主为每套房投票。你家登记的不是业主（如租住），不能在小程序里投票："
+    "房屋的业主可以到社区用纸质选票投票，或委托他人代为投票（由社工登记）"
+)
 
 
 # -- answers --------------------------------------------------------------------------------------------
@@ -171,24 +185,28 @@ def _elector_ref() -> Any:
 async def _voter(session: AsyncSession, user: User, poll_id: int) -> tuple[Poll, Member, PollElector | None]:
     """The poll, the caller's member record in its community and their elector on its roll, in one
     query (the hot path). Anyone who may not see the poll is refused as `readable_poll` refuses;
-    someone who sees it but has no active member record there is not an elector (403)."""
+    someone who sees it but has no active member record there is not an elector (403); in a poll by
+    flat, a member of a household that is not the flat's owner is refused (403 poll_not_owner)."""
     found = (
         await session.execute(
-            select(Poll, Member, PollElector)
+            select(Poll, Member, PollElector, Household.is_owner)
             .select_from(Poll)
             .outerjoin(Member, and_(Member.community_id == Poll.community_id, Member.user_id == user.id))
+            .outerjoin(Household, Household.id == Member.household_id)
             .outerjoin(PollElector, and_(PollElector.poll_id == Poll.id, PollElector.elector_ref == _elector_ref()))
             .where(Poll.id == poll_id)
         )
     ).first()
     if found is None:
         raise NotFound(*common.POLL_MISSING)
-    poll, member, elector = found
+    poll, member, elector, owner = found
     if member is None or member.status != "active" or poll.published_at is None:
         await common.readable_poll(session, user, poll_id)  # 404 or 403 for those who may not see it
         if poll.published_at is None:
             await _require_voting(session, poll)
         raise Forbidden("poll_not_elector", "你不是本社区已确认的居民，不能在小程序里投票")
+    if poll.electorate == "flat" and not owner and member.kind in roll.ADULT_KINDS:
+        raise Forbidden("poll_not_owner", NOT_OWNER)
     return poll, member, elector
 
 
@@ -383,9 +401,15 @@ async def my_ballot(session: AsyncSession, user: User, poll_id: int) -> dict[str
         "answers": None,
         "changed_at": None,
         "can_change": False,
+        "why_not": None,
     }
     if member is None or member.kind not in roll.ADULT_KINDS:
         return view
+    if poll.electorate == "flat":
+        household = await session.get(Household, member.household_id)
+        if household is None or not household.is_owner:
+            view["why_not"] = NOT_OWNER
+            return view
     elector = await _elector_of(session, poll, member) if poll.roll_taken_at is not None else None
     if poll.roll_taken_at is None:
         view["eligible"] = await _would_be_elector(session, poll, member)
@@ -420,8 +444,6 @@ async def _would_be_elector(session: AsyncSession, poll: Poll, member: Member) -
     """Before the roll is taken: whether the member (an active adult) would be on it now."""
     if poll.electorate != "flat":
         return True
-    from api.db.models import Household
-
     household = await session.get(Household, member.household_id)
     return household is not None and household.is_owner and household.floor_area_centi is not None
 
@@ -474,7 +496,10 @@ async def enter(
     """`POST /polls/{id}/entries` (staff): a paper ballot (`paper`) or a proxy's vote (`proxy`, with
     the name of who voted and, like paper, an optional photo) for an elector on the roll, while
     voting is open. The same one participation per elector as the app (409 poll_already_voted).
-    A secret ballot's receipt comes back once, for the voter."""
+    A secret ballot's receipt comes back once, for the voter. In a secret poll a paper ballot
+    carries no photo (422 photo_media_id): the photo would show the choices next to who voted —
+    the participation row it hangs on; a proxy's authorisation photo is kept (it shows who
+    authorised whom, not a choice)."""
     poll = await common.staff_poll(session, user, poll_id)
     poll = await _opened_and_locked(session, poll)
     await _require_voting(session, poll)
@@ -488,6 +513,8 @@ async def enter(
         raise invalid_field("proxy_name", "委托投票须填写代为投票的人（受托人）的姓名", kind="proxy_name_required")
     if channel != "proxy" and name:
         raise invalid_field("proxy_name", "只有委托投票才填写受托人", kind="proxy_name_not_allowed")
+    if poll.secret and channel == "paper" and photo_media_id is not None:
+        raise invalid_field("photo_media_id", SECRET_PAPER_PHOTO, kind="secret_ballot_photo")
     stored = checked_answers(poll, answers)
     photo = await _photo(session, user, poll, photo_media_id) if photo_media_id is not None else None
     participation_id, receipt = await _participate(
@@ -603,7 +630,8 @@ async def participations(
 ) -> dict[str, Any]:
     """`GET /polls/{id}/participations` (staff): who took part, how and when — the elector, the member
     who voted in the app, who entered a paper or proxy ballot, the proxy's name and the photo —
-    in the order they came. Never a choice."""
+    in the order they came. Never a choice; in a secret poll only a proxy's authorisation photo
+    (a paper ballot's photo would show its choices)."""
     poll = await common.staff_poll(session, user, poll_id)
     limit = min(max(page.limit, 1), 100)
     after = roll._cursor_after(page.cursor)
@@ -631,7 +659,11 @@ async def participations(
             "voter_name": voter_name,
             "entered_by_name": (entered_by or "工作人员") if p.entered_by is not None else None,
             "proxy_name": p.proxy_name or None,
-            "photo": photo_view(session, media, ("large", "thumb"), True) if media is not None else None,
+            "photo": (
+                photo_view(session, media, ("large", "thumb"), True)
+                if media is not None and (not poll.secret or p.channel == "proxy")
+                else None
+            ),
             "created_at": p.created_at,
         }
         for p, label, voter_name, entered_by, media in found

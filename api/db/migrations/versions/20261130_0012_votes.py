@@ -61,12 +61,13 @@ def upgrade() -> None:
             name=op.f("ck_polls_quorum"),
         ),
         sa.CheckConstraint("NOT owners_assembly OR rule = 'art278'", name=op.f("ck_polls_owners_assembly")),
-        sa.CheckConstraint("NOT special_majority OR rule = 'art278'", name=op.f("ck_polls_special_majority")),
+        sa.CheckConstraint("NOT (secret AND electorate = 'flat')", name=op.f("ck_polls_secret_flat")),
+        sa.CheckConstraint(
+            "NOT special_majority OR (rule = 'art278' AND kind = 'poll')", name=op.f("ck_polls_special_majority")
+        ),
         sa.CheckConstraint("electorate IN ('resident', 'household', 'flat')", name=op.f("ck_polls_electorate")),
         sa.CheckConstraint("kind IN ('poll', 'election')", name=op.f("ck_polls_kind")),
-        sa.CheckConstraint(
-            "rule <> 'art278' OR (electorate = 'flat' AND kind = 'poll')", name=op.f("ck_polls_art278_flats")
-        ),
+        sa.CheckConstraint("rule <> 'art278' OR electorate = 'flat'", name=op.f("ck_polls_art278_flats")),
         sa.CheckConstraint("rule IN ('majority', 'quorum', 'art278')", name=op.f("ck_polls_rule")),
         sa.CheckConstraint("status <> 'cancelled' OR cancel_reason <> ''", name=op.f("ck_polls_cancelled")),
         sa.CheckConstraint(
