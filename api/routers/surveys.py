@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import CommunityTimes, CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep, SurveyTimes
+from api.deps import (
+    BlindIdempotencyDep,
+    CommunityTimes,
+    CurrentUser,
+    IdempotencyDep,
+    IdPath,
+    PageDep,
+    SessionDep,
+    SurveyTimes,
+)
 from api.documents import attachment, xlsx
 from api.schemas.surveys import (
     PaperSurveyEntry,
@@ -33,6 +44,20 @@ ANONYMOUS = (
     "匿名问卷（默认）的回答不和任何人关联：不记成员、不记住户、只记日期，编号随机；"
     "一个单向的标记（问卷和人或户的 HMAC）只用来拒绝重复填写，谁也不能从它找到回答。"
 )
+
+BLIND = (
+    "Idempotency-Key 只记方法和路径，不核对请求内容（服务器不留下所填内容的痕迹）：同一 key 的重试返回第一次的结果，"
+    "同一 key 换了内容也只返回第一次的结果、不报错——换了内容请换一个 key。"
+)
+
+
+def _without_respondent(entered: dict[str, Any]) -> dict[str, Any] | None:
+    """What a retry with the same Idempotency-Key answers for an anonymous survey's paper
+    questionnaire: the respondent is not stored with the key (next to the moment the response was
+    kept, that would tie them to it)."""
+    if entered["anonymous"] and entered["respondent"] is not None:
+        return {**entered, "respondent": None, "respondent_withheld": True}
+    return None
 
 
 @router.post(
@@ -134,11 +159,11 @@ async def cancel_survey(
     description=(
         "每人一份或每户一份（按问卷）：已经填写过的（每户一份的：家里已有人填写，或社工已录入这一户的纸质问卷）为 409 "
         "survey_already_answered，不说是谁填的。不是本社区居民的为 403 survey_not_resident；问卷不在进行中为 409 "
-        "survey_not_open。答案不合题目要求为 422，指出是哪一题。" + ANONYMOUS
+        "survey_not_open。答案不合题目要求为 422，指出是哪一题。" + ANONYMOUS + BLIND
     ),
 )
 async def respond(
-    survey_id: IdPath, body: SurveyAnswers, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+    survey_id: IdPath, body: SurveyAnswers, user: CurrentUser, session: SessionDep, idem: BlindIdempotencyDep
 ) -> JSONResponse:
     answers = [a.model_dump() for a in body.answers]
     return await idem.respond(SurveyResponded(**await surveys.respond(session, user, survey_id, answers)))
@@ -152,11 +177,11 @@ async def respond(
     description=(
         "可以记下填写人（member_id；每户一份的也可以只记 household_id）：这个人（这一户）就不能再在小程序里填写，"
         "已经填写过的为 409 survey_already_answered。匿名问卷即使记了填写人，回答也不和他关联。"
-        "不记填写人时可以填问卷上写的楼栋（building）。"
+        "不记填写人时可以填问卷上写的楼栋（building）。" + BLIND
     ),
 )
 async def enter_paper(
-    survey_id: IdPath, body: PaperSurveyEntry, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+    survey_id: IdPath, body: PaperSurveyEntry, user: CurrentUser, session: SessionDep, idem: BlindIdempotencyDep
 ) -> JSONResponse:
     entered = await surveys.enter_paper(
         session,
@@ -167,7 +192,7 @@ async def enter_paper(
         household_id=body.household_id,
         building=body.building,
     )
-    return await idem.respond(SurveyPaperEntered(**entered))
+    return await idem.respond(SurveyPaperEntered(**entered), replay=_without_respondent(entered))
 
 
 @router.get(

@@ -171,7 +171,15 @@ class SurveyResponded(BaseModel):
 class SurveyPaperEntered(BaseModel):
     survey_id: int
     channel: str
+    anonymous: bool
     respondent: str | None = Field(description="记下的填写人（住址和称呼）；没有记填写人时为空")
+    respondent_withheld: bool = Field(
+        default=False,
+        description=(
+            "匿名问卷用同一 Idempotency-Key 重试得到的回答：填写人只在第一次的回答里给出，"
+            "服务器不把他和这次录入存在一起"
+        ),
+    )
     token_used: bool = Field(description="记下了填写人：他（每户一份的：这一户）不能再在小程序里填写")
     response_count: int
 

@@ -716,6 +716,7 @@ async def enter_paper(
     return {
         "survey_id": survey.id,
         "channel": "paper",
+        "anonymous": survey.anonymous,
         "respondent": label,
         "token_used": ref is not None,
         "response_count": await response_count(session, survey.id),
