@@ -44,7 +44,11 @@ ANONYMOUS = (
     "匿名问卷（默认）的回答不和任何人关联：不记成员、不记住户、只记日期，编号随机；"
     "一个单向的标记（问卷和人或户的 HMAC）只用来拒绝重复填写，谁也不能从它找到回答。"
 )
-
+RESULTS_WHEN = (
+    "实名问卷随时可看；匿名问卷在调研结束（截止时间已过、提前结束或取消）后才能看，之前为 409 "
+    "survey_results_after_close，消息里写明截止时间——进行中社工只能在问卷详情里看到收到的份数（按渠道），"
+    "以免前后两次查看之间的一份回答被认出来。"
+)
 BLIND = (
     "Idempotency-Key 只记方法和路径，不核对请求内容（服务器不留下所填内容的痕迹）：同一 key 的重试返回第一次的结果，"
     "同一 key 换了内容也只返回第一次的结果、不报错——换了内容请换一个 key。"
@@ -198,11 +202,12 @@ async def enter_paper(
 @router.get(
     "/surveys/{survey_id}/results",
     response_model=SurveyResults,
-    summary="调研结果（社工，随时可看）",
+    summary="调研结果（社工；匿名问卷在结束后）",
     description=(
         "每题的人数和百分比（占答了这一题的人数）；打分题的分布和平均分；填空和「其他」的文字按随机顺序列出。"
         "按楼栋的分项里，少于5人的楼栋不显示（少于5人）；隐藏的合计仍少于5人时，人数最少的楼栋一并隐藏，"
-        "以免从合计推算。居民看不到结果（403）。"
+        "以免从合计推算。每一题也一样：一栋里答这一题的人少于5人时不列这一题的数字，这一题隐藏的回答合计"
+        "少于5份时，答题人数最少的楼栋也一并不列。" + RESULTS_WHEN + "居民看不到结果（403）。"
     ),
 )
 async def results(survey_id: IdPath, user: CurrentUser, session: SessionDep) -> SurveyResults:
@@ -214,7 +219,8 @@ async def results(survey_id: IdPath, user: CurrentUser, session: SessionDep) -> 
     summary="导出调研（XLSX，社工）",
     description=(
         "工作表：说明、回答（每份一行、每题一列，「其他」的文字单独一列）、结果、按楼栋。匿名问卷的回答不列任何人，"
-        "按随机顺序排列，人数少的楼栋不列出楼栋；实名问卷列出填写人和住址。"
+        "按随机顺序排列，不列渠道和日期（按渠道的份数在「说明」里），人数少的楼栋不列出楼栋；"
+        "实名问卷列出填写人、住址、渠道和日期。" + RESULTS_WHEN
     ),
     response_class=Response,
     responses={200: {"content": {xlsx.CONTENT_TYPE: {}}}},

@@ -138,6 +138,12 @@ class SurveyRead(BaseModel):
     answered: bool = Field(description="我（每户一份的：我家）已经填写过")
     can_answer: bool = Field(description="我现在可以填写：进行中、我是本社区的居民、还没有填写过")
     response_count: int | None = Field(description="社工可见：已收到的问卷数")
+    responses_by_channel: dict[str, int] | None = Field(
+        description="社工可见：已收到的问卷数，按渠道（app 小程序、paper 纸质问卷）"
+    )
+    results_available: bool | None = Field(
+        description="社工可见：现在能不能看结果和导出——实名问卷随时可以；匿名问卷在调研结束（或取消）后才可以"
+    )
     created_at: Timestamp
 
 
@@ -154,6 +160,7 @@ class SurveySummary(BaseModel):
     question_count: int
     answered: bool
     response_count: int | None = Field(description="社工可见")
+    results_available: bool | None = Field(description="社工可见：现在能不能看结果（匿名问卷在结束后才可以）")
 
 
 class SurveyPage(BaseModel):
@@ -224,8 +231,12 @@ class QuestionResult(BaseModel):
 
 class GroupQuestion(BaseModel):
     index: int
-    answered: int
-    options: list[OptionCount]
+    hidden: bool = Field(
+        description="这一栋答这一题的人少于5人，或为免从这一题的合计推算出隐藏的回答而一并隐藏：不列数字"
+    )
+    note: str | None = Field(description="隐藏的原因")
+    answered: int | None = Field(description="答了这一题的人数；隐藏时为空")
+    options: list[OptionCount] = Field(description="隐藏时为空")
     other_count: int | None
     scale_mean: float | None
 
