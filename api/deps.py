@@ -167,12 +167,6 @@ async def get_idempotency(
 
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
 
-BLIND_KEY = (
-    "重试安全：同一 key 的重试返回第一次的结果（24 小时内有效）；1–255 个可打印 ASCII 字符（如 UUID）。"
-    "为了不在服务器上留下所选内容的痕迹，这里只记方法和路径，不核对请求内容：同一 key 换了内容再发，"
-    "返回的仍是第一次的结果，不会报 idempotency_key_mismatch——换了内容请换一个 key"
-)
-
 
 async def get_blind_idempotency(
     request: Request,
@@ -180,7 +174,16 @@ async def get_blind_idempotency(
     user: CurrentUser,
     settings: SettingsDep,
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", description=BLIND_KEY, json_schema_extra=KEY_SCHEMA)
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description=(
+                "重试安全：同一 key 的重试返回第一次的结果（24 小时内有效）；1–255 个可打印 ASCII 字符（如 UUID）。"
+                "为了不在服务器上留下所选内容的痕迹，这里只记方法和路径，不核对请求内容：同一 key 换了内容再发，"
+                "返回的仍是第一次的结果，不会报 idempotency_key_mismatch——换了内容请换一个 key"
+            ),
+            json_schema_extra=KEY_SCHEMA,
+        ),
     ] = None,
 ) -> Idempotency:
     """Idempotency for a vote or a questionnaire (a secret ballot, an anonymous response): what the

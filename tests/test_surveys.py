@@ -971,6 +971,13 @@ async def test_the_close_writes_anonymous_responses_again_apart_from_their_token
     await Worker(w.app.state.db, w.app.state.settings, w.app.state.wechat).run_until_idle()
     (again,) = await w.rows(later["id"])
     assert again.id != row.id and again.answers == row.answers
+    # and so does the cancel of an open survey (its results are there from then on)
+    dropped = await w.survey(title="要取消的", closes_at="2026-12-20T18:00")
+    assert (await w.answer(dropped["id"], w.zhou)).status_code == 201
+    (row,) = await w.rows(dropped["id"])
+    await w.ok(dropped["id"], "cancel", reason="与楼道改造调研合并")
+    (again,) = await w.rows(dropped["id"])
+    assert again.id != row.id and again.answers == row.answers
     # a named survey's responses are left as they are
     named = await w.survey(anonymous=False, title="实名调研", closes_at="2026-12-20T18:00")
     assert (await w.answer(named["id"], w.chen)).status_code == 201
