@@ -133,7 +133,8 @@ async def test_write_open_enter_paper_and_read_the_results_of_a_survey(page, app
     await page.keyboard.type("晚上也开放")
     await page.keyboard.press("Control+Enter")
     await page.wait_for_selector("#paper-saved[data-count='4']", timeout=10_000)
-    assert await page.locator("input[name=a0][value='0']").evaluate(focused)  # ready for the next one
+    # ready for the next one (focused once htmx has settled the new form)
+    await page.locator("input[name=a0][value='0']:focus").wait_for(timeout=10_000)
     assert await page.locator("input[name=a0]:checked").count() == 0
 
     # the second came from 4栋: "other" (the fourth choice) with its words, 5 points, no text
