@@ -130,6 +130,22 @@ class Idempotency:
         return JSONResponse(content, status_code=status_code)
 
 
+# documented here, checked by idempotency.validate_key (its own error code)
+KEY_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"}
+
+
+async def _claim(
+    request: Request, session: AsyncSession, user: User, settings: Settings, key: str | None, body: bytes | None
+) -> Idempotency:
+    """Claim `key` for this request (or replay its first answer): the fingerprint covers the method,
+    the path and `body` (None: the body is not looked at)."""
+    print_ = ""
+    if key is not None:
+        print_ = idempotency.fingerprint(request.method, request.url.path, body if body is not None else b"")
+        await idempotency.begin(session, user.id, key, print_)
+    return Idempotency(session, user, key, request, print_, timedelta(hours=settings.idempotency_ttl_hours))
+
+
 async def get_idempotency(
     request: Request,
     session: SessionDep,
@@ -142,19 +158,44 @@ async def get_idempotency(
             description=(
                 "重试安全：同一 key 的重试返回第一次的结果（24 小时内有效）；1–255 个可打印 ASCII 字符（如 UUID）"
             ),
-            # documented here, checked by idempotency.validate_key (its own error code)
-            json_schema_extra={"minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+            json_schema_extra=KEY_SCHEMA,
         ),
     ] = None,
 ) -> Idempotency:
-    print_ = ""
-    if idempotency_key is not None:
-        print_ = idempotency.fingerprint(request.method, request.url.path, await request.body())
-        await idempotency.begin(session, user.id, idempotency_key, print_)
-    return Idempotency(session, user, idempotency_key, request, print_, timedelta(hours=settings.idempotency_ttl_hours))
+    return await _claim(request, session, user, settings, idempotency_key, await request.body())
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
+
+
+async def get_blind_idempotency(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description=(
+                "重试安全：同一 key 的重试返回第一次的结果（24 小时内有效）；1–255 个可打印 ASCII 字符（如 UUID）。"
+                "为了不在服务器上留下所选内容的痕迹，这里只记方法和路径，不核对请求内容：同一 key 换了内容再发，"
+                "返回的仍是第一次的结果，不会报 idempotency_key_mismatch——换了内容请换一个 key"
+            ),
+            json_schema_extra=KEY_SCHEMA,
+        ),
+    ] = None,
+) -> Idempotency:
+    """Idempotency for a vote or a questionnaire (a secret ballot, an anonymous response): what the
+    server keeps for the key (the user, the time, the fingerprint, the answer) must say nothing of
+    the choices, so the fingerprint covers only the method and the path — a hash of the body would
+    give the choice away, there being few bodies to try. A retry replays the first answer; a
+    different body under the same key is not detected (it replays the first answer too). The route
+    keeps no choice in its answer either (`respond(..., replay=...)` where it must)."""
+    return await _claim(request, session, user, settings, idempotency_key, None)
+
+
+BlindIdempotencyDep = Annotated[Idempotency, Depends(get_blind_idempotency, scope="function")]
 
 
 class PageParams:

@@ -2,8 +2,9 @@
 "other", a scale and a free text (a question added by mistake removed, one moved up) — saves the
 draft and opens it; three residents answer through the API; the worker types in two paper
 questionnaires with the keyboard alone (a digit per answer, Ctrl+Enter to save, the form ready
-for the next one), and the results page shows the counts, the "other" texts, the mean, and every
-building hidden below five respondents (少于5人)."""
+for the next one); the results wait for the survey's end (an anonymous survey: only how many came
+in while it is open); closed early, the results page shows the counts, the "other" texts, the mean,
+and every building hidden below five respondents (少于5人)."""
 
 from __future__ import annotations
 
@@ -132,7 +133,8 @@ async def test_write_open_enter_paper_and_read_the_results_of_a_survey(page, app
     await page.keyboard.type("晚上也开放")
     await page.keyboard.press("Control+Enter")
     await page.wait_for_selector("#paper-saved[data-count='4']", timeout=10_000)
-    assert await page.locator("input[name=a0][value='0']").evaluate(focused)  # ready for the next one
+    # ready for the next one (focused once htmx has settled the new form)
+    await page.locator("input[name=a0][value='0']:focus").wait_for(timeout=10_000)
     assert await page.locator("input[name=a0]:checked").count() == 0
 
     # the second came from 4栋: "other" (the fourth choice) with its words, 5 points, no text
@@ -149,8 +151,30 @@ async def test_write_open_enter_paper_and_read_the_results_of_a_survey(page, app
     await page.wait_for_selector("#paper-saved[data-count='5']", timeout=10_000)
     assert await page.locator("#p-building").input_value() == "4栋"  # the building stays for the next
 
-    # the results: counts, "other" texts, the mean; every building below five hidden
-    await page.click("a:has-text('查看结果')")
+    # while it is open, an anonymous survey's results wait for its end: only how many came in
+    await page.goto(f"{base}/surveys/{survey_id}")
+    assert "匿名问卷的结果和导出在调研结束后才能查看" in await page.inner_text("#next-step")
+    assert await page.locator("#survey-actions a[download]").count() == 0  # no workbook yet
+    await page.click("#survey-actions a:has-text('结果（结束后可看）')")
+    await page.wait_for_url(f"**{base}/surveys/{survey_id}/results", timeout=10_000)
+    assert "结束后才能查看：2026年12月8日 18:00 截止" in await page.inner_text("#results-later")
+    assert await page.inner_text("#totals [data-count=respondents]") == "5"
+    assert await page.inner_text("#totals [data-count=paper]") == "2"
+    assert await page.locator(".question-result").count() == 0
+
+    # the list: open, five questionnaires received
+    await page.goto(f"{base}/surveys")
+    row = page.locator(f"tr[data-survey='{survey_id}']")
+    assert await row.locator("[data-status]").inner_text() == "进行中"
+    assert await row.locator("[data-count=responses]").inner_text() == "5"
+    await page.screenshot(path=os.path.join(shots, "surveys.png"), full_page=True, caret="initial")
+
+    # closed early: the results: counts, "other" texts, the mean; every building below five hidden
+    await page.click(f"tr[data-survey='{survey_id}'] a.title")
+    await page.wait_for_url(f"**{base}/surveys/{survey_id}", timeout=10_000)
+    await page.click("#survey-actions button:has-text('提前结束')")
+    await page.wait_for_selector("#survey[data-status=closed]", timeout=10_000)
+    await page.click("#survey-actions a:has-text('查看结果')")
     await page.wait_for_url(f"**{base}/surveys/{survey_id}/results", timeout=10_000)
     assert await page.inner_text("#totals [data-count=respondents]") == "5"
     assert await page.inner_text("#totals [data-count=paper]") == "2"
@@ -172,11 +196,4 @@ async def test_write_open_enter_paper_and_read_the_results_of_a_survey(page, app
     assert buildings == [["3栋", True, "少于5人"], ["4栋", True, "少于5人"], ["未注明楼栋", True, "少于5人"]]
     assert await page.locator("#by-building table.breakdown").count() == 0
     await page.screenshot(path=os.path.join(shots, "survey-results.png"), full_page=True, caret="initial")
-
-    # the list: open, five questionnaires received
-    await page.goto(f"{base}/surveys")
-    row = page.locator(f"tr[data-survey='{survey_id}']")
-    assert await row.locator("[data-status]").inner_text() == "进行中"
-    assert await row.locator("[data-count=responses]").inner_text() == "5"
-    await page.screenshot(path=os.path.join(shots, "surveys.png"), full_page=True, caret="initial")
     assert not page.linli_errors, page.linli_errors  # no script error, no CSP violation

@@ -531,6 +531,23 @@ async def test_the_results_page_counts_each_answer_and_hides_small_buildings(cli
         assert (await w.paper(sid, answers(2), building="4栋")).status_code == 201
 
     browser = await staff_console(console, w)
+    # while it is open: how many came in, by channel, and when the results appear — nothing more
+    later = await browser.get(f"{base(w)}/surveys/{sid}/results")
+    assert later.status_code == 200, later.text
+    assert 'data-results="later"' in later.text
+    assert "匿名问卷的结果在调研结束后才能查看：2026年12月8日 18:00 截止" in text_of(later.text)
+    assert 'data-count="respondents">20<' in later.text and 'data-count="app">3<' in later.text
+    assert 'data-count="paper">17<' in later.text
+    assert "亲子阅读" not in later.text and 'id="by-building"' not in later.text
+    shown = await browser.get(f"{base(w)}/surveys/{sid}")
+    assert "结果（结束后可看）" in shown.text and "/export.xlsx" not in shown.text
+    assert 'data-count="app">3<' in shown.text and 'data-count="paper">17<' in shown.text
+    listing = await browser.get(f"{base(w)}/surveys")
+    assert f'href="{base(w)}/surveys/{sid}/results"' not in listing.text
+    closed = await browser.post(f"{base(w)}/surveys/{sid}/close")
+    assert closed.status_code == 200 and f'href="{base(w)}/surveys/{sid}/results">查看结果' in closed.text
+    assert "/export.xlsx" in closed.text
+
     page = await browser.get(f"{base(w)}/surveys/{sid}/results")
     assert page.status_code == 200, page.text
     html = page.text
@@ -587,16 +604,40 @@ async def test_the_results_page_counts_each_answer_and_hides_small_buildings(cli
     for building, count in (("3栋", 6), ("4栋", 4)):
         for _ in range(count):
             assert (await w.paper(small["id"], answers(0), building=building)).status_code == 201
+    await w.ok(small["id"], "close")
     hidden = await browser.get(f"{base(w)}/surveys/{small['id']}/results")
     notes = re.findall(r"data-note>([^<]+)<", hidden.text)
     assert notes == ["为免从合计推算出人数少的楼栋，一并隐藏", "少于5人"]
     assert '<table class="breakdown"' not in hidden.text  # no building shown: no breakdown tables
+
+    # a question few answered in a building is hidden there (and its complement with it)
+    optional = [
+        {"text": "最需要哪项服务？", "kind": "single", "options": ["助餐", "助浴"]},
+        {"text": "满意度", "kind": "scale", "required": False},
+    ]
+    cells = await w.survey(title="第三次调研", questions=optional)
+    for building, answered in (("3栋", 2), ("4栋", 5)):
+        for n in range(5):
+            given = [{"question": 0, "options": [0]}] + ([{"question": 1, "scale": 4}] if n < answered else [])
+            assert (await w.paper(cells["id"], given, building=building)).status_code == 201
+    await w.ok(cells["id"], "close")
+    page = await browser.get(f"{base(w)}/surveys/{cells['id']}/results")
+    scale_table = page.text.split('<table class="breakdown" data-question="1">')[1].split("</table>")[0]
+    rows = re.findall(r'<tr data-building="([^"]+)" data-hidden-cell>(.*?)</tr>', scale_table, re.S)
+    assert [(b, text_of(cells).split()) for b, cells in rows] == [
+        ("3栋", ["3栋", "少于5人"]),
+        ("4栋", ["4栋", "为免从合计推算出人数少的楼栋，一并隐藏"]),
+    ]
+    assert "4.0" not in text_of(scale_table)
 
 
 async def test_the_workbook_downloads_with_every_answer(client, console, w):
     survey = await w.survey()
     assert (await w.answer(survey["id"], w.chen, answers("社区菜园"))).status_code == 201
     browser = await staff_console(console, w)
+    early = await browser.get(f"{base(w)}/surveys/{survey['id']}/export.xlsx")
+    assert early.status_code == 409 and "结束后才能查看" in early.text  # anonymous: once it has ended
+    await w.ok(survey["id"], "close")
     download = await browser.get(f"{base(w)}/surveys/{survey['id']}/export.xlsx")
     assert download.status_code == 200
     assert download.headers["content-type"].startswith("application/vnd.openxmlformats")

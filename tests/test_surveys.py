@@ -18,13 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.encoders import jsonable_encoder
 from openpyxl import load_workbook
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from api import clock
 from api.db.models import OutboxJob, Survey, SurveyResponse, SurveyToken
 from api.db.models.voting import SURVEY_CHANNELS, SURVEY_QUESTION_KINDS, SURVEY_STATUSES, SURVEY_UNITS
 from api.schemas.surveys import SurveyChannel, SurveyQuestionKind, SurveyStatus, SurveyUnit
+from api.services.votes import survey_results
 from tests.conftest import make_settings
 from tests.contract import api_client
 from tests.factories import Person, community, grant, join, login, platform_admin
@@ -35,6 +37,7 @@ from workers.runner import Worker
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 API = "/api/v1"
 CLOSES = "2026-12-08T18:00"  # the community's local time (read in Shanghai)
+COMPLEMENT = "为免从合计推算出人数少的楼栋，一并隐藏"
 
 
 @pytest.fixture
@@ -413,6 +416,7 @@ async def test_an_anonymous_response_is_tied_to_nobody_anywhere(w):
         assert set(response.json()) == {"survey_id", "answered", "anonymous", "message"}  # no id to keep
     _, elder = await w.elder("5栋", "501")
     assert (await w.paper(survey["id"], answers(text="第5份"), member_id=elder)).status_code == 201
+    await w.ok(survey["id"], "close")  # an anonymous survey's results: once it has ended
 
     rows = await w.rows(survey["id"])
     assert len(rows) == 5
@@ -433,7 +437,8 @@ async def test_an_anonymous_response_is_tied_to_nobody_anywhere(w):
         assert name not in text
     book = await w.workbook(survey["id"])
     header, *lines = book["回答"]
-    assert header[:3] == ["序号", "楼栋", "渠道"] and "填写人" not in header and "日期" not in header
+    assert header[:3] == ["序号", "楼栋", "1. 你最希望社区开展哪类活动？"]
+    assert "填写人" not in header and "日期" not in header and "渠道" not in header
     assert [line[header.index("4. 还有什么建议？")] for line in lines] == in_id_order
     flat = str(book)
     for name in ("chen", "zhou", "wang", "mei", "王奶奶", "1单元"):
@@ -448,6 +453,7 @@ async def test_texts_are_listed_in_random_order_not_as_they_came(w):
     for n in range(10):
         entered = await w.paper(survey["id"], [{"question": 0, "text": f"第{n + 1}份"}], building="5栋")
         assert entered.status_code == 201, entered.text
+    await w.ok(survey["id"], "close")
     listed = (await w.results(survey["id"]))["questions"][0]["texts"]
     assert sorted(listed) == sorted(f"第{n + 1}份" for n in range(10))
     assert listed != [f"第{n + 1}份" for n in range(10)]  # 1 chance in 3.6 million of failing by luck
@@ -530,7 +536,9 @@ async def test_staff_enter_paper_questionnaires_with_or_without_their_respondent
     assert entered.json() == {
         "survey_id": survey["id"],
         "channel": "paper",
+        "anonymous": True,
         "respondent": "5栋1单元503 王奶奶",
+        "respondent_withheld": False,
         "token_used": True,
         "response_count": 1,
     }
@@ -657,8 +665,9 @@ async def test_results_count_each_answer_with_percentages_means_and_texts(w):
     ]
     for person, a in given:
         assert (await w.answer(survey["id"], person, a)).status_code == 201
+    clock.advance(timedelta(days=8))  # closed by the clock: the worker need not have run
     result = await w.results(survey["id"])
-    assert (result["respondents"], result["by_channel"]) == (4, {"app": 4, "paper": 0})
+    assert (result["status"], result["respondents"], result["by_channel"]) == ("closed", 4, {"app": 4, "paper": 0})
     assert (result["first_day"], result["last_day"]) == ("2026-12-01", "2026-12-01")
     single, multiple, scale, text = result["questions"]
     assert [(o["label"], o["count"], o["percent"]) for o in single["options"]] == [
@@ -703,6 +712,7 @@ async def test_the_building_breakdown_hides_groups_below_five_at_the_edge(w):
     for _ in range(3):
         assert (await w.paper(survey["id"], answers(2), building="4号楼")).status_code == 201
     assert (await w.paper(survey["id"], answers(0), building="5栋")).status_code == 201
+    await w.ok(survey["id"], "close")
     result = await w.results(survey["id"])
     assert result["respondents"] == 10
     groups = result["by_building"]["groups"]
@@ -725,20 +735,255 @@ async def test_the_building_breakdown_hides_groups_below_five_at_the_edge(w):
     assert all(row[0] != "5栋" or row[1] == "少于5人" for row in by_building[1:])
 
     # the complement: one small group hidden alone would be the total minus the rest
-    other = await w.survey(title="第二次调研")
+    for fourth, expected in (
+        (4, [("3栋", True, None, COMPLEMENT), ("4栋", True, None, "少于5人")]),
+        (5, [("3栋", False, 6, None), ("4栋", False, 5, None)]),  # a fifth respondent in 4栋 shows both
+    ):
+        other = await w.survey(title=f"4栋{fourth}人")
+        for _ in range(6):
+            assert (await w.paper(other["id"], answers(0), building="3栋")).status_code == 201
+        for _ in range(fourth):
+            assert (await w.paper(other["id"], answers(1), building="4栋")).status_code == 201
+        await w.ok(other["id"], "close")
+        groups = (await w.results(other["id"]))["by_building"]["groups"]
+        assert [(g["building"], g["hidden"], g["respondents"], g["note"]) for g in groups] == expected
+
+
+async def test_an_anonymous_surveys_results_wait_for_its_end_while_a_named_ones_are_live(w):
+    """Two reads around one response would give that response away: an anonymous survey's results
+    and workbook wait for its end (staff see how many came in, by channel); a named one's do not."""
+    survey = await w.survey()
+    sid = survey["id"]
+    assert (await w.answer(sid, w.chen, answers(0))).status_code == 201
+    assert (await w.paper(sid, answers(1), building="3栋")).status_code == 201
+    for path in (f"/surveys/{sid}/results", f"/surveys/{sid}/export.xlsx"):
+        refused = await w.client.get(API + path, headers=w.staff.headers)
+        assert error(refused) == (409, "survey_results_after_close"), path
+        assert "12月8日 18:00" in refused.json()["error"]["message"]  # says when
+        assert refused.json()["error"]["details"]["closes_at"] == "2026-12-08T18:00:00+08:00"
+        assert error(await w.client.get(API + path, headers=w.chen.headers)) == (403, "staff_only")
+    seen = await w.view(sid)
+    assert (seen["response_count"], seen["responses_by_channel"], seen["results_available"]) == (
+        2,
+        {"app": 1, "paper": 1},
+        False,
+    )
+    mine = await w.view(sid, w.chen)
+    assert (mine["response_count"], mine["responses_by_channel"], mine["results_available"]) == (None, None, None)
+    (item,) = (await w.client.get(f"{API}/communities/{w.b}/surveys", headers=w.staff.headers)).json()["items"]
+    assert (item["response_count"], item["results_available"]) == (2, False)
+    # a draft has none yet either
+    draft = await w.survey(open_=False, title="草稿")
+    assert error(await w.client.get(f"{API}/surveys/{draft['id']}/results", headers=w.staff.headers)) == (
+        409,
+        "survey_results_after_close",
+    )
+
+    # a named survey's are live; a cancelled anonymous one's are there (nothing more can come in)
+    named = await w.survey(anonymous=False, title="实名调研")
+    assert (await w.answer(named["id"], w.chen, answers(2))).status_code == 201
+    assert (await w.view(named["id"]))["results_available"] is True
+    assert (await w.results(named["id"]))["respondents"] == 1
+    dropped = await w.survey(title="要取消的")
+    assert (await w.answer(dropped["id"], w.zhou, answers(1))).status_code == 201
+    await w.ok(dropped["id"], "cancel", reason="与楼道改造调研合并")
+    assert (await w.results(dropped["id"]))["respondents"] == 1
+
+    # the close by the clock: there at once, whether or not the worker has closed it yet
+    clock.advance(datetime(2026, 12, 8, 10, 0, tzinfo=UTC) - clock.now())
+    assert (await w.view(sid))["results_available"] is True
+    result = await w.results(sid)
+    assert (result["status"], result["respondents"], result["by_channel"]) == ("closed", 2, {"app": 1, "paper": 1})
+    assert "回答" in await w.workbook(sid)
+
+
+async def test_the_anonymous_workbook_has_no_channel_or_day_that_would_single_out_a_hidden_building(w):
+    """Staff type every paper questionnaire: were the channel listed, the app's rows among those
+    whose building is hidden would be the small building's residents'. The counts by channel stay,
+    as totals."""
+    survey = await w.survey()
+    sid = survey["id"]
+    assert (await w.answer(sid, w.wang, answers(2, text="楼道灯坏了很久"))).status_code == 201  # 4栋, alone
     for _ in range(6):
-        assert (await w.paper(other["id"], answers(0), building="3栋")).status_code == 201
-    for _ in range(4):
-        assert (await w.paper(other["id"], answers(1), building="4栋")).status_code == 201
-    groups = (await w.results(other["id"]))["by_building"]["groups"]
-    assert [(g["building"], g["hidden"], g["respondents"]) for g in groups] == [
-        ("3栋", True, None),
-        ("4栋", True, None),
+        assert (await w.paper(sid, answers(0), building="3栋")).status_code == 201
+    await w.ok(sid, "close")
+    groups = (await w.results(sid))["by_building"]["groups"]
+    assert [(g["building"], g["hidden"]) for g in groups] == [("3栋", True), ("4栋", True)]
+    book = await w.workbook(sid)
+    header, *lines = book["回答"]
+    assert header[:2] == ["序号", "楼栋"] and "渠道" not in header and "日期" not in header
+    assert {line[1] for line in lines} == {"少于5人"}
+    cells = [cell for line in lines for cell in line]
+    assert "小程序" not in cells and "纸质问卷" not in cells
+    assert not any(isinstance(cell, (date, datetime)) for cell in cells)
+    assert [line[0] for line in lines] == list(range(1, 8))  # numbered in the random ids' order
+    about = {row[0]: row[1] for row in book["说明"]}
+    assert (about["收到问卷"], about["其中小程序"], about["其中纸质问卷"]) == (7, 1, 6)
+    assert "不列渠道和日期" in about["说明"]
+
+
+async def test_a_question_few_answered_in_a_building_is_hidden_there_with_its_complement(w):
+    """Per question too: 3栋 6 respondents, 4栋 5, 5栋 3 and 6栋 2 (hidden, five together). The
+    optional question: 6 answered in 3栋, 5 in 4栋, 1 in 5栋 — the hidden pool of this question is
+    one answer, which its total minus 3栋 and 4栋 would give: 4栋 (the smallest) is hidden too.
+    Then a building of 5 where 2 answered it: that cell is hidden (fewer than five)."""
+    questions = [
+        {"text": "最需要哪项服务？", "kind": "single", "options": ["助餐", "助浴"]},
+        {"text": "家里有没有卧床的老人？", "kind": "single", "options": ["有", "没有"], "required": False},
+        {"text": "满意度", "kind": "scale", "required": False},
     ]
-    assert groups[0]["note"] == "为免从合计推算出人数少的楼栋，一并隐藏" and groups[1]["note"] == "少于5人"
-    assert (await w.paper(other["id"], answers(1), building="4栋")).status_code == 201
-    groups = (await w.results(other["id"]))["by_building"]["groups"]
-    assert [(g["building"], g["hidden"], g["respondents"]) for g in groups] == [("3栋", False, 6), ("4栋", False, 5)]
+    survey = await w.survey(questions=questions)
+    sid = survey["id"]
+
+    def given(bedridden: int | None) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = [{"question": 0, "options": [0]}]
+        if bedridden is not None:
+            found += [{"question": 1, "options": [bedridden]}, {"question": 2, "scale": 3}]
+        return found
+
+    await w.elder("5栋", "501")
+    await w.elder("6栋", "601", "李爷爷")
+    for building, count, answered in (("3栋", 6, 6), ("4栋", 5, 5), ("5栋", 3, 1), ("6栋", 2, 0)):
+        for n in range(count):
+            entered = await w.paper(sid, given(n % 2 if n < answered else None), building=building)
+            assert entered.status_code == 201, entered.text
+    await w.ok(sid, "close")
+    result = await w.results(sid)
+    assert result["questions"][1]["answered"] == 12
+    groups = {g["building"]: g for g in result["by_building"]["groups"]}
+    assert [(b, g["hidden"], g["respondents"]) for b, g in groups.items()] == [
+        ("3栋", False, 6),
+        ("4栋", False, 5),
+        ("5栋", True, None),
+        ("6栋", True, None),
+    ]
+    three, four = groups["3栋"]["questions"], groups["4栋"]["questions"]
+    assert [(f["hidden"], f["answered"]) for f in three] == [(False, 6), (False, 6), (False, 6)]
+    assert [(f["hidden"], f["note"], f["answered"]) for f in four] == [
+        (False, None, 5),
+        (True, COMPLEMENT, None),  # else 12 − 6 would give 5栋's one answer
+        (True, COMPLEMENT, None),
+    ]
+    assert four[1]["options"] == [] and four[2]["scale_mean"] is None
+    # what is not shown of each question is never fewer than five answers
+    for n, q in enumerate(result["questions"]):
+        shown = sum(
+            g["questions"][n]["answered"]
+            for g in groups.values()
+            if not g["hidden"] and not g["questions"][n]["hidden"]
+        )
+        assert q["answered"] - shown == 0 or q["answered"] - shown >= 5, n
+    book = await w.workbook(sid)
+    assert ["4栋", 5, "2. 家里有没有卧床的老人？", COMPLEMENT, None, None] in book["按楼栋"]
+
+    # a building shown whose few answered a question: that question is hidden there
+    other = await w.survey(questions=questions, title="第二次调研")
+    for building, count, answered in (("3栋", 5, 5), ("4栋", 5, 5), ("5栋", 5, 2)):
+        for n in range(count):
+            assert (
+                await w.paper(other["id"], given(n % 2 if n < answered else None), building=building)
+            ).status_code == 201
+    await w.ok(other["id"], "close")
+    groups = {g["building"]: g for g in (await w.results(other["id"]))["by_building"]["groups"]}
+    assert [g["hidden"] for g in groups.values()] == [False, False, False]
+    assert [(f["hidden"], f["note"]) for f in groups["5栋"]["questions"]] == [
+        (False, None),
+        (True, "少于5人"),
+        (True, "少于5人"),
+    ]
+    # hidden alone, its two would be the total minus the rest: 3栋's cells (the first of the smallest) go too
+    assert [f["hidden"] for f in groups["3栋"]["questions"]] == [False, True, True]
+    assert [f["hidden"] for f in groups["4栋"]["questions"]] == [False, False, False]
+
+
+async def test_the_close_writes_anonymous_responses_again_apart_from_their_tokens(w):
+    """On PostgreSQL a row keeps the id of the transaction that wrote it (xmin): an anonymous
+    response shares it with its token and its Idempotency-Key until the close writes the responses
+    again, in a random order, with new random ids. The figures are the same."""
+    survey = await w.survey()
+    sid = survey["id"]
+    for n, person in enumerate((w.chen, w.zhou, w.wang, w.mei)):
+        response = await w.client.post(
+            f"{API}/surveys/{sid}/responses",
+            json={"answers": answers(n % 3, text=f"第{n + 1}份")},
+            headers={**person.headers, "Idempotency-Key": f"answer-{n}"},
+        )
+        assert response.status_code == 201, response.text
+    for n in range(6):
+        assert (await w.paper(sid, answers(1, text=f"纸质{n + 1}"), building="3栋")).status_code == 201
+    before = await w.rows(sid)
+    postgres = w.db.engine.dialect.name == "postgresql"
+
+    async def xmins() -> tuple[list[str], set[str], set[str]]:
+        async with w.db.session(write=False) as session:
+            rows = [
+                r[0]
+                for r in await session.execute(
+                    text("SELECT xmin::text FROM survey_responses WHERE survey_id = :s ORDER BY ctid"), {"s": sid}
+                )
+            ]
+            tokens = {r[0] for r in await session.execute(text("SELECT xmin::text FROM survey_tokens"))}
+            keys = {r[0] for r in await session.execute(text("SELECT xmin::text FROM idempotency_keys"))}
+        return rows, tokens, keys
+
+    if postgres:  # what the close undoes: each app response is its token's and its key's transaction
+        rows, tokens, keys = await xmins()
+        assert len(set(rows) & tokens & keys) == 4
+
+    closed = await w.client.post(f"{API}/surveys/{sid}/close", headers=w.staff.headers)
+    assert closed.status_code == 200, closed.text
+    after = await w.rows(sid)
+    assert not {r.id for r in before} & {r.id for r in after}
+    assert len(after) == 10 and all(r.id > 0 for r in after)
+
+    def kept(rows: list[SurveyResponse]) -> list[tuple[Any, ...]]:
+        return sorted(
+            (r.channel, r.building, r.submitted_on, r.entered_by, r.member_id, r.household_id, repr(r.answers))
+            for r in rows
+        )
+
+    assert kept(after) == kept(before)
+    async with w.db.session(write=False) as session:
+        questions = (await session.get(Survey, sid)).questions
+    expected = jsonable_encoder(survey_results.tally(questions, before))
+    result = await w.results(sid)
+    for figures in (expected, result):  # the texts follow the ids, new ones now
+        figures["questions"][3]["texts"].sort()
+        figures["questions"][0]["other"]["texts"].sort()
+    assert {k: result[k] for k in expected} == expected
+    if postgres:
+        rows, tokens, keys = await xmins()
+        assert len(set(rows)) == 1 and not set(rows) & (tokens | keys)  # one transaction, the close's
+        async with w.db.session(write=False) as session:
+            placed = [
+                r[0]
+                for r in await session.execute(
+                    text("SELECT answers FROM survey_responses WHERE survey_id = :s ORDER BY ctid"), {"s": sid}
+                )
+            ]
+        came = [f"第{n + 1}份" for n in range(4)] + [f"纸质{n + 1}" for n in range(6)]
+        assert [a["3"]["text"] for a in placed] != came  # not as they came: 1 chance in 10! of failing by luck
+    # the worker's close at closes_at does the same
+    later = await w.survey(title="按时结束", closes_at="2026-12-09T18:00")
+    assert (await w.answer(later["id"], w.chen)).status_code == 201
+    (row,) = await w.rows(later["id"])
+    clock.advance(datetime(2026, 12, 9, 10, 0, tzinfo=UTC) - clock.now())
+    await Worker(w.app.state.db, w.app.state.settings, w.app.state.wechat).run_until_idle()
+    (again,) = await w.rows(later["id"])
+    assert again.id != row.id and again.answers == row.answers
+    # and so does the cancel of an open survey (its results are there from then on)
+    dropped = await w.survey(title="要取消的", closes_at="2026-12-20T18:00")
+    assert (await w.answer(dropped["id"], w.zhou)).status_code == 201
+    (row,) = await w.rows(dropped["id"])
+    await w.ok(dropped["id"], "cancel", reason="与楼道改造调研合并")
+    (again,) = await w.rows(dropped["id"])
+    assert again.id != row.id and again.answers == row.answers
+    # a named survey's responses are left as they are
+    named = await w.survey(anonymous=False, title="实名调研", closes_at="2026-12-20T18:00")
+    assert (await w.answer(named["id"], w.chen)).status_code == 201
+    (row,) = await w.rows(named["id"])
+    await w.ok(named["id"], "close")
+    assert [r.id for r in await w.rows(named["id"])] == [row.id]
 
 
 # -- who may do what -----------------------------------------------------------------------------

@@ -461,7 +461,7 @@ async def _survey_context(desk: web.Desk, survey_id: int) -> dict[str, Any]:
     if s["project_id"] is not None:
         names = dict(await projects.covering(desk.session, desk.viewer.user, desk.community.id))
         project = names.get(s["project_id"], f"服务项目 {s['project_id']}")
-    return {"s": s, "here": survey_url(desk, survey_id), "project": project}
+    return {"s": s, "here": survey_url(desk, survey_id), "project": project, "channels": common.SURVEY_CHANNEL_LABELS}
 
 
 async def _survey_section(request: Request, desk: web.Desk, survey_id: int) -> Response:
@@ -645,18 +645,23 @@ async def enter_paper(survey_id: IdPath, request: Request, desk: web.DeskDep) ->
 @router.get("/surveys/{survey_id}/results")
 async def results_page(survey_id: IdPath, request: Request, desk: web.DeskDep) -> Response:
     """Per question its counts and percentages (a scale's distribution and mean, the texts and
-    "other" answers listed), and by building with the groups under five hidden."""
+    "other" answers listed), and by building with the groups (and a question's cells) under five
+    hidden. An anonymous survey's once it has ended: before, the page says when, with how many
+    questionnaires came in by channel."""
     await _community_survey(desk, survey_id)
     session, user = desk.session, desk.viewer.user
     s = await surveys.survey_view(session, user, survey_id)
-    r = await survey_results.results(session, user, survey_id)
-    context = {"s": s, "r": r, "here": survey_url(desk, survey_id), "channels": common.SURVEY_CHANNEL_LABELS}
+    context = {"s": s, "here": survey_url(desk, survey_id), "channels": common.SURVEY_CHANNEL_LABELS}
+    if not s["results_available"]:
+        return web.render(request, "surveys/results_later.html", context, desk=desk, nav="surveys")
+    context["r"] = await survey_results.results(session, user, survey_id)
     return web.render(request, "surveys/results.html", context, desk=desk, nav="surveys")
 
 
 @router.get("/surveys/{survey_id}/export.xlsx")
 async def export(survey_id: IdPath, desk: web.DeskDep) -> Response:
-    """Every questionnaire received, one row each (`survey_results.export`)."""
+    """Every questionnaire received, one row each (`survey_results.export`; an anonymous survey's
+    once it has ended, else 409 like the API)."""
     await _community_survey(desk, survey_id)
     data = await survey_results.export(desk.session, desk.viewer.user, survey_id)
     name = f"{survey_id}.xlsx"

@@ -5,7 +5,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import CommunityTimes, CurrentUser, IdempotencyDep, IdPath, PageDep, PollTimes, SessionDep
+from api.deps import (
+    BlindIdempotencyDep,
+    CommunityTimes,
+    CurrentUser,
+    IdempotencyDep,
+    IdPath,
+    PageDep,
+    PollTimes,
+    SessionDep,
+)
 from api.schemas.polls import (
     BallotCast,
     BallotResult,
@@ -229,7 +238,7 @@ async def answer_objection(
     ),
 )
 async def cast(
-    poll_id: IdPath, body: BallotCast, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+    poll_id: IdPath, body: BallotCast, user: CurrentUser, session: SessionDep, idem: BlindIdempotencyDep
 ) -> JSONResponse:
     result = await voting.cast(session, user, poll_id, [a.model_dump() for a in body.answers])
     return await idem.respond(BallotResult(**result), replay=_without_receipt(result))
@@ -269,7 +278,7 @@ async def my_ballot(poll_id: IdPath, user: CurrentUser, session: SessionDep) -> 
     ),
 )
 async def enter(
-    poll_id: IdPath, body: PollEntryCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+    poll_id: IdPath, body: PollEntryCreate, user: CurrentUser, session: SessionDep, idem: BlindIdempotencyDep
 ) -> JSONResponse:
     result = await voting.enter(
         session,

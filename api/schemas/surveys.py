@@ -138,6 +138,12 @@ class SurveyRead(BaseModel):
     answered: bool = Field(description="我（每户一份的：我家）已经填写过")
     can_answer: bool = Field(description="我现在可以填写：进行中、我是本社区的居民、还没有填写过")
     response_count: int | None = Field(description="社工可见：已收到的问卷数")
+    responses_by_channel: dict[str, int] | None = Field(
+        description="社工可见：已收到的问卷数，按渠道（app 小程序、paper 纸质问卷）"
+    )
+    results_available: bool | None = Field(
+        description="社工可见：现在能不能看结果和导出——实名问卷随时可以；匿名问卷在调研结束（或取消）后才可以"
+    )
     created_at: Timestamp
 
 
@@ -154,6 +160,7 @@ class SurveySummary(BaseModel):
     question_count: int
     answered: bool
     response_count: int | None = Field(description="社工可见")
+    results_available: bool | None = Field(description="社工可见：现在能不能看结果（匿名问卷在结束后才可以）")
 
 
 class SurveyPage(BaseModel):
@@ -171,7 +178,15 @@ class SurveyResponded(BaseModel):
 class SurveyPaperEntered(BaseModel):
     survey_id: int
     channel: str
+    anonymous: bool
     respondent: str | None = Field(description="记下的填写人（住址和称呼）；没有记填写人时为空")
+    respondent_withheld: bool = Field(
+        default=False,
+        description=(
+            "匿名问卷用同一 Idempotency-Key 重试得到的回答：填写人只在第一次的回答里给出，"
+            "服务器不把他和这次录入存在一起"
+        ),
+    )
     token_used: bool = Field(description="记下了填写人：他（每户一份的：这一户）不能再在小程序里填写")
     response_count: int
 
@@ -216,8 +231,12 @@ class QuestionResult(BaseModel):
 
 class GroupQuestion(BaseModel):
     index: int
-    answered: int
-    options: list[OptionCount]
+    hidden: bool = Field(
+        description="这一栋答这一题的人少于5人，或为免从这一题的合计推算出隐藏的回答而一并隐藏：不列数字"
+    )
+    note: str | None = Field(description="隐藏的原因")
+    answered: int | None = Field(description="答了这一题的人数；隐藏时为空")
+    options: list[OptionCount] = Field(description="隐藏时为空")
     other_count: int | None
     scale_mean: float | None
 

@@ -1,5 +1,9 @@
-"""A needs survey's results and its workbook, for the community's staff (at any time, drafts
-included; residents never — staff publish what they make of it as an announcement).
+"""A needs survey's results and its workbook, for the community's staff (residents never — staff
+publish what they make of it as an announcement). A named survey's at any time, drafts included;
+an anonymous survey's once it has ended — closed (by staff, or by the clock at `closes_at`) or
+cancelled: while it is open, two reads before and after one response would give that response's
+answers and building away, so staff see only how many came in, by channel (`GET /surveys/{id}`),
+and the results and workbook are 409 `survey_results_after_close`, saying when.
 
 Results per question: choices with their counts and percentages (of those who answered the
 question; a multiple choice's add up to more than 100), the "other" answers counted and listed;
@@ -8,9 +12,18 @@ random ids, never the order they came in.
 
 The breakdown by building hides every group of fewer than five respondents (少于5人) — and, when
 what is hidden adds up to fewer than five, the smallest groups shown too, until it does not:
-otherwise the total minus the groups shown would give a small group's answers away. An anonymous
-survey's workbook says a response's building only where the breakdown shows that building, and
-names no one; its rows follow the random ids. A named survey's workbook names each respondent.
+otherwise the total minus the groups shown would give a small group's answers away. The same
+again per question inside the groups shown: a question fewer than five of a group answered (an
+optional one) has its figures hidden in that group, and when a question's hidden answers (those
+of the hidden groups and of the hidden cells) add up to between one and four, the smallest cells
+of that question still shown are hidden too, until they do not — else the question's total minus
+the cells shown would give them away.
+
+An anonymous survey's workbook says a response's building only where the breakdown shows that
+building, and names no one; its rows follow the random ids (written again at the close, see
+`surveys`); it has no channel and no date per row (staff type every paper questionnaire, so the
+app's rows of a hidden pool would be the small buildings'; a day would be a time of answering) —
+the counts by channel are in its 说明 sheet. A named survey's workbook names each respondent.
 
 `tally(questions, responses)` is pure (the responses as rows with building, channel, answers and
 submitted_on, in id order); `results` and `export` read and check the caller.
@@ -27,9 +40,10 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
+from api import clock, localtime
 from api.db.models import Household, Member, Survey, SurveyResponse, User
 from api.documents.xlsx import Sheet, workbook
+from api.errors import Conflict
 from api.services.activities.common import community_tz
 from api.services.households import address_text, building_key
 from api.services.votes.common import (
@@ -40,7 +54,7 @@ from api.services.votes.common import (
     SURVEY_UNIT_LABELS,
     staff_survey,
 )
-from api.services.votes.surveys import ANONYMITY_LABELS, CHOICE_KINDS, SCALE, status_of
+from api.services.votes.surveys import ANONYMITY_LABELS, CHOICE_KINDS, SCALE, results_available, status_of
 
 NO_BUILDING = "未注明楼栋"
 SMALL = f"少于{SMALL_GROUP}人"
@@ -152,8 +166,27 @@ def groups(rows: Sequence[Row]) -> tuple[dict[str, list[Row]], dict[str, str], d
     return by_key, labels, hidden_groups({key: len(rs) for key, rs in by_key.items()})
 
 
+def hidden_cells(answered: dict[str, int], hidden: dict[str, str]) -> dict[str, str]:
+    """One question's cells not to show among the groups shown, with why: fewer than SMALL_GROUP
+    of the group answered it; then, while the question's hidden answers (the hidden groups' and
+    the hidden cells') add up to between 1 and SMALL_GROUP − 1 — the question's total minus the
+    cells shown would give them away — the smallest cell still shown."""
+    cells = {key: SMALL for key, n in answered.items() if key not in hidden and n < SMALL_GROUP}
+    pool = sum(n for key, n in answered.items() if key in hidden or key in cells)
+    shown = sorted((n, _natural(key), key) for key, n in answered.items() if key not in hidden and key not in cells)
+    while 0 < pool < SMALL_GROUP and shown:
+        n, _, key = shown.pop(0)
+        cells[key] = COMPLEMENT
+        pool += n
+    return cells
+
+
 def breakdown(questions: list[dict[str, Any]], rows: Sequence[Row]) -> dict[str, Any]:
     by_key, labels, hidden = groups(rows)
+    cells = [
+        hidden_cells({key: sum(1 for r in members if str(n) in r.answers) for key, members in by_key.items()}, hidden)
+        for n in range(len(questions))
+    ]
     found = []
     for key in sorted(by_key, key=lambda k: (k == "", _natural(k))):
         members = by_key[key]
@@ -164,10 +197,25 @@ def breakdown(questions: list[dict[str, Any]], rows: Sequence[Row]) -> dict[str,
             continue
         figures = []
         for n, q in enumerate(questions):
+            if key in cells[n]:
+                figures.append(
+                    {
+                        "index": n,
+                        "hidden": True,
+                        "note": cells[n][key],
+                        "answered": None,
+                        "options": [],
+                        "other_count": None,
+                        "scale_mean": None,
+                    }
+                )
+                continue
             r = question_result(n, q, members, texts=False)
             figures.append(
                 {
                     "index": n,
+                    "hidden": False,
+                    "note": None,
                     "answered": r["answered"],
                     "options": r["options"],
                     "other_count": r["other"]["count"] if r["other"] is not None else None,
@@ -220,9 +268,24 @@ def _header(survey: Survey) -> dict[str, Any]:
     }
 
 
-async def results(session: AsyncSession, user: User, survey_id: int) -> dict[str, Any]:
-    """`GET /surveys/{id}/results` (staff, at any time)."""
+async def readable_results(session: AsyncSession, user: User, survey_id: int) -> Survey:
+    """The survey, if the caller (staff) may read its results now: else 409
+    `survey_results_after_close`, saying when (an anonymous survey before it has ended)."""
     survey = await staff_survey(session, user, survey_id)
+    if not results_available(survey):
+        tz = await community_tz(session, survey.community_id)
+        raise Conflict(
+            "survey_results_after_close",
+            f"匿名问卷的结果在调研结束后才能查看（截止时间 {localtime.text(survey.closes_at, tz)}，"
+            "提前结束的从结束时起）；在此之前只能看到收到的份数",
+            details={"closes_at": survey.closes_at, "status": status_of(survey)},
+        )
+    return survey
+
+
+async def results(session: AsyncSession, user: User, survey_id: int) -> dict[str, Any]:
+    """`GET /surveys/{id}/results` (staff; an anonymous survey's once it has ended)."""
+    survey = await readable_results(session, user, survey_id)
     return {**_header(survey), **tally(survey.questions, await responses_of(session, survey.id))}
 
 
@@ -292,7 +355,7 @@ def _about(survey: Survey, data: dict[str, Any], exported: str) -> Sheet:
         rows.append(
             [
                 "说明",
-                "匿名问卷：回答不和任何人关联，按随机顺序排列（不是提交顺序）；"
+                "匿名问卷：回答不和任何人关联，按随机顺序排列（不是提交顺序），不列渠道和日期；"
                 f"人数少于{SMALL_GROUP}人的楼栋（以及为免推算一并隐藏的楼栋）不列出楼栋。",
             ]
         )
@@ -325,6 +388,9 @@ def _by_building(questions: list[dict[str, Any]], data: dict[str, Any]) -> Sheet
         for figures in g["questions"]:
             q = questions[figures["index"]]
             title = f"{figures['index'] + 1}. {q['text']}"
+            if figures["hidden"]:
+                rows.append([g["building"], g["respondents"], title, figures["note"], None, None])
+                continue
             for o in figures["options"]:
                 rows.append([g["building"], g["respondents"], title, o["label"], o["count"], o["percent"]])
             if figures["other_count"] is not None:
@@ -335,9 +401,10 @@ def _by_building(questions: list[dict[str, Any]], data: dict[str, Any]) -> Sheet
 
 
 async def export(session: AsyncSession, user: User, survey_id: int) -> bytes:
-    """`GET /surveys/{id}/export.xlsx` (staff): sheets 说明, 回答 (one row per response, a column per
-    question and one per "other"), 结果 and 按楼栋 (the breakdown, small groups hidden)."""
-    survey = await staff_survey(session, user, survey_id)
+    """`GET /surveys/{id}/export.xlsx` (staff; an anonymous survey's once it has ended): sheets 说明,
+    回答 (one row per response, a column per question and one per "other"), 结果 and 按楼栋 (the
+    breakdown, small groups and small cells hidden)."""
+    survey = await readable_results(session, user, survey_id)
     rows = await responses_of(session, survey.id)
     data = {**_header(survey), **tally(survey.questions, rows)}
     tz = await community_tz(session, survey.community_id)
@@ -350,8 +417,8 @@ async def export(session: AsyncSession, user: User, survey_id: int) -> bytes:
         for n, r in enumerate(rows, start=1):  # random-id order
             key = group_key(r.building)
             building = SMALL if key in hidden else labels[key]
-            lines.append([n, building, SURVEY_CHANNEL_LABELS[r.channel], *_answer_cells(questions, r.answers)])
-        headers = ["序号", "楼栋", "渠道", *answer_headers]
+            lines.append([n, building, *_answer_cells(questions, r.answers)])
+        headers = ["序号", "楼栋", *answer_headers]
     else:
         members, households = await _people(session, rows)
 

@@ -25,6 +25,22 @@ five); the token names no one and nothing ties it to the response. No endpoint r
 response's id, and results and exports list anonymous responses in random-id order. Named
 surveys: the response names its member (and household), `respondent_ref` unique per survey.
 
+What the database itself could tell (someone reading its tables or a backup, not the API): on
+PostgreSQL a row carries the id of the transaction that wrote it (`xmin`) and sits where it was
+written; an anonymous response shares both with its token and with the Idempotency-Key kept for
+the request (which names the user), so that a reader of the raw tables could pair a response with
+the moment it came and the person who sent it. At the close (staff closing it, the `surveys.close`
+job or the sweep; and at a cancel of an open survey), under the survey's FOR UPDATE lock, its
+anonymous responses are read, deleted and written again in a random order with new random ids, in
+one transaction: from then on they share one `xmin` and their place says nothing. The window that
+remains: while the survey is open (and after `closes_at` until the worker has closed it — it runs
+at `closes_at`, and the sweep every few minutes), and, after the close, the old rows' dead copies
+until PostgreSQL's VACUUM removes them (and the write-ahead log and backups taken meanwhile). That
+is why an anonymous survey's results and workbook (`survey_results`) are available only once it
+has ended: while it is open staff see how many came in, by channel, and nothing of what they say.
+The Idempotency-Key of answering and of a paper questionnaire keeps no fingerprint of the answers
+(`api.deps.BlindIdempotencyDep`).
+
 Who sees what: staff of the community see every survey; residents of the community see it once
 opened (a draft does not exist for them: 404); another community's people see none (404);
 residents asking for staff actions are refused (403). Results (`survey_results`) are for staff only.
@@ -35,10 +51,11 @@ model's `model_dump()`, as the routers pass it); they flush, never commit, and a
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Table, and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock, localtime
@@ -55,6 +72,7 @@ from api.services.notifications import notify, retract
 from api.services.reports.projects import check_tag
 from api.services.votes.common import (
     STAFF_ONLY_SURVEYS,
+    SURVEY_CHANNEL_LABELS,
     SURVEY_MISSING,
     SURVEY_QUESTION_KIND_LABELS,
     SURVEY_STATUS_LABELS,
@@ -100,7 +118,8 @@ def require_status(survey: Survey, allowed: tuple[str, ...], doing: str, code: s
 async def lock_survey(session: AsyncSession, survey_id: int, *, share: bool = False) -> Survey:
     """The survey's row read again under a lock: FOR SHARE by each answer (many at once; they only
     need the close not to pass under them), FOR UPDATE by what changes the survey (opening,
-    closing, cancelling, editing). SQLite has one writer: no lock is needed."""
+    closing — which writes an anonymous survey's responses again —, cancelling, editing). SQLite
+    has one writer: no lock is needed."""
     stmt = select(Survey).where(Survey.id == survey_id).execution_options(populate_existing=True)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(read=share)
@@ -301,6 +320,28 @@ async def response_count(session: AsyncSession, survey_id: int) -> int:
     )
 
 
+async def responses_by_channel(session: AsyncSession, survey_id: int) -> dict[str, int]:
+    """How many questionnaires came in, by channel (app, paper): all staff see of an anonymous
+    survey while it is open."""
+    found = dict(
+        (
+            await session.execute(
+                select(SurveyResponse.channel, func.count())
+                .where(SurveyResponse.survey_id == survey_id)
+                .group_by(SurveyResponse.channel)
+            )
+        ).all()
+    )
+    return {channel: int(found.get(channel, 0)) for channel in SURVEY_CHANNEL_LABELS}
+
+
+def results_available(survey: Survey, now: datetime | None = None) -> bool:
+    """Whether staff may read the survey's results and workbook now: a named survey's at any time;
+    an anonymous survey's once it has ended (closed, by the clock too, or cancelled) — while it is
+    open two reads around one response would give that response away."""
+    return not survey.anonymous or status_of(survey, now) in ("closed", "cancelled")
+
+
 async def view(session: AsyncSession, user: User, survey: Survey, staff: bool) -> dict[str, Any]:
     status = status_of(survey)
     member = await caller_member(session, user, survey.community_id)
@@ -327,6 +368,8 @@ async def view(session: AsyncSession, user: User, survey: Survey, staff: bool) -
         "answered": answered,
         "can_answer": status == "open" and member is not None and not answered,
         "response_count": await response_count(session, survey.id) if staff else None,
+        "responses_by_channel": await responses_by_channel(session, survey.id) if staff else None,
+        "results_available": results_available(survey) if staff else None,
         "created_at": survey.created_at,
     }
 
@@ -405,6 +448,7 @@ async def list_surveys(
                 "question_count": len(s.questions),
                 "answered": s.id in answered,
                 "response_count": counts.get(s.id, 0) if staff else None,
+                "results_available": results_available(s, now) if staff else None,
             }
         )
     return {"items": items, "next_cursor": encode_cursor(surveys[-1].id) if more else None}
@@ -511,17 +555,37 @@ async def open_survey(session: AsyncSession, user: User, survey_id: int) -> dict
     return await view(session, user, survey, True)
 
 
-def _close(survey: Survey, now: datetime) -> None:
+async def rewrite_anonymous(session: AsyncSession, survey: Survey) -> int:
+    """An anonymous survey's responses written again, under the survey's FOR UPDATE lock (no
+    answer can come in meanwhile): read, deleted, inserted in a random order with new random ids,
+    so that no row keeps the transaction id (`xmin`) or the place it was written with — which it
+    shared with its token and its Idempotency-Key. How many were written again."""
+    if not survey.anonymous:
+        return 0
+    table = cast(Table, SurveyResponse.__table__)
+    rows = [
+        dict(row) for row in (await session.execute(select(table).where(table.c.survey_id == survey.id))).mappings()
+    ]
+    if not rows:
+        return 0
+    await session.execute(delete(table).where(table.c.survey_id == survey.id))
+    secrets.SystemRandom().shuffle(rows)
+    await session.execute(insert(table), [{**row, "id": random_id()} for row in rows])
+    return len(rows)
+
+
+async def _close(session: AsyncSession, survey: Survey, now: datetime) -> None:
     survey.status = "closed"
     survey.closed_at = min(now, survey.closes_at)
+    await session.flush()
+    await rewrite_anonymous(session, survey)
 
 
 async def close_survey(session: AsyncSession, user: User, survey_id: int) -> dict[str, Any]:
     """open → closed (staff), before its close: nobody may answer any more."""
     survey = await staff_survey_locked(session, user, survey_id)
     require_status(survey, ("open",), "结束", "survey_not_open")
-    _close(survey, clock.now())
-    await session.flush()
+    await _close(session, survey, clock.now())
     await outbox.cancel(session, close_key(survey.id))
     return await view(session, user, survey, True)
 
@@ -539,6 +603,7 @@ async def cancel_survey(session: AsyncSession, user: User, survey_id: int, reaso
     if was_open:
         await outbox.cancel(session, close_key(survey.id))
         await retract(session, opened_cause(survey))
+        await rewrite_anonymous(session, survey)
     return await view(session, user, survey, True)
 
 
@@ -552,8 +617,7 @@ async def close_due(session: AsyncSession, survey_id: int) -> bool:
     now = clock.now()
     if survey.status != "open" or now < survey.closes_at:
         return False
-    _close(survey, now)
-    await session.flush()
+    await _close(session, survey, now)
     return True
 
 
@@ -716,6 +780,7 @@ async def enter_paper(
     return {
         "survey_id": survey.id,
         "channel": "paper",
+        "anonymous": survey.anonymous,
         "respondent": label,
         "token_used": ref is not None,
         "response_count": await response_count(session, survey.id),
