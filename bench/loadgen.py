@@ -109,38 +109,77 @@ async def burst(
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while not queue.empty():
-                index, method, path, headers, body = queue.get_nowait()
-                payload = json.dumps(body).encode() if body is not None else b""
-                head = "".join(
-                    [
-                        f"{method} {path} HTTP/1.1\r\nHost: bench\r\n",
-                        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n",
-                        *(f"{k}: {v}\r\n" for k, v in headers.items()),
-                        "\r\n",
-                    ]
-                )
-                sent = time.perf_counter()
-                writer.write(head.encode() + payload)
-                await writer.drain()
-                status = int((await reader.readline()).split()[1])
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode("latin-1").partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                data = await reader.readexactly(length)
-                results.append(
-                    {
-                        "index": index,
-                        "sent": sent,
-                        "latency": time.perf_counter() - sent,
-                        "status": status,
-                        "body": json.loads(data) if data else None,
-                    }
-                )
+                results.append(await _exchange(reader, writer, *queue.get_nowait()))
         finally:
             writer.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(concurrency)))
     return time.perf_counter() - started, results
+
+
+async def _exchange(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    index: int,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: Any,
+    sent: float | None = None,
+) -> dict[str, Any]:
+    """One request and its answer on a keep-alive connection; latency from `sent` (when it was due,
+    for paced load: waiting for a free connection counts) or from the write."""
+    payload = json.dumps(body).encode() if body is not None else b""
+    head = "".join(
+        [
+            f"{method} {path} HTTP/1.1\r\nHost: bench\r\n",
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n",
+            *(f"{k}: {v}\r\n" for k, v in headers.items()),
+            "\r\n",
+        ]
+    )
+    sent = time.perf_counter() if sent is None else sent
+    writer.write(head.encode() + payload)
+    await writer.drain()
+    status = int((await reader.readline()).split()[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    data = await reader.readexactly(length)
+    return {
+        "index": index,
+        "sent": sent,
+        "latency": time.perf_counter() - sent,
+        "status": status,
+        "body": json.loads(data) if data else None,
+    }
+
+
+async def paced(
+    port: int, rate: float, connections: int, requests: list[tuple[str, str, dict[str, str], dict[str, Any] | None]]
+) -> tuple[float, list[dict[str, Any]]]:
+    """Send the requests at a steady `rate` per second (request i due at i / rate), each on the next
+    free of `connections` keep-alive connections; a request's latency runs from when it was due, so
+    a server falling behind shows as latency rather than as a slower sender."""
+    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        idle.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    started = time.perf_counter()
+
+    async def one(index: int, request: tuple[str, str, dict[str, str], Any]) -> dict[str, Any]:
+        due = started + index / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        reader, writer = await idle.get()
+        try:
+            return await _exchange(reader, writer, index, *request, sent=due)
+        finally:
+            idle.put_nowait((reader, writer))
+
+    results = await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+    elapsed = time.perf_counter() - started
+    while not idle.empty():
+        idle.get_nowait()[1].close()
+    return elapsed, list(results)
