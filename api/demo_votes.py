@@ -4,8 +4,10 @@
   the real importer (`flats.import_flats`) — 1–3栋 are 1990s walk-ups of 55–86 ㎡, 4栋 and 6栋
   later blocks with lifts of 89–139 ㎡, 5栋 a gallery block of small flats — with the owner flag:
   most households own their flat; 王女士 (2栋), 赵老师 (3栋) and the newcomer 钱女士 (6栋) rent
-  theirs, and eight ground-floor flats of 5栋 are still public housing (直管公房). Most flats have
-  nobody registered in the app yet: they count in art. 278's denominators all the same;
+  theirs, and eight ground-floor flats of 5栋 are still public housing (直管公房). Every flat with
+  an area is on a flat poll's roll, whoever lives there: most have nobody registered in the app
+  yet, and the rented and public ones have their owners elsewhere — all count in art. 278's
+  denominators, and the owners who do not live in the app vote on paper or by proxy;
 - a finished courtyard autonomy committee election (第二届院落自治委员会选举): 5 seats, 7 candidates
   with short statements, each household one secret ballot (12 of 12, three on paper), the roll
   published for objections three days before (one objection, answered); 马俊 and 孙秀兰 tied for the
@@ -14,13 +16,17 @@
   services (`polls.create_poll`, `publish`, `voting.cast`/`change`/`enter`): it opened two days ago
   and closes in three; 7 of its 12 households have voted, five in the app (one changed their
   mind) and two on paper; its results are hidden until the close;
-- a finished owners' consultation with area figures (中心停车场增设新能源汽车充电桩): every owner's
-  flat one open ballot weighted by its area, art. 278 with the special majority (利用共有部分从事
-  经营活动), not convened by an owners' assembly, so 意向征询: participation reached two thirds of
-  both the area and the flats, and the approving area reached three quarters of the participating
-  area — but the approving flats did not reach three quarters of the participating flats (the big
-  flats of 4栋 and 6栋 want chargers; the small flats of 5栋 mostly do not), so the threshold is not
-  met: counted by area alone it would have passed;
+- a finished owners' consultation with area figures (中心停车场增设新能源汽车充电桩): every flat of
+  the register one open ballot weighted by its area — all 376, 31461.92 ㎡, the roll taken when it
+  was published — art. 278 with the special majority (利用共有部分从事经营活动), not convened by an
+  owners' assembly, so 意向征询. 王女士's landlord authorised her to vote for the flat she rents
+  (a proxy), 赵老师's came to vote on paper, 钱女士's, abroad, did not take part; the district
+  housing office abstained for its eight public flats through one agent (proxies). 279 flats took
+  part (74.20%) with 23743.05 ㎡ (75.47%): over two thirds of both; the approving area, 17968.74 ㎡,
+  reached three quarters of the participating area (75.68%) — but the approving flats, 197, did not
+  reach three quarters of the participating flats (70.61%; the big flats of 4栋 and 6栋 want
+  chargers, the small flats of 5栋 mostly do not), so the threshold is not met: counted by area
+  alone it would have passed;
 - a needs survey (社区儿童托管和课后服务需求调研), anonymous, one per household, open for twelve days
   and closing in four, built through the real services (`surveys.create_survey`, `open_survey`,
   `respond`, `enter_paper`): 40 responses, 8 in the app and 32 paper questionnaires collected at
@@ -28,7 +34,9 @@
   five, which the breakdown hides.
 
 The past (the election, the consultation) is written directly as the services would have written
-it, against the real clock: the roll as `roll.take_roll` takes it, participations and ballots as
+it, against the real clock: the roll taken by `roll.take_roll` (the election's from the same
+`roll.electorate_now`, filtered to the households of a month ago) and dated as `polls.publish`
+dates it, participations and ballots as
 `voting` writes them (answers through `voting.checked_answers`, secret ballots with a random id
 and a receipt and no participation), the count by `results.count` (the pure `tally.tally`) stored
 with `tallied_at` as `results.close_due` stores it, and the lot as `results.resolve_tie` records
@@ -200,12 +208,12 @@ class Past:
 async def _past_poll(
     s: Scene, data: dict[str, Any], *, created: datetime, published: datetime, households: set[int] | None = None
 ) -> Past:
-    """A published poll, its roll taken as `roll.take_roll` takes it: at publishing when the roll is
-    out for objections, else at the opening (`households`: the roll as it was, when some joined
-    since)."""
+    """A published poll, its roll taken by `roll.take_roll` and dated as `polls.publish` would have
+    taken it: at publishing when the roll is out for objections or the poll is by flat, else at the
+    opening (`households`: the roll as it was, when some joined since — the same rows, filtered)."""
     poll = Poll(
         community_id=s.community.id,
-        status="open",
+        status="scheduled",  # open once its roll is taken
         created_by=s.staff.id,
         cancel_reason="",
         roll_count=0,
@@ -215,15 +223,18 @@ async def _past_poll(
         created_at=created,
         updated_at=published,
     )
-    poll.roll_taken_at = published if poll.objection_days > 0 else poll.opens_at
     s.session.add(poll)
     await s.session.flush()
-    rows = await roll.electorate_now(s.session, s.community.id, poll.electorate)
-    if households is not None:
+    if households is None:
+        await roll.take_roll(s.session, poll)
+    else:
+        rows = await roll.electorate_now(s.session, s.community.id, poll.electorate)
         rows = [r for r in rows if r["household_id"] in households]
-    await s.session.execute(insert(PollElector), [{"poll_id": poll.id, "note": "", **r} for r in rows])
-    poll.roll_count = len(rows)
-    poll.roll_weight = sum(r["weight"] for r in rows)
+        await s.session.execute(insert(PollElector), [{"poll_id": poll.id, "note": "", **r} for r in rows])
+        poll.roll_count = len(rows)
+        poll.roll_weight = sum(r["weight"] for r in rows)
+    poll.roll_taken_at = published if poll.objection_days > 0 or poll.electorate == "flat" else poll.opens_at
+    poll.status = "open"
     electors = {
         e.household_id: e
         for e in (await s.session.execute(select(PollElector).where(PollElector.poll_id == poll.id))).scalars()
@@ -417,6 +428,16 @@ OPINIONS = {
     AGAINST: ["担心充电桩着火，离楼太近了。", "车位都不够停，先解决停车再说。", "场地费给了谁、用在哪里，说不清楚。"],
     ABSTAIN: ["建议先在停车场东边试点装几个，看看效果再说。", "希望也考虑一下电瓶车充电，老人骑电瓶车的多。"],
 }
+# the flats whose owners live elsewhere, on the roll like every flat with an area: nobody in them
+# may vote in the app (poll_not_owner) — their owners vote on paper or by proxy. (choice, channel,
+# proxy, opinion) by address; 钱女士's landlord, abroad, did not take part
+LANDLORDS: dict[tuple[str, str, str], tuple[int, str, str, str]] = {
+    ("2栋", "2单元", "702"): (AGREE, "proxy", "王女士（租户，业主书面委托）", "业主在深圳工作，委托租户代为表决。"),
+    ("3栋", "2单元", "403"): (AGAINST, "paper", "", "房子租出去了，充电桩用不上，还要占车位。"),
+}
+# the eight public flats of 5栋: their owner, the district housing office, took part through its
+# agent with one written authorisation, abstaining for all eight
+HOUSING_OFFICE = ("区房管所经办人（产权单位委托）", "直管公房由区房管所统一表决：弃权，尊重业主的多数意见。")
 PROXIES = [
     "王建（业主之子）",
     "李淑芬（业主配偶）",
@@ -443,17 +464,33 @@ async def _consultation(s: Scene) -> Poll:
         at = poll.opens_at + timedelta(days=n % 4, hours=3 + n)
         await _vote(s, past, s.household(login), _answers((choice, opinion)), at, channel=channel,
                     login=login if channel == "app" else None)  # fmt: skip
-    # the other owners: the volunteers went door to door in the evenings; the social workers
-    # entered the paper ballots (and the proxies' authorisations) the next morning
+    # the flats whose owners live elsewhere: the landlords of the rented flats (a proxy, a paper
+    # ballot) and the housing office for the public flats, entered by 王社工
     mine = {s.household(login) for login, *_ in OWNERS}
     others = await s.session.execute(
-        select(Household.id, Household.building)
+        select(Household.id, Household.building, Household.unit, Household.room)
         .where(Household.id.in_(set(past.electors) - mine))
         .order_by(Household.id)
     )
     by_building: dict[str, list[int]] = {}
-    for household_id, building in others.all():
-        by_building.setdefault(building, []).append(household_id)
+    office = 0
+    for household_id, building, unit, room in others.all():
+        where = (building, unit, room)
+        if where in LANDLORDS:
+            choice, channel, proxy, opinion = LANDLORDS[where]
+            at = poll.opens_at + timedelta(days=2 if channel == "proxy" else 4, hours=5)
+            await _vote(s, past, household_id, _answers((choice, opinion)), at, channel=channel, proxy_name=proxy)
+        elif where in PUBLIC_HOUSING:
+            agent, opinion = HOUSING_OFFICE
+            at = poll.opens_at + timedelta(days=3, hours=6, minutes=office)
+            await _vote(s, past, household_id, _answers((ABSTAIN, "" if office else opinion)), at,
+                        channel="proxy", proxy_name=agent)  # fmt: skip
+            office += 1
+        elif where not in TENANTS:  # 钱女士's landlord did not take part
+            by_building.setdefault(building, []).append(household_id)
+    assert office == len(PUBLIC_HOUSING)
+    # the other owners: the volunteers went door to door in the evenings; the social workers
+    # entered the paper ballots (and the proxies' authorisations) the next morning
     rng = random.Random(278)  # noqa: S311 - demo data
     said: dict[int, int] = {AGREE: 0, AGAINST: 0, ABSTAIN: 0}
     n = 0

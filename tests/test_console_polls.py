@@ -1,11 +1,14 @@
 """Polls and elections in the staff console, through HTTP on both engines: the list with phase,
 standing and turnout; a draft from the form (questions added and removed, art. 278's options
-prefilled, an election's candidates) with the refusals beside the fields; the electorate's preview;
-editing a draft and not after publishing; publishing and cancelling; the roll searched by address,
-who took part and how, objections answered with an elector struck or added; paper and proxy
-ballots with their photo (a secret poll's receipt shown once), refused for an elector who voted in
-the app; live turnout while voting and no results before the close, staff included; after the
-close the results with their thresholds, a tie settled by lot or sent to a run-off, and the export.
+prefilled, an election's candidates, an election under art. 278) with the refusals beside the
+fields; the electorate's preview (for flats: those without an area, off the roll, and the rented
+ones on it); editing a draft and not after publishing; publishing and cancelling; the roll searched
+by address, who took part and how, objections answered with an elector struck or added; paper and
+proxy ballots with their photo (a secret poll's receipt shown once, its paper ballot refused a
+photo, a proxy's authorisation kept), refused for an elector who voted in the app; live turnout
+while voting and no results before the close, staff included; after the close the results with
+their thresholds (an art. 278 election's per candidate, its blank ballots), a tie settled by lot or
+sent to a run-off, and the export.
 Who may see what, and CSRF.
 
 Every change is read back through the API, so that each test shows the console went through the
@@ -16,6 +19,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -282,7 +286,7 @@ async def test_an_election_comes_from_the_form_with_its_candidates_seats_and_tie
 async def test_the_electorate_preview_counts_electors_households_area_and_flats_missing_an_area(client, console, w):
     await w.flat(w.h101, 8953)
     await w.flat(w.h102, None)  # an owner without an area
-    await w.flat(w.h103, 10000, owner=False)
+    await w.flat(w.h103, 10000, owner=False)  # rented: on the roll all the same
     browser = await staff_console(console, w)
     await browser.get(f"{base(w)}/new")
     residents = await browser.get(f"{base(w)}/electorate?electorate=resident", headers={"HX-Request": "true"})
@@ -290,9 +294,28 @@ async def test_the_electorate_preview_counts_electors_households_area_and_flats_
     # 陈明, 林梅, 周强, 王奶奶 (an elder), 李华: the child is not an elector
     assert re.search(r'data-count="electors">5<', residents.text)
     assert re.search(r'data-count="households">3<', residents.text)
+    assert "data-without-area" not in residents.text and "data-not-owner-occupied" not in residents.text
+    # by flat: every flat with an area, whoever lives there — 101 (89.53) and the rented 103 (100.00);
+    # only 101's owners vote in the app, 103's owner on paper or by proxy; 102 has no area
     flats = await browser.get(f"{base(w)}/electorate?electorate=flat", headers={"HX-Request": "true"})
-    assert re.search(r'data-count="electors">1<', flats.text) and re.search(r'data-count="weight">89.53<', flats.text)
-    assert 'data-missing-area="1"' in flats.text and "有 1 户业主还没有登记专有部分面积" in text_of(flats.text)
+    assert re.search(r'data-count="electors">2<', flats.text) and re.search(r'data-count="households">2<', flats.text)
+    assert re.search(r'data-count="weight">189.53<', flats.text)
+    assert re.search(r'data-count="with_account">1<', flats.text)
+    said = text_of(flats.text)
+    assert 'data-missing-area="1"' in flats.text and "有 1 户业主还没有登记专有部分面积" in said
+    assert 'data-without-area="1"' in flats.text and "有 1 户没有登记专有部分面积，不在名册上" in said
+    assert 'data-not-owner-occupied="1"' in flats.text and "名册上有 1 套不是业主自住" in said
+    assert f'href="/console/c/{w.b}/households/flats"' in flats.text.split("data-without-area", 1)[1]
+    # 102 no longer the owner: nothing keeps the poll from being published, but it is still off the roll
+    await w.flat(w.h102, None, owner=False)
+    flats = await browser.get(f"{base(w)}/electorate?electorate=flat", headers={"HX-Request": "true"})
+    assert "data-missing-area" not in flats.text and 'data-without-area="1"' in flats.text
+    assert 'data-not-owner-occupied="1"' in flats.text and re.search(r'data-count="electors">2<', flats.text)
+    # the form itself shows the same preview
+    form = await browser.post(base(w), data=poll_form(electorate="flat", action="refresh"))
+    preview = section(form.text, "electorate-preview")
+    assert 'data-without-area="1"' in preview and 'data-not-owner-occupied="1"' in preview
+    assert f'href="/console/c/{w.b}/households/flats"' in preview
 
 
 # -- a draft, published, cancelled -------------------------------------------------------------------
@@ -591,6 +614,56 @@ async def test_a_secret_paper_ballot_shows_its_receipt_once_and_the_receipt_find
     assert receipt.group(1) not in roll_page.text and "受托人 周强" in roll_page.text
 
 
+def stored_files(w: World) -> set[Path]:
+    """The files of the media storage (an upload is written there before its row)."""
+    return {f for f in Path(w.app.state.settings.media_dir).rglob("*") if f.is_file()}
+
+
+async def test_a_secret_polls_paper_ballot_takes_no_photo_and_a_proxys_authorisation_does(client, console, w):
+    from sqlalchemy import func, select
+
+    from api.db.models import Media
+
+    poll = await w.opened(kind="election", electorate="household", secret=True)
+    pid = poll["id"]
+    browser = await staff_console(console, w)
+    page = await browser.get(f"{base(w)}/{pid}/entries")
+    form = section(page.text, "entry")
+    # the photo is offered only with the proxy's fields (its authorisation), and the page says why
+    assert form.count('name="photo"') == 1 and "委托书照片" in form
+    assert '<div class="field if-proxy"><label for="entry-photo">' in form
+    assert "无记名投票的纸质选票不拍照：照片上的选择会和投票人对上" in text_of(form)
+    elder = await _elector_choice(browser, w, pid, "102")
+    photo = {"photo": ("ballot.jpg", jpeg((30, 60, 90)), "image/jpeg")}
+    files_before = stored_files(w)
+    refused_photo = await browser.post(
+        f"{base(w)}/{pid}/entries", data={"elector": elder, "channel": "paper", "q-0": ["0"]}, files=photo
+    )
+    assert refused_photo.status_code == 422, refused_photo.text
+    assert "照片：无记名投票的纸质选票不能附照片" in text_of(refused_photo.text)
+    assert 'value="' + elder + '" checked' in refused_photo.text  # the form as it was filled in
+    assert (await w.view(pid, tail="/participations"))["items"] == []
+    async with w.db.session() as session:  # the photo was not even stored
+        assert (await session.execute(select(func.count()).select_from(Media))).scalar_one() == 0
+    assert stored_files(w) == files_before
+    # without the photo the paper ballot is taken; a proxy's authorisation photo is kept
+    paper = await browser.post(f"{base(w)}/{pid}/entries", data={"elector": elder, "channel": "paper", "q-0": ["0"]})
+    assert paper.status_code == 200 and "data-receipt" in paper.text
+    li = await _elector_choice(browser, w, pid, "103")
+    proxy = await browser.post(
+        f"{base(w)}/{pid}/entries",
+        data={"elector": li, "channel": "proxy", "proxy_name": "李华的女儿", "q-0": ["1"]},
+        files=photo,
+    )
+    assert proxy.status_code == 200 and "（附照片）" in text_of(proxy.text)
+    taken = (await w.view(pid, tail="/participations"))["items"]
+    assert [(t["channel"], t["photo"] is not None) for t in taken] == [("paper", False), ("proxy", True)]
+    # an open poll's paper ballot keeps its photo field for every channel
+    open_poll = await w.opened()
+    page = await browser.get(f"{base(w)}/{open_poll['id']}/entries")
+    assert "data-no-ballot-photo" not in page.text and "纸质选票或委托书" in page.text
+
+
 async def test_paper_ballots_wait_for_voting_and_stop_at_the_close(client, console, w):
     later = await w.draft(opens_at=at(days=1))
     assert (await w.publish(later["id"])).status_code == 200
@@ -705,6 +778,76 @@ async def test_an_art278_result_shows_every_threshold_with_its_figures(client, c
     approval = re.search(r'<tr data-threshold="approval_flats" data-met="false">(.*?)</tr>', results, re.S)
     assert approval is not None and "1套 / 2套" in text_of(approval.group(1))
     assert "未通过" in text_of(results)
+
+
+async def test_an_election_under_art278_comes_from_the_form_and_its_result_shows_each_candidates_thresholds(
+    client, console, w
+):
+    for household, area in ((w.h101, 9000), (w.h102, 6000), (w.h103, 5000)):
+        await w.flat(household, area)
+    browser = await staff_console(console, w)
+    form = {
+        "kind": "election",
+        "title": "第一届业主委员会选举",
+        "body": "",
+        "electorate": "household",
+        "rule": "art278",
+        "secret": "1",
+        "objection_days": "0",
+        "opens_at": "2026-12-01T10:00",
+        "closes_at": "2026-12-08T10:00",
+        "seats": "2",
+        "tie_rule": "lot",
+        "question_count": "0",
+        "candidate_count": "3",
+        "c-0-name": "张桂兰",
+        "c-1-name": "刘建国",
+        "c-2-name": "赵小燕",
+        "action": "refresh",
+    }
+    # the rule changed to art. 278: by flat, an open ballot, no special majority for an election
+    refreshed = await browser.post(base(w), data=form)
+    assert refreshed.status_code == 200, refreshed.text
+    assert '<option value="flat" selected>' in refreshed.text and 'data-art278="election"' in refreshed.text
+    assert 'name="secret" value="1" disabled' in refreshed.text and 'name="special_majority"' not in refreshed.text
+    assert "候选人得票的面积和人数都须超过参与表决的一半" in text_of(refreshed.text)
+    form.update(electorate="flat", action="save", special_majority="1")  # a stale tick is not sent on
+    del form["secret"]
+    made = await browser.post(base(w), data=form)
+    assert made.status_code == 204, made.text
+    (poll,) = await polls_of(w)
+    view = await w.view(poll["id"])
+    assert (view["kind"], view["rule"], view["electorate"], view["secret"], view["special_majority"]) == (
+        "election",
+        "art278",
+        "flat",
+        False,
+        False,
+    )
+    pid = poll["id"]
+    assert (await w.publish(pid)).status_code == 200
+    # 200 ㎡, 3 flats, all take part; a seat needs more than 100 ㎡ and more than 1.5 flats
+    assert (await w.vote(w.chen, pid, [{"question": 0, "options": [0, 1]}])).status_code == 201  # 90 ㎡
+    assert (await w.vote(w.zhou, pid, [{"question": 0, "options": [0]}])).status_code == 201  # 60 ㎡
+    assert (await w.vote(w.li, pid, [{"question": 0, "options": []}])).status_code == 201  # 50 ㎡, blank
+    await close(w, pid)
+    browser = await staff_console(console, w)  # a week later: signed in again
+    results = section((await browser.get(f"{base(w)}/{pid}")).text, "results")
+    assert 'data-standing="选举"' in results and re.search(r'data-count="blank">1<', results)
+    assert "参与表决200.00㎡、3套，含1张空白票" in text_of(results)
+    for index, key, met, figures in (
+        (0, "candidate_area", "true", "150.00㎡ / 200.00㎡"),
+        (0, "candidate_flats", "true", "2套 / 3套"),
+        (1, "candidate_area", "false", "90.00㎡ / 200.00㎡"),
+        (1, "candidate_flats", "false", "1套 / 3套"),
+        (2, "candidate_area", "false", "0.00㎡ / 200.00㎡"),
+    ):
+        gates = results.split(f'data-candidate-thresholds="{index}"', 1)[1].split("</table>", 1)[0]
+        row = re.search(rf'<tr data-threshold="{key}" data-met="{met}">(.*?)</tr>', gates, re.S)
+        assert row is not None and figures in text_of(row.group(1)), (index, key)
+    assert "当选：张桂兰；1个席位没有候选人得票的面积和人数都超过参与表决的一半" in text_of(results)
+    result = await w.view(pid, tail="/results")
+    assert [e["name"] for e in result["election"]["elected"]] == ["张桂兰"] and result["election"]["blank"] == 1
 
 
 async def test_an_election_tie_is_drawn_by_lot_in_the_console(client, console, w):

@@ -496,39 +496,51 @@ async def test_demo_votes_an_election_an_open_poll_a_consultation_and_a_survey(c
     assert (await client.get(f"/api/v1/polls/{rooftop}/turnout", headers=staff.headers)).json()["participants"] == 8
 
     # the owners' consultation: art. 278 with the special majority, not convened by the owners'
-    # assembly — 意向征询; two thirds of the area and of the flats took part, three quarters of the
-    # participating area agreed but not three quarters of the participating flats: not met
+    # assembly — 意向征询; its roll is every flat with an area, rented and public ones included;
+    # two thirds of the area and of the flats took part, three quarters of the participating area
+    # agreed but not three quarters of the participating flats: not met
     chargers = polls["中心停车场增设新能源汽车充电桩"]["id"]
     answer = await client.get(f"/api/v1/polls/{chargers}/results", headers=chen.headers)
     assert answer.status_code == 200, answer.text
     counted = answer.json()
     assert (counted["standing"], counted["consultation"], counted["rule"]) == ("意向征询", True, "art278")
-    owners = [(area, owner) for *_, area, owner in register() if owner]
-    total = sum(round(float(area) * 100) for area, _ in owners)
+    flats = register()
+    total = sum(round(float(area) * 100) for *_, area, _owner in flats)
+    assert (len(flats), total, sum(1 for *_, owner in flats if owner)) == (376, 3146192, 365)
     turnout = counted["turnout"]
-    assert (turnout["electors"], turnout["weight_total"]) == (len(owners), area_text(total))  # every owner's flat
-    assert turnout["participants"] == 269 and {c["channel"]: c["count"] for c in turnout["by_channel"]} == {
-        "app": 7, "paper": 251, "proxy": 11
+    assert (turnout["electors"], turnout["weight_total"]) == (376, area_text(total)) == (376, "31461.92")
+    assert turnout["participants"] == 279 and {c["channel"]: c["count"] for c in turnout["by_channel"]} == {
+        "app": 7, "paper": 252, "proxy": 20
     }  # fmt: skip
+    assert (turnout["weight_participated"], turnout["percent"], turnout["area_percent"]) == ("23743.05", 74.2, 75.47)
     took_part = {t["key"]: t for t in counted["thresholds"]}
-    assert {k: (t["numerator"], t["denominator"], t["met"]) for k, t in took_part.items()} == {
-        "participation_area": (2311202, total, True),
-        "participation_flats": (269, len(owners), True),
+    assert {k: (t["numerator"], t["denominator"], t["percent"], t["met"]) for k, t in took_part.items()} == {
+        "participation_area": (2374305, 3146192, 75.47, True),
+        "participation_flats": (279, 376, 74.2, True),
     }
-    flats_in, area_in = 269, 2311202
-    assert flats_in * 3 >= len(owners) * 2 and area_in * 3 >= total * 2  # by hand: two thirds or more
+    assert 279 * 3 >= 376 * 2 and 2374305 * 3 >= 3146192 * 2  # by hand: two thirds or more
     (question,) = counted["questions"]
     outcome = question["outcome"]
     agreed = {t["key"]: t for t in outcome["thresholds"]}
     assert {k: (t["numerator"], t["denominator"], t["percent"], t["met"]) for k, t in agreed.items()} == {
-        "approval_area": (1788261, 2311202, 77.37, True),
-        "approval_flats": (196, 269, 72.86, False),
+        "approval_area": (1796874, 2374305, 75.68, True),
+        "approval_flats": (197, 279, 70.61, False),
     }
-    assert 1788261 * 4 >= 2311202 * 3 and 196 * 4 < 269 * 3  # by hand: three quarters of the area, not of the flats
+    assert 1796874 * 4 >= 2374305 * 3 and 197 * 4 < 279 * 3  # by hand: three quarters of the area, not of the flats
     assert (
-        agreed["approval_area"]["numerator_text"] == "17882.61㎡"
+        agreed["approval_area"]["numerator_text"] == "17968.74㎡"
         and agreed["approval_flats"]["required"] == "四分之三以上"
     )
+    # the rented flats' owners and the public flats' (the housing office) voted by proxy or on
+    # paper; the tenants themselves may not vote for the flat in the app
+    proxies = (
+        await client.get(f"/api/v1/polls/{chargers}/participations?channel=proxy&limit=100", headers=staff.headers)
+    ).json()["items"]
+    by_proxy = [p["proxy_name"] for p in proxies]
+    assert len(by_proxy) == 20 and by_proxy.count("区房管所经办人（产权单位委托）") == 8
+    assert [p["label"] for p in proxies if p["proxy_name"].startswith("王女士")] == ["2栋2单元702"]
+    tenant = (await client.get(f"/api/v1/polls/{chargers}/ballot", headers=wang.headers)).json()
+    assert (tenant["eligible"], tenant["voted"]) == (False, False) and "不是业主" in tenant["why_not"]
     assert outcome["label"] == "未达到门槛（仅供参考）：同意的人数未达到四分之三"
     assert "通过" not in str(counted) and counted["note"] == "本次为意向征询，结果仅供参考。"
     assert question["texts"]  # the opinions written on the ballots
@@ -581,8 +593,8 @@ async def test_demo_votes_an_election_an_open_poll_a_consultation_and_a_survey(c
     }
     assert v["polls_held"]["value"] == 2  # the rooftop poll counts once it has closed
     assert parts["polls_held"] == {"elections": 1, "consultations": 1, "decisions": 0}
-    assert parts["poll_turnout"] == {"participants": 12 + 269, "electors": 12 + len(owners)}
-    assert v["poll_turnout"]["value"] == round(100 * 281 / (12 + len(owners)), 1)
+    assert parts["poll_turnout"] == {"participants": 12 + 279, "electors": 12 + 376}
+    assert v["poll_turnout"]["value"] == round(100 * 291 / 388, 1) == 75.0
     assert (v["survey_responses"]["value"], parts["survey_responses"]) == (40, {"app": 8, "paper": 32, "surveys": 1})
 
     # the rooftop poll's close: its results appear, with the changed ballot and the late vote counted

@@ -5,7 +5,8 @@ questions with their options one per line — art. 278 questions prefilled 同�
 approving — or the candidates, the seats and the tie rule); publishing and cancelling; the roll
 (searched by address, who took part and how, objections answered with an elector struck or added);
 paper ballots and proxies entered for an elector found on the roll, with the photo of the ballot or
-the authorisation (a secret poll's receipt shown once, to write on the paper); live turnout (counts,
+the authorisation (a secret poll's paper ballot without one; its receipt shown once, to write on the
+paper); live turnout (counts,
 never choices) while voting; and after the close the results with every threshold's figures, the
 election's ties settled by lot or sent to a run-off, and the XLSX export.
 
@@ -342,8 +343,9 @@ def _read_form(form: FormData) -> tuple[dict[str, Any], str]:
 
 def _rearranged(values: dict[str, Any], action: str) -> dict[str, Any]:
     """The form after a button that changes its shape: a question or candidate more or fewer; a
-    change of rule (art. 278: blank questions get 同意/反对/弃权, and the electorate is the flats) or
-    of kind (an election's candidates, a poll's questions)."""
+    change of rule (art. 278, for a poll or an election: the electorate is the flats, the ballot
+    open, and a poll's blank questions get 同意/反对/弃权) or of kind (an election's candidates, a
+    poll's questions)."""
     rule = values["rule"]
     questions, candidates = values["questions"], values["candidates"]
     if action == "add_question" and len(questions) < MAX_FORM_QUESTIONS:
@@ -359,8 +361,8 @@ def _rearranged(values: dict[str, Any], action: str) -> dict[str, Any]:
         if index is not None and index < len(candidates):
             candidates.pop(index)
     elif action == "refresh":
-        if rule == "art278":
-            values["electorate"] = "flat"
+        if rule == "art278":  # by flat (polls and elections alike), and so never secret
+            values["electorate"], values["secret"] = "flat", False
             for q in questions:
                 if not q["options"].strip():
                     q.update(kind="single", options="\n".join(ART278_OPTIONS), approves=ART278_OPTIONS[0])
@@ -400,7 +402,7 @@ def _poll_data(values: dict[str, Any], tz: ZoneInfo) -> tuple[dict[str, Any], di
         "electorate": values["electorate"],
         "rule": rule,
         "quorum_percent": _number(values["quorum_percent"], "quorum_percent", errors) if rule == "quorum" else None,
-        "special_majority": values["special_majority"] and rule == "art278",
+        "special_majority": values["special_majority"] and rule == "art278" and values["kind"] == "poll",
         "owners_assembly": values["owners_assembly"] and rule == "art278",
         "secret": values["secret"],
         "objection_days": _number(values["objection_days"], "objection_days", errors) or 0,
@@ -931,7 +933,9 @@ async def enter(poll_id: IdPath, request: Request, entry: EntryDep, desk: web.De
     """A paper ballot or a proxy's vote for an elector on the roll (`voting.enter`, with the photo
     uploaded as the API's `POST /media` keeps it: staff's, never shown to residents). The same one
     participation per elector as the app: 409 poll_already_voted says who or how. A secret ballot's
-    receipt is shown this once."""
+    receipt is shown this once. A secret poll's paper ballot takes no photo (it would pair the
+    choices with the voter; the form offers one only for a proxy's authorisation): one sent anyway
+    is refused beside the form before it is stored, as the service would refuse it."""
     await _community_poll(desk, poll_id)
     session, user = desk.session, desk.viewer.user
     if entry.error is not None:
@@ -950,6 +954,8 @@ async def enter(poll_id: IdPath, request: Request, entry: EntryDep, desk: web.De
     }
     if data["elector_id"] is None:
         errors.setdefault("elector_id", "请先按门牌查找，再选择选民")
+    if p["secret"] and channel == "paper" and entry.photo is not None:  # refused before it is stored
+        errors["photo_media_id"] = voting.SECRET_PAPER_PHOTO
     body = errors or validated(PollEntryCreate, data, ENTRY_LABELS)
     if isinstance(body, dict):
         return _refused_entry(request, desk, p, values, messages(body, ENTRY_LABELS))

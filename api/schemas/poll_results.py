@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from api.schemas.common import Input, Timestamp
+from api.schemas.polls import PollTurnout
 
 # -- requests ------------------------------------------------------------------------------------
 
@@ -82,25 +83,6 @@ class QuestionCount(BaseModel):
     options: list[OptionCount]
     texts: list[str] = Field(description="填写的意见，按文字排序（不按投票先后）")
     outcome: QuestionOutcome = Field(description="选举为空，见 election")
-
-
-class ChannelCount(BaseModel):
-    channel: str = Field(description="app 小程序、paper 纸质选票、proxy 委托投票")
-    label: str
-    count: int
-
-
-class Turnout(BaseModel):
-    """The same shape as the live turnout (GET /polls/{id}/turnout)."""
-
-    unit: str = Field(description="人、户或套")
-    electors: int = Field(description="名册上的选民（划去的不算）")
-    participants: int = Field(description="已参与（任何方式）")
-    by_channel: list[ChannelCount]
-    weight_total: str | None = Field(description="按房屋投票：名册上的总面积（㎡）")
-    weight_participated: str | None = Field(description="按房屋投票：已参与的面积（㎡）")
-    percent: float = Field(description="参与率（%，人数）")
-    area_percent: float | None = Field(description="按房屋投票：面积参与率（%）")
 
 
 class Candidate(BaseModel):
@@ -203,7 +185,7 @@ class PollResults(BaseModel):
     opens_at: Timestamp
     closes_at: Timestamp
     tallied_at: Timestamp | None
-    turnout: Turnout
+    turnout: PollTurnout = Field(description="与投票中的参与情况（GET /polls/{id}/turnout）同一形状")
     thresholds: list[Threshold] = Field(description="整个投票的门槛：参与率，或第二百七十八条的两个参与门槛")
     valid: bool = Field(description="参与门槛达到（没有参与门槛时为 true）")
     questions: list[QuestionCount]

@@ -173,14 +173,16 @@ class PollCandidateRead(BaseModel):
 
 
 class ChannelCount(BaseModel):
-    channel: str
+    channel: str = Field(description="app 小程序、paper 纸质选票、proxy 委托投票")
     label: str
     count: int
 
 
 class PollTurnout(BaseModel):
+    """Who took part: the live turnout (GET /polls/{id}/turnout) and the results' (the same shape)."""
+
     unit: str = Field(description="人、户或套")
-    electors: int = Field(description="名册上的选民")
+    electors: int = Field(description="名册上的选民（划去的不算）")
     participants: int = Field(description="已参与（任何方式）")
     by_channel: list[ChannelCount]
     weight_total: str | None = Field(description="按房屋投票：名册上的总面积（㎡）")
