@@ -28,8 +28,9 @@
   chargers, the small flats of 5栋 mostly do not), so the threshold is not met: counted by area
   alone it would have passed;
 - a needs survey (社区儿童托管和课后服务需求调研), anonymous, one per household, open for twelve days
-  and closing in four, built through the real services (`surveys.create_survey`, `open_survey`,
-  `respond`, `enter_paper`): 40 responses, 8 in the app and 32 paper questionnaires collected at
+  and closed by staff today, four days early, once the 40th questionnaire was in (an anonymous
+  survey's results show only once it has ended), built through the real services
+  (`surveys.create_survey`, `open_survey`, `respond`, `enter_paper`, `close_survey`): 40 responses, 8 in the app and 32 paper questionnaires collected at
   the after-school class and the school gate, from every building — 5栋 and 6栋 with fewer than
   five, which the breakdown hides.
 
@@ -726,7 +727,8 @@ def _survey_answers(rng: random.Random, n: int, suggestion: str) -> list[dict[st
 
 async def _survey(s: Scene, project: ServiceProject) -> Survey:
     """Through the services, then moved back to the days it happened: drafted thirteen days ago,
-    opened the next morning, answered since; it closes in four days."""
+    opened the next morning, answered since; closed by staff today, four days before its set close,
+    so that its results (an anonymous survey's come only once it has ended) can be read."""
     session = s.session
     created, opened = s.at(-13, "16:00"), s.at(-12, "09:30")
     draft = await surveys.create_survey(
@@ -783,7 +785,7 @@ async def _survey(s: Scene, project: ServiceProject) -> Survey:
     survey.created_at, survey.opens_at, survey.updated_at = created, opened, opened
     cause = surveys.opened_cause(survey)
     await session.execute(update(Notification).where(Notification.cause_key == cause).values(created_at=opened))
-    # the newcomer joined after it opened: she was not invited (she may still answer)
+    # the newcomer joined after it opened: she was not invited
     residents = [s.users[login].id for login in RESIDENTS]
     await session.execute(
         delete(Notification).where(Notification.cause_key == cause, Notification.user_id.not_in(residents))
@@ -795,6 +797,8 @@ async def _survey(s: Scene, project: ServiceProject) -> Survey:
             .values(read_at=at)
         )
     await session.flush()
+    await surveys.close_survey(session, s.staff, survey_id)
+    await session.refresh(survey)
     return survey
 
 

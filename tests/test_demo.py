@@ -550,7 +550,7 @@ async def test_demo_votes_an_election_an_open_poll_a_consultation_and_a_survey(c
     (survey,) = (await client.get(f"/api/v1/communities/{community_id}/surveys", headers=staff.headers)).json()["items"]
     assert (survey["title"], survey["status"], survey["response_count"]) == (
         "社区儿童托管和课后服务需求调研",
-        "open",
+        "closed",
         40,
     )
     found = (await client.get(f"/api/v1/surveys/{survey['id']}/results", headers=staff.headers)).json()
@@ -581,7 +581,7 @@ async def test_demo_votes_an_election_an_open_poll_a_consultation_and_a_survey(c
     ]  # fmt: skip
     qian_inbox = (await client.get("/api/v1/me/inbox", headers=qian.headers)).json()["items"]
     assert [n for n in qian_inbox if n["kind"] in kinds] == []
-    assert (await client.get(f"/api/v1/surveys/{survey['id']}", headers=qian.headers)).json()["can_answer"] is True
+    assert (await client.get(f"/api/v1/surveys/{survey['id']}", headers=qian.headers)).json()["can_answer"] is False
 
     # the reports count them over the last sixty days
     period = {"from": (today - timedelta(days=60)).isoformat(), "to": today.isoformat()}
