@@ -30,9 +30,9 @@
 - a needs survey (社区儿童托管和课后服务需求调研), anonymous, one per household, open for twelve days
   and closed by staff today, four days early, once the 40th questionnaire was in (an anonymous
   survey's results show only once it has ended), built through the real services
-  (`surveys.create_survey`, `open_survey`, `respond`, `enter_paper`, `close_survey`): 40 responses, 8 in the app and 32 paper questionnaires collected at
-  the after-school class and the school gate, from every building — 5栋 and 6栋 with fewer than
-  five, which the breakdown hides.
+  (`surveys.create_survey`, `open_survey`, `respond`, `enter_paper`, `close_survey`): 40
+  responses, 8 in the app and 32 paper questionnaires collected at the after-school class and the
+  school gate, from every building — 5栋 and 6栋 with fewer than five, which the breakdown hides.
 
 The past (the election, the consultation) is written directly as the services would have written
 it, against the real clock: the roll taken by `roll.take_roll` (the election's from the same
