@@ -15,6 +15,7 @@ import re
 import secrets
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -139,13 +140,24 @@ async def lock_poll(session: AsyncSession, poll_id: int, *, share: bool = False)
     the close not to pass under them), FOR UPDATE by what changes the poll (publishing, opening,
     closing and tallying, cancelling). So the tally waits for every vote already under way, and a
     vote arriving after the tally sees the poll closed. SQLite has one writer: no lock is needed."""
-    stmt = select(Poll).where(Poll.id == poll_id).execution_options(populate_existing=True)
+    return await locked(session, Poll, poll_id, share=share, missing=POLL_MISSING)
+
+
+Locked = TypeVar("Locked", Poll, Survey)
+
+
+async def locked(
+    session: AsyncSession, model: type[Locked], row_id: int, *, share: bool, missing: tuple[str, str]
+) -> Locked:
+    """A poll's or survey's row read again, FOR SHARE or FOR UPDATE on PostgreSQL (SQLite has one
+    writer: no lock is needed); `missing` (404) when there is none."""
+    stmt = select(model).where(model.id == row_id).execution_options(populate_existing=True)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(read=share)
-    poll = (await session.execute(stmt)).scalar_one_or_none()
-    if poll is None:
-        raise NotFound(*POLL_MISSING)
-    return poll
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(*missing)
+    return row
 
 
 async def readable_survey(session: AsyncSession, user: User, survey_id: int) -> tuple[Survey, bool]:

@@ -77,6 +77,7 @@ from api.services.votes.common import (
     SURVEY_QUESTION_KIND_LABELS,
     SURVEY_STATUS_LABELS,
     SURVEY_UNIT_LABELS,
+    locked,
     random_id,
     readable_survey,
     staff_survey,
@@ -120,13 +121,7 @@ async def lock_survey(session: AsyncSession, survey_id: int, *, share: bool = Fa
     need the close not to pass under them), FOR UPDATE by what changes the survey (opening,
     closing — which writes an anonymous survey's responses again —, cancelling, editing). SQLite
     has one writer: no lock is needed."""
-    stmt = select(Survey).where(Survey.id == survey_id).execution_options(populate_existing=True)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(read=share)
-    survey = (await session.execute(stmt)).scalar_one_or_none()
-    if survey is None:
-        raise NotFound(*SURVEY_MISSING)
-    return survey
+    return await locked(session, Survey, survey_id, share=share, missing=SURVEY_MISSING)
 
 
 async def staff_survey_locked(session: AsyncSession, user: User, survey_id: int) -> Survey:
