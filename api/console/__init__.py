@@ -23,6 +23,8 @@ from api.console import (
     projects,
     record_books,
     reports,
+    rules,
+    spaces,
     surveys,
     today,
     web,
@@ -88,6 +90,8 @@ def install(app: FastAPI) -> None:
         polls,
         follow_ups,
         surveys,
+        spaces,
+        rules,
     ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)
