@@ -157,7 +157,11 @@ async def test_an_admin_changes_a_spaces_name_and_hours(world, console):
     assert input_value(page.text, "name") == "复合空间"
     assert input_value(page.text, "from-tue-0") == "09:00" and input_value(page.text, "to-tue-0") == "21:00"
     assert 'name="open-mon" value="1" >' in page.text  # Monday not ticked
-    form = {"name": "活动室", "address": "", **week(mon=[("08:00", "12:00"), ("13:00", "17:30")], fri=[("09:00", "21:00")])}
+    form = {
+        "name": "活动室",
+        "address": "",
+        **week(mon=[("08:00", "12:00"), ("13:00", "17:30")], fri=[("09:00", "21:00")]),
+    }
     saved = await admin.post(f"{world.settings}/spaces/{world.space}", data=form)
     assert saved.status_code == 204, saved.text
     (space,) = await world.spaces()
@@ -264,7 +268,9 @@ async def test_the_calendar_shows_the_month_with_weekly_closed_days(world, conso
     assert "today" in page.text.split('data-day="2026-12-01"')[0].rsplit("<td", 1)[1]
     # weeks run Monday to Sunday: 30 November opens the grid, 3 January closes it
     assert 'data-day="2026-11-30"' in page.text and 'data-day="2027-01-03"' in page.text
-    assert f"space={world.space}&amp;month=2026-11" in page.text and f"space={world.space}&amp;month=2027-01" in page.text
+    assert (
+        f"space={world.space}&amp;month=2026-11" in page.text and f"space={world.space}&amp;month=2027-01" in page.text
+    )
     january = await (await console(world.staff)).get(f"{world.settings}/closures?space={world.space}&month=2027-01")
     assert "2027年1月" in january.text and 'data-day="2026-12-28"' in january.text
     assert 'data-day="2027-01-31"' in january.text and 'data-day="2027-02-01"' not in january.text

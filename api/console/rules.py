@@ -85,9 +85,7 @@ def _form(
 ) -> Response:
     labels = ACTIVITY_LABELS if which == "activity" else LIBRARY_LABELS
     context = {"values": values, "errors": errors, "labels": labels, "saved": saved}
-    return web.render(
-        request, f"settings/rules_{which}.html", context, status_code=422 if errors else 200, desk=desk
-    )
+    return web.render(request, f"settings/rules_{which}.html", context, status_code=422 if errors else 200, desk=desk)
 
 
 @router.get("/rules")

@@ -59,7 +59,7 @@ def _text(form: FormData, name: str, longest: int = 300) -> str:
 def _grid_of(hours: dict[str, list[list[str]]]) -> dict[str, dict[str, Any]]:
     """Saved hours as the grid shows them: per weekday open or not, and its periods' rows (one
     empty row more than it has, for another period)."""
-    grid = {}
+    grid: dict[str, dict[str, Any]] = {}
     for day in WEEKDAYS:
         periods = [(opens, closes) for opens, closes in hours.get(day, [])]
         rows = periods + [("", "")] * max(MIN_ROWS - len(periods), 1)
