@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.console import (
     activities,
+    announcements,
     auth,
     concerns,
     desk,
@@ -88,6 +89,7 @@ def install(app: FastAPI) -> None:
         polls,
         follow_ups,
         surveys,
+        announcements,
     ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)
