@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.console import (
     activities,
+    announcements,
     auth,
     concerns,
     desk,
@@ -92,6 +93,7 @@ def install(app: FastAPI) -> None:
         surveys,
         spaces,
         rules,
+        announcements,
     ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)

@@ -97,8 +97,25 @@ def status_of(announcement: Announcement, now: datetime) -> str:
 # -- audience ------------------------------------------------------------------------------------
 
 
-async def _apply_audience(session: AsyncSession, announcement: Announcement, audience: dict[str, Any]) -> None:
-    """Store the audience as entered and in the queryable form the listing and fan-out use."""
+@dataclass(frozen=True)
+class Target:
+    """An audience in the queryable form the fan-out reaches it by: its kind, the building keys,
+    the children's birth-year range, the team or the activity. Made from the audience as entered
+    (`resolve_audience`), stored with the announcement, or computed without saving anything (the
+    console's reach before publishing)."""
+
+    community_id: int
+    kind: str
+    building_keys: tuple[str, ...] = ()
+    birth_years: tuple[int | None, int | None] = (None, None)
+    team_id: int | None = None
+    activity_id: int | None = None
+
+
+async def resolve_audience(
+    session: AsyncSession, community_id: int, publish_at: datetime, audience: dict[str, Any]
+) -> Target:
+    """The audience as entered, checked (a team or activity of this community) and resolved."""
     kind = audience["kind"]
     years: tuple[int | None, int | None] = (None, None)
     team_id: int | None = None
@@ -111,78 +128,110 @@ async def _apply_audience(session: AsyncSession, announcement: Announcement, aud
                 raise invalid_field(f"audience.buildings[{index}]", PART_TOO_LONG, kind="string_too_long")
         keys = sorted(set(given))
     elif kind == "children":
-        community = await session.get(Community, announcement.community_id)
+        community = await session.get(Community, community_id)
         assert community is not None
         # ages by year of birth, in the year the announcement goes out
-        year = announcement.publish_at.astimezone(ZoneInfo(community.timezone)).year
+        year = publish_at.astimezone(ZoneInfo(community.timezone)).year
         years = (year - int(audience["max_age"]), year - int(audience["min_age"]))
     elif kind == "team":
         team = await session.get(Team, int(audience["team_id"]))
-        if team is None or team.community_id != announcement.community_id:
+        if team is None or team.community_id != community_id:
             raise Unprocessable("team_not_found", "本社区没有这个团队", details={"team_id": audience["team_id"]})
         team_id = team.id
     elif kind == "activity":
         activity = await session.get(Activity, int(audience["activity_id"]))
-        if activity is None or activity.community_id != announcement.community_id:
+        if activity is None or activity.community_id != community_id:
             raise Unprocessable(
                 "activity_not_found", "本社区没有这个活动", details={"activity_id": audience["activity_id"]}
             )
         activity_id = activity.id
+    return Target(community_id, kind, tuple(keys), years, team_id, activity_id)
+
+
+async def _apply_audience(session: AsyncSession, announcement: Announcement, audience: dict[str, Any]) -> None:
+    """Store the audience as entered and in the queryable form the listing and fan-out use."""
+    target = await resolve_audience(session, announcement.community_id, announcement.publish_at, audience)
     announcement.audience = audience
-    announcement.audience_kind = kind
-    announcement.child_birth_year_min, announcement.child_birth_year_max = years
-    announcement.team_id = team_id
-    announcement.activity_id = activity_id
+    announcement.audience_kind = target.kind
+    announcement.child_birth_year_min, announcement.child_birth_year_max = target.birth_years
+    announcement.team_id = target.team_id
+    announcement.activity_id = target.activity_id
     await session.execute(delete(AnnouncementBuilding).where(AnnouncementBuilding.announcement_id == announcement.id))
-    session.add_all(AnnouncementBuilding(announcement_id=announcement.id, building_key=k) for k in keys)
+    session.add_all(AnnouncementBuilding(announcement_id=announcement.id, building_key=k) for k in target.building_keys)
     await session.flush()
 
 
-async def _recipients(session: AsyncSession, announcement: Announcement) -> Select[Any]:
-    """The users the announcement is addressed to, as a query of user ids (one row each)."""
-    if announcement.audience_kind == "activity":
+async def _stored_target(session: AsyncSession, announcement: Announcement) -> Target:
+    keys: tuple[str, ...] = ()
+    if announcement.audience_kind == "buildings":
+        keys = tuple(
+            (
+                await session.execute(
+                    select(AnnouncementBuilding.building_key).where(
+                        AnnouncementBuilding.announcement_id == announcement.id
+                    )
+                )
+            ).scalars()
+        )
+    return Target(
+        announcement.community_id,
+        announcement.audience_kind,
+        keys,
+        (announcement.child_birth_year_min, announcement.child_birth_year_max),
+        announcement.team_id,
+        announcement.activity_id,
+    )
+
+
+def recipients_of(target: Target) -> Select[Any]:
+    """The users an audience reaches, as a query of user ids (one row each): the one rule the
+    fan-out and the console's reach share."""
+    if target.kind == "activity":
         # the residents with WeChat in the households holding a confirmed booking
         booked = select(Booking.household_id).where(
-            Booking.activity_id == announcement.activity_id, Booking.status == "confirmed"
+            Booking.activity_id == target.activity_id, Booking.status == "confirmed"
         )
         return select(Member.user_id.label("user_id")).where(
             Member.household_id.in_(booked), Member.status == "active", Member.user_id.is_not(None)
         )
-    if announcement.audience_kind == "team":
+    if target.kind == "team":
         return (
             select(TeamMember.user_id.label("user_id"))
             .join(Team, Team.id == TeamMember.team_id)
             .where(
-                TeamMember.team_id == announcement.team_id,
+                TeamMember.team_id == target.team_id,
                 TeamMember.status == "active",
-                Team.community_id == announcement.community_id,
+                Team.community_id == target.community_id,
             )
         )
     # residents with a WeChat account, approved into a household of the community
     query = select(Member.user_id.label("user_id")).where(
-        Member.community_id == announcement.community_id, Member.status == "active", Member.user_id.is_not(None)
+        Member.community_id == target.community_id, Member.status == "active", Member.user_id.is_not(None)
     )
-    if announcement.audience_kind == "buildings":
-        keys = (
-            await session.execute(
-                select(AnnouncementBuilding.building_key).where(AnnouncementBuilding.announcement_id == announcement.id)
-            )
-        ).scalars()
+    if target.kind == "buildings":
         query = query.join(Household, Household.id == Member.household_id).where(
-            or_(false(), *(Household.address_key.startswith(key + "|", autoescape=True) for key in keys))
+            or_(
+                false(), *(Household.address_key.startswith(key + "|", autoescape=True) for key in target.building_keys)
+            )
         )
-    elif announcement.audience_kind == "children":
+    elif target.kind == "children":
         child = aliased(Member)
+        low, high = target.birth_years
         query = query.where(
             Member.household_id.in_(
                 select(child.household_id).where(
-                    child.community_id == announcement.community_id,
+                    child.community_id == target.community_id,
                     child.kind == "child",
-                    child.birth_year.between(announcement.child_birth_year_min, announcement.child_birth_year_max),
+                    child.birth_year.between(low, high),
                 )
             )
         )
     return query
+
+
+async def _recipients(session: AsyncSession, announcement: Announcement) -> Select[Any]:
+    """The users the announcement is addressed to, as a query of user ids (one row each)."""
+    return recipients_of(await _stored_target(session, announcement))
 
 
 @dataclass(frozen=True)
@@ -380,6 +429,17 @@ async def withdraw(session: AsyncSession, user: User, announcement_id: int) -> d
 # -- fan-out (worker) ----------------------------------------------------------------------------
 
 
+def inbox_params(announcement: Announcement, community: Community) -> dict[str, Any]:
+    """The params of the announcement's inbox entries and pushes (the catalogue's "announcement")."""
+    return {
+        "announcement_id": announcement.id,
+        "title": announcement.title,
+        "excerpt": excerpt(announcement.body),
+        "community_name": community.name,
+        "published_at": announcement.publish_at,
+    }
+
+
 async def fan_out_batch(session: AsyncSession, announcement_id: int, after: int, batch_size: int) -> int | None:
     """Notify the next `batch_size` recipients (by user id, after `after`) in the caller's
     transaction. Returns the last user id notified, or None when nobody is left — or the
@@ -407,13 +467,7 @@ async def fan_out_batch(session: AsyncSession, announcement_id: int, after: int,
         return None
     community = await session.get(Community, announcement.community_id)
     assert community is not None
-    params = {
-        "announcement_id": announcement.id,
-        "title": announcement.title,
-        "excerpt": excerpt(announcement.body),
-        "community_name": community.name,
-        "published_at": announcement.publish_at,
-    }
+    params = inbox_params(announcement, community)
     await core.notify(session, user_ids, "announcement", params, cause_key(announcement.id), community_id=community.id)
     return int(user_ids[-1])
 
