@@ -25,6 +25,7 @@ from api.console import (
     reports,
     surveys,
     today,
+    volunteers,
     web,
 )
 
@@ -88,6 +89,7 @@ def install(app: FastAPI) -> None:
         polls,
         follow_ups,
         surveys,
+        volunteers,
     ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)
