@@ -147,6 +147,7 @@ async def test_join_requests_are_approved_or_turned_down_and_the_applicant_is_to
     approved = await browser.post(f"{base(v)}/teams/{v.team}/requests/{wu.user_id}", data={"decision": "approve"})
     assert approved.status_code == 200 and 'id="team-people"' in approved.text
     assert f'data-member="{wu.user_id}"' in approved.text and f'data-request="{wu.user_id}"' not in approved.text
+    assert 'data-count="members">4<' in approved.text  # liu, zhang, sun and wu
     refused = await browser.post(f"{base(v)}/teams/{v.team}/requests/{qian.user_id}", data={"decision": "reject"})
     assert refused.status_code == 200 and f'data-request="{qian.user_id}"' not in refused.text
 
