@@ -90,4 +90,17 @@ async def test_staff_run_teams_and_the_week_of_shifts_and_the_door_screen(page, 
     signups = (await client.get(f"{API}/shifts/{under_way['id']}", headers=v.staff.headers)).json()["signups"]
     assert [(s["user_id"], s["checked_in_at"] is not None) for s in signups] == [(v.zhang.user_id, True)]
     await page.screenshot(path=shot("duty"), full_page=True, caret="initial")
+
+    # a standing duty: opening the space on Tuesdays and Thursdays afternoons, four weeks made
+    await page.goto(f"{base}/rules")
+    await page.fill("#r-role", "开馆值班")
+    await page.fill("#r-place", "复合空间")
+    for day in ("tue", "thu"):
+        await page.check(f"#rule-form input[name=weekdays][value={day}]")
+    await page.click("#rule-form button[type=submit]")
+    await page.wait_for_selector("#made", timeout=10_000)
+    assert "8 个岗位" in await page.inner_text("#made")
+    duty = page.locator("#rules tr[data-rule]")
+    assert await duty.count() == 1 and "周二、周四" in await duty.inner_text()
+    await page.screenshot(path=shot("rules"), full_page=True, caret="initial")
     assert not page.linli_errors, page.linli_errors  # no script error, no CSP violation

@@ -371,12 +371,13 @@ async def edit_shift(
     action = f"{_base(desk)}/shifts/{shift_id}/edit"
     values, errors = _read_shift(form, tz)
     values["team_id"] = shift["team_id"]
+    body: ShiftCreate | None = None
     if not errors:
         try:
             body = ShiftCreate.model_validate({k: v for k, v in values.items() if v is not None})
         except ValidationError as exc:
             errors = web.model_errors(exc, LABELS)
-    if not errors:
+    if body is not None:
         try:
             async with desk.session.begin_nested():
                 data = body.model_dump(include={"role", "place", "start_at", "end_at", "needed"})
