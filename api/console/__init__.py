@@ -28,6 +28,7 @@ from api.console import (
     spaces,
     surveys,
     today,
+    volunteers,
     web,
 )
 
@@ -94,6 +95,7 @@ def install(app: FastAPI) -> None:
         spaces,
         rules,
         announcements,
+        volunteers,
     ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)
