@@ -132,7 +132,9 @@ def _back(desk: web.Desk, record_id: int, back: str) -> str:
 
 
 @router.post("/records/{record_id}/approve", dependencies=[web.CsrfChecked])
-async def approve(record_id: IdPath, request: Request, desk: web.DeskDep, form: Annotated[ReviewForm, Form()]) -> Response:
+async def approve(
+    record_id: IdPath, request: Request, desk: web.DeskDep, form: Annotated[ReviewForm, Form()]
+) -> Response:
     """审核通过 (`records.review`): the volunteer is thanked with the hours. The service refuses
     one's own record, and one already reviewed; the refusal shows in the flash line."""
     await review.of_community(desk.session, desk.viewer.user, desk.community.id, record_id)
@@ -141,7 +143,9 @@ async def approve(record_id: IdPath, request: Request, desk: web.DeskDep, form: 
 
 
 @router.post("/records/{record_id}/reject", dependencies=[web.CsrfChecked])
-async def reject(record_id: IdPath, request: Request, desk: web.DeskDep, form: Annotated[ReviewForm, Form()]) -> Response:
+async def reject(
+    record_id: IdPath, request: Request, desk: web.DeskDep, form: Annotated[ReviewForm, Form()]
+) -> Response:
     """审核不通过 with the reason (`records.review`); without one the form comes back saying so."""
     session, user = desk.session, desk.viewer.user
     await review.of_community(session, user, desk.community.id, record_id)
@@ -160,8 +164,8 @@ async def reject(record_id: IdPath, request: Request, desk: web.DeskDep, form: A
                 raise
             errors = found
     if errors:
-        context = {"r": {"id": record_id}, "back": form.back, "values": {"note": form.note}, "errors": errors}
-        context["vbase"] = _base(desk)
+        context: dict[str, Any] = {"r": {"id": record_id}, "back": form.back, "errors": errors}
+        context.update(values={"note": form.note}, vbase=_base(desk))
         return web.render(request, "volunteers/_records_reject.html", context, status_code=422, desk=desk)
     return web.redirect(_back(desk, record_id, form.back), request)
 

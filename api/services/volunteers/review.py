@@ -43,9 +43,9 @@ async def names(session: AsyncSession, community_id: int, user_ids: Iterable[int
             Member.community_id == community_id, Member.user_id.in_(wanted)
         )
     )
-    for uid, name in members.all():
-        if uid is not None and name:
-            found[uid] = name
+    for member_uid, member_name in members.all():
+        if member_uid is not None and member_name:
+            found[member_uid] = member_name
     profiles = await session.execute(
         select(VolunteerProfile.user_id, VolunteerProfile.real_name).where(
             VolunteerProfile.community_id == community_id, VolunteerProfile.user_id.in_(wanted)
@@ -68,9 +68,7 @@ async def _views(
     """Records as the console shows them: the service's view, the names of the volunteer, of who
     recorded it (none: the volunteer scanned out, or the shift's end closed it) and of who reviewed
     it, whether it is late for review, whether it is the viewer's own, and what corrected it."""
-    people = await names(
-        session, community_id, [p for r in rows for p in (r.user_id, r.recorded_by, r.reviewed_by)]
-    )
+    people = await names(session, community_id, [p for r in rows for p in (r.user_id, r.recorded_by, r.reviewed_by)])
     ids = [r.id for r in rows]
     corrections: dict[int, list[tuple[int, str]]] = {}
     if ids:
@@ -80,7 +78,8 @@ async def _views(
             .order_by(ServiceRecord.id)
         )
         for corrects, cid, status in found.all():
-            corrections.setdefault(corrects, []).append((cid, status))
+            if corrects is not None:
+                corrections.setdefault(corrects, []).append((cid, status))
     today = await _today(session, community_id)
     views = []
     for r in rows:
@@ -108,10 +107,11 @@ async def queue(session: AsyncSession, user: User, community_id: int) -> list[di
     and its overdue flag: past the tenth working day after the service)."""
     waiting = await records.to_review(session, user, community_id)
     ids = [r["id"] for r in waiting]
-    rows = {
-        r.id: r
-        for r in (await session.execute(select(ServiceRecord).where(ServiceRecord.id.in_(ids)))).scalars()
-    } if ids else {}
+    rows = (
+        {r.id: r for r in (await session.execute(select(ServiceRecord).where(ServiceRecord.id.in_(ids)))).scalars()}
+        if ids
+        else {}
+    )
     views = {v["id"]: v for v in await _views(session, user, community_id, list(rows.values()))}
     return [views[r["id"]] | {"overdue": r["overdue"]} for r in waiting if r["id"] in views]
 
