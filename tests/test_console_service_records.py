@@ -370,6 +370,7 @@ async def test_a_volunteers_certificate_downloads_as_a_pdf_naming_the_hours(clie
     pdf = await browser.get(target)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert f'filename="certificate-{number}.pdf"' in pdf.headers["content-disposition"]
+    assert pdf.headers["x-certificate-number"] == number
     text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
     assert "志愿服务记录证明" in text and "张明" in text and "3 小时" in text and number in text
     # the same hours keep their number, the one anyone can check

@@ -302,11 +302,14 @@ async def issue(request: Request, desk: web.DeskDep, form: Annotated[Certificate
 @router.get("/records/certificates/{number}")
 async def certificate(number: Annotated[str, Path(max_length=16)], request: Request, desk: web.DeskDep) -> Response:
     """A certificate of this community already issued, as its PDF (only read: issuing wrote it)."""
-    data, name = await review.certificate_pdf(desk.session, desk.viewer.user, desk.community.id, number)
+    data, issued = await review.certificate_pdf(desk.session, desk.viewer.user, desk.community.id, number)
     return Response(
         data,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Certificate-Number": number.upper()},
+        headers={
+            "Content-Disposition": f'attachment; filename="certificate-{issued}.pdf"',
+            "X-Certificate-Number": issued,
+        },
     )
 
 

@@ -107,12 +107,10 @@ async def queue(session: AsyncSession, user: User, community_id: int) -> list[di
     and its overdue flag: past the tenth working day after the service)."""
     waiting = await records.to_review(session, user, community_id)
     ids = [r["id"] for r in waiting]
-    rows = (
-        {r.id: r for r in (await session.execute(select(ServiceRecord).where(ServiceRecord.id.in_(ids)))).scalars()}
-        if ids
-        else {}
-    )
-    views = {v["id"]: v for v in await _views(session, user, community_id, list(rows.values()))}
+    rows: list[ServiceRecord] = []
+    if ids:
+        rows = list((await session.execute(select(ServiceRecord).where(ServiceRecord.id.in_(ids)))).scalars())
+    views = {v["id"]: v for v in await _views(session, user, community_id, rows)}
     return [views[r["id"]] | {"overdue": r["overdue"]} for r in waiting if r["id"] in views]
 
 
@@ -267,8 +265,8 @@ async def issue_certificate(
 
 
 async def certificate_pdf(session: AsyncSession, user: User, community_id: int, number: str) -> tuple[bytes, str]:
-    """Staff: a certificate of this community already issued, as its PDF (read only), and the
-    file name it is saved under."""
+    """Staff: a certificate of this community already issued, as its PDF (read only), and its
+    number as issued."""
     await require_staff(session, user, community_id)
     found = await session.get(Certificate, number.strip().upper()) if len(number) <= 16 else None
     if found is None or found.community_id != community_id:
@@ -286,4 +284,4 @@ async def certificate_pdf(session: AsyncSession, user: User, community_id: int, 
         check_url=check,
         issued_on=found.issued_at.astimezone(ZoneInfo(community.timezone)).date(),
     )
-    return data, f"certificate-{found.number}.pdf"
+    return data, found.number
