@@ -25,6 +25,7 @@ from api.console import (
     record_books,
     reports,
     rules,
+    service_records,
     spaces,
     surveys,
     today,
@@ -96,6 +97,7 @@ def install(app: FastAPI) -> None:
         rules,
         announcements,
         volunteers,
+        service_records,
     ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)
