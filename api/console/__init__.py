@@ -18,6 +18,7 @@ from api.console import (
     households,
     library,
     meetings,
+    moderation,
     phones,
     polls,
     projects,
@@ -88,6 +89,7 @@ def install(app: FastAPI) -> None:
         polls,
         follow_ups,
         surveys,
+        moderation,
     ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)
