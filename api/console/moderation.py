@@ -7,7 +7,7 @@ services the API calls (`services.feed.posts`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -44,7 +44,7 @@ def _back(desk: web.Desk, back: str, status: str = "") -> str:
 async def queue_page(request: Request, desk: web.DeskDep) -> Response:
     """What waits for staff: posts and comments, oldest first."""
     found = await moderation.queue(desk.session, desk.viewer.user, desk.community.id)
-    context = {"posts": found["posts"], "comments": found["comments"], "checking": found["checking"]}
+    context: dict[str, Any] = {"posts": found["posts"], "comments": found["comments"], "checking": found["checking"]}
     context |= {"mbase": _base(desk), "tab": "queue", "back": "queue", "status": "", "reasons": REASONS}
     return web.render(request, "moderation/queue.html", context, desk=desk, nav="moderation")
 
@@ -53,7 +53,14 @@ async def queue_page(request: Request, desk: web.DeskDep) -> Response:
 async def shown_page(request: Request, desk: web.DeskDep) -> Response:
     """The posts residents see now, newest first, each of which staff may take down."""
     found = await moderation.shown(desk.session, desk.viewer.user, desk.community.id)
-    context = {"posts": found, "mbase": _base(desk), "tab": "shown", "back": "shown", "status": "", "reasons": REASONS}
+    context: dict[str, Any] = {
+        "posts": found,
+        "mbase": _base(desk),
+        "tab": "shown",
+        "back": "shown",
+        "status": "",
+        "reasons": REASONS,
+    }
     return web.render(request, "moderation/list.html", context, desk=desk, nav="moderation")
 
 
@@ -64,7 +71,13 @@ async def decided_page(
     """The posts decided lately (by staff, or refused by WeChat's check), most recent first."""
     status = status if status in moderation.DECIDED_STATUSES else ""
     found = await moderation.decided(desk.session, desk.viewer.user, desk.community.id, status or None)
-    context = {"posts": found, "mbase": _base(desk), "tab": "decided", "back": "decided", "status": status}
+    context: dict[str, Any] = {
+        "posts": found,
+        "mbase": _base(desk),
+        "tab": "decided",
+        "back": "decided",
+        "status": status,
+    }
     context |= {"filters": DECIDED_FILTERS, "reasons": REASONS}
     return web.render(request, "moderation/list.html", context, desk=desk, nav="moderation")
 
@@ -111,7 +124,7 @@ async def _with_reason(
                 raise
             errors["note"] = REASONS["reject"][1]
     if errors:
-        context = {"pid": post_id, "action": action, "reasons": REASONS, "values": {"note": form.note}}
+        context: dict[str, Any] = {"pid": post_id, "action": action, "reasons": REASONS, "values": {"note": form.note}}
         context |= {"errors": errors, "back": form.back, "status": form.status, "mbase": _base(desk)}
         return web.render(request, "moderation/_reason.html", context, status_code=422, desk=desk)
     return web.redirect(_back(desk, form.back, form.status), request)
