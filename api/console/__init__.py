@@ -19,6 +19,7 @@ from api.console import (
     households,
     library,
     meetings,
+    moderation,
     phones,
     polls,
     projects,
@@ -98,6 +99,7 @@ def install(app: FastAPI) -> None:
         announcements,
         volunteers,
         service_records,
+        moderation,
     ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)

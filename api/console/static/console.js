@@ -124,3 +124,25 @@ function paperNext(form, question) {
     : form.querySelector("button[type=submit]");
   if (field) field.focus();
 }
+
+// -- Moderation (内容审核) ----------------------------------------------------------------------------
+// A photo clicked is shown large in the page's dialog (x-ref="zoom"); a click anywhere or Esc
+// closes it. Without the script the link opens the large photo itself.
+document.addEventListener("alpine:init", () => {
+  window.Alpine.data("photoZoom", () => ({
+    src: "data:,",
+    alt: "",
+    open(event) {
+      const link = event.target.closest("a.zoom");
+      if (!link) return;
+      const image = link.querySelector("img");
+      this.src = link.href;
+      this.alt = image ? image.alt : "";
+      this.$refs.zoom.showModal();
+    },
+    close() {
+      this.$refs.zoom.close();
+      this.src = "data:,";
+    },
+  }));
+});
