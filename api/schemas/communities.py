@@ -13,6 +13,20 @@ from api.schemas.common import Day, Input, Schema, Timestamp
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+_QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+QUIET_HOURS_HELP = "免打扰时段：HH:MM-HH:MM（社区时间），如 21:30-08:00；空字符串表示不设；null 表示沿用系统默认"
+
+
+def validate_quiet_hours(value: str | None) -> str | None:
+    """Quiet hours as "HH:MM-HH:MM" (may run past midnight), "" for none, None for the default."""
+    if value is None:
+        return None
+    value = value.strip().replace("–", "-").replace("—", "-").replace("～", "-").replace("~", "-")
+    value = value.replace(" ", "")
+    if value and (not _QUIET_HOURS.match(value) or value[:5] == value[6:]):
+        raise ValueError("免打扰时段应写成 HH:MM-HH:MM，如 21:30-08:00，开始与结束不能相同；留空表示不设")
+    return value
+
 
 # The composite space's usual week: Tuesday to Sunday 09:00–21:00, closed on Monday.
 DEFAULT_OPENING_HOURS: dict[str, list[list[str]]] = {
@@ -62,6 +76,12 @@ class CommunityUpdate(Input):
     city: str | None = Field(default=None, max_length=32)
     district: str | None = Field(default=None, max_length=32)
     address: str | None = Field(default=None, max_length=256)
+    quiet_hours: str | None = Field(default=None, max_length=11, description=QUIET_HOURS_HELP)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        return validate_quiet_hours(value)
 
 
 class CommunityRead(Schema):
@@ -71,6 +91,7 @@ class CommunityRead(Schema):
     district: str
     address: str
     timezone: str
+    quiet_hours: str | None = Field(default=None, description=QUIET_HOURS_HELP)
 
 
 class CommunityDetail(CommunityRead):

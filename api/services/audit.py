@@ -134,12 +134,12 @@ async def record(
 
 def shown(name: str, value: Any) -> str:
     """A value of an entry as staff read it."""
+    if name == "role":
+        return ROLE_NAMES.get(value, str(value))
     if value is None or value == "":
         if name == "quiet_hours":
             return "不设" if value == "" else "系统默认"
         return "（空）"
-    if name == "role":
-        return ROLE_NAMES.get(value, str(value))
     if isinstance(value, bool):
         return "是" if value else "否"
     if name == "opening_hours" and isinstance(value, Mapping):
