@@ -3,7 +3,7 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -163,6 +163,39 @@ class StaffRead(BaseModel):
     display_name: str
     role: Literal["staff", "admin"]
     since: Timestamp
+
+
+AuditSubject = Literal[
+    "community",
+    "space",
+    "closure",
+    "role",
+    "activity_policy",
+    "loan_policy",
+    "volunteer_policy",
+    "governance_policy",
+    "quiet_hours",
+]
+
+
+class AuditChange(BaseModel):
+    field: str
+    before: str
+    after: str
+
+
+class AuditEntryRead(BaseModel):
+    id: int
+    actor_id: int | None = Field(description="做出修改的人；账号注销后为 null，actor_name 仍保留")
+    actor_name: str
+    at: Timestamp
+    subject_kind: AuditSubject
+    subject_id: int | None
+    action: str
+    summary: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    changes: list[AuditChange]
 
 
 CommunityDetail.model_rebuild()
