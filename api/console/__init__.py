@@ -23,6 +23,7 @@ from api.console import (
     projects,
     record_books,
     reports,
+    settings,
     surveys,
     today,
     web,
@@ -88,6 +89,7 @@ def install(app: FastAPI) -> None:
         polls,
         follow_ups,
         surveys,
+        settings,
     ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)

@@ -6,12 +6,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
-from api.db.models import Community, CommunityMembership, Member, Space, SpaceClosure, User
+from api.db.models import Community, CommunityMembership, Household, Member, Space, SpaceClosure, User
 from api.errors import Conflict, Forbidden, NotFound
 from api.schemas.communities import DEFAULT_OPENING_HOURS, WEEKDAYS
 from api.services import audit
@@ -372,6 +372,58 @@ async def list_staff(session: AsyncSession, user: User, community_id: int) -> li
     return [
         {"user_id": m.user_id, "display_name": name, "role": m.role, "since": m.updated_at} for m, name in rows.all()
     ]
+
+
+CANDIDATES = 8
+
+
+async def staff_candidates(
+    session: AsyncSession, user: User, community_id: int, q: str, limit: int = CANDIDATES
+) -> list[dict[str, Any]]:
+    """Residents an admin may make staff, found by name (in the household or on WeChat) or by
+    building/room: adults of the community with an account, confirmed, not staff already."""
+    await require_admin(session, user, community_id)
+    plain = "".join(ch for ch in q.strip() if ch not in "\\%_")[:32]
+    if not plain:
+        return []
+    pattern = f"%{plain}%"
+    staff = select(CommunityMembership.user_id).where(
+        CommunityMembership.community_id == community_id, CommunityMembership.role.in_(("staff", "admin"))
+    )
+    rows = await session.execute(
+        select(Member.user_id, Member.display_name, User.display_name, Household)
+        .join(User, User.id == Member.user_id)
+        .join(Household, Household.id == Member.household_id)
+        .where(
+            Member.community_id == community_id,
+            Member.status == "active",
+            Member.user_id.is_not(None),
+            Member.user_id.not_in(staff),
+            or_(
+                Member.display_name.like(pattern),
+                User.display_name.like(pattern),
+                Household.room.like(pattern),
+                Household.building.like(pattern),
+                (Household.building + Household.room).like(pattern),
+            ),
+        )
+        .order_by(Household.building, Household.room, Member.id)
+        .limit(limit)
+    )
+    found: dict[int, dict[str, Any]] = {}
+    for user_id, member_name, account_name, household in rows.all():
+        if user_id is None:
+            continue
+        found.setdefault(
+            user_id,
+            {
+                "user_id": user_id,
+                "name": member_name or account_name or f"用户 {user_id}",
+                "account_name": account_name if account_name and account_name != member_name else "",
+                "address": " ".join(part for part in (household.building, household.unit, household.room) if part),
+            },
+        )
+    return list(found.values())
 
 
 async def drop_memberships_without_member(session: AsyncSession, community_id: int, user_id: int) -> None:
