@@ -93,6 +93,14 @@ def snapshot(row: Any, names: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return {name: jsonable(getattr(row, name)) for name in names}
 
 
+def _name_of(actor: User | None) -> str:
+    if actor is None:
+        return ""
+    if actor.display_name:
+        return actor.display_name
+    return "平台管理员" if actor.is_platform_admin else f"用户 {actor.id}"
+
+
 async def record(
     session: AsyncSession,
     actor: User | None,
@@ -118,7 +126,7 @@ async def record(
     entry = AuditEntry(
         community_id=community_id,
         actor_id=actor.id if actor is not None else None,
-        actor_name=(actor.display_name if actor is not None else "")[:64],
+        actor_name=_name_of(actor)[:64],
         at=clock.now(),
         subject_kind=subject,
         subject_id=subject_id,
@@ -171,7 +179,7 @@ def entry_view(entry: AuditEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
         "actor_id": entry.actor_id,
-        "actor_name": entry.actor_name or "（已注销）",
+        "actor_name": entry.actor_name or ("（系统）" if entry.actor_id is None else "（未填姓名）"),
         "at": entry.at,
         "subject_kind": entry.subject_kind,
         "subject_label": SUBJECTS.get(entry.subject_kind, "设置"),
