@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     notify_send_rate_per_second: float = Field(default=20.0, ge=0)
     # recipients notified per worker job when an announcement fans out
     notify_fanout_batch_size: int = Field(default=500, ge=1, le=5000)
-    # no WeChat pushes in this window, community time ("" for none); inbox entries appear at once
+    # no WeChat pushes in this window, community time ("" for none); inbox entries appear at once.
+    # The default of communities that have not set their own (communities.quiet_hours)
     quiet_hours: str = "21:30-08:00"
 
     timezone: str = "Asia/Shanghai"

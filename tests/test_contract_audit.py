@@ -107,6 +107,7 @@ COLUMNS: dict[str, str] = {
     "CommunityUpdate.city": "communities.city",
     "CommunityUpdate.district": "communities.district",
     "CommunityUpdate.address": "communities.address",
+    "CommunityUpdate.quiet_hours": "communities.quiet_hours",
     "ConcernAccept.note": "concern_events.body",
     "ConcernAccept.responsible": "concerns.responsible",
     "ConcernCommentCreate.body": "concern_comments.body",

@@ -27,6 +27,7 @@ from api.console import (
     reports,
     rules,
     service_records,
+    settings,
     spaces,
     surveys,
     today,
@@ -100,6 +101,7 @@ def install(app: FastAPI) -> None:
         volunteers,
         service_records,
         moderation,
+        settings,
     ):
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
 
-from api.deps import CurrentUser, IdPath, SessionDep
+from fastapi import APIRouter, Query, Response
+
+from api.deps import CurrentUser, IdPath, PageDep, SessionDep
+from api.schemas.common import Page
 from api.schemas.communities import (
+    AuditEntryRead,
+    AuditSubject,
     ClosureCreate,
     ClosureRead,
     CommunityCreate,
@@ -17,7 +22,7 @@ from api.schemas.communities import (
     StaffRead,
     validate_opening_hours,
 )
-from api.services import communities
+from api.services import audit, communities
 
 router = APIRouter(tags=["communities"])
 
@@ -101,3 +106,25 @@ async def set_role(
 ) -> Response:
     await communities.set_role(session, user, community_id, user_id, body.role)
     return Response(status_code=204)
+
+
+@router.get(
+    "/communities/{community_id}/audit",
+    response_model=Page[AuditEntryRead],
+    summary="设置的修改记录（工作人员）",
+    description="社区信息、空间与闭馆、工作人员任免、各项规则与免打扰时段的每次修改：谁、何时、改了什么。最新的在前。",
+)
+async def list_audit(
+    community_id: IdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    page: PageDep,
+    subject: Annotated[AuditSubject | None, Query(description="只看某类设置")] = None,
+    subject_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="只看某一项（如某个空间）")] = None,
+) -> Page[AuditEntryRead]:
+    listing = await audit.list_entries(
+        session, user, community_id, subject=subject, subject_id=subject_id, cursor=page.cursor, limit=page.limit
+    )
+    return Page[AuditEntryRead](
+        items=[AuditEntryRead(**item) for item in listing["items"]], next_cursor=listing["next_cursor"]
+    )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -13,6 +13,20 @@ from api.schemas.common import Day, Input, Schema, Timestamp
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+_QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+QUIET_HOURS_HELP = "免打扰时段：HH:MM-HH:MM（社区时间），如 21:30-08:00；空字符串表示不设；null 表示沿用系统默认"
+
+
+def validate_quiet_hours(value: str | None) -> str | None:
+    """Quiet hours as "HH:MM-HH:MM" (may run past midnight), "" for none, None for the default."""
+    if value is None:
+        return None
+    value = value.strip().replace("–", "-").replace("—", "-").replace("～", "-").replace("~", "-")
+    value = value.replace(" ", "")
+    if value and (not _QUIET_HOURS.match(value) or value[:5] == value[6:]):
+        raise ValueError("免打扰时段应写成 HH:MM-HH:MM，如 21:30-08:00，开始与结束不能相同；留空表示不设")
+    return value
+
 
 # The composite space's usual week: Tuesday to Sunday 09:00–21:00, closed on Monday.
 DEFAULT_OPENING_HOURS: dict[str, list[list[str]]] = {
@@ -62,6 +76,12 @@ class CommunityUpdate(Input):
     city: str | None = Field(default=None, max_length=32)
     district: str | None = Field(default=None, max_length=32)
     address: str | None = Field(default=None, max_length=256)
+    quiet_hours: str | None = Field(default=None, max_length=11, description=QUIET_HOURS_HELP)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        return validate_quiet_hours(value)
 
 
 class CommunityRead(Schema):
@@ -71,6 +91,7 @@ class CommunityRead(Schema):
     district: str
     address: str
     timezone: str
+    quiet_hours: str | None = Field(default=None, description=QUIET_HOURS_HELP)
 
 
 class CommunityDetail(CommunityRead):
@@ -142,6 +163,39 @@ class StaffRead(BaseModel):
     display_name: str
     role: Literal["staff", "admin"]
     since: Timestamp
+
+
+AuditSubject = Literal[
+    "community",
+    "space",
+    "closure",
+    "role",
+    "activity_policy",
+    "loan_policy",
+    "volunteer_policy",
+    "governance_policy",
+    "quiet_hours",
+]
+
+
+class AuditChange(BaseModel):
+    field: str
+    before: str
+    after: str
+
+
+class AuditEntryRead(BaseModel):
+    id: int
+    actor_id: int | None = Field(description="做出修改的人；账号注销后为 null，actor_name 仍保留")
+    actor_name: str
+    at: Timestamp
+    subject_kind: AuditSubject
+    subject_id: int | None
+    action: str
+    summary: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    changes: list[AuditChange]
 
 
 CommunityDetail.model_rebuild()

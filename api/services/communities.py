@@ -6,15 +6,19 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
-from api.db.models import Community, CommunityMembership, Member, Space, SpaceClosure, User
+from api.db.models import Community, CommunityMembership, Household, Member, Space, SpaceClosure, User
 from api.errors import Conflict, Forbidden, NotFound
 from api.schemas.communities import DEFAULT_OPENING_HOURS, WEEKDAYS
+from api.services import audit
 from api.services.access import get_community, require_admin, require_platform_admin, require_staff, role_in
+
+DETAIL_FIELDS = ("name", "city", "district", "address", "timezone")
+SPACE_FIELDS = ("name", "address", "opening_hours")
 
 # -- communities -----------------------------------------------------------------------------
 
@@ -29,6 +33,16 @@ async def create_community(session: AsyncSession, user: User, fields: dict[str, 
             await session.flush()
     except IntegrityError as exc:
         raise Conflict("community_exists", "已有同名社区", details={"name": fields.get("name")}) from exc
+    await audit.record(
+        session,
+        user,
+        community.id,
+        subject="community",
+        subject_id=community.id,
+        action="create",
+        summary=f"新建社区「{community.name}」",
+        after=audit.snapshot(community, DETAIL_FIELDS),
+    )
     return community
 
 
@@ -54,14 +68,46 @@ def _community_fields(community: Community) -> dict[str, Any]:
         "district": community.district,
         "address": community.address,
         "timezone": community.timezone,
+        "quiet_hours": community.quiet_hours,
     }
 
 
 async def update_community(session: AsyncSession, user: User, community_id: int, fields: dict[str, Any]) -> Community:
-    """Admins rename or re-address a community; null leaves a field as it is (none may be empty of
-    a value), and two communities never share a name."""
+    """Admins rename or re-address a community, or set its quiet hours; null leaves a field as it
+    is (none may be empty of a value), except the quiet hours, where null means the deployment's
+    default. Two communities never share a name. Each change goes into the audit list."""
     community = await require_admin(session, user, community_id)
+    fields = dict(fields)
+    quiet_given = "quiet_hours" in fields
+    quiet = fields.pop("quiet_hours", None)
+    before = audit.snapshot(community, DETAIL_FIELDS)
+    quiet_before = community.quiet_hours
     await _update(session, community, fields, Conflict("community_exists", "已有同名社区"))
+    await audit.record(
+        session,
+        user,
+        community_id,
+        subject="community",
+        subject_id=community_id,
+        action="update",
+        summary="修改社区信息",
+        before=before,
+        after=audit.snapshot(community, DETAIL_FIELDS),
+    )
+    if quiet_given and quiet != quiet_before:
+        community.quiet_hours = quiet
+        await session.flush()
+        await audit.record(
+            session,
+            user,
+            community_id,
+            subject="quiet_hours",
+            subject_id=community_id,
+            action="update",
+            summary="修改免打扰时段",
+            before={"quiet_hours": quiet_before},
+            after={"quiet_hours": quiet},
+        )
     return community
 
 
@@ -166,6 +212,16 @@ async def create_space(session: AsyncSession, user: User, community_id: int, fie
             await session.flush()
     except IntegrityError as exc:
         raise Conflict("space_exists", "该社区已有同名空间") from exc
+    await audit.record(
+        session,
+        user,
+        community_id,
+        subject="space",
+        subject_id=space.id,
+        action="create",
+        summary=f"新建空间「{space.name}」",
+        after=audit.snapshot(space, SPACE_FIELDS),
+    )
     return space_view(community, space, [])
 
 
@@ -181,7 +237,21 @@ async def update_space(session: AsyncSession, user: User, space_id: int, fields:
     a community never share a name."""
     community, space = await get_space(session, space_id)
     await require_admin(session, user, community.id)
+    before = audit.snapshot(space, SPACE_FIELDS)
     await _update(session, space, fields, Conflict("space_exists", "该社区已有同名空间"))
+    after = audit.snapshot(space, SPACE_FIELDS)
+    what = "开放时间" if [k for k in after if after[k] != before[k]] == ["opening_hours"] else "信息"
+    await audit.record(
+        session,
+        user,
+        community.id,
+        subject="space",
+        subject_id=space.id,
+        action="update",
+        summary=f"修改空间「{space.name}」的{what}",
+        before=before,
+        after=after,
+    )
     return await _space_view(session, community, space)
 
 
@@ -198,17 +268,49 @@ async def add_closure(session: AsyncSession, user: User, space_id: int, fields: 
     closure = SpaceClosure(space_id=space.id, **fields)
     session.add(closure)
     await session.flush()
+    await audit.record(
+        session,
+        user,
+        community.id,
+        subject="closure",
+        subject_id=closure.id,
+        action="create",
+        summary=f"「{space.name}」闭馆 {_span(closure)}",
+        after={"space": space.name, **audit.snapshot(closure, CLOSURE_FIELDS)},
+    )
     return closure
+
+
+CLOSURE_FIELDS = ("starts_on", "ends_on", "reason")
+
+
+def _span(closure: SpaceClosure) -> str:
+    if closure.starts_on == closure.ends_on:
+        return closure.starts_on.isoformat()
+    return f"{closure.starts_on.isoformat()} 至 {closure.ends_on.isoformat()}"
 
 
 async def remove_closure(session: AsyncSession, user: User, closure_id: int) -> None:
     closure = await session.get(SpaceClosure, closure_id)
     if closure is None:
         raise NotFound("closure_not_found", "闭馆安排不存在")
-    community, _ = await get_space(session, closure.space_id)
+    community, space = await get_space(session, closure.space_id)
     await require_staff(session, user, community.id)
+    before = {"space": space.name, **audit.snapshot(closure, CLOSURE_FIELDS)}
+    summary = f"取消「{space.name}」{_span(closure)} 的闭馆"
+    closure_id = closure.id
     await session.delete(closure)
     await session.flush()
+    await audit.record(
+        session,
+        user,
+        community.id,
+        subject="closure",
+        subject_id=closure_id,
+        action="delete",
+        summary=summary,
+        before=before,
+    )
 
 
 # -- roles -----------------------------------------------------------------------------------
@@ -240,6 +342,23 @@ async def set_role(session: AsyncSession, actor: User, community_id: int, user_i
     await session.flush()
     if role == "resident":
         await drop_memberships_without_member(session, community_id, user_id)
+    if (current or "resident") != role:
+        name = target.display_name or f"用户 {target.id}"
+        if role == "resident":
+            summary = f"撤销{name}的{audit.ROLE_NAMES[current]}身份"
+        else:
+            summary = f"任命{name}为{audit.ROLE_NAMES[role]}"
+        await audit.record(
+            session,
+            actor,
+            community_id,
+            subject="role",
+            subject_id=target.id,
+            action="revoke" if role == "resident" else "grant",
+            summary=summary,
+            before={"user": name, "role": current},
+            after={"user": name, "role": role},
+        )
 
 
 async def list_staff(session: AsyncSession, user: User, community_id: int) -> list[dict[str, Any]]:
@@ -253,6 +372,58 @@ async def list_staff(session: AsyncSession, user: User, community_id: int) -> li
     return [
         {"user_id": m.user_id, "display_name": name, "role": m.role, "since": m.updated_at} for m, name in rows.all()
     ]
+
+
+CANDIDATES = 8
+
+
+async def staff_candidates(
+    session: AsyncSession, user: User, community_id: int, q: str, limit: int = CANDIDATES
+) -> list[dict[str, Any]]:
+    """Residents an admin may make staff, found by name (in the household or on WeChat) or by
+    building/room: adults of the community with an account, confirmed, not staff already."""
+    await require_admin(session, user, community_id)
+    plain = "".join(ch for ch in q.strip() if ch not in "\\%_")[:32]
+    if not plain:
+        return []
+    pattern = f"%{plain}%"
+    staff = select(CommunityMembership.user_id).where(
+        CommunityMembership.community_id == community_id, CommunityMembership.role.in_(("staff", "admin"))
+    )
+    rows = await session.execute(
+        select(Member.user_id, Member.display_name, User.display_name, Household)
+        .join(User, User.id == Member.user_id)
+        .join(Household, Household.id == Member.household_id)
+        .where(
+            Member.community_id == community_id,
+            Member.status == "active",
+            Member.user_id.is_not(None),
+            Member.user_id.not_in(staff),
+            or_(
+                Member.display_name.like(pattern),
+                User.display_name.like(pattern),
+                Household.room.like(pattern),
+                Household.building.like(pattern),
+                (Household.building + Household.room).like(pattern),
+            ),
+        )
+        .order_by(Household.building, Household.room, Member.id)
+        .limit(limit)
+    )
+    found: dict[int, dict[str, Any]] = {}
+    for user_id, member_name, account_name, household in rows.all():
+        if user_id is None:
+            continue
+        found.setdefault(
+            user_id,
+            {
+                "user_id": user_id,
+                "name": member_name or account_name or f"用户 {user_id}",
+                "account_name": account_name if account_name and account_name != member_name else "",
+                "address": " ".join(part for part in (household.building, household.unit, household.room) if part),
+            },
+        )
+    return list(found.values())
 
 
 async def drop_memberships_without_member(session: AsyncSession, community_id: int, user_id: int) -> None:

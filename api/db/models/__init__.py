@@ -9,6 +9,7 @@ from api.db.models.activities import (
     Series,
     SeriesFollow,
 )
+from api.db.models.audit import AuditEntry
 from api.db.models.communities import (
     Community,
     CommunityMembership,
@@ -101,6 +102,7 @@ __all__ = [
     "AnnouncementBuilding",
     "AnnouncementReadMark",
     "AnnouncementRevision",
+    "AuditEntry",
     "Book",
     "BookCopy",
     "Booking",

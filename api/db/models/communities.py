@@ -24,6 +24,8 @@ class Community(IdMixin, TimestampMixin, Base):
     district: Mapped[str] = mapped_column(String(32), default="")
     address: Mapped[str] = mapped_column(String(256), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # pushes wait outside these local hours, "HH:MM-HH:MM" ("" none); NULL: the deployment's default
+    quiet_hours: Mapped[str | None] = mapped_column(String(11))
 
 
 class Space(IdMixin, TimestampMixin, Base):

@@ -15,6 +15,7 @@ from api import clock, localtime
 from api.db.models import Activity, ActivityPolicy, Booking, BookingAttendee, Series, SeriesFollow, Space, User
 from api.db.upsert import insert_ignore
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from api.services import audit
 from api.services.access import get_community, require_member, require_staff, role_in
 from api.services.activities import bookings
 from api.services.activities.common import (
@@ -381,9 +382,22 @@ async def set_policy(session: AsyncSession, user: User, community_id: int, data:
     if row is None:
         row = ActivityPolicy(community_id=community_id, **DEFAULT_POLICY, updated_at=clock.now())
         session.add(row)
+    before = {name: getattr(row, name) for name in DEFAULT_POLICY}
     for name, value in data.items():
         setattr(row, name, value)
     row.updated_at = clock.now()
     row.updated_by = user.id
     await session.flush()
-    return {name: getattr(row, name) for name in DEFAULT_POLICY}
+    after = {name: getattr(row, name) for name in DEFAULT_POLICY}
+    await audit.record(
+        session,
+        user,
+        community_id,
+        subject="activity_policy",
+        subject_id=None,
+        action="update",
+        summary="修改活动规则（爽约与提醒）",
+        before=before,
+        after=after,
+    )
+    return after

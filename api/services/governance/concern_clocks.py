@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import Concern, ConcernEvent, GovernancePolicy, User
 from api.errors import Forbidden
+from api.services import audit
 from api.services.access import RANK, require_staff_hidden, staff_ids
 from api.services.governance import common
 from api.services.governance.concern_access import OUTCOMES, late_for_staff
@@ -45,20 +46,25 @@ async def set_policy(session: AsyncSession, user: User, community_id: int, data:
     if RANK[role] < RANK["admin"]:
         raise Forbidden("admin_only", "只有社区管理员可以修改议事时限")
     row = await session.get(GovernancePolicy, community_id, with_for_update=True)
+    before = asdict(await common.clocks(session, community_id))
     if row is None:
         row = GovernancePolicy(community_id=community_id)
         session.add(row)
-    for name in (
-        "accept_working_days",
-        "level1_days",
-        "level2_days",
-        "level3_days",
-        "reopen_days",
-        "follow_up_reminder_days",
-    ):
+    for name in before:
         setattr(row, name, data[name])
     row.updated_by = user.id
     await session.flush()
+    await audit.record(
+        session,
+        user,
+        community_id,
+        subject="governance_policy",
+        subject_id=None,
+        action="update",
+        summary="修改议事时限",
+        before=before,
+        after={name: getattr(row, name) for name in before},
+    )
     return await policy(session, user, community_id)
 
 

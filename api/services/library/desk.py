@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
 from api.db.models import Book, BookCopy, Hold, Household, Loan, LoanPolicy, Member, User
+from api.services import audit
 from api.services.access import require_member, require_staff
 from api.services.households import address_text
 from api.services.library.common import DEFAULT_POLICY, due_day, local_day
@@ -31,12 +32,25 @@ async def set_policy(session: AsyncSession, user: User, community_id: int, data:
     if row is None:
         row = LoanPolicy(community_id=community_id, **DEFAULT_POLICY, updated_at=clock.now())
         session.add(row)
+    before = {name: getattr(row, name) for name in DEFAULT_POLICY}
     for name, value in data.items():
         setattr(row, name, value)
     row.updated_at = clock.now()
     row.updated_by = user.id
     await session.flush()
-    return {name: getattr(row, name) for name in DEFAULT_POLICY}
+    after = {name: getattr(row, name) for name in DEFAULT_POLICY}
+    await audit.record(
+        session,
+        user,
+        community_id,
+        subject="loan_policy",
+        subject_id=None,
+        action="update",
+        summary="修改借阅规则",
+        before=before,
+        after=after,
+    )
+    return after
 
 
 async def overdue(

@@ -19,6 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
+from api.config import Settings
 from api.db.models import Community, Delivery, Notification, SubscriptionCredit
 from api.db.session import settings_of
 from api.db.upsert import insert_ignore_many
@@ -44,6 +45,16 @@ def push_time(at: datetime, tz: ZoneInfo, quiet: tuple[time, time] | None) -> da
         return at
     day = local.date() if now < end else local.date() + timedelta(days=1)
     return datetime.combine(day, end, tzinfo=tz).astimezone(UTC)
+
+
+def quiet_window(settings: Settings, own: str | None) -> tuple[time, time] | None:
+    """A community's quiet hours: its own ("HH:MM-HH:MM", or "" for none), else the deployment's."""
+    if own is None:
+        return settings.quiet_window
+    if not own:
+        return None
+    start, end = own.split("-")
+    return time.fromisoformat(start), time.fromisoformat(end)
 
 
 async def _community(session: AsyncSession, community_id: int) -> Community:
@@ -102,7 +113,11 @@ async def notify(
         created += len(inserted)
         if template is not None and inserted:
             await _plan_pushes(
-                session, template.template_id, inserted, community_id, push_time(now, tz, settings.quiet_window)
+                session,
+                template.template_id,
+                inserted,
+                community_id,
+                push_time(now, tz, quiet_window(settings, community.quiet_hours)),
             )
     return created
 

@@ -32,7 +32,7 @@ from api.db.models import Community, Delivery, DeliveryAttempt, Notification, Se
 from api.db.session import Database
 from api.db.upsert import insert_ignore
 from api.services.notifications import catalogue
-from api.services.notifications.core import DELIVER_JOB, push_time
+from api.services.notifications.core import DELIVER_JOB, push_time, quiet_window
 from api.wechat import TOKEN_INVALID, WeChatClient, WeChatError, WeChatUnavailable
 from workers import outbox
 
@@ -98,6 +98,7 @@ async def _claim(db: Database, settings: Settings, delivery_id: int) -> _Claim |
                     Notification.params,
                     User.openid,
                     Community.timezone,
+                    Community.quiet_hours,
                 )
                 .join(Notification, Notification.id == Delivery.notification_id)
                 .join(User, User.id == Delivery.user_id)
@@ -113,7 +114,7 @@ async def _claim(db: Database, settings: Settings, delivery_id: int) -> _Claim |
         if takeover and row.locked_until is not None and row.locked_until >= now:
             # another worker is on it — or died on it: look again when its lease has run out
             raise DeferDelivery(row.locked_until + timedelta(seconds=1), "held by another worker")
-        morning = push_time(now, ZoneInfo(row.timezone), settings.quiet_window)
+        morning = push_time(now, ZoneInfo(row.timezone), quiet_window(settings, row.quiet_hours))
         if morning > now:
             raise DeferDelivery(morning)
         message: dict[str, Any] | None

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import clock
 from api.db.models import Community, Team, TeamMember, User, VolunteerPolicy
 from api.errors import Forbidden, NotFound
+from api.services import audit
 from api.services.access import get_community, is_staff, require_member, require_staff
 
 
@@ -76,12 +77,24 @@ async def set_policy(session: AsyncSession, user: User, community_id: int, data:
             community_id=community_id, organiser="", rounding_minutes=DEFAULT_ROUNDING, updated_at=clock.now()
         )
         session.add(row)
+    before = {"organiser": row.organiser, "rounding_minutes": row.rounding_minutes}
     if "organiser" in data:
         row.organiser = data["organiser"].strip()
     if "rounding_minutes" in data:
         row.rounding_minutes = data["rounding_minutes"]
     row.updated_at = clock.now()
     await session.flush()
+    await audit.record(
+        session,
+        user,
+        community_id,
+        subject="volunteer_policy",
+        subject_id=None,
+        action="update",
+        summary="修改志愿服务规则",
+        before=before,
+        after={"organiser": row.organiser, "rounding_minutes": row.rounding_minutes},
+    )
     return await get_policy(session, user, community_id)
 
 
