@@ -16,8 +16,11 @@ from typing import Any
 import httpx
 import openpyxl
 from pypdf import PdfReader
+from sqlalchemy import select
 
 from api import clock
+from api.db.models import Member
+from api.services.communities import drop_memberships_without_member
 from api.services.volunteers.records import EXPORT_COLUMNS
 from tests.factories import Person, community, grant, join, login
 from tests.test_volunteers import V
@@ -377,6 +380,19 @@ async def test_a_volunteers_certificate_downloads_as_a_pdf_naming_the_hours(clie
     assert redirected(await browser.post(f"{base}/certificates", data=pick)) == target
     checked = (await client.get(f"/api/v1/certificates/{number}")).json()
     assert (checked["name"], checked["hours"], checked["current"]) == ("张*", "3", True)
+    # once the volunteer has moved out (the whole household gone: no API moves a head out, so the
+    # rows go as households.remove_member would take them), the desk still hands them the certificate
+    async with db.session() as session:
+        gone = (
+            await session.execute(select(Member).where(Member.user_id == v.zhang.user_id, Member.community_id == v.b))
+        ).scalar_one()
+        await session.delete(gone)
+        await session.flush()
+        await drop_memberships_without_member(session, v.b, v.zhang.user_id)
+        await session.commit()
+    mine = await client.get(f"/api/v1/communities/{v.b}/volunteer-profile", headers=v.zhang.headers)
+    assert mine.status_code in (403, 404), mine.text  # no longer a member here: their own path is closed
+    assert redirected(await browser.post(f"{base}/certificates", data=pick)) == target
     # a certificate of another community is not found here
     other = await community(client, v.root, "C社区")
     cstaff = await login(client, "C社工")

@@ -289,6 +289,46 @@ async def test_a_shift_is_changed_within_what_its_sign_ups_allow(console, client
     assert now["needed"] == 2 and now["start_at"].startswith("2026-12-02T15:00")
 
 
+async def test_a_shift_moved_elsewhere_tells_its_volunteers_and_their_reminder_follows(console, client, app, v):
+    from tests.test_announcements import worker
+
+    shift = await v.shift(start=52.01, needed=3)  # Thursday 3 December 14:00:36 (made through the API)
+    assert (await v.sign_up(v.zhang, shift["id"])).status_code == 201
+    browser = await staff_console(console, v)
+    page = await browser.get(f"{base(v)}/shifts/{shift['id']}")
+    shown = {n: re.search(rf'name="{n}"[^>]*value="([^"]*)"', page.text) for n in ("start_at", "end_at")}
+    assert {n: m.group(1) for n, m in shown.items() if m} == {
+        "start_at": "2026-12-03T14:00",
+        "end_at": "2026-12-03T18:00",
+    }
+    # the times as the form shows them (to the minute) are no move, so a signed-up shift may change place
+    changed = await browser.post(
+        f"{base(v)}/shifts/{shift['id']}/edit",
+        data=shift_form(
+            role="开馆值班", place="二楼书屋", start_at="2026-12-03T14:00", end_at="2026-12-03T18:00", needed="4"
+        ),
+    )
+    assert changed.status_code == 204, changed.text
+    now = (await client.get(f"{API}/shifts/{shift['id']}", headers=v.staff.headers)).json()
+    assert (now["place"], now["needed"]) == ("二楼书屋", 4) and now["start_at"] == shift["start_at"]
+    told = [e for e in await inbox(v, v.zhang) if e["kind"] == "shift.changed"]
+    assert len(told) == 1 and "二楼书屋" in told[0]["body"]
+    # the needed number alone changes nothing the volunteer needs to hear
+    again = await browser.post(
+        f"{base(v)}/shifts/{shift['id']}/edit",
+        data=shift_form(
+            role="开馆值班", place="二楼书屋", start_at="2026-12-03T14:00", end_at="2026-12-03T18:00", needed="5"
+        ),
+    )
+    assert again.status_code == 204
+    assert len([e for e in await inbox(v, v.zhang) if e["kind"] == "shift.changed"]) == 1
+    # the day before, the reminder names the new place (the old one was replaced, not sent too)
+    clock.advance(timedelta(days=1, hours=5))  # Wednesday 15:00
+    await worker(app).run_until_idle()
+    reminders = [e for e in await inbox(v, v.zhang) if e["kind"] == "shift.tomorrow"]
+    assert len(reminders) == 1 and "二楼书屋" in reminders[0]["body"] and "复合空间" not in reminders[0]["body"]
+
+
 async def test_cancelling_a_shift_tells_its_volunteers(console, client, v):
     shift = await v.shift(start=28, needed=3)
     for person in (v.zhang, v.sun):
@@ -395,6 +435,9 @@ async def test_a_weekly_duty_is_made_changed_and_stopped(console, client, v):
     items = (await client.get(f"{API}/communities/{v.b}/shifts?limit=50", headers=v.staff.headers)).json()["items"]
     assert {(s["role"], s["place"]) for s in items} == {("开馆值班（下午）", "一楼")}
     assert [s["needed"] for s in items] == [2] + [1] * 7  # never below those signed up
+    for person in (v.zhang, v.sun):  # the two signed up for the first are told where it is now
+        told = [e for e in await inbox(v, person) if e["kind"] == "shift.changed"]
+        assert len(told) == 1 and "一楼" in told[0]["body"] and "开馆值班（下午）" in told[0]["title"]
     bad = await browser.post(f"{base(v)}/rules/{rule_id}/edit", data={"role": "", "place": "", "needed": "0"})
     assert field_error(bad, "role") == "请填写" and field_error(bad, "needed") == "不能小于 1"
 

@@ -222,6 +222,7 @@ def recipients_of(target: Target) -> Select[Any]:
                 select(child.household_id).where(
                     child.community_id == target.community_id,
                     child.kind == "child",
+                    child.status == "active",
                     child.birth_year.between(low, high),
                 )
             )
@@ -295,7 +296,10 @@ async def reader(session: AsyncSession, user: User, community_id: int) -> Reader
         building = household.address_key.split("|")[0]
         births = await session.execute(
             select(Member.birth_year).where(
-                Member.household_id == member.household_id, Member.kind == "child", Member.birth_year.is_not(None)
+                Member.household_id == member.household_id,
+                Member.kind == "child",
+                Member.status == "active",
+                Member.birth_year.is_not(None),
             )
         )
         years = frozenset(year for year in births.scalars() if year is not None)

@@ -250,6 +250,17 @@ _declare(
 )
 _declare(
     NotificationKind(
+        name="shift.changed",
+        label="值班安排变更",
+        params=frozenset({"shift_id", "role", "start_at", "place"}),
+        title="值班有变：{role}",
+        body="你报名的{start_at}的值班改为在{place}的「{role}」。来不了请提前退出，让别的队员补上。",
+        page="pages/volunteers/shift?id={shift_id}",
+        fields={"thing1": "{role}", "time2": "{start_at}", "thing3": "{place}"},
+    )
+)
+_declare(
+    NotificationKind(
         name="shift.tomorrow",
         label="志愿值班提醒",
         params=frozenset({"shift_id", "role", "start_at", "place"}),

@@ -390,6 +390,14 @@ async def certificate(
     organisation, with a number anyone can check at /certificates/{number}. Free, as the rules
     say. The same hours for the same period keep the same number, however often it is fetched."""
     await require_member(session, user, community_id)
+    return await issue(session, user, community_id, period_from, period_to)
+
+
+async def issue(
+    session: AsyncSession, user: User, community_id: int, period_from: date | None, period_to: date | None
+) -> tuple[bytes, str]:
+    """The certificate of `user`'s approved hours here, whoever asks: the volunteer themselves
+    (`certificate`), or staff at the desk for one who has since moved out (`review`)."""
     if period_from is not None and period_to is not None and period_from > period_to:
         raise Unprocessable("period_invalid", "开始日期不能晚于结束日期")
     records = await _counted_in(session, community_id, user.id, period_from, period_to)

@@ -247,8 +247,8 @@ async def issue_certificate(
     period_from: date | None,
     period_to: date | None,
 ) -> str:
-    """Staff hand a volunteer the certificate of their approved hours (`records.certificate`, as
-    the volunteer would get it: the same hours keep the same number); its number."""
+    """Staff hand a volunteer the certificate of their approved hours (as the volunteer would get
+    it: the same hours keep the same number), also once they have moved out; its number."""
     await require_staff(session, user, community_id)
     has_records = (
         await session.execute(
@@ -260,7 +260,7 @@ async def issue_certificate(
     volunteer = await session.get(User, volunteer_id) if has_records is not None else None
     if volunteer is None:
         raise NotFound("volunteer_not_found", "这位志愿者在本社区没有服务记录")
-    _, number = await records.certificate(session, volunteer, community_id, period_from, period_to)
+    _, number = await records.issue(session, volunteer, community_id, period_from, period_to)
     return number
 
 

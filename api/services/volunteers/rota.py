@@ -257,6 +257,10 @@ def _times_fixed(shift: Shift) -> str | None:
     return None
 
 
+def _minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
 async def edit_shift(
     session: AsyncSession, user: User, community_id: int, shift_id: int, data: dict[str, Any]
 ) -> dict[str, Any]:
@@ -278,7 +282,8 @@ async def edit_shift(
             f"已有 {shift.taken} 人报名，需要人数不能少于 {shift.taken}",
             details={"field": "needed", "taken": shift.taken},
         )
-    moved = data["start_at"] != shift.start_at or data["end_at"] != shift.end_at
+    # the form shows times to the minute: a shift made at 14:00:36 through the API has not moved
+    moved = _minute(data["start_at"]) != _minute(shift.start_at) or _minute(data["end_at"]) != _minute(shift.end_at)
     if moved:
         why = _times_fixed(shift)
         if why is not None:
@@ -289,10 +294,12 @@ async def edit_shift(
             )
         shift.start_at, shift.end_at = data["start_at"], data["end_at"]
         shift.withdraw_deadline = max(data["start_at"] - timedelta(hours=12), now)
+    was = (shift.role, shift.place)
     shift.role = data["role"]
     shift.place = data["place"]
     shift.needed = data["needed"]
     await session.flush()
+    await shifts.changed(session, shift, was)
     return await shift_page(session, user, community_id, shift_id)
 
 
@@ -384,7 +391,10 @@ async def change_rule(
         .execution_options(populate_existing=True)
     )
     for shift in later.scalars().all():
+        was = (shift.role, shift.place)
         shift.role, shift.place = rule.role, rule.place
         shift.needed = max(rule.needed, shift.taken)
+        await session.flush()
+        await shifts.changed(session, shift, was)
     await session.flush()
     return {"id": rule.id, "role": rule.role, "place": rule.place, "needed": rule.needed}

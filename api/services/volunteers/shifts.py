@@ -291,6 +291,46 @@ async def _cancel(session: AsyncSession, shift: Shift, reason: str) -> None:
         )
 
 
+async def changed(session: AsyncSession, shift: Shift, was: tuple[str, str | None]) -> int:
+    """After staff renamed or moved a shift (locked by the caller; its times stay once anyone has
+    signed up): the reminder the day before says the new name and place, and whoever signed up is
+    told now. `was` is the (role, place) before. Returns how many were told."""
+    if (shift.role, shift.place) == was or shift.cancelled_at is not None:
+        return 0
+    signups = list(
+        (
+            await session.execute(
+                select(ShiftSignup).where(ShiftSignup.shift_id == shift.id, ShiftSignup.status == "active")
+            )
+        ).scalars()
+    )
+    now = clock.now()
+    at = shift.start_at - timedelta(hours=24)
+    for signup in signups:
+        key = _reminder_key(signup, shift)
+        if await cancel_scheduled(session, key) and at > now:
+            await schedule(
+                session,
+                at,
+                [signup.user_id],
+                "shift.tomorrow",
+                {"shift_id": shift.id, "role": shift.role, "start_at": shift.start_at, "place": shift.place or "社区"},
+                key,
+                community_id=shift.community_id,
+            )
+    if signups and shift.start_at > now:
+        await notify(
+            session,
+            [s.user_id for s in signups],
+            "shift.changed",
+            {"shift_id": shift.id, "role": shift.role, "start_at": shift.start_at, "place": shift.place or "社区"},
+            f"shift:{shift.id}:changed:{int(now.timestamp())}",
+            community_id=shift.community_id,
+        )
+        return len(signups)
+    return 0
+
+
 # -- reading -------------------------------------------------------------------------------------
 
 
