@@ -10,8 +10,9 @@ the console needs). Service records and the volunteer policy are other pages."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
@@ -26,6 +27,8 @@ from api.errors import AppError
 from api.schemas.communities import WEEKDAYS
 from api.schemas.volunteers import RuleCreate, RuleEnd, ShiftCancel, ShiftCreate, TeamCreate
 from api.services.volunteers import rota, shifts, teams
+
+T = TypeVar("T")
 
 router = APIRouter(prefix=web.PREFIX + "/c/{community_id}", include_in_schema=False)
 
@@ -107,6 +110,32 @@ def _input(value: datetime | None) -> str:
     return value.astimezone(localtime.response_zone()).strftime("%Y-%m-%dT%H:%M") if value else ""
 
 
+async def _submit(
+    desk: web.Desk,
+    model: type[BaseModel],
+    raw: dict[str, Any],
+    errors: dict[str, str],
+    call: Callable[[dict[str, Any]], Awaitable[T]],
+) -> tuple[T | None, dict[str, str]]:
+    """A form's values checked by the API's request model, then `call`ed with them in a savepoint:
+    (what the service returned, {}), or (None, the refusals by field) for the form to come back
+    with. A service's refusal that is about no field of the form is raised (the flash line)."""
+    if errors:
+        return None, errors
+    try:
+        body = model.model_validate({k: v for k, v in raw.items() if v is not None})
+    except ValidationError as exc:
+        return None, web.model_errors(exc, LABELS)
+    try:
+        async with desk.session.begin_nested():
+            return await call(body.model_dump()), {}
+    except AppError as exc:
+        found = _service_errors(exc)
+        if found is None:
+            raise
+        return None, found
+
+
 def _service_errors(exc: AppError) -> dict[str, str] | None:
     """A service's refusal that is about a field of the form, by field; None for any other."""
     fields = {
@@ -166,25 +195,16 @@ async def create_team(request: Request, desk: web.DeskDep, form: Annotated[TeamF
     values = form.model_dump()
     errors: dict[str, str] = {}
     leader = _number(form.leader_id, "leader_id", errors, required=False)
-    body: TeamCreate | None = None
-    if not errors:
-        try:
-            body = TeamCreate.model_validate(
-                {"name": form.name, "description": form.description, "leader_ids": [leader] if leader else []}
-            )
-        except ValidationError as exc:
-            errors = web.model_errors(exc, LABELS)
-    if body is not None:
-        try:
-            async with desk.session.begin_nested():
-                team = await teams.create_team(desk.session, desk.viewer.user, desk.community.id, body.model_dump())
-        except AppError as exc:
-            found = _service_errors(exc)
-            if found is None:
-                raise
-            errors = found
-        else:
-            return web.redirect(f"{_base(desk)}/teams/{team.id}", request)
+    raw = {"name": form.name, "description": form.description, "leader_ids": [leader] if leader else []}
+    team, errors = await _submit(
+        desk,
+        TeamCreate,
+        raw,
+        errors,
+        lambda data: teams.create_team(desk.session, desk.viewer.user, desk.community.id, data),
+    )
+    if team is not None:
+        return web.redirect(f"{_base(desk)}/teams/{team.id}", request)
     context = await _teams_context(desk, values, errors)
     return web.render(request, "volunteers/_team_form.html", context, status_code=422, desk=desk)
 
@@ -316,24 +336,16 @@ async def create_shift(request: Request, desk: web.DeskDep, form: Annotated[Shif
     """A new shift through the API's request model and `shifts.create_shift`."""
     tz = ZoneInfo(desk.community.timezone)
     values, errors = _read_shift(form, tz)
-    body: ShiftCreate | None = None
-    if not errors:
-        try:
-            body = ShiftCreate.model_validate({k: v for k, v in values.items() if v is not None})
-        except ValidationError as exc:
-            errors = web.model_errors(exc, LABELS)
-    if body is not None:
-        try:
-            async with desk.session.begin_nested():
-                shift = await shifts.create_shift(desk.session, desk.viewer.user, desk.community.id, body.model_dump())
-        except AppError as exc:
-            found = _service_errors(exc)
-            if found is None:
-                raise
-            errors = found
-        else:
-            day = shift.start_at.astimezone(tz).date()
-            return web.redirect(f"{_base(desk)}/shifts?week={day.isoformat()}#shift-{shift.id}", request)
+    shift, errors = await _submit(
+        desk,
+        ShiftCreate,
+        values,
+        errors,
+        lambda data: shifts.create_shift(desk.session, desk.viewer.user, desk.community.id, data),
+    )
+    if shift is not None:
+        day = shift.start_at.astimezone(tz).date()
+        return web.redirect(f"{_base(desk)}/shifts?week={day.isoformat()}#shift-{shift.id}", request)
     context = await _shift_form_context(desk, form.model_dump(), errors, f"{_base(desk)}/shifts", None)
     return web.render(request, "volunteers/_shift_form.html", context, status_code=422, desk=desk)
 
@@ -371,24 +383,18 @@ async def edit_shift(
     action = f"{_base(desk)}/shifts/{shift_id}/edit"
     values, errors = _read_shift(form, tz)
     values["team_id"] = shift["team_id"]
-    body: ShiftCreate | None = None
-    if not errors:
-        try:
-            body = ShiftCreate.model_validate({k: v for k, v in values.items() if v is not None})
-        except ValidationError as exc:
-            errors = web.model_errors(exc, LABELS)
-    if body is not None:
-        try:
-            async with desk.session.begin_nested():
-                data = body.model_dump(include={"role", "place", "start_at", "end_at", "needed"})
-                await rota.edit_shift(desk.session, desk.viewer.user, desk.community.id, shift_id, data)
-        except AppError as exc:
-            found = _service_errors(exc)
-            if found is None:
-                raise
-            errors = found
-        else:
-            return web.redirect(f"{_base(desk)}/shifts/{shift_id}", request)
+    changeable = ("role", "place", "start_at", "end_at", "needed")
+    edited, errors = await _submit(
+        desk,
+        ShiftCreate,
+        values,
+        errors,
+        lambda data: rota.edit_shift(
+            desk.session, desk.viewer.user, desk.community.id, shift_id, {k: data[k] for k in changeable}
+        ),
+    )
+    if edited is not None:
+        return web.redirect(f"{_base(desk)}/shifts/{shift_id}", request)
     shown = {**form.model_dump(), "team_id": str(shift["team_id"] or "")}
     context = await _shift_form_context(desk, shown, errors, action, shift)
     return web.render(request, "volunteers/_shift_form.html", context, status_code=422, desk=desk)
@@ -589,23 +595,15 @@ async def create_rule(request: Request, desk: web.DeskDep, form: Annotated[RuleF
         raw[name] = text
     if not form.weekdays:
         errors["weekdays"] = "请至少选一天"
-    body: RuleCreate | None = None
-    if not errors:
-        try:
-            body = RuleCreate.model_validate({k: v for k, v in raw.items() if v is not None})
-        except ValidationError as exc:
-            errors = web.model_errors(exc, LABELS)
-    if body is not None:
-        try:
-            async with desk.session.begin_nested():
-                made = await shifts.create_rule(desk.session, desk.viewer.user, desk.community.id, body.model_dump())
-        except AppError as exc:
-            found = _service_errors(exc)
-            if found is None:
-                raise
-            errors = found
-        else:
-            return web.redirect(f"{_base(desk)}/rules?made={made['shifts_made']}#rule-{made['id']}", request)
+    made, errors = await _submit(
+        desk,
+        RuleCreate,
+        raw,
+        errors,
+        lambda data: shifts.create_rule(desk.session, desk.viewer.user, desk.community.id, data),
+    )
+    if made is not None:
+        return web.redirect(f"{_base(desk)}/rules?made={made['shifts_made']}#rule-{made['id']}", request)
     context = await _rules_context(desk, form.model_dump(), errors)
     return web.render(request, "volunteers/_rule_form.html", context, status_code=422, desk=desk)
 
@@ -643,21 +641,14 @@ async def end_rule(
     await rota.community_rule(desk.session, desk.viewer.user, desk.community.id, rule_id)
     errors: dict[str, str] = {}
     last_day = _day(form.last_day, "last_day", errors)
-    if last_day is not None:
-        try:
-            RuleEnd.model_validate({"last_day": last_day})
-        except ValidationError as exc:
-            errors = web.model_errors(exc, LABELS)
-    if not errors and last_day is not None:
-        try:
-            async with desk.session.begin_nested():
-                await shifts.end_rule(desk.session, desk.viewer.user, rule_id, last_day)
-        except AppError as exc:
-            found = _service_errors(exc)
-            if found is None:
-                raise
-            errors = found
-        else:
-            return web.redirect(f"{_base(desk)}/rules#rule-{rule_id}", request)
+    ended, errors = await _submit(
+        desk,
+        RuleEnd,
+        {"last_day": last_day},
+        errors,
+        lambda data: shifts.end_rule(desk.session, desk.viewer.user, rule_id, data["last_day"]),
+    )
+    if ended is not None:
+        return web.redirect(f"{_base(desk)}/rules#rule-{rule_id}", request)
     context = {"rule": {"id": rule_id}, "values": form.model_dump(), "errors": errors, "action": f"{_base(desk)}/rules"}
     return web.render(request, "volunteers/_rule_end.html", context, status_code=422, desk=desk)
