@@ -282,3 +282,18 @@ async def test_the_actors_name_outlives_their_account(w: World, db):
         await session.commit()
     entry = (await entries(w, w.admin))["items"][0]
     assert entry["actor_id"] is None and entry["actor_name"] == "王社工" and entry["subject_kind"] == "loan_policy"
+
+
+async def test_the_database_refuses_an_entry_of_an_unknown_subject_or_action(w, db):
+    from sqlalchemy.exc import IntegrityError
+
+    from api.db.models import AuditEntry
+    from api.db.models.audit import AUDIT_SUBJECTS
+    from api.services import audit
+
+    assert set(audit.SUBJECTS) == set(AUDIT_SUBJECTS)  # every subject staff can read is one the table takes
+    for subject, action in (("settings", "update"), ("space", "rename")):
+        async with db.session(write=True) as session:
+            session.add(AuditEntry(community_id=w.a, actor_name="x", subject_kind=subject, action=action, summary="x"))
+            with pytest.raises(IntegrityError):
+                await session.flush()

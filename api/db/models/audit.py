@@ -10,6 +10,21 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api import clock
 from api.db.base import Base, IdMixin, IdType
+from api.db.models._util import one_of
+
+# what an entry is about, and what was done to it (services.audit labels them for staff)
+AUDIT_SUBJECTS = (
+    "community",
+    "space",
+    "closure",
+    "role",
+    "activity_policy",
+    "loan_policy",
+    "volunteer_policy",
+    "governance_policy",
+    "quiet_hours",
+)
+AUDIT_ACTIONS = ("create", "update", "delete", "grant", "revoke")
 
 
 class AuditEntry(IdMixin, Base):
@@ -32,6 +47,8 @@ class AuditEntry(IdMixin, Base):
     after: Mapped[dict[str, Any] | None]
 
     __table_args__ = (
+        one_of("subject_kind", AUDIT_SUBJECTS, "subject_kind"),
+        one_of("action", AUDIT_ACTIONS, "action"),
         # the list, newest first, and the list of one subject
         Index("ix_audit_entries_community_at", "community_id", "at", "id"),
         Index("ix_audit_entries_subject", "community_id", "subject_kind", "subject_id", "at"),

@@ -41,6 +41,14 @@ def upgrade() -> None:
             name=op.f("fk_audit_entries_community_id_communities"),
             ondelete="CASCADE",
         ),
+        sa.CheckConstraint(
+            "subject_kind IN ('community', 'space', 'closure', 'role', 'activity_policy', 'loan_policy', "
+            "'volunteer_policy', 'governance_policy', 'quiet_hours')",
+            name=op.f("ck_audit_entries_subject_kind"),
+        ),
+        sa.CheckConstraint(
+            "action IN ('create', 'update', 'delete', 'grant', 'revoke')", name=op.f("ck_audit_entries_action")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_entries")),
     )
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
