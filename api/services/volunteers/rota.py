@@ -175,19 +175,11 @@ def _state(shift: Shift, now: datetime) -> str:
 
 
 def _row(shift: Shift, team_name: str | None, people: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The shift as the API shows it, with what the console's week adds: its state by the clock,
+    its standing duty, who signed up and how many came."""
     return {
-        "id": shift.id,
-        "role": shift.role,
-        "place": shift.place,
-        "start_at": shift.start_at,
-        "end_at": shift.end_at,
-        "needed": shift.needed,
-        "taken": shift.taken,
-        "team_id": shift.team_id,
-        "team_name": team_name,
-        "activity_id": shift.activity_id,
+        **shifts.shift_view(shift, None, team_name),
         "rule_id": shift.rule_id,
-        "withdraw_deadline": shift.withdraw_deadline,
         "state": _state(shift, now),
         "people": people,
         "checked_in": sum(1 for p in people if p["checked_in_at"] is not None),
