@@ -26,6 +26,7 @@ from api.deps import IdPath
 from api.errors import AppError
 from api.schemas.communities import WEEKDAYS
 from api.schemas.volunteers import RuleCreate, RuleEnd, ShiftCancel, ShiftCreate, TeamCreate
+from api.services.activities import planning
 from api.services.volunteers import rota, shifts, teams
 
 T = TypeVar("T")
@@ -266,14 +267,14 @@ async def set_role(
 @router.get("/volunteers/shifts")
 async def week_page(request: Request, desk: web.DeskDep, week: WeekDay = None) -> Response:
     """The shifts of a week (this week unless `week` names a day of another), by day."""
-    today = await rota.today(desk.session, desk.community.id)
+    today = await planning.today(desk.session, desk.community.id)
     listing = await rota.week(desk.session, desk.viewer.user, desk.community.id, week or today)
     monday = listing["monday"]
     context = {
         "listing": listing,
         "prev_week": date.fromordinal(monday.toordinal() - 7),
         "next_week": date.fromordinal(monday.toordinal() + 7),
-        "this_week": monday == rota.monday_of(today),
+        "this_week": monday == planning.monday_of(today),
         "today": today,
         "tab": "shifts",
     }
@@ -563,7 +564,7 @@ async def rules_page(
     request: Request, desk: web.DeskDep, made: Annotated[int | None, Query(ge=0, le=1000)] = None
 ) -> Response:
     """The standing weekly duties: running ones first, each changed or stopped in place; a new one."""
-    today = await rota.today(desk.session, desk.community.id)
+    today = await planning.today(desk.session, desk.community.id)
     context = await _rules_context(desk, _blank_rule(today), {})
     context.update(
         rules=await rota.rules_overview(desk.session, desk.viewer.user, desk.community.id),

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +20,9 @@ from api import clock
 from api.db.models import Household, Member, Shift, ShiftRule, ShiftSignup, Team, TeamMember, User
 from api.errors import Conflict, NotFound, Unprocessable
 from api.services import households
-from api.services.access import get_community, require_staff
+from api.services.access import require_staff
+from api.services.activities.common import community_tz
+from api.services.activities.planning import monday_of, today
 from api.services.volunteers import shifts, teams
 
 # the shifts of one week a page shows at most (a community runs a few a day)
@@ -38,19 +39,6 @@ WEEKDAY_LABELS = {
     "sat": "周六",
     "sun": "周日",
 }
-
-
-async def _tz(session: AsyncSession, community_id: int) -> ZoneInfo:
-    return ZoneInfo((await get_community(session, community_id)).timezone)
-
-
-async def today(session: AsyncSession, community_id: int) -> date:
-    """The community's local date now."""
-    return clock.now().astimezone(await _tz(session, community_id)).date()
-
-
-def monday_of(day: date) -> date:
-    return day - timedelta(days=day.weekday())
 
 
 # -- teams ---------------------------------------------------------------------------------------
@@ -190,7 +178,7 @@ async def week(session: AsyncSession, user: User, community_id: int, day: date) 
     """The shifts starting in the community's local week of `day` (cancelled ones too), by day,
     each with its slots, who signed up and who checked in."""
     await require_staff(session, user, community_id)
-    tz = await _tz(session, community_id)
+    tz = await community_tz(session, community_id)
     monday = monday_of(day)
     start = datetime.combine(monday, time(0), tz)
     end = datetime.combine(monday + timedelta(days=7), time(0), tz)
@@ -236,7 +224,7 @@ async def shift_page(session: AsyncSession, user: User, community_id: int, shift
     people = await _people(session, [shift.id])
     view = _row(shift, team.name if team else None, people[shift.id], clock.now())
     view["times_fixed"] = _times_fixed(shift)
-    view["day"] = shift.start_at.astimezone(await _tz(session, community_id)).date()
+    view["day"] = shift.start_at.astimezone(await community_tz(session, community_id)).date()
     return view
 
 
