@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -357,17 +358,38 @@ async def remind_reviewers(session: AsyncSession) -> int:
 # -- certificate and export ----------------------------------------------------------------------
 
 
-async def _name(session: AsyncSession, user_id: int, community_id: int, fallback: str = "志愿者") -> str:
-    profile = await session.get(VolunteerProfile, (community_id, user_id))
-    if profile is not None and profile.real_name:
-        return profile.real_name
-    member = (
-        await session.execute(
-            select(Member.display_name).where(Member.community_id == community_id, Member.user_id == user_id)
+async def names(
+    session: AsyncSession, community_id: int, user_ids: Iterable[int | None], fallback: str = "志愿者"
+) -> dict[int, str]:
+    """The names records give people: the real name a volunteer filed, else their name in the
+    community, else their account's, else `fallback`."""
+    wanted = {i for i in user_ids if i is not None}
+    if not wanted:
+        return {}
+    found: dict[int, str] = {}
+    for uid, name in (await session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))).all():
+        found[uid] = name or ""
+    members = await session.execute(
+        select(Member.user_id, Member.display_name).where(
+            Member.community_id == community_id, Member.user_id.in_(wanted)
         )
-    ).scalar_one_or_none()
-    user = await session.get(User, user_id)
-    return member or (user.display_name if user else "") or fallback
+    )
+    for member_uid, member_name in members.all():
+        if member_uid is not None and member_name:
+            found[member_uid] = member_name
+    profiles = await session.execute(
+        select(VolunteerProfile.user_id, VolunteerProfile.real_name).where(
+            VolunteerProfile.community_id == community_id, VolunteerProfile.user_id.in_(wanted)
+        )
+    )
+    for uid, real in profiles.all():
+        if real:
+            found[uid] = real
+    return {uid: found.get(uid) or fallback for uid in wanted}
+
+
+async def _name(session: AsyncSession, user_id: int, community_id: int, fallback: str = "志愿者") -> str:
+    return (await names(session, community_id, [user_id], fallback))[user_id]
 
 
 async def _counted_in(

@@ -8,7 +8,6 @@ or corrects their own records there."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,50 +15,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
-from api.db.models import Certificate, Member, ServiceRecord, User, VolunteerProfile
+from api.db.models import Certificate, ServiceRecord, User
 from api.db.session import settings_of
 from api.documents import pdf
 from api.errors import NotFound, Unprocessable
 from api.services.access import get_community, require_staff
+from api.services.activities import planning
 from api.services.volunteers import records
 from api.services.volunteers.common import hours
 
 STATUS_LABELS = {"pending": "待审核", "approved": "已通过", "rejected": "未通过"}
 SEARCH_LIMIT = 300
-
-
-async def names(session: AsyncSession, community_id: int, user_ids: Iterable[int | None]) -> dict[int, str]:
-    """The names records give people, as `records` does: the real name a volunteer filed, else
-    their name in the community, else their account's."""
-    wanted = {i for i in user_ids if i is not None}
-    if not wanted:
-        return {}
-    found: dict[int, str] = {}
-    for uid, name in (await session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))).all():
-        found[uid] = name or ""
-    members = await session.execute(
-        select(Member.user_id, Member.display_name).where(
-            Member.community_id == community_id, Member.user_id.in_(wanted)
-        )
-    )
-    for member_uid, member_name in members.all():
-        if member_uid is not None and member_name:
-            found[member_uid] = member_name
-    profiles = await session.execute(
-        select(VolunteerProfile.user_id, VolunteerProfile.real_name).where(
-            VolunteerProfile.community_id == community_id, VolunteerProfile.user_id.in_(wanted)
-        )
-    )
-    for uid, real in profiles.all():
-        if real:
-            found[uid] = real
-    return {uid: found.get(uid) or "志愿者" for uid in wanted}
-
-
-async def _today(session: AsyncSession, community_id: int) -> date:
-    community = await get_community(session, community_id)
-    return clock.now().astimezone(ZoneInfo(community.timezone)).date()
 
 
 async def _views(
@@ -68,7 +34,9 @@ async def _views(
     """Records as the console shows them: the service's view, the names of the volunteer, of who
     recorded it (none: the volunteer scanned out, or the shift's end closed it) and of who reviewed
     it, whether it is late for review, whether it is the viewer's own, and what corrected it."""
-    people = await names(session, community_id, [p for r in rows for p in (r.user_id, r.recorded_by, r.reviewed_by)])
+    people = await records.names(
+        session, community_id, [p for r in rows for p in (r.user_id, r.recorded_by, r.reviewed_by)]
+    )
     ids = [r.id for r in rows]
     corrections: dict[int, list[tuple[int, str]]] = {}
     if ids:
@@ -80,7 +48,7 @@ async def _views(
         for corrects, cid, status in found.all():
             if corrects is not None:
                 corrections.setdefault(corrects, []).append((cid, status))
-    today = await _today(session, community_id)
+    today = await planning.today(session, community_id)
     views = []
     for r in rows:
         mine = corrections.get(r.id, [])
@@ -164,7 +132,7 @@ async def volunteers(session: AsyncSession, user: User, community_id: int) -> li
             select(ServiceRecord.user_id).where(ServiceRecord.community_id == community_id).distinct()
         )
     ).scalars()
-    people = await names(session, community_id, ids)
+    people = await records.names(session, community_id, ids)
     return [{"id": uid, "name": name} for uid, name in sorted(people.items(), key=lambda p: (p[1], p[0]))]
 
 
