@@ -18,7 +18,7 @@ from api.db.models import Announcement, AnnouncementReadMark, Community, Deliver
 from api.db.models.notifications import DELIVERY_STATUSES
 from api.db.session import settings_of
 from api.errors import NotFound
-from api.services.access import require_staff
+from api.services.access import get_community, require_staff
 from api.services.notifications import catalogue, deliveries
 from api.services.notifications.announcements import cause_key, inbox_params, status_of
 from api.services.notifications.push_errors import STATUS_LABELS, explain
@@ -37,17 +37,11 @@ async def community_announcement(
     return announcement
 
 
-async def _community(session: AsyncSession, community_id: int) -> Community:
-    community = await session.get(Community, community_id)
-    assert community is not None
-    return community
-
-
 async def reads_by_day(session: AsyncSession, user: User, community_id: int, announcement_id: int) -> dict[str, Any]:
     """Readers per local day since publishing (day 1 is the day it came out), up to today; those
     after CHART_DAYS days share the last row. Empty before it is published."""
     announcement = await community_announcement(session, user, community_id, announcement_id)
-    tz = ZoneInfo((await _community(session, community_id)).timezone)
+    tz = ZoneInfo((await get_community(session, community_id)).timezone)
     now = clock.now()
     if announcement.publish_at > now:
         return {"days": [], "total": 0}
@@ -156,7 +150,7 @@ def preview_entry(announcement: Announcement, community: Community, settings: An
 async def inbox_preview(session: AsyncSession, user: User, community_id: int, announcement_id: int) -> dict[str, Any]:
     """What a resident will see of the announcement in the mini-program's inbox."""
     announcement = await community_announcement(session, user, community_id, announcement_id)
-    return preview_entry(announcement, await _community(session, community_id), settings_of(session))
+    return preview_entry(announcement, await get_community(session, community_id), settings_of(session))
 
 
 async def draft_preview(
@@ -167,4 +161,4 @@ async def draft_preview(
     draft = Announcement(
         community_id=community_id, title=title, body=body, publish_at=max(publish_at or clock.now(), clock.now())
     )
-    return preview_entry(draft, await _community(session, community_id), settings_of(session))
+    return preview_entry(draft, await get_community(session, community_id), settings_of(session))
