@@ -271,7 +271,7 @@ async def closures_page(
 ) -> Response:
     """A space's month of days: open, closed every such weekday, or closed by a closure; the
     closures from today on, each removable; a closure's form."""
-    first = _month(month, spaces_calendar.today_in(desk.community))
+    first = _month(month, communities.today_in(desk.community))
     context = await _closures_context(desk, space, first)
     return web.render(request, "settings/closures.html", context, desk=desk, nav="settings")
 

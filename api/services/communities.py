@@ -182,7 +182,8 @@ async def _closures_from(session: AsyncSession, space_ids: list[int], since: dat
     return by_space
 
 
-def _today(community: Community) -> date:
+def today_in(community: Community) -> date:
+    """The community's local date now."""
     return clock.now().astimezone(ZoneInfo(community.timezone)).date()
 
 
@@ -192,12 +193,12 @@ async def list_spaces(session: AsyncSession, community_id: int) -> list[dict[str
     spaces = list(
         (await session.execute(select(Space).where(Space.community_id == community_id).order_by(Space.id))).scalars()
     )
-    closures = await _closures_from(session, [space.id for space in spaces], _today(community))
+    closures = await _closures_from(session, [space.id for space in spaces], today_in(community))
     return [space_view(community, space, closures[space.id]) for space in spaces]
 
 
 async def _space_view(session: AsyncSession, community: Community, space: Space) -> dict[str, Any]:
-    closures = await _closures_from(session, [space.id], _today(community))
+    closures = await _closures_from(session, [space.id], today_in(community))
     return space_view(community, space, closures[space.id])
 
 
@@ -258,7 +259,7 @@ async def update_space(session: AsyncSession, user: User, space_id: int, fields:
 async def space_closures(session: AsyncSession, space_id: int) -> list[SpaceClosure]:
     """Closures that end today or later."""
     community, space = await get_space(session, space_id)
-    return (await _closures_from(session, [space.id], _today(community)))[space.id]
+    return (await _closures_from(session, [space.id], today_in(community)))[space.id]
 
 
 async def add_closure(session: AsyncSession, user: User, space_id: int, fields: dict[str, Any]) -> SpaceClosure:

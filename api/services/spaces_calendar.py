@@ -7,16 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
 from api.db.models import Community, Space, SpaceClosure, User
 from api.errors import NotFound
 from api.schemas.communities import WEEKDAYS
 from api.services.access import require_staff
+from api.services.communities import today_in
 
 
 async def community_space(session: AsyncSession, user: User, community_id: int, space_id: int) -> Space:
@@ -47,10 +46,6 @@ async def closures_between(session: AsyncSession, space_id: int, first: date, la
         .order_by(SpaceClosure.starts_on, SpaceClosure.id)
     )
     return list(rows.scalars())
-
-
-def today_in(community: Community) -> date:
-    return clock.now().astimezone(ZoneInfo(community.timezone)).date()
 
 
 def month_start(day: date) -> date:
