@@ -132,6 +132,7 @@ class Idempotency:
 
 # documented here, checked by idempotency.validate_key (its own error code)
 KEY_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"}
+KEY_DESCRIPTION = "重试安全：同一 key 的重试返回第一次的结果（24 小时内有效）；1–255 个可打印 ASCII 字符（如 UUID）"
 
 
 async def _claim(
@@ -153,13 +154,7 @@ async def get_idempotency(
     settings: SettingsDep,
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            description=(
-                "重试安全：同一 key 的重试返回第一次的结果（24 小时内有效）；1–255 个可打印 ASCII 字符（如 UUID）"
-            ),
-            json_schema_extra=KEY_SCHEMA,
-        ),
+        Header(alias="Idempotency-Key", description=KEY_DESCRIPTION, json_schema_extra=KEY_SCHEMA),
     ] = None,
 ) -> Idempotency:
     return await _claim(request, session, user, settings, idempotency_key, await request.body())
@@ -196,6 +191,21 @@ async def get_blind_idempotency(
 
 
 BlindIdempotencyDep = Annotated[Idempotency, Depends(get_blind_idempotency, scope="function")]
+
+
+async def get_idempotency_key(
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description=KEY_DESCRIPTION, json_schema_extra=KEY_SCHEMA)
+    ] = None,
+) -> str | None:
+    """The Idempotency-Key alone, checked, for a route that keeps its answer itself (a booking:
+    the batch that writes it stores the key in the same transaction)."""
+    if idempotency_key is not None:
+        idempotency.validate_key(idempotency_key)
+    return idempotency_key
+
+
+IdempotencyKeyDep = Annotated[str | None, Depends(get_idempotency_key)]
 
 
 class PageParams:

@@ -55,6 +55,7 @@ from api.routers import (
     volunteers,
 )
 from api.schemas.common import has_control
+from api.services.activities import burst
 from api.services.idempotency import IdempotentReplay
 from api.services.notifications import catalogue
 from api.storage import Storage, build_storage
@@ -449,6 +450,7 @@ def create_app(
 
 
 async def shutdown(app: FastAPI) -> None:
+    burst.write_stats()
     await app.state.http.aclose()
     close = getattr(app.state.db.storage, "aclose", None)
     if close is not None:

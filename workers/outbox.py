@@ -20,7 +20,7 @@ from api.db.models import OutboxJob
 from api.db.upsert import insert_ignore
 
 
-def _row(
+def job_row(
     kind: str, payload: dict[str, Any], run_at: datetime | None, dedup_key: str | None, max_attempts: int | None
 ) -> dict[str, Any]:
     now = clock.now()
@@ -49,7 +49,7 @@ async def enqueue(
     """Add a job to run at `run_at` (now by default). With a `dedup_key`, a second job with the
     same key is silently dropped. `max_attempts` defaults to the worker's setting.
     Returns whether a job was added."""
-    values = _row(kind, payload, run_at, dedup_key, max_attempts)
+    values = job_row(kind, payload, run_at, dedup_key, max_attempts)
     if dedup_key is None:
         session.add(OutboxJob(**values))
         await session.flush()
@@ -62,7 +62,7 @@ async def enqueue_many(
 ) -> None:
     """Add one job of `kind` per payload in a single statement (fan-out)."""
     if payloads:
-        await session.execute(insert(OutboxJob), [_row(kind, p, run_at, None, None) for p in payloads])
+        await session.execute(insert(OutboxJob), [job_row(kind, p, run_at, None, None) for p in payloads])
 
 
 async def cancel(session: AsyncSession, dedup_key: str) -> bool:

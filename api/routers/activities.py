@@ -3,10 +3,21 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import ActivityTimes, CommunityTimes, CurrentUser, IdempotencyDep, IdPath, PageDep, SessionDep
+from api import localtime
+from api.deps import (
+    ActivityTimes,
+    CommunityTimes,
+    CurrentUser,
+    IdempotencyDep,
+    IdempotencyKeyDep,
+    IdPath,
+    PageDep,
+    SessionDep,
+    TokenClaimsDep,
+)
 from api.pagination import MAX_ID
 from api.schemas.activities import (
     ActivityCancel,
@@ -34,7 +45,9 @@ from api.schemas.activities import (
     WalkIn,
 )
 from api.schemas.common import Page
-from api.services.activities import bookings, browse, checkin, manage, noshows
+from api.services import idempotency
+from api.services.activities import bookings, browse, burst, checkin, manage, noshows
+from api.services.idempotency import IdempotentReplay
 
 router = APIRouter(tags=["activities"])
 
@@ -172,10 +185,22 @@ async def cancel_activity(
     ),
 )
 async def book(
-    activity_id: IdPath, body: BookingCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
+    activity_id: IdPath, body: BookingCreate, request: Request, claims: TokenClaimsDep, key: IdempotencyKeyDep
 ) -> JSONResponse:
-    booking = await bookings.book(session, user, activity_id, body.attendee_ids, on_behalf_of=body.on_behalf_of)
-    return await idem.respond(BookingRead(**booking))
+    # no session here: the request joins its activity's next booking batch, which checks the
+    # caller, replays or keeps the Idempotency-Key and writes the booking in one transaction
+    ask = burst.Ask(claims.user_id, body.attendee_ids, body.on_behalf_of)
+    if key is not None:
+        ask.key, ask.path = key, request.url.path
+        ask.print_ = idempotency.fingerprint(request.method, request.url.path, await request.body())
+    outcome = await burst.bookings_of(request.app).book(activity_id, ask)
+    if outcome.zone is not None:
+        localtime.use_community_zone(outcome.zone)
+    if outcome.error is not None:
+        raise outcome.error
+    if outcome.replayed:
+        raise IdempotentReplay(outcome.status_code, outcome.body or {})
+    return JSONResponse(outcome.body, status_code=201)
 
 
 @router.get("/me/bookings", response_model=Page[BookingRead], summary="我家的预约")

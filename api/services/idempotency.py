@@ -53,7 +53,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def _lock_id(user_id: int, key: str) -> int:
+def lock_id(user_id: int, key: str) -> int:
     raw = hashlib.sha256(f"idempotency:{user_id}:{key}".encode()).digest()[:8]
     return int.from_bytes(raw, "big", signed=True)
 
@@ -64,7 +64,7 @@ async def begin(session: AsyncSession, user_id: int, key: str, print_: str) -> N
     validate_key(key)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         locked = (
-            await session.execute(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _lock_id(user_id, key)})
+            await session.execute(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": lock_id(user_id, key)})
         ).scalar_one()
         if not locked:
             raise Conflict("idempotency_in_flight", "相同的请求正在处理中，请稍候")

@@ -38,10 +38,13 @@ class SeriesFollow(Base):
 
 
 class Activity(IdMixin, TimestampMixin, Base):
-    """An activity with `capacity` seats of which `taken` are held by confirmed bookings.
+    """An activity with `capacity` seats of which `taken` are held by confirmed bookings, and
+    `waiting` bookings on its waitlist.
 
-    `taken` only changes through a conditional UPDATE (… WHERE taken + n <= capacity) under the
-    activity's row lock, and the CHECK makes overbooking impossible whatever the code does.
+    `taken` and `waiting` only change under the activity's row lock (a booking batch, a cancel, a
+    promotion; api/services/activities/burst.py and bookings.py), and the CHECK makes overbooking
+    impossible whatever the code does. `waiting` is the waitlist's length, so a booking joining it
+    learns its position without counting the queue.
     Finished is not a status: a published activity whose end has passed is finished;
     `attendance_closed_at` records when its no-shows were counted."""
 
@@ -60,6 +63,7 @@ class Activity(IdMixin, TimestampMixin, Base):
     end_at: Mapped[datetime]
     capacity: Mapped[int]
     taken: Mapped[int] = mapped_column(default=0)
+    waiting: Mapped[int] = mapped_column(default=0, server_default="0")  # waitlisted bookings
     max_seats_per_booking: Mapped[int] = mapped_column(default=3)
     registration_opens_at: Mapped[datetime | None]  # NULL: as soon as it is published
     registration_closes_at: Mapped[datetime]
@@ -87,6 +91,7 @@ class Activity(IdMixin, TimestampMixin, Base):
         one_of("category", CATEGORIES, "category"),
         CheckConstraint("taken >= 0 AND taken <= capacity", name="seats"),
         CheckConstraint("capacity >= 0", name="capacity"),
+        CheckConstraint("waiting >= 0", name="waiting"),
         CheckConstraint("max_seats_per_booking >= 1", name="max_seats"),
         CheckConstraint("end_at > start_at", name="times"),
         CheckConstraint("checkin_closes_at > checkin_opens_at", name="checkin_window"),

@@ -1,10 +1,12 @@
 """Bookings (活动预约): seats for named attendees of one household, confirmed while seats remain,
 else waitlisted in arrival order; cancellations and capacity increases promote the waitlist.
 
-Never overbooked: every change to an activity's seats happens under the activity's row lock and
-through one conditional UPDATE (`taken + n <= capacity`), and a CHECK (taken <= capacity) makes a
-mistake impossible to commit. One active booking per person per activity is a partial unique
-index. The checks before the lock give clear errors; the constraints are the guarantee.
+Never overbooked: every change to an activity's seats happens under the activity's row lock, and
+a CHECK (taken <= capacity) makes a mistake impossible to commit. One active booking per person per
+activity is a partial unique index. The counters on the activity row (`taken`, `waiting`) change
+with the bookings under that lock. Booking itself, from the app, at the desk or by the demo, is
+`burst.book_many`: requests for one activity judged and written together (burst.py); this module
+is the rest of a booking's life (cancel, promote, read).
 
 Staff book at the desk for any household of their community (代办: an elder without WeChat) through
 the same path and rules; the booking records who booked it there.
@@ -14,31 +16,27 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from api import clock, localtime
-from api.db.models import Activity, Booking, BookingAttendee, BookingBlock, Household, Member, User
-from api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from api.db.models import Activity, Booking, BookingAttendee, Member, User
+from api.errors import Conflict, NotFound
 from api.pagination import after_time_and_id, encode_cursor
-from api.services.access import is_staff, role_in
+from api.services.access import is_staff
+from api.services.activities import burst
 from api.services.activities.common import (
     activity_params,
-    age_in,
     cancel_reminder,
     community_tz,
     get_activity,
     lock_activity,
     my_member,
     place_of,
-    policy,
     schedule_reminder,
-    shown_to_residents,
 )
-from api.services.feed.attribution import share_for_booking
 from api.services.notifications import notify
 
 # -- seats ---------------------------------------------------------------------------------------
@@ -71,6 +69,18 @@ async def release_seats(session: AsyncSession, activity: Activity, seats: int) -
     set_committed_value(activity, "taken", result.scalar_one())
 
 
+async def _leave_waitlist(session: AsyncSession, activity: Activity, bookings: int) -> None:
+    """`bookings` left the waitlist (promoted, cancelled): its length on the activity row follows."""
+    result = await session.execute(
+        update(Activity)
+        .where(Activity.id == activity.id)
+        .values(waiting=Activity.waiting - bookings)
+        .returning(Activity.waiting)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(activity, "waiting", result.scalar_one())
+
+
 async def promote(session: AsyncSession, activity: Activity) -> list[Booking]:
     """Fill free seats from the waitlist in arrival order, under the activity's lock. A booking
     needing more seats than are free is passed over but keeps its place. The promoted are told
@@ -97,6 +107,7 @@ async def promote(session: AsyncSession, activity: Activity) -> list[Booking]:
             promoted.append(booking)
     await session.flush()
     if promoted:
+        await _leave_waitlist(session, activity, len(promoted))
         params = await activity_params(session, activity)
         for booking in promoted:
             if booking.booked_by is not None:
@@ -115,113 +126,6 @@ async def promote(session: AsyncSession, activity: Activity) -> list[Booking]:
 # -- booking -------------------------------------------------------------------------------------
 
 
-def registration_state(activity: Activity, now: datetime) -> str:
-    """not_yet / open / closed, for a published activity."""
-    opens = activity.registration_opens_at or activity.published_at
-    if opens is None or now < opens:
-        return "not_yet"
-    return "open" if now < activity.registration_closes_at else "closed"
-
-
-def _check_open(activity: Activity, now: datetime, tz: ZoneInfo) -> None:
-    """Bookings are for a published activity inside its registration window; a refusal says when
-    it opens or closed, in the community's time (`tz`)."""
-    if activity.status == "cancelled":
-        raise Conflict("activity_cancelled", "活动已取消")
-    if activity.status != "published":
-        raise NotFound("activity_not_found", "活动不存在")
-    state = registration_state(activity, now)
-    if state == "not_yet":
-        opens = activity.registration_opens_at or activity.published_at
-        when = f" {localtime.text(opens, tz)} " if opens is not None else "还没有"
-        raise Conflict("registration_not_open", f"报名{when}开始", details={"opens_at": opens})
-    if state == "closed":
-        closed = activity.registration_closes_at
-        raise Conflict(
-            "registration_closed", f"报名已于 {localtime.text(closed, tz)} 截止", details={"closed_at": closed}
-        )
-
-
-async def _attendees(
-    session: AsyncSession, activity: Activity, household_id: int, ids: list[int], *, desk: bool
-) -> list[Member]:
-    """The named attendees: active members of the booking's household, within the per-booking
-    limit and the activity's age range (children, by year of birth)."""
-    if len(set(ids)) != len(ids):
-        raise Unprocessable("duplicate_attendee", "同一个人不能占两个座位")
-    if len(ids) > activity.max_seats_per_booking:
-        raise Unprocessable(
-            "too_many_seats",
-            f"每次最多预约{activity.max_seats_per_booking}个座位",
-            details={"max_seats_per_booking": activity.max_seats_per_booking},
-        )
-    members = list(
-        (
-            await session.execute(
-                select(Member).where(Member.id.in_(ids), Member.household_id == household_id, Member.status == "active")
-            )
-        ).scalars()
-    )
-    if len(members) != len(ids):
-        message = "只能为该户的成员预约" if desk else "只能为本户的家庭成员预约"
-        raise Unprocessable("attendee_not_in_household", message)
-    if activity.child_min_age is not None or activity.child_max_age is not None:
-        low, high = activity.child_min_age or 0, activity.child_max_age or 200
-        tz = await community_tz(session, activity.community_id)
-        for member in members:
-            if member.kind == "child" and member.birth_year is not None:
-                age = age_in(member.birth_year, activity.start_at, tz)
-                if not low <= age <= high:
-                    raise Unprocessable(
-                        "attendee_age",
-                        f"{member.display_name}的年龄不在本活动的{low}–{high}岁范围内",
-                        details={"member_id": member.id, "age": age, "min_age": low, "max_age": high},
-                    )
-    return sorted(members, key=lambda m: ids.index(m.id))
-
-
-async def active_block(session: AsyncSession, member_ids: list[int], now: datetime) -> BookingBlock | None:
-    return (
-        await session.execute(
-            select(BookingBlock)
-            .where(BookingBlock.member_id.in_(member_ids), BookingBlock.lifted_at.is_(None), BookingBlock.until > now)
-            .order_by(BookingBlock.until.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-
-
-async def _desk_household(session: AsyncSession, user: User, activity: Activity, household_id: int) -> int:
-    """Booking at the desk (代办) is for staff of the activity's community, for one of its
-    households. A resident, or staff of another community, is refused (a visitor learns nothing
-    of drafts); a household of another community is not found."""
-    if not await is_staff(session, user, activity.community_id):
-        if await role_in(session, user, activity.community_id) is None and not shown_to_residents(activity):
-            raise NotFound("activity_not_found", "活动不存在")
-        raise Forbidden("desk_staff_only", "只有本社区的工作人员可以代居民预约")
-    household = await session.get(Household, household_id)
-    if household is None or household.community_id != activity.community_id:
-        raise NotFound("household_not_found", "找不到该住户")
-    return household.id
-
-
-async def _household_account(session: AsyncSession, household_id: int, attendees: list[Member]) -> int | None:
-    """Who hears of a booking made at the desk (confirmation, reminder, promotion, changes): the
-    first attendee with a WeChat account, else the head if they have one, else another member
-    with one. A household without WeChat has nobody (None): its notices are skipped, staff call."""
-    for member in attendees:
-        if member.user_id is not None:
-            return member.user_id
-    return (
-        await session.execute(
-            select(Member.user_id)
-            .where(Member.household_id == household_id, Member.status == "active", Member.user_id.is_not(None))
-            .order_by(Member.is_head.desc(), Member.id)
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-
-
 async def book(
     session: AsyncSession,
     user: User,
@@ -237,86 +141,15 @@ async def book(
 
     At the desk (`on_behalf_of`, a household id): staff of the activity's community book for the
     named members of any household of it, under exactly the same rules; the booking records who
-    booked it there, and belongs to the household as if it had booked itself."""
-    now = clock.now()
-    activity = await get_activity(session, activity_id)
-    desk_by: int | None = None
-    if on_behalf_of is not None:
-        household_id = await _desk_household(session, user, activity, on_behalf_of)
-        if not attendee_ids:
-            raise Unprocessable("attendees_required", "代办预约请选择该户要参加的成员")
-        desk_by, ids = user.id, attendee_ids
-    else:
-        me = await my_member(session, user, activity.community_id)
-        if me is None:
-            if await role_in(session, user, activity.community_id) is None:
-                if not shown_to_residents(activity):
-                    raise NotFound("activity_not_found", "活动不存在")  # visitors learn nothing of drafts
-                raise Forbidden("not_a_member", "请先登记住址（楼栋和门牌）加入本社区，再预约活动")
-            raise Forbidden("not_a_resident", "请先登记为本社区的居民（所在楼栋和门牌），审核通过后再预约")
-        household_id, ids = me.household_id, attendee_ids or [me.id]
-    tz = await community_tz(session, activity.community_id)
-    _check_open(activity, now, tz)
-    members = await _attendees(session, activity, household_id, ids, desk=desk_by is not None)
-    block = await active_block(session, [m.id for m in members], now)
-    if block is not None:
-        name = next(m.display_name for m in members if m.id == block.member_id)
-        until = localtime.text(block.until, tz)
-        raise Forbidden(
-            "booking_blocked",
-            f"{name}近期多次预约未到场，暂停预约至 {until}；如有特殊情况请联系社工",
-            details={"member_id": block.member_id, "until": block.until, "no_shows": block.no_shows},
-        )
+    booked it there, and belongs to the household as if it had booked itself.
 
-    # what the reminder and the answer need, read before the lock so that its holder is quick
-    # (the community and the space stay in the session for the answer)
-    rules = await policy(session, activity.community_id)
-    params = await activity_params(session, activity)
-    share_id: int | None = None
-    told: int | None = user.id
-    if desk_by is None:
-        share_id = await share_for_booking(session, user.id, activity.id)
-    else:  # staff opened no share to make it; the household's own account hears of it
-        told = await _household_account(session, household_id, members)
-
-    activity = await lock_activity(session, activity_id)  # from here on, one booking at a time
-    _check_open(activity, now, tz)
-    held = (
-        await session.execute(
-            select(BookingAttendee.booking_id, BookingAttendee.member_id).where(
-                BookingAttendee.activity_id == activity.id,
-                BookingAttendee.member_id.in_([m.id for m in members]),
-                BookingAttendee.active,
-            )
-        )
-    ).all()
-    if held:
-        raise Conflict(
-            "already_booked",
-            "已经预约过本活动",
-            details={"booking_id": held[0].booking_id, "member_ids": sorted(r.member_id for r in held)},
-        )
-    confirmed = await take_seats(session, activity, len(members))
-    booking = Booking(
-        activity_id=activity.id,
-        community_id=activity.community_id,
-        household_id=household_id,
-        booked_by=told,
-        booked_at_desk_by=desk_by,
-        seats=len(members),
-        status="confirmed" if confirmed else "waitlisted",
-        source="app",
-        confirmed_at=now if confirmed else None,
-        share_id=share_id,
-    )
-    session.add(booking)
-    await session.flush()
-    # under the lock nobody else books these people now; the unique index would refuse it anyway
-    session.add_all(BookingAttendee(booking_id=booking.id, activity_id=activity.id, member_id=m.id) for m in members)
-    await session.flush()
-    if confirmed:
-        await schedule_reminder(session, activity, booking, rules=rules, params=params)
-    return await booking_view(session, booking, activity, viewer_is_staff=desk_by is not None)
+    One booking in the session's transaction, by the path the API's batches take (burst.py);
+    the answer is the booking as the API writes it."""
+    outcomes, _ = await burst.book_many(session, activity_id, [burst.Ask(user.id, attendee_ids, on_behalf_of)])
+    if outcomes[0].error is not None:
+        raise outcomes[0].error
+    assert outcomes[0].body is not None
+    return outcomes[0].body
 
 
 async def _booking_for(session: AsyncSession, user: User, booking_id: int) -> tuple[Booking, Activity, bool]:
@@ -387,6 +220,8 @@ async def _cancel_booking(
     if was == "confirmed":
         await release_seats(session, activity, booking.seats)
         await cancel_reminder(session, activity, booking)
+    elif was == "waitlisted":
+        await _leave_waitlist(session, activity, 1)
 
 
 async def cancel_all(session: AsyncSession, activity: Activity, by: User) -> list[Booking]:

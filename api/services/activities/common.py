@@ -64,11 +64,13 @@ async def my_member(session: AsyncSession, user: User, community_id: int) -> Mem
 
 
 async def place_of(session: AsyncSession, activity: Activity) -> str:
-    if activity.space_id is not None:
-        space = await session.get(Space, activity.space_id)
-        if space is not None:
-            return f"{space.name} {activity.location}".strip()
-    return activity.location
+    space = await session.get(Space, activity.space_id) if activity.space_id is not None else None
+    return place_text(space.name if space is not None else None, activity.location)
+
+
+def place_text(space_name: str | None, location: str) -> str:
+    """Where an activity is: its space's name, then the spot within it."""
+    return f"{space_name} {location}".strip() if space_name is not None else location
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ Read before any lock: one indexed lookup."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, Select, or_, select
@@ -31,12 +32,27 @@ def _last_open(user_id: int, *which: ColumnElement[bool]) -> Select[int]:
     )
 
 
-async def share_for_booking(session: AsyncSession, user_id: int, activity_id: int) -> int | None:
-    """The share of the activity, or of a post about it, that `user_id` opened last within the
-    window; None when they opened none."""
+async def shares_for_bookings(session: AsyncSession, user_ids: Sequence[int], activity_id: int) -> dict[int, int]:
+    """For each of `user_ids`, the share of the activity, or of a post about it, that they opened
+    last within the window; users who opened none are left out. One statement for a whole batch
+    of bookings."""
+    if not user_ids:
+        return {}
     about = select(Post.id).where(Post.activity_id == activity_id)
-    query = _last_open(user_id, or_(Share.activity_id == activity_id, Share.post_id.in_(about)))
-    return (await session.execute(query)).scalar_one_or_none()
+    rows = await session.execute(
+        select(ShareOpen.user_id, ShareOpen.share_id)
+        .join(Share, Share.id == ShareOpen.share_id)
+        .where(
+            ShareOpen.user_id.in_(sorted(set(user_ids))),
+            ShareOpen.opened_at >= clock.now() - ATTRIBUTION_WINDOW,
+            or_(Share.activity_id == activity_id, Share.post_id.in_(about)),
+        )
+        .order_by(ShareOpen.opened_at.desc(), ShareOpen.id.desc())
+    )
+    last: dict[int, int] = {}
+    for user_id, share_id in rows:
+        last.setdefault(user_id, share_id)
+    return last
 
 
 async def last_share_opened(

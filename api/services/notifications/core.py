@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
@@ -176,17 +176,37 @@ async def schedule(
 
     One reminder per cause_key: schedule a changed reminder under a key that names what changed
     (e.g. the new start time), or cancel the old one first. Returns whether it was scheduled."""
+    community = await _community(session, community_id)
+    job = scheduled_job(at, recipients, kind, params, cause_key, community_id, ZoneInfo(community.timezone))
+    return await outbox.enqueue(session, SCHEDULED_JOB, job.payload, run_at=at, dedup_key=job.dedup_key)
+
+
+class ScheduledJob(NamedTuple):
+    payload: dict[str, Any]
+    dedup_key: str
+
+
+def scheduled_job(
+    at: datetime,
+    recipients: Iterable[int],
+    kind: str,
+    params: Mapping[str, Any],
+    cause_key: str,
+    community_id: int,
+    tz: ZoneInfo,
+) -> ScheduledJob:
+    """What `schedule` enqueues, for a caller that writes many at once (a batch of bookings):
+    the job's payload, with the params rendered in the community's zone `tz`, and its key."""
     if missing := catalogue.kind(kind).params - params.keys():
         raise ValueError(f"{kind} needs the params {sorted(missing)}")
-    community = await _community(session, community_id)
     payload = {
         "recipients": sorted(set(recipients)),
         "kind": kind,
-        "params": catalogue.render_params(params, ZoneInfo(community.timezone)),
+        "params": catalogue.render_params(params, tz),
         "cause_key": cause_key,
         "community_id": community_id,
     }
-    return await outbox.enqueue(session, SCHEDULED_JOB, payload, run_at=at, dedup_key=_scheduled_key(cause_key))
+    return ScheduledJob(payload, _scheduled_key(cause_key))
 
 
 async def cancel_scheduled(session: AsyncSession, cause_key: str) -> bool:
