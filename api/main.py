@@ -411,6 +411,8 @@ def create_app(
     _install_error_handlers(app)
 
     mounted = [
+        # the booking burst's route first: matching it does not walk the other routers' routes
+        (API_PREFIX, activities.hot),
         ("", health.router),
         *(
             (API_PREFIX, module.router)

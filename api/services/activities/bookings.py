@@ -39,6 +39,8 @@ from api.services.activities.common import (
 )
 from api.services.notifications import notify
 
+PROMOTE_PAGE = 50  # waitlisted bookings read at a time when seats come free
+
 # -- seats ---------------------------------------------------------------------------------------
 
 
@@ -88,23 +90,37 @@ async def promote(session: AsyncSession, activity: Activity) -> list[Booking]:
     marked absent; staff admit those at the door as walk-ins."""
     if activity.taken >= activity.capacity or activity.start_at <= clock.now():
         return []
-    waiting = (
-        await session.execute(
-            select(Booking)
-            .where(Booking.activity_id == activity.id, Booking.status == "waitlisted")
-            .order_by(Booking.id)
-        )
-    ).scalars()
     now = clock.now()
-    promoted = []
-    for booking in waiting:
-        free = activity.capacity - activity.taken
-        if free <= 0:
+    promoted: list[Booking] = []
+    after = 0
+    # the waitlist a page at a time (after a rush it may be thousands long): only bookings that fit
+    # the seats free now can be promoted, and the walk stops once none are free
+    while (free := activity.capacity - activity.taken) > 0:
+        page = list(
+            (
+                await session.execute(
+                    select(Booking)
+                    .where(
+                        Booking.activity_id == activity.id,
+                        Booking.status == "waitlisted",
+                        Booking.seats <= free,
+                        Booking.id > after,
+                    )
+                    .order_by(Booking.id)
+                    .limit(PROMOTE_PAGE)
+                )
+            ).scalars()
+        )
+        for booking in page:
+            if booking.seats <= activity.capacity - activity.taken and await take_seats(
+                session, activity, booking.seats
+            ):
+                booking.status = "confirmed"
+                booking.confirmed_at = booking.promoted_at = now
+                promoted.append(booking)
+        if len(page) < PROMOTE_PAGE:
             break
-        if booking.seats <= free and await take_seats(session, activity, booking.seats):
-            booking.status = "confirmed"
-            booking.confirmed_at = booking.promoted_at = now
-            promoted.append(booking)
+        after = page[-1].id
     await session.flush()
     if promoted:
         await _leave_waitlist(session, activity, len(promoted))
