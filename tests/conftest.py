@@ -24,6 +24,7 @@ from api.db.session import Database
 from api.main import create_app, shutdown
 from api.wechat_fake import FakeWeChat
 from tests.contract import api_client
+from tests.live_servers import crowd  # noqa: F401 - the fixture: in-process, or real server processes
 
 PG_URL = os.environ.get("LINLI_TEST_DATABASE_URL")
 TEST_SECRET = "test-secret-" + "x" * 32
@@ -88,7 +89,8 @@ def is_postgres(database_url: str) -> bool:
     return database_url.startswith("postgresql")
 
 
-def make_settings(database_url: str, **overrides: Any) -> Settings:
+def settings_values(database_url: str, **overrides: Any) -> dict[str, Any]:
+    """The suite's settings as field → value (tests.live_servers hands them to `linli serve`)."""
     values: dict[str, Any] = {
         "database_url": database_url,
         "environment": "development",
@@ -104,7 +106,11 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "media_dir": MEDIA_DIR,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return values
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    return Settings(_env_file=None, **settings_values(database_url, **overrides))  # type: ignore[call-arg]
 
 
 @pytest.fixture

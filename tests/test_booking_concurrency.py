@@ -8,6 +8,7 @@ import asyncio
 import random
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from api.db.models import Activity, Booking, BookingAttendee
@@ -17,7 +18,13 @@ RESIDENTS = 220
 CAPACITY = 30
 
 
-async def test_a_rush_of_bookings_and_cancellations_never_overbooks(client, db):
+# the rush itself goes through `crowd`: the app in-process, or two real server processes
+# (PostgreSQL); set-up and checks go through the in-process client, on the same database
+BOTH = pytest.mark.parametrize("crowd", ["in-process", "two processes"], indirect=True)
+
+
+@BOTH
+async def test_a_rush_of_bookings_and_cancellations_never_overbooks(client, crowd, db):
     rng = random.Random(20261123)
     root = await platform_admin(client, db)
     b = (await community(client, root))["id"]
@@ -54,8 +61,8 @@ async def test_a_rush_of_bookings_and_cancellations_never_overbooks(client, db):
     async def fire(call):
         action, person, what = call
         if action == "book":
-            return action, await book(client, person, a["id"], what, **{"Idempotency-Key": f"rush-{person.name}"})
-        return action, await client.post(f"/api/v1/bookings/{what['id']}/cancel", headers=person.headers)
+            return action, await book(crowd, person, a["id"], what, **{"Idempotency-Key": f"rush-{person.name}"})
+        return action, await crowd.post(f"/api/v1/bookings/{what['id']}/cancel", headers=person.headers)
 
     results = await asyncio.gather(*(fire(call) for call in calls))
 
@@ -115,7 +122,8 @@ async def test_a_rush_of_bookings_and_cancellations_never_overbooks(client, db):
     assert (await client.get(f"/api/v1/activities/{a['id']}", headers=staff.headers)).json()["taken"] == taken
 
 
-async def test_waitlist_positions_answered_in_a_rush_are_the_arrival_order(client, db):
+@BOTH
+async def test_waitlist_positions_answered_in_a_rush_are_the_arrival_order(client, crowd, db):
     """No cancellations: the position each waitlisted household is told at once is exactly its
     place by arrival (booking id), 1, 2, 3… with no gap and no repeat."""
     root = await platform_admin(client, db)
@@ -128,7 +136,7 @@ async def test_waitlist_positions_answered_in_a_rush_are_the_arrival_order(clien
         person = await login(client, f"q{n}")
         await join(client, person, b, "2栋", "1单元", str(300 + n))
         people.append(person)
-    answers = await asyncio.gather(*(book(client, person, a["id"]) for person in people))
+    answers = await asyncio.gather(*(book(crowd, person, a["id"]) for person in people))
     assert {r.status_code for r in answers} == {201}
     waitlisted = sorted((r.json() for r in answers if r.json()["status"] == "waitlisted"), key=lambda x: x["id"])
     assert len(waitlisted) == 110
