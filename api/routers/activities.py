@@ -46,7 +46,7 @@ from api.schemas.activities import (
 )
 from api.schemas.common import Page
 from api.services import idempotency
-from api.services.activities import bookings, browse, burst, checkin, manage, noshows
+from api.services.activities import booking_batch, bookings, browse, burst, checkin, manage, noshows
 from api.services.idempotency import IdempotentReplay
 
 router = APIRouter(tags=["activities"])
@@ -194,7 +194,7 @@ async def book(
 ) -> JSONResponse:
     # no session here: the request joins its activity's next booking batch, which checks the
     # caller, replays or keeps the Idempotency-Key and writes the booking in one transaction
-    ask = burst.Ask(claims.user_id, body.attendee_ids, body.on_behalf_of)
+    ask = booking_batch.Ask(claims.user_id, body.attendee_ids, body.on_behalf_of)
     if key is not None:
         ask.key, ask.path = key, request.url.path
         ask.print_ = idempotency.fingerprint(request.method, request.url.path, await request.body())

@@ -21,7 +21,7 @@ from api.db.models import Activity, Booking, Hold, Household, Loan, Member, Serv
 from api.errors import NotFound
 from api.services import households, phones
 from api.services.access import require_staff
-from api.services.activities import bookings, burst
+from api.services.activities import booking_rules, bookings
 from api.services.activities.common import place_of
 from api.services.library.circulation import hold_view, loan_view
 from api.services.volunteers.common import hours
@@ -338,7 +338,7 @@ async def bookable(session: AsyncSession, user: User, community_id: int) -> list
             "max_seats": a.max_seats_per_booking,
         }
         for a, waiting in rows
-        if burst.registration_state(a, now) == "open"
+        if booking_rules.registration_state(a, now) == "open"
     ]
 
 

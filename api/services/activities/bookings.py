@@ -5,8 +5,8 @@ Never overbooked: every change to an activity's seats happens under the activity
 a CHECK (taken <= capacity) makes a mistake impossible to commit. One active booking per person per
 activity is a partial unique index. The counters on the activity row (`taken`, `waiting`) change
 with the bookings under that lock. Booking itself, from the app, at the desk or by the demo, is
-`burst.book_many`: requests for one activity judged and written together (burst.py); this module
-is the rest of a booking's life (cancel, promote, read).
+`booking_batch.book_many`: requests for one activity judged and written together (burst.py runs the
+batches); this module is the rest of a booking's life (cancel, promote, read).
 
 Staff book at the desk for any household of their community (代办: an elder without WeChat) through
 the same path and rules; the booking records who booked it there.
@@ -26,7 +26,7 @@ from api.db.models import Activity, Booking, BookingAttendee, Member, User
 from api.errors import Conflict, NotFound
 from api.pagination import after_time_and_id, encode_cursor
 from api.services.access import is_staff
-from api.services.activities import burst
+from api.services.activities import booking_batch
 from api.services.activities.common import (
     activity_params,
     cancel_reminder,
@@ -161,7 +161,9 @@ async def book(
 
     One booking in the session's transaction, by the path the API's batches take (burst.py);
     the answer is the booking as the API writes it."""
-    outcomes, _ = await burst.book_many(session, activity_id, [burst.Ask(user.id, attendee_ids, on_behalf_of)])
+    outcomes, _ = await booking_batch.book_many(
+        session, activity_id, [booking_batch.Ask(user.id, attendee_ids, on_behalf_of)]
+    )
     if outcomes[0].error is not None:
         raise outcomes[0].error
     assert outcomes[0].body is not None

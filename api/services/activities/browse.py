@@ -19,8 +19,8 @@ from api.db.models import Activity, Booking, Community, Member, Series, SeriesFo
 from api.errors import Forbidden, NotFound
 from api.pagination import after_time_and_id, encode_cursor
 from api.services.access import RANK, get_community, role_in
+from api.services.activities.booking_rules import registration_state
 from api.services.activities.bookings import booking_view
-from api.services.activities.burst import registration_state
 from api.services.activities.common import community_tz, for_children_of, my_member, shown_to_residents
 
 
