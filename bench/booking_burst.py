@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import glob
 import json
 import os
@@ -308,11 +309,14 @@ def read_lock_stats(prefix: str) -> dict[str, Any] | None:
 def stop(server: subprocess.Popen[bytes]) -> None:
     """SIGTERM (uvicorn's supervisor passes it on to its workers), and wait for the exit: the
     statistics files are written then."""
+    tree = process_tree(server.pid)
     server.send_signal(signal.SIGTERM)
     try:
         server.wait(timeout=60)
     except subprocess.TimeoutExpired:
-        server.kill()
+        for pid in tree:  # the supervisor's workers too, or they would outlive it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         server.wait()
 
 
