@@ -355,7 +355,7 @@ async def measure(
         pids = process_tree(server.pid)
         meter = Meter(pids)
 
-        bookings = [
+        bookings: list[tuple[str, str, dict[str, str], dict[str, Any] | None]] = [
             (
                 "POST",
                 f"/api/v1/activities/{activity_id}/bookings",

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -225,7 +225,7 @@ def _decoded(raw: list[tuple[int, float, float, int, bytes]]) -> list[dict[str, 
 
 
 async def burst(
-    port: int, concurrency: int, requests: list[tuple[str, str, dict[str, str], dict[str, Any] | None]]
+    port: int, concurrency: int, requests: Sequence[tuple[str, str, dict[str, str], dict[str, Any] | None]]
 ) -> tuple[float, list[dict[str, Any]]]:
     """Send the requests over `concurrency` keep-alive connections, each taking the next request
     when its answer is in; returns the wall time and, per request (in the order answered), when it
