@@ -5,13 +5,15 @@ and latency percentiles."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -55,18 +57,117 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
+def _python() -> str:
+    venv = ROOT / ".venv/bin/python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+@functools.cache
+def serve_has_workers() -> bool:
+    """Whether this tree's `linli serve` takes `--workers N`."""
+    shown = subprocess.run(
+        [_python(), "-m", "api.cli", "serve", "--help"], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    return "--workers" in shown.stdout
+
+
+def start_server(url: str, port: int, workers: int = 1, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """The real server, this tree's code (`python -m api.cli` from the project root, not the
+    installed `linli` script, which may be another checkout's). `workers` > 1: uvicorn's worker
+    processes under one supervisor, through `linli serve --workers N` when it has the option,
+    else uvicorn's own command line with the same app factory."""
+    environment = {
         **os.environ,
         "LINLI_DATABASE_URL": url,
         "LINLI_JWT_SECRET": SECRET,
         "LINLI_EMBEDDED_WORKER": "false",
         "LINLI_LOG_LEVEL": "WARNING",
         "LINLI_WECHAT_MODE": "fake",
+        **(env or {}),
     }
-    return subprocess.Popen(
-        [str(ROOT / ".venv/bin/linli"), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT
-    )
+    address = ["--host", "127.0.0.1", "--port", str(port)]
+    if workers == 1:
+        command = [_python(), "-m", "api.cli", "serve", *address]
+    elif serve_has_workers():
+        command = [_python(), "-m", "api.cli", "serve", *address, "--workers", str(workers)]
+    else:
+        command = [
+            _python(),
+            "-m",
+            "uvicorn",
+            "api.main:build_app",
+            "--factory",
+            *address,
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+    return subprocess.Popen(command, env=environment, cwd=ROOT)
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn's supervisor and its worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    ppid = int(f.read().rpartition(b")")[2].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(children.get(current, []))
+    return found
+
+
+def _stat_fields(pid: int) -> list[bytes]:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rpartition(b")")[2].split()  # after the command name, which may hold spaces
+
+
+def cpu_seconds(pids: list[int], children: bool = False) -> float:
+    """utime + stime of the processes (plus the CPU of their exited, reaped children if
+    `children`), in seconds; a process gone meanwhile counts 0."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = _stat_fields(pid)
+        except OSError:
+            continue
+        # fields[0] is the state (field 3 of proc(5)): utime, stime, cutime, cstime are fields 14-17
+        ticks += int(fields[11]) + int(fields[12])
+        if children:
+            ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes on this machine (postmaster and backends), if any."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm", "rb") as f:
+                    if f.read().strip() == b"postgres":
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
+    with open("/proc/stat", "rb") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # without guest time, which is counted in user already
+    return total - idle, total
 
 
 async def wait_ready(port: int) -> None:
@@ -94,28 +195,64 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": round(ordered[-1] * 1000, 1)}
 
 
+def _encode(method: str, path: str, headers: dict[str, str], body: Any) -> bytes:
+    payload = json.dumps(body).encode() if body is not None else b""
+    head = "".join(
+        [
+            f"{method} {path} HTTP/1.1\r\nHost: bench\r\n",
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n",
+            *(f"{k}: {v}\r\n" for k, v in headers.items()),
+            "\r\n",
+        ]
+    )
+    return head.encode() + payload
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The status and body of one answer: the head in one read up to its blank line, the body by
+    its Content-Length (the server always sends one)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    at = head.lower().find(b"\r\ncontent-length:")
+    length = int(head[at + 17 : head.index(b"\r\n", at + 2)]) if at >= 0 else 0
+    return int(head[9:12]), await reader.readexactly(length) if length else b""
+
+
+def _decoded(raw: list[tuple[int, float, float, int, bytes]]) -> list[dict[str, Any]]:
+    return [
+        {"index": i, "sent": sent, "latency": latency, "status": status, "body": json.loads(data) if data else None}
+        for i, sent, latency, status, data in raw
+    ]
+
+
 async def burst(
-    port: int, concurrency: int, requests: list[tuple[str, str, dict[str, str], dict[str, Any] | None]]
+    port: int, concurrency: int, requests: Sequence[tuple[str, str, dict[str, str], dict[str, Any] | None]]
 ) -> tuple[float, list[dict[str, Any]]]:
-    """Send the requests over `concurrency` keep-alive connections; returns the wall time and, per
-    request, when it was sent, its latency and its answer. A bare HTTP/1.1 client: httpx tops out
-    near 250 requests/s on this machine and would measure itself instead of the server."""
-    queue: asyncio.Queue[tuple[int, str, str, dict[str, str], Any]] = asyncio.Queue()
-    for index, request in enumerate(requests):
-        queue.put_nowait((index, *request))
-    results: list[dict[str, Any]] = []
+    """Send the requests over `concurrency` keep-alive connections, each taking the next request
+    when its answer is in; returns the wall time and, per request (in the order answered), when it
+    was sent, its latency, its status and its JSON body. A bare HTTP/1.1 client: httpx tops out
+    near 250 requests/s on this machine and would measure itself instead of the server. To keep
+    its own CPU small on the cores it shares with the server, the requests are encoded before the
+    clock starts and the answers' JSON decoded after it stops."""
+    encoded = [_encode(*request) for request in requests]
+    pending = iter(range(len(encoded)))
+    raw: list[tuple[int, float, float, int, bytes]] = []
+    clock = time.perf_counter
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            while not queue.empty():
-                results.append(await _exchange(reader, writer, *queue.get_nowait()))
+            for index in pending:  # one iterator shared by every connection: each request taken once
+                sent = clock()
+                writer.write(encoded[index])
+                status, data = await _answer(reader)
+                raw.append((index, sent, clock() - sent, status, data))
         finally:
             writer.close()
 
-    started = time.perf_counter()
+    started = clock()
     await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return time.perf_counter() - started, results
+    elapsed = clock() - started
+    return elapsed, _decoded(raw)
 
 
 async def _exchange(
@@ -130,25 +267,10 @@ async def _exchange(
 ) -> dict[str, Any]:
     """One request and its answer on a keep-alive connection; latency from `sent` (when it was due,
     for paced load: waiting for a free connection counts) or from the write."""
-    payload = json.dumps(body).encode() if body is not None else b""
-    head = "".join(
-        [
-            f"{method} {path} HTTP/1.1\r\nHost: bench\r\n",
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n",
-            *(f"{k}: {v}\r\n" for k, v in headers.items()),
-            "\r\n",
-        ]
-    )
+    payload = _encode(method, path, headers, body)
     sent = time.perf_counter() if sent is None else sent
-    writer.write(head.encode() + payload)
-    await writer.drain()
-    status = int((await reader.readline()).split()[1])
-    length = 0
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        if name.lower() == "content-length":
-            length = int(value)
-    data = await reader.readexactly(length)
+    writer.write(payload)
+    status, data = await _answer(reader)
     return {
         "index": index,
         "sent": sent,
