@@ -1,5 +1,8 @@
 """Request-scoped dependencies: the session (one transaction per request), the caller,
-Idempotency-Key handling and pagination parameters."""
+Idempotency-Key handling and pagination parameters.
+
+Every dependency here is `async def`, even where it awaits nothing: FastAPI runs a plain `def`
+dependency (and a class used as one) in the threadpool, a thread hop per call on every request."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import localtime
@@ -29,17 +33,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
 def get_database(request: Request) -> Database:
+    # the one plain function left: the console calls it directly (api/console/web.py), so as a
+    # dependency (a phone binding, a photo file) it still takes a threadpool hop
     db: Database = request.app.state.db
     return db
 
 
-def get_wechat(request: Request) -> WeChatClient:
+async def get_wechat(request: Request) -> WeChatClient:
     client: WeChatClient = request.app.state.wechat
     return client
 
@@ -72,24 +78,31 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_token_claims(
-    settings: SettingsDep,
+async def get_token_claims(
+    request: Request,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> TokenClaims:
-    """The verified bearer token, without touching the database."""
+    """The verified bearer token, without touching the database (the settings taken straight from
+    the app: one dependency less to solve on every authenticated request)."""
     if not authorization:
         raise Unauthorized("not_authenticated", "请先登录")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("not_authenticated", "请使用 Bearer 登录凭证")
+    settings: Settings = request.app.state.settings
     return verify_access_token(settings, token.strip())
 
 
 TokenClaimsDep = Annotated[TokenClaims, Depends(get_token_claims)]
 
 
+# built once: `session.get` would build its statement again on every request (the identity map it
+# looks in first is empty at the start of a request)
+_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
+
+
 async def get_current_user(session: SessionDep, claims: TokenClaimsDep) -> User:
-    user = await session.get(User, claims.user_id)
+    user = (await session.execute(_USER_BY_ID, {"user_id": claims.user_id})).scalar_one_or_none()
     if user is None:
         raise Unauthorized("token_invalid", "登录凭证无效，请重新登录")
     return user
@@ -209,16 +222,19 @@ IdempotencyKeyDep = Annotated[str | None, Depends(get_idempotency_key)]
 
 
 class PageParams:
-    def __init__(
-        self,
-        cursor: Annotated[str | None, Query(max_length=512, description="上一页返回的 next_cursor")] = None,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    ) -> None:
+    def __init__(self, cursor: str | None = None, limit: int = 20) -> None:
         self.cursor = cursor
         self.limit = limit
 
 
-PageDep = Annotated[PageParams, Depends()]
+async def get_page(
+    cursor: Annotated[str | None, Query(max_length=512, description="上一页返回的 next_cursor")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> PageParams:
+    return PageParams(cursor, limit)
+
+
+PageDep = Annotated[PageParams, Depends(get_page)]
 
 
 # -- local times --------------------------------------------------------------------------------
