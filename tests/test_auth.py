@@ -308,3 +308,56 @@ async def test_token_is_refreshed_before_it_expires(real_wechat):
     clock.advance(timedelta(seconds=7200 - 200))  # inside the 5-minute refresh margin
     await client.post("/api/v1/auth/wechat/phone", json={"code": "dev-phone:13600000002"}, headers=hana.headers)
     assert fake.count("/cgi-bin/stable_token") == 2
+
+
+async def test_me_lists_each_membership_and_shows_the_number_to_admins_of_a_community_only(client, db):
+    from sqlalchemy import update
+
+    from tests.factories import community, grant, join, platform_admin
+
+    root = await platform_admin(client, db)
+    north = (await community(client, root, "北区"))["id"]
+    south = (await community(client, root, "南区"))["id"]
+    alice, bob = await login(client, "alice"), await login(client, "bob")
+    async with db.session() as session:
+        await session.execute(
+            update(User).where(User.id.in_([alice.user_id, bob.user_id])).values(phone_number="13812345678")
+        )
+        await session.commit()
+    assert (await client.get("/api/v1/me", headers=bob.headers)).json()["memberships"] == []
+    assert (await client.get("/api/v1/me", headers=bob.headers)).json()["phone"] == "138****5678"
+
+    joined = await join(client, alice, south, "3栋", "2单元", "301")
+    await grant(client, root, north, alice, "staff")  # staff of the north: no household there
+    me = (await client.get("/api/v1/me", headers=alice.headers)).json()
+    assert me["id"] == alice.user_id and me["display_name"] == "alice" and me["phone"] == "138****5678"
+    assert me["memberships"] == sorted(
+        [
+            {
+                "community_id": north,
+                "community_name": "北区",
+                "role": "staff",
+                "member_id": None,
+                "household_id": None,
+                "status": "active",
+            },
+            {
+                "community_id": south,
+                "community_name": "南区",
+                "role": "resident",
+                "member_id": joined["member"]["id"],
+                "household_id": joined["household"]["id"],
+                "status": joined["member"]["status"],
+            },
+        ],
+        key=lambda m: m["community_id"],
+    )
+
+    await grant(client, root, north, alice, "admin")  # an admin of one community sees her own number
+    me = (await client.get("/api/v1/me", headers=alice.headers)).json()
+    assert me["phone"] == "13812345678" and [m["role"] for m in me["memberships"] if m["community_id"] == north] == [
+        "admin"
+    ]
+    # PATCH /me answers with the same profile
+    patched = await client.patch("/api/v1/me", json={"display_name": "爱丽丝"}, headers=alice.headers)
+    assert patched.json() == {**me, "display_name": "爱丽丝"}

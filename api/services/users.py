@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
@@ -110,40 +111,99 @@ async def is_any_admin(session: AsyncSession, user: User) -> bool:
     return found.first() is not None
 
 
-async def profile(session: AsyncSession, user: User) -> dict[str, Any]:
-    """The caller with their memberships; the phone masked unless the caller is an admin."""
-    rows = (
-        await session.execute(
-            select(CommunityMembership, Community.name, Member)
-            .join(Community, Community.id == CommunityMembership.community_id)
-            .outerjoin(
-                Member,
-                (Member.community_id == CommunityMembership.community_id) & (Member.user_id == user.id),
-            )
-            .where(CommunityMembership.user_id == user.id)
-            .order_by(CommunityMembership.community_id)
-        )
-    ).all()
+_user = User.__table__.c
+_membership = CommunityMembership.__table__.c
+_community = Community.__table__.c
+_member = Member.__table__.c
+_MEMBERSHIP_COLUMNS = (
+    _membership.community_id,
+    _community.name,
+    _membership.role,
+    _member.id,
+    _member.household_id,
+    _member.status,
+)
+# a user's memberships, each with its community's name and the user's member record there
+# (every membership has its community: a foreign key, never null); the member record of
+# `member_user`, the same user (the one bind parameter, used twice)
+_MEMBERSHIPS_FROM = CommunityMembership.__table__.join(
+    Community.__table__, _community.id == _membership.community_id
+).outerjoin(
+    Member.__table__,
+    (_member.community_id == _membership.community_id) & (_member.user_id == bindparam("user_id")),
+)
+# the statements are built once, in plain columns: no ORM objects to build, and their cache keys
+# are quick to make
+_MEMBERSHIPS = (
+    select(*_MEMBERSHIP_COLUMNS)
+    .select_from(_MEMBERSHIPS_FROM)
+    .where(_membership.user_id == bindparam("user_id"))
+    .order_by(_membership.community_id)
+)
+# GET /me in one statement: the user, with one row per membership (or one row of nulls)
+_ME = (
+    select(
+        _user.display_name,
+        _user.avatar_url,
+        _user.phone_number,
+        _user.is_platform_admin,
+        *_MEMBERSHIP_COLUMNS,
+    )
+    .select_from(User.__table__.outerjoin(_MEMBERSHIPS_FROM, _membership.user_id == _user.id))
+    .where(_user.id == bindparam("user_id"))
+    .order_by(_membership.community_id)
+)
+
+
+def _profile(
+    user_id: int,
+    display_name: str,
+    avatar_url: str | None,
+    phone_number: str | None,
+    is_platform_admin: bool,
+    rows: Sequence[Sequence[Any]],
+) -> dict[str, Any]:
+    """The profile from the user's fields and their membership rows (`_MEMBERSHIP_COLUMNS`); the
+    phone masked unless the user is an admin: the memberships already say whether they are one
+    somewhere (`is_any_admin`, not asked again)."""
     memberships = [
         {
-            "community_id": membership.community_id,
+            "community_id": community_id,
             "community_name": name,
-            "role": membership.role,
-            "member_id": member.id if member else None,
-            "household_id": member.household_id if member else None,
-            "status": member.status if member else "active",
+            "role": role,
+            "member_id": member_id,
+            "household_id": household_id if member_id is not None else None,
+            "status": status if member_id is not None else "active",
         }
-        for membership, name, member in rows
+        for community_id, name, role, member_id, household_id, status in rows
     ]
-    phone = user.phone_number if await is_any_admin(session, user) else mask_phone(user.phone_number)
+    admin = is_platform_admin or any(m["role"] == "admin" for m in memberships)
     return {
-        "id": user.id,
-        "display_name": user.display_name,
-        "avatar_url": user.avatar_url,
-        "phone": phone,
-        "is_platform_admin": user.is_platform_admin,
+        "id": user_id,
+        "display_name": display_name,
+        "avatar_url": avatar_url,
+        "phone": phone_number if admin else mask_phone(phone_number),
+        "is_platform_admin": is_platform_admin,
         "memberships": memberships,
     }
+
+
+async def profile(session: AsyncSession, user: User) -> dict[str, Any]:
+    """The caller with their memberships; the phone masked unless the caller is an admin. (The
+    statement reads tables, not ORM objects: the callers have flushed what they changed.)"""
+    rows = (await session.execute(_MEMBERSHIPS, {"user_id": user.id})).all()
+    return _profile(user.id, user.display_name, user.avatar_url, user.phone_number, user.is_platform_admin, rows)
+
+
+async def me(session: AsyncSession, user_id: int) -> dict[str, Any] | None:
+    """`profile` of the user `user_id`, read in one statement with the user; None if there is no
+    such user."""
+    rows = (await session.execute(_ME, {"user_id": user_id})).all()
+    if not rows:
+        return None
+    display_name, avatar_url, phone_number, is_platform_admin = rows[0][:4]
+    memberships = [row[4:] for row in rows if row[4] is not None]
+    return _profile(user_id, display_name, avatar_url, phone_number, is_platform_admin, memberships)
 
 
 async def update_profile(
