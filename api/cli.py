@@ -27,11 +27,14 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - only what is printed
     print(f"staff console: http://{shown}:{args.port}/console   API docs: http://{shown}:{args.port}/docs", flush=True)
+    # each worker is a process of its own, started from the import string: its own app, pool and
+    # lifespan (so its own gc.freeze() after start-up, and its own embedded worker if that is on)
     uvicorn.run(
         "api.main:build_app",
         factory=True,
         host=args.host,
         port=args.port,
+        workers=args.workers,
         proxy_headers=True,
         log_config=None,
         access_log=False,
@@ -109,12 +112,25 @@ async def _create_admin(openid: str) -> int:
         await db.dispose()
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="linli", description="Linli (邻里) backend")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the API (and, in development, an embedded worker)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes sharing the port (default 1); each has its own database pool",
+    )
     sub.add_parser("worker", help="run the outbox worker until SIGTERM")
     sub.add_parser("migrate", help="upgrade the database to the newest migration")
     demo = sub.add_parser("demo", help="load the demo community (B社区)")
