@@ -24,7 +24,7 @@ from api import clock, localtime
 from api.config import Settings
 from api.db.models import Community, User
 from api.db.session import Database
-from api.deps import READ_METHODS, SessionDep, SettingsDep, get_database
+from api.deps import READ_METHODS, SessionDep, SettingsDep
 from api.errors import AppError, Forbidden
 from api.pagination import MAX_ID
 from api.services import access, console_auth
@@ -117,7 +117,7 @@ async def _viewer(request: Request, session: SessionDep, settings: SettingsDep) 
         # stays a reader and writes it in a short transaction of its own (on SQLite a second writer
         # inside a writing request would wait for that request's own lock)
         if request.method in READ_METHODS:
-            database: Database = get_database(request)
+            database: Database = request.app.state.db
             async with database.session(write=True) as writer:
                 await console_auth.touch(writer, row.id)
                 await writer.commit()
@@ -154,7 +154,7 @@ async def _signed_in(request: Request, settings: SettingsDep) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise LoginRequired
-    database: Database = get_database(request)
+    database: Database = request.app.state.db
     async with database.session(write=False) as reader:
         found = await console_auth.session_for(reader, settings, token)
     if found is None:

@@ -11,6 +11,7 @@ from api.deps import (
     ActivityTimes,
     CommunityTimes,
     CurrentUser,
+    DatabaseDep,
     IdempotencyDep,
     IdempotencyKeyDep,
     IdPath,
@@ -190,7 +191,12 @@ hot = APIRouter(tags=["activities"])
     ),
 )
 async def book(
-    activity_id: IdPath, body: BookingCreate, request: Request, claims: TokenClaimsDep, key: IdempotencyKeyDep
+    activity_id: IdPath,
+    body: BookingCreate,
+    request: Request,
+    claims: TokenClaimsDep,
+    key: IdempotencyKeyDep,
+    db: DatabaseDep,
 ) -> JSONResponse:
     # no session here: the request joins its activity's next booking batch, which checks the
     # caller, replays or keeps the Idempotency-Key and writes the booking in one transaction
@@ -198,7 +204,7 @@ async def book(
     if key is not None:
         ask.key, ask.path = key, request.url.path
         ask.print_ = idempotency.fingerprint(request.method, request.url.path, await request.body())
-    outcome = await burst.bookings_of(request.app).book(activity_id, ask)
+    outcome = await burst.bookings_of(request.app, db).book(activity_id, ask)
     if outcome.zone is not None:
         localtime.use_community_zone(outcome.zone)
     if outcome.error is not None:

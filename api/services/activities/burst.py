@@ -97,12 +97,12 @@ class Bookings:
             _settle(future, outcome=outcome)
 
 
-def bookings_of(app: Any) -> Bookings:
-    """The app's booking batches (made on first use, from its database and settings)."""
+def bookings_of(app: Any, db: Database) -> Bookings:
+    """The app's booking batches on `db` (made on first use)."""
     batches: Bookings | None = getattr(app.state, "bookings", None)
     if batches is None:
         ttl = timedelta(hours=app.state.settings.idempotency_ttl_hours)
-        batches = app.state.bookings = Bookings(app.state.db, ttl)
+        batches = app.state.bookings = Bookings(db, ttl)
     return batches
 
 
