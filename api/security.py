@@ -7,6 +7,7 @@ algorithm-confusion tokens are refused. Every token carries sub, iat, exp and jt
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -15,7 +16,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from jose import JWTError, jwt
+from jose import JWTError, jwk, jwt
+from jose.backends.base import Key
 
 from api import clock
 from api.config import Settings
@@ -96,6 +98,13 @@ def verify_access_token(settings: Settings, token: str) -> TokenClaims:
     return claims
 
 
+@functools.cache
+def _key(secret: str) -> Key:
+    """The secret as python-jose's key, made once (made from the string on every call otherwise,
+    after a failed attempt to read it as JSON)."""
+    return jwk.construct(secret, ALGORITHM)
+
+
 def _decode(secret: str, token: str) -> TokenClaims:
     """The token's claims, its signature and form checked (not its expiry)."""
     try:
@@ -107,7 +116,7 @@ def _decode(secret: str, token: str) -> TokenClaims:
     try:
         claims = jwt.decode(
             token,
-            secret,
+            _key(secret),
             algorithms=[ALGORITHM],
             issuer=ISSUER,
             # expiry is checked by the caller against the project clock, so tests can move time. exp and

@@ -186,12 +186,12 @@ async def book_many(
         return outcomes, None
 
     # from here on, one batch at a time for this activity
-    locked_at = time.perf_counter()
     if dialect == "postgresql":
         # the lock, the counters and ids for the bookings (taken under the lock: arrival order)
         seats = (await conn.execute(sql.LOCK_POSTGRESQL, {"a": activity_id, "n": len(pending)})).one()
     else:
         seats = (await conn.execute(sql.LOCK, {"a": activity_id})).one()
+    locked_at = time.perf_counter()  # (on SQLite the lock is the write transaction, since BEGIN)
     written, taken, waiting = _decide(pending, outcomes, seats, held, now, tz)
     if written:
         for p in written:
