@@ -39,8 +39,6 @@ async def get_settings(request: Request) -> Settings:
 
 
 async def get_database(request: Request) -> Database:
-    # the one plain function left: the console calls it directly (api/console/web.py), so as a
-    # dependency (a phone binding, a photo file) it still takes a threadpool hop
     db: Database = request.app.state.db
     return db
 

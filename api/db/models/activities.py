@@ -104,7 +104,7 @@ class Activity(IdMixin, TimestampMixin, Base):
 
 class Booking(IdMixin, TimestampMixin, Base):
     """Seats for named attendees of one household. Arrival order is the id: bookings of an activity
-    are written one at a time under the activity's row lock."""
+    get their ids under the activity's row lock (a batch at a time, in arrival order)."""
 
     __tablename__ = "bookings"
 

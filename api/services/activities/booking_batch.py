@@ -87,7 +87,7 @@ class _Pending:
     share_id: int | None
     body: dict[str, Any]
     key_row: dict[str, Any] | None = None
-    rest: str = ""  # the answer but for what the lock decides (DECIDED), as JSON, when it is kept
+    encoded: str = ""  # the answer as JSON but for what the lock decides (`_template`), when it is kept
     status: str = ""
     booking_id: int | None = None
     after: _Pending | None = None  # refused: a batch-mate booked the same person first
@@ -95,11 +95,18 @@ class _Pending:
 
 
 async def book_many(
-    session: AsyncSession, activity_id: int, asks: list[Ask], *, ttl: timedelta = timedelta(hours=24)
+    session: AsyncSession,
+    activity_id: int,
+    asks: list[Ask],
+    *,
+    ttl: timedelta = timedelta(hours=24),
+    recheck_held: bool = False,
 ) -> tuple[list[Outcome], float | None]:
     """Judge and write `asks` (arrival order) for one activity in the session's transaction; the
     caller commits. Returns an Outcome per Ask and when the activity's row lock was taken
-    (`time.perf_counter()`, None if it was not: nothing to write)."""
+    (`time.perf_counter()`, None if it was not: nothing to write). Who already holds a booking is
+    read before the lock, and again under it when someone did (or with `recheck_held`: after a
+    race with another process)."""
     now = clock.now()
     conn = await session.connection()
     dialect = conn.dialect.name
@@ -130,16 +137,8 @@ async def book_many(
     app_users = [a.user_id for i, a in enumerate(asks) if a.on_behalf_of is None and outcomes[i].error is None]
     shares = await shares_for_bookings(session, app_users, activity_id) if app_users else {}
 
-    activity_json = {
-        "id": act.id,
-        "title": act.title,
-        "start_at": act.start_at.astimezone(tz).isoformat(),
-        "end_at": act.end_at.astimezone(tz).isoformat(),
-        "place": place_text(act.space_name, act.location),
-        "status": act.status,
-    }
+    activity_json, deadline = _activity_parts(act, tz)
     created = now.astimezone(tz).isoformat()
-    deadline = act.cancel_deadline.astimezone(tz).isoformat()
     pending: list[_Pending] = []
     for index, ask in enumerate(asks):
         if outcomes[index].error is not None or outcomes[index].replayed:
@@ -180,18 +179,32 @@ async def book_many(
         }
         share_id = shares.get(ask.user_id) if desk_by is None else None
         key_row = keyed.get(index)
-        rest = json.dumps({k: v for k, v in body.items() if k not in DECIDED}, ensure_ascii=False) if key_row else ""
-        pending.append(_Pending(index, ask, household_id, chosen, told, desk_by, share_id, body, key_row, rest))
+        encoded = _template(body) if key_row is not None else ""
+        pending.append(_Pending(index, ask, household_id, chosen, told, desk_by, share_id, body, key_row, encoded))
     if not pending:
         return outcomes, None
 
     # from here on, one batch at a time for this activity
     if dialect == "postgresql":
         # the lock, the counters and ids for the bookings (taken under the lock: arrival order)
-        seats = (await conn.execute(sql.LOCK_POSTGRESQL, {"a": activity_id, "n": len(pending)})).one()
+        seats = (await conn.execute(sql.LOCK_POSTGRESQL, {"a": activity_id, "n": len(pending)})).one_or_none()
     else:
-        seats = (await conn.execute(sql.LOCK, {"a": activity_id})).one()
+        seats = (await conn.execute(sql.LOCK, {"a": activity_id})).one_or_none()
     locked_at = time.perf_counter()  # (on SQLite the lock is the write transaction, since BEGIN)
+    if seats is None:
+        for p in pending:
+            outcomes[p.index].error = NotFound("activity_not_found", "活动不存在")
+        return outcomes, locked_at
+    if _moved(act, seats):  # staff changed its time or place meanwhile: the answers and reminders follow
+        act = (await conn.execute(sql.ACTIVITY, {"a": activity_id})).one()
+        activity_json, deadline = _activity_parts(act, tz)
+        for p in pending:
+            p.body["activity"], p.body["cancel_deadline"] = activity_json, deadline
+            p.encoded = _template(p.body) if p.key_row is not None else ""
+    if recheck_held or any(m.id in held for p in pending for m in p.members):
+        # someone of the batch held a booking a moment ago: whether they still do, under the lock
+        ids = sorted({m.id for p in pending for m in p.members})
+        held = {r.member_id: r.booking_id for r in await conn.execute(sql.HELD, {"a": activity_id, "ids": ids})}
     written, taken, waiting = _decide(pending, outcomes, seats, held, now, tz)
     if written:
         for p in written:
@@ -213,6 +226,28 @@ async def book_many(
     for p in written:
         outcomes[p.index].body = p.body
     return outcomes, locked_at
+
+
+def _activity_parts(act: Any, tz: ZoneInfo) -> tuple[dict[str, Any], str]:
+    """The answer's activity and cancellation deadline, as the API writes them (times in `tz`)."""
+    activity = {
+        "id": act.id,
+        "title": act.title,
+        "start_at": act.start_at.astimezone(tz).isoformat(),
+        "end_at": act.end_at.astimezone(tz).isoformat(),
+        "place": place_text(act.space_name, act.location),
+        "status": act.status,
+    }
+    return activity, act.cancel_deadline.astimezone(tz).isoformat()
+
+
+MOVABLE = ("start_at", "end_at", "cancel_deadline", "title", "location", "space_id")
+
+
+def _moved(act: Any, locked: Any) -> bool:
+    """Whether the activity's time, deadline, title or place changed between the read before the
+    lock and the lock."""
+    return any(getattr(act, name) != getattr(locked, name) for name in MOVABLE)
 
 
 def _decide(
@@ -304,15 +339,22 @@ async def _write(
     await conn.execute(sql.COUNTERS, {"a": act.id, "taken": taken, "waiting": waiting})
 
 
-# what the lock decides of an answer; the rest is encoded before it (`_Pending.rest`)
+# what the lock decides of an answer: encoded before it as placeholders, filled in under it
 DECIDED = ("id", "status", "waitlist_position", "can_cancel")
+_PLACEHOLDERS = {name: json.dumps(f"\u0000{name}\u0000") for name in DECIDED}
+
+
+def _template(body: dict[str, Any]) -> str:
+    """The answer as JSON, but for what the lock decides (placeholders, in their places)."""
+    return json.dumps({**body, **{name: f"\u0000{name}\u0000" for name in DECIDED}}, ensure_ascii=False)
 
 
 def _stored(p: _Pending) -> str:
-    """The answer kept for the Idempotency-Key, as JSON: what the lock decided, then the rest."""
-    body = p.body
-    decided = json.dumps([body[k] for k in DECIDED])[1:-1].split(", ")
-    return "{" + ", ".join(f'"{k}": {v}' for k, v in zip(DECIDED, decided, strict=True)) + ", " + p.rest[1:]
+    """The answer kept for the Idempotency-Key, as JSON: the template with what the lock decided."""
+    text = p.encoded
+    for name in DECIDED:
+        text = text.replace(_PLACEHOLDERS[name], json.dumps(p.body[name]), 1)
+    return text
 
 
 async def _write_postgresql(

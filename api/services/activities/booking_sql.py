@@ -28,6 +28,7 @@ from api.db.models import (
 ACTIVITY = (
     select(
         Activity.id,
+        Activity.space_id,
         Activity.community_id,
         Activity.title,
         Activity.status,
@@ -104,6 +105,12 @@ LOCK = (
         Activity.capacity,
         Activity.taken,
         Activity.waiting,
+        Activity.start_at,
+        Activity.end_at,
+        Activity.cancel_deadline,
+        Activity.title,
+        Activity.location,
+        Activity.space_id,
     )
     .where(Activity.id == bindparam("a"))
     .with_for_update()
@@ -111,9 +118,16 @@ LOCK = (
 # PostgreSQL: the lock, with an id for each booking of the batch drawn under it
 LOCK_POSTGRESQL = text(
     "UPDATE activities SET taken = taken WHERE id = :a RETURNING status, registration_opens_at,"
-    " registration_closes_at, published_at, capacity, taken, waiting,"
-    " ARRAY(SELECT nextval('bookings_id_seq') FROM generate_series(1, :n)) AS ids"
-).columns(registration_opens_at=UTCDateTime(), registration_closes_at=UTCDateTime(), published_at=UTCDateTime())
+    " registration_closes_at, published_at, capacity, taken, waiting, start_at, end_at, cancel_deadline, title,"
+    " location, space_id, ARRAY(SELECT nextval('bookings_id_seq') FROM generate_series(1, :n)) AS ids"
+).columns(
+    registration_opens_at=UTCDateTime(),
+    registration_closes_at=UTCDateTime(),
+    published_at=UTCDateTime(),
+    start_at=UTCDateTime(),
+    end_at=UTCDateTime(),
+    cancel_deadline=UTCDateTime(),
+)
 # PostgreSQL: every write of a batch in one statement
 WRITE_POSTGRESQL = text(
     """

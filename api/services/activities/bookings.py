@@ -177,6 +177,8 @@ async def _booking_for(session: AsyncSession, user: User, booking_id: int) -> tu
     if booking is None:
         raise NotFound("booking_not_found", "找不到该预约")
     activity = await get_activity(session, booking.activity_id)
+    # the answer's times in the community's zone, as the booking's own answer gave them
+    localtime.use_community_zone((await community_tz(session, activity.community_id)).key)
     if await is_staff(session, user, activity.community_id):
         return booking, activity, True
     me = await my_member(session, user, activity.community_id)

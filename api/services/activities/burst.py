@@ -6,7 +6,8 @@ transaction, the requests that arrive for that activity wait together and go as 
 so a rush of N requests is a few transactions instead of N transactions queued on one row. Several
 API processes each batch their own requests; their batches queue on the row lock, briefly each.
 A batch that the database refuses as a whole (a unique index caught a race with another process)
-is run again one request at a time, so that only the request at fault gets the error.
+is run again with the bookings already held read under the lock, then, should it still fail, one
+request at a time, so that only the request at fault gets the error.
 
 Each batch is `booking_batch.book_many`: every rule for every request, a dozen statements.
 """
@@ -70,18 +71,25 @@ class Bookings:
         finally:
             del self.running[activity_id]
 
-    async def _run(self, activity_id: int, batch: list[tuple[Ask, asyncio.Future[Outcome]]]) -> None:
+    async def _run(
+        self, activity_id: int, batch: list[tuple[Ask, asyncio.Future[Outcome]]], *, again: bool = False
+    ) -> None:
         asks = [ask for ask, _ in batch]
         try:
             async with self.db.session() as session:
-                outcomes, locked_at = await book_many(session, activity_id, asks, ttl=self.ttl)
+                outcomes, locked_at = await book_many(session, activity_id, asks, ttl=self.ttl, recheck_held=again)
                 await session.commit()
         except IntegrityError as exc:
-            if len(batch) == 1:
+            # a race with another process booked someone of the batch between the read and the
+            # lock: once more with that read under the lock, then (should it fail again) one by one,
+            # so that only the request at fault fails
+            if not again:
+                await self._run(activity_id, batch, again=True)
+            elif len(batch) == 1:
                 _settle(batch[0][1], error=exc)
-                return
-            for one in batch:  # a race with another process: only the request at fault fails
-                await self._run(activity_id, [one])
+            else:
+                for one in batch:
+                    await self._run(activity_id, [one], again=True)
             return
         except Exception as exc:  # the database is out of reach: every request is told
             for _, future in batch:
