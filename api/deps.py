@@ -143,7 +143,15 @@ class Idempotency:
 
 # documented here, checked by idempotency.validate_key (its own error code)
 KEY_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"}
-KEY_DESCRIPTION = "重试安全：同一 key 的重试返回第一次的结果（24 小时内有效）；1–255 个可打印 ASCII 字符（如 UUID）"
+# the header as a route takes it (the plain one: its fingerprint covers the body)
+KeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="重试安全：同一 key 的重试返回第一次的结果（24 小时内有效）；1–255 个可打印 ASCII 字符（如 UUID）",
+        json_schema_extra=KEY_SCHEMA,
+    ),
+]
 
 
 async def _claim(
@@ -163,10 +171,7 @@ async def get_idempotency(
     session: SessionDep,
     user: CurrentUser,
     settings: SettingsDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", description=KEY_DESCRIPTION, json_schema_extra=KEY_SCHEMA),
-    ] = None,
+    idempotency_key: KeyHeader = None,
 ) -> Idempotency:
     return await _claim(request, session, user, settings, idempotency_key, await request.body())
 
@@ -205,9 +210,7 @@ BlindIdempotencyDep = Annotated[Idempotency, Depends(get_blind_idempotency, scop
 
 
 async def get_idempotency_key(
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", description=KEY_DESCRIPTION, json_schema_extra=KEY_SCHEMA)
-    ] = None,
+    idempotency_key: KeyHeader = None,
 ) -> str | None:
     """The Idempotency-Key alone, checked, for a route that keeps its answer itself (a booking:
     the batch that writes it stores the key in the same transaction)."""
