@@ -43,7 +43,7 @@ from api.errors import AppError, Conflict, NotFound, Unauthorized, Unprocessable
 from api.services import idempotency
 from api.services.activities import booking_rules as rules
 from api.services.activities import booking_sql as sql
-from api.services.activities.common import DEFAULT_POLICY, place_text, reminder_key
+from api.services.activities.common import DEFAULT_POLICY, place_text, reminder_at, reminder_key
 from api.services.feed.attribution import shares_for_bookings
 from api.services.notifications.core import SCHEDULED_JOB, scheduled_job
 from workers.outbox import job_row
@@ -465,8 +465,8 @@ def _reminders(act: Any, tz: ZoneInfo, written: list[_Pending], now: datetime) -
     """The confirmed bookings' reminders (`reminder_hours` before the start, if that is still
     ahead), as outbox jobs: what `schedule_reminder` writes for one booking."""
     hours = act.reminder_hours if act.reminder_hours is not None else DEFAULT_POLICY["reminder_hours"]
-    at = act.start_at - timedelta(hours=hours)
-    if hours == 0 or at <= now:
+    at = reminder_at(act.start_at, hours, now)
+    if at is None:
         return []
     params = {
         "activity_id": act.id,

@@ -174,27 +174,26 @@ async def activity_params(session: AsyncSession, activity: Activity) -> dict[str
     }
 
 
-async def schedule_reminder(
-    session: AsyncSession,
-    activity: Activity,
-    booking: Booking,
-    *,
-    rules: Policy | None = None,
-    params: dict[str, Any] | None = None,
-) -> None:
+def reminder_at(start_at: datetime, reminder_hours: int, now: datetime) -> datetime | None:
+    """When a booking's reminder goes: `reminder_hours` before the start, if that is still ahead
+    (None: no reminder; 0 hours turns them off)."""
+    at = start_at - timedelta(hours=reminder_hours)
+    return at if reminder_hours and at > now else None
+
+
+async def schedule_reminder(session: AsyncSession, activity: Activity, booking: Booking) -> None:
     """Remind the booker `reminder_hours` before the start, if that is still ahead."""
     if booking.booked_by is None:
         return
-    hours = (rules or await policy(session, activity.community_id)).reminder_hours
-    at = activity.start_at - timedelta(hours=hours)
-    if hours == 0 or at <= clock.now():
+    at = reminder_at(activity.start_at, (await policy(session, activity.community_id)).reminder_hours, clock.now())
+    if at is None:
         return
     await schedule(
         session,
         at,
         [booking.booked_by],
         "activity.reminder",
-        params or await activity_params(session, activity),
+        await activity_params(session, activity),
         reminder_key(booking.id, activity.start_at),
         community_id=activity.community_id,
     )
