@@ -30,7 +30,8 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,13 +39,13 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api import clock
-from api.db.models import IdempotencyKey
+from api.db.models import IdempotencyKey, ShareOpen
 from api.errors import AppError, Conflict, NotFound, Unauthorized, Unprocessable
 from api.services import idempotency
 from api.services.activities import booking_rules as rules
 from api.services.activities import booking_sql as sql
 from api.services.activities.common import DEFAULT_POLICY, place_text, reminder_at, reminder_key
-from api.services.feed.attribution import shares_for_bookings
+from api.services.feed.attribution import ATTRIBUTION_WINDOW, booking_opens
 from api.services.notifications.core import SCHEDULED_JOB, scheduled_job
 from workers.outbox import job_row
 
@@ -110,32 +111,14 @@ async def book_many(
     now = clock.now()
     conn = await session.connection()
     dialect = conn.dialect.name
-    act = (await conn.execute(sql.ACTIVITY, {"a": activity_id})).one_or_none()
-    if act is None:
+    reads = await (_read_postgresql if dialect == "postgresql" else _read)(conn, activity_id, asks, now)
+    if reads is None:
         return [Outcome(error=NotFound("activity_not_found", "活动不存在")) for _ in asks], None
+    act, callers, members, held = reads.act, reads.callers, reads.members, reads.held
     zone = act.timezone
     tz = ZoneInfo(zone)
     outcomes = [Outcome(zone=zone) for _ in asks]
-    callers = {
-        row.id: row
-        for row in await conn.execute(sql.CALLERS, {"c": act.community_id, "users": sorted({a.user_id for a in asks})})
-    }
-    keyed = await _replays(conn, asks, outcomes, callers, now)
-
-    # who each booking is for, and the rules read before the lock
-    wanted = {i for a in asks for i in (a.attendee_ids or ())}
-    wanted |= {c.member_id for c in callers.values() if c.member_id is not None}
-    members = {m.id: m for m in await conn.execute(sql.MEMBERS, {"ids": sorted(wanted)})} if wanted else {}
-    blocks: dict[int, Any] = {}
-    held: dict[int, int] = {}
-    if members:
-        for row in await conn.execute(sql.BLOCKS, {"ids": sorted(members), "now": now}):
-            blocks.setdefault(row.member_id, row)
-        held = {
-            r.member_id: r.booking_id for r in await conn.execute(sql.HELD, {"a": activity_id, "ids": sorted(members)})
-        }
-    app_users = [a.user_id for i, a in enumerate(asks) if a.on_behalf_of is None and outcomes[i].error is None]
-    shares = await shares_for_bookings(session, app_users, activity_id) if app_users else {}
+    keyed = await _replays(conn, asks, outcomes, reads, now)
 
     activity_json, deadline = _activity_parts(act, tz)
     created = now.astimezone(tz).isoformat()
@@ -155,7 +138,7 @@ async def book_many(
                 ids, desk_by = ask.attendee_ids or [caller.member_id], None
             rules.check_open(act, now, tz)
             chosen = rules.attendees(act, members, household_id, ids, tz, desk=desk_by is not None)
-            rules.check_blocks(chosen, blocks, tz)
+            rules.check_blocks(chosen, reads.blocks, tz)
             told = caller.id if desk_by is None else await rules.household_account(conn, household_id, chosen)
         except AppError as exc:
             outcomes[index].error = exc
@@ -177,20 +160,20 @@ async def book_many(
             "created_at": created,
             "cancelled_at": None,
         }
-        share_id = shares.get(ask.user_id) if desk_by is None else None
+        share_id = reads.shares.get(ask.user_id) if desk_by is None else None
         key_row = keyed.get(index)
         encoded = _template(body) if key_row is not None else ""
         pending.append(_Pending(index, ask, household_id, chosen, told, desk_by, share_id, body, key_row, encoded))
     if not pending:
-        return outcomes, None
+        return outcomes, reads.locked_at
 
-    # from here on, one batch at a time for this activity
-    if dialect == "postgresql":
-        # the lock, the counters and ids for the bookings (taken under the lock: arrival order)
-        seats = (await conn.execute(sql.LOCK_POSTGRESQL, {"a": activity_id, "n": len(pending)})).one_or_none()
+    # from here on, one batch at a time for this activity: on PostgreSQL the reads took the lock
+    # (`reads.seats`, with ids for the bookings drawn under it)
+    if reads.seats is not None:
+        seats, locked_at = reads.seats, reads.locked_at
     else:
         seats = (await conn.execute(sql.LOCK, {"a": activity_id})).one_or_none()
-    locked_at = time.perf_counter()  # (on SQLite the lock is the write transaction, since BEGIN)
+        locked_at = time.perf_counter()  # (on SQLite the lock is the write transaction, since BEGIN)
     if seats is None:
         for p in pending:
             outcomes[p.index].error = NotFound("activity_not_found", "活动不存在")
@@ -402,8 +385,99 @@ async def _write_postgresql(
     )
 
 
+@dataclass(slots=True, eq=False)
+class _Reads:
+    """What the rules need, read before the lock for a whole batch."""
+
+    act: Any  # the activity, with its community's zone, its space's name and the reminder rule
+    callers: dict[int, Any]  # user id → the user with their member record and role there
+    members: dict[int, Any]  # member id → the member (named attendees, and the callers themselves)
+    blocks: dict[int, Any]  # member id → their no-show block lasting longest, if any
+    held: dict[int, int]  # member id → their booking of the activity, if they hold one
+    keys: dict[tuple[int, str], Any]  # (user id, key) → the stored answer, `expired` or not
+    busy: set[int]  # the advisory locks of keys a duplicate still running holds (PostgreSQL)
+    shares: dict[int, int]  # user id → the share that brought them
+    seats: Any = None  # PostgreSQL: the activity's row as locked, with ids for the batch's bookings
+    locked_at: float | None = None  # when the lock was granted (`time.perf_counter()`), if it was
+
+
+async def _read_postgresql(conn: AsyncConnection, activity_id: int, asks: list[Ask], now: datetime) -> _Reads | None:
+    """The batch's reads in one statement (`booking_sql.READS_POSTGRESQL`); None if there is no
+    such activity. Each Idempotency-Key's advisory lock is taken in it."""
+    pairs = sorted({(a.user_id, a.key) for a in asks if a.key is not None})
+    row = (
+        await conn.execute(
+            sql.READS_POSTGRESQL,
+            {
+                "a": activity_id,
+                "n": len(asks),
+                "users": sorted({a.user_id for a in asks}),
+                "ids": sorted({i for a in asks for i in (a.attendee_ids or ())}),
+                "now": now,
+                "since": now - ATTRIBUTION_WINDOW,
+                "ks": sorted({idempotency.lock_id(user_id, key) for user_id, key in pairs}),
+                "k_users": [user_id for user_id, _ in pairs],
+                "k_keys": [key for _, key in pairs],
+            },
+        )
+    ).one_or_none()
+    locked_at = time.perf_counter()
+    if row is None:
+        return None
+    seats = SimpleNamespace(**{name: getattr(row, f"locked_{name}") for name in (*sql.LOCKED, "ids")})
+    blocks: dict[int, Any] = {}
+    for found in row.blocks:
+        block = SimpleNamespace(**{**found, "until": datetime.fromisoformat(found["until"]).astimezone(UTC)})
+        if block.member_id not in blocks or block.until > blocks[block.member_id].until:
+            blocks[block.member_id] = block
+    shares: dict[int, int] = {}
+    for opened in row.shares:  # the last opened first
+        shares.setdefault(opened["user_id"], opened["share_id"])
+    return _Reads(
+        act=row,
+        callers={c["id"]: SimpleNamespace(**c) for c in row.callers},
+        members={m["id"]: SimpleNamespace(**m) for m in row.members},
+        blocks=blocks,
+        held={h["member_id"]: h["booking_id"] for h in row.held},
+        keys={(k["user_id"], k["key"]): SimpleNamespace(**k) for k in row.keys},
+        busy={lock["k"] for lock in row.locks if not lock["got"]},
+        shares=shares,
+        seats=seats,
+        locked_at=locked_at,
+    )
+
+
+async def _read(conn: AsyncConnection, activity_id: int, asks: list[Ask], now: datetime) -> _Reads | None:
+    """The batch's reads, statement by statement (SQLite)."""
+    act = (await conn.execute(sql.ACTIVITY, {"a": activity_id})).one_or_none()
+    if act is None:
+        return None
+    users = sorted({a.user_id for a in asks})
+    callers = {row.id: row for row in await conn.execute(sql.CALLERS, {"c": act.community_id, "users": users})}
+    pairs = sorted({(a.user_id, a.key) for a in asks if a.key is not None})
+    keys = {(r.user_id, r.key): r for r in await conn.execute(sql.KEYS, {"pairs": pairs, "now": now})} if pairs else {}
+    wanted = {i for a in asks for i in (a.attendee_ids or ())}
+    wanted |= {c.member_id for c in callers.values() if c.member_id is not None}
+    members = {m.id: m for m in await conn.execute(sql.MEMBERS, {"ids": sorted(wanted)})} if wanted else {}
+    blocks: dict[int, Any] = {}
+    held: dict[int, int] = {}
+    if members:
+        for row in await conn.execute(sql.BLOCKS, {"ids": sorted(members), "now": now}):
+            blocks.setdefault(row.member_id, row)  # the one lasting longest first
+        held = {
+            r.member_id: r.booking_id for r in await conn.execute(sql.HELD, {"a": activity_id, "ids": sorted(members)})
+        }
+    app_users = [a.user_id for a in asks if a.on_behalf_of is None and a.user_id in callers]
+    opens = booking_opens(ShareOpen.user_id.in_(sorted(set(app_users))), activity_id, now - ATTRIBUTION_WINDOW)
+    shares: dict[int, int] = {}
+    if app_users:
+        for user_id, share_id, _, _ in await conn.execute(opens):
+            shares.setdefault(user_id, share_id)
+    return _Reads(act, callers, members, blocks, held, keys, set(), shares)
+
+
 async def _replays(
-    conn: AsyncConnection, asks: list[Ask], outcomes: list[Outcome], callers: dict[int, Any], now: datetime
+    conn: AsyncConnection, asks: list[Ask], outcomes: list[Outcome], reads: _Reads, now: datetime
 ) -> dict[int, dict[str, Any]]:
     """The callers' checks that come first: the caller exists (401), then its Idempotency-Key — a
     retry replays its first answer, a key used for another request is refused, a duplicate still
@@ -412,10 +486,10 @@ async def _replays(
     keyed: dict[int, dict[str, Any]] = {}
     seen: set[tuple[int, str]] = set()
     for index, ask in enumerate(asks):
-        if ask.user_id not in callers:
+        if ask.user_id not in reads.callers:
             outcomes[index].error = Unauthorized("token_invalid", "登录凭证无效，请重新登录")
         elif ask.key is not None:
-            if (ask.user_id, ask.key) in seen:
+            if (ask.user_id, ask.key) in seen or idempotency.lock_id(ask.user_id, ask.key) in reads.busy:
                 outcomes[index].error = Conflict("idempotency_in_flight", "相同的请求正在处理中，请稍候")
             else:
                 seen.add((ask.user_id, ask.key))
@@ -427,24 +501,12 @@ async def _replays(
                     "fingerprint": ask.print_,
                     "status_code": 201,
                 }
-    if not keyed:
-        return keyed
-    if conn.dialect.name == "postgresql":
-        lock_ids = {index: idempotency.lock_id(asks[index].user_id, asks[index].key or "") for index in keyed}
-        locks = await conn.execute(sql.KEY_LOCKS, {"ks": sorted(set(lock_ids.values()))})
-        got: dict[int, bool] = {lock: taken for lock, taken in locks}
-        for index, lock_id in lock_ids.items():
-            if not got[lock_id]:
-                outcomes[index].error = Conflict("idempotency_in_flight", "相同的请求正在处理中，请稍候")
-                del keyed[index]
-    pairs = [(asks[index].user_id, asks[index].key) for index in keyed]
-    stored = {(r.user_id, r.key): r for r in await conn.execute(sql.KEYS, {"pairs": pairs})} if pairs else {}
     expired = []
     for index in list(keyed):
-        row = stored.get((asks[index].user_id, asks[index].key))
+        row = reads.keys.get((asks[index].user_id, asks[index].key or ""))
         if row is None:
             continue
-        if row.expires_at <= now:
+        if row.expired:
             expired.append(row.id)
         elif row.fingerprint != asks[index].print_:
             key = asks[index].key

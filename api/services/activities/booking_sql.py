@@ -5,10 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, text, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    ScalarSelect,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.expression import CTE
 
-from api.db.base import UTCDateTime
 from api.db.models import (
     Activity,
     ActivityPolicy,
@@ -21,9 +37,11 @@ from api.db.models import (
     IdempotencyKey,
     Member,
     OutboxJob,
+    ShareOpen,
     Space,
     User,
 )
+from api.services.feed.attribution import booking_opens
 
 ACTIVITY = (
     select(
@@ -69,7 +87,118 @@ CALLERS = (
     )
     .where(User.id.in_(bindparam("users", expanding=True)))
 )
-KEY_LOCKS = text("SELECT k, pg_try_advisory_xact_lock(k) FROM unnest(CAST(:ks AS BIGINT[])) AS t(k)")
+
+
+# PostgreSQL: everything the rules need, read before the lock in one statement (one round trip
+# whatever the batch's size): the activity (a row, none if there is no such activity) and, as JSON
+# arrays of objects, the callers, the members the bookings are for (named, or the callers
+# themselves), their no-show blocks, who of them already holds a booking, the callers' stored
+# Idempotency-Keys, each key's advisory lock (taken here: a duplicate still running holds it) and
+# the shares that brought the callers. The arrays are bound as arrays, so the statement's text is
+# the same whatever the batch's size and is prepared once per connection.
+def _array(name: str, of: Any = BigInteger) -> Any:
+    return bindparam(name, type_=postgresql.ARRAY(of))
+
+
+def _all(cte: CTE, *order: Any) -> ScalarSelect[Any]:
+    """The CTE's rows as a JSON array of objects (`[]` when none), in `order` if given."""
+    rows = postgresql.aggregate_order_by(cte.table_valued(), *order) if order else cte.table_valued()
+    return select(func.coalesce(func.json_agg(rows), text("'[]'::json"), type_=postgresql.JSON)).scalar_subquery()
+
+
+def _reads_postgresql() -> Any:
+    act = ACTIVITY.cte("act")
+    community = select(act.c.community_id).scalar_subquery()
+    callers = (
+        select(
+            User.id,
+            User.display_name,
+            User.is_platform_admin,
+            Member.id.label("member_id"),
+            Member.household_id,
+            CommunityMembership.role,
+        )
+        .select_from(User)
+        .outerjoin(Member, and_(Member.user_id == User.id, Member.community_id == community, Member.status == "active"))
+        .outerjoin(
+            CommunityMembership,
+            and_(CommunityMembership.user_id == User.id, CommunityMembership.community_id == community),
+        )
+        .where(User.id == any_(_array("users")))
+        .cte("callers")
+    )
+    members = (
+        select(Member.id, Member.household_id, Member.display_name, Member.kind, Member.birth_year, Member.user_id)
+        .where(
+            Member.status == "active",
+            or_(Member.id == any_(_array("ids")), Member.id.in_(select(callers.c.member_id))),
+        )
+        .cte("members")
+    )
+    blocks = (
+        select(BookingBlock.member_id, BookingBlock.until, BookingBlock.no_shows)
+        .where(
+            BookingBlock.member_id.in_(select(members.c.id)),
+            BookingBlock.lifted_at.is_(None),
+            BookingBlock.until > bindparam("now"),
+        )
+        .cte("blocks")
+    )
+    held = (
+        select(BookingAttendee.booking_id, BookingAttendee.member_id)
+        .where(
+            BookingAttendee.activity_id == bindparam("a"),
+            BookingAttendee.member_id.in_(select(members.c.id)),
+            BookingAttendee.active,
+        )
+        .cte("held")
+    )
+    wanted = func.unnest(_array("ks")).table_valued("k").render_derived()
+    locks = select(wanted.c.k, func.pg_try_advisory_xact_lock(wanted.c.k).label("got")).cte("locks")
+    pairs = func.unnest(_array("k_users"), _array("k_keys", Text)).table_valued("user_id", "key").render_derived()
+    keys = (
+        select(
+            IdempotencyKey.id,
+            IdempotencyKey.user_id,
+            IdempotencyKey.key,
+            IdempotencyKey.fingerprint,
+            IdempotencyKey.status_code,
+            IdempotencyKey.response_body,
+            (IdempotencyKey.expires_at <= bindparam("now")).label("expired"),
+        )
+        .select_from(IdempotencyKey)
+        .join(pairs, and_(IdempotencyKey.user_id == pairs.c.user_id, IdempotencyKey.key == pairs.c.key))
+        .cte("keys")
+    )
+    # the lock, last: the row as it is once granted, and ids for the batch's bookings drawn under
+    # it (so that ids follow the order in which batches got the lock, across processes)
+    ids = (
+        select(func.array_agg(func.nextval(literal_column("'bookings_id_seq'"))))
+        .select_from(func.generate_series(1, bindparam("n")))
+        .scalar_subquery()
+    )
+    locked = (
+        update(Activity)
+        .where(Activity.id == bindparam("a"))
+        .values(taken=Activity.taken)
+        .returning(*(getattr(Activity, name).label(f"locked_{name}") for name in LOCKED), ids.label("locked_ids"))
+        .cte("locked")
+    )
+    opens = booking_opens(ShareOpen.user_id == any_(_array("users")), bindparam("a"), bindparam("since"))
+    shares = opens.order_by(None).cte("shares")
+    return select(
+        *act.c,
+        *locked.c,
+        _all(callers).label("callers"),
+        _all(members).label("members"),
+        _all(blocks).label("blocks"),
+        _all(held).label("held"),
+        _all(locks).label("locks"),
+        _all(keys).label("keys"),
+        _all(shares, shares.c.opened_at.desc(), shares.c.id.desc()).label("shares"),  # the last opened first
+    ).select_from(act.join(locked, true()))
+
+
 KEYS = select(
     IdempotencyKey.id,
     IdempotencyKey.user_id,
@@ -77,7 +206,7 @@ KEYS = select(
     IdempotencyKey.fingerprint,
     IdempotencyKey.status_code,
     IdempotencyKey.response_body,
-    IdempotencyKey.expires_at,
+    (IdempotencyKey.expires_at <= bindparam("now")).label("expired"),
 ).where(tuple_(IdempotencyKey.user_id, IdempotencyKey.key).in_(bindparam("pairs", expanding=True)))
 MEMBERS = select(
     Member.id, Member.household_id, Member.display_name, Member.kind, Member.birth_year, Member.user_id
@@ -96,38 +225,23 @@ HELD = select(BookingAttendee.booking_id, BookingAttendee.member_id).where(
     BookingAttendee.member_id.in_(bindparam("ids", expanding=True)),
     BookingAttendee.active,
 )
-LOCK = (
-    select(
-        Activity.status,
-        Activity.registration_opens_at,
-        Activity.registration_closes_at,
-        Activity.published_at,
-        Activity.capacity,
-        Activity.taken,
-        Activity.waiting,
-        Activity.start_at,
-        Activity.end_at,
-        Activity.cancel_deadline,
-        Activity.title,
-        Activity.location,
-        Activity.space_id,
-    )
-    .where(Activity.id == bindparam("a"))
-    .with_for_update()
+# what the lock reads of the activity: its window, seats and counters, and what an answer shows
+LOCKED = (
+    "status",
+    "registration_opens_at",
+    "registration_closes_at",
+    "published_at",
+    "capacity",
+    "taken",
+    "waiting",
+    "start_at",
+    "end_at",
+    "cancel_deadline",
+    "title",
+    "location",
+    "space_id",
 )
-# PostgreSQL: the lock, with an id for each booking of the batch drawn under it
-LOCK_POSTGRESQL = text(
-    "UPDATE activities SET taken = taken WHERE id = :a RETURNING status, registration_opens_at,"
-    " registration_closes_at, published_at, capacity, taken, waiting, start_at, end_at, cancel_deadline, title,"
-    " location, space_id, ARRAY(SELECT nextval('bookings_id_seq') FROM generate_series(1, :n)) AS ids"
-).columns(
-    registration_opens_at=UTCDateTime(),
-    registration_closes_at=UTCDateTime(),
-    published_at=UTCDateTime(),
-    start_at=UTCDateTime(),
-    end_at=UTCDateTime(),
-    cancel_deadline=UTCDateTime(),
-)
+LOCK = select(*(getattr(Activity, name) for name in LOCKED)).where(Activity.id == bindparam("a")).with_for_update()
 # PostgreSQL: every write of a batch in one statement
 WRITE_POSTGRESQL = text(
     """
@@ -184,3 +298,5 @@ def _insert_jobs(dialect: str) -> Any:
 
 
 INSERT_JOBS = {name: _insert_jobs(name) for name in ("postgresql", "sqlite")}
+
+READS_POSTGRESQL = _reads_postgresql()

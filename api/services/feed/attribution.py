@@ -10,7 +10,7 @@ Read before any lock: one indexed lookup."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,25 +32,35 @@ def _last_open(user_id: int, *which: ColumnElement[bool]) -> Select[int]:
     )
 
 
+def booking_opens(
+    users: ColumnElement[bool], activity_id: int | ColumnElement[int], since: datetime | ColumnElement[datetime]
+) -> Select[int, int, datetime, int]:
+    """The opens since `since` (the window's start), by the users that `users` selects (a
+    condition on `ShareOpen.user_id`), of shares of the activity and of the posts about it; the
+    last opened first. The booking batch reads them in its one statement on PostgreSQL."""
+    about = select(Post.id).where(Post.activity_id == activity_id)
+    return (
+        select(ShareOpen.user_id, ShareOpen.share_id, ShareOpen.opened_at, ShareOpen.id)
+        .join(Share, Share.id == ShareOpen.share_id)
+        .where(
+            users,
+            ShareOpen.opened_at >= since,
+            or_(Share.activity_id == activity_id, Share.post_id.in_(about)),
+        )
+        .order_by(ShareOpen.opened_at.desc(), ShareOpen.id.desc())
+    )
+
+
 async def shares_for_bookings(session: AsyncSession, user_ids: Sequence[int], activity_id: int) -> dict[int, int]:
     """For each of `user_ids`, the share of the activity, or of a post about it, that they opened
     last within the window; users who opened none are left out. One statement for a whole batch
     of bookings."""
     if not user_ids:
         return {}
-    about = select(Post.id).where(Post.activity_id == activity_id)
-    rows = await session.execute(
-        select(ShareOpen.user_id, ShareOpen.share_id)
-        .join(Share, Share.id == ShareOpen.share_id)
-        .where(
-            ShareOpen.user_id.in_(sorted(set(user_ids))),
-            ShareOpen.opened_at >= clock.now() - ATTRIBUTION_WINDOW,
-            or_(Share.activity_id == activity_id, Share.post_id.in_(about)),
-        )
-        .order_by(ShareOpen.opened_at.desc(), ShareOpen.id.desc())
-    )
+    users = ShareOpen.user_id.in_(sorted(set(user_ids)))
+    rows = await session.execute(booking_opens(users, activity_id, clock.now() - ATTRIBUTION_WINDOW))
     last: dict[int, int] = {}
-    for user_id, share_id in rows:
+    for user_id, share_id, _, _ in rows:
         last.setdefault(user_id, share_id)
     return last
 
