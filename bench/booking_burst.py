@@ -179,15 +179,17 @@ COMMIT;
 SINGLE_UPDATE_SCRIPT = "UPDATE activities SET taken = taken + 1 WHERE id = :activity AND taken + 1 <= capacity;\n"
 
 
-async def pgbench_activity(db: Database, community_id: int, capacity: int) -> int:
-    """An activity of its own for pgbench, a week later than the burst's."""
+async def pgbench_activity(db: Database, community_id: int, capacity: int, title: str = "pgbench") -> int:
+    """An activity of its own (for pgbench, or the warm-up), a week later than the burst's, open
+    for booking."""
     now = clock.now()
     start = now + timedelta(days=9)
     async with db.session() as session:
         other = Activity(
             community_id=community_id,
-            title="pgbench",
+            title=title,
             category="other",
+            published_at=now,
             location="-",
             status="published",
             start_at=start,
@@ -280,24 +282,29 @@ class Meter:
         }
 
 
-async def warm_up(port: int, me: list[tuple[str, str, dict[str, str], None]]) -> None:
+async def warm_up(
+    port: int, me: list[tuple[str, str, dict[str, str], None]], bookings: list[tuple[str, str, dict[str, str], Any]]
+) -> None:
     """A few requests nobody counts, over enough connections that every server process gets some:
-    each process's database connections, caches and the login's path."""
-    for _ in range(3):
+    each process's database connections, caches, the login's path and the booking path (bookings
+    of another activity: a server that has been up has booked before)."""
+    for round_ in range(3):
         await burst(port, 50, [("GET", "/healthz", {}, None)] * 500)
         await burst(port, 50, me[:300])
+        await burst(port, 50, bookings[round_ * 100 : (round_ + 1) * 100])
         await asyncio.sleep(0.2)
 
 
-def read_lock_stats(prefix: str) -> dict[str, Any] | None:
-    """The batcher's statistics summed over the server processes' files, or None when none wrote one."""
+def read_lock_stats(prefix: str, activity_id: int) -> dict[str, Any] | None:
+    """The batcher's statistics for the burst's activity summed over the server processes' files,
+    or None when none wrote one."""
     files = sorted(glob.glob(glob.escape(prefix) + ".*"))
     if not files:
         return None
     total = {"files": 0, "batches": 0, "requests": 0, "lock_held_s": 0.0, "lock_held_max_s": 0.0}
     for name in files:
         with open(name) as f:
-            stats = json.load(f)
+            stats = json.load(f).get(str(activity_id), {})
         total["files"] += 1
         total["batches"] += int(stats.get("batches", 0))
         total["requests"] += int(stats.get("requests", 0))
@@ -351,7 +358,20 @@ async def measure(
         port = free_port()
         server = start_server(url, port, workers=processes, env={"LINLI_BOOKING_STATS_FILE": stats_file})
         await wait_ready(port)
-        await warm_up(port, me)
+        warm_activity = await pgbench_activity(db, community_id, 2_000_000, title="warm-up")
+        await warm_up(
+            port,
+            me,
+            [
+                (
+                    "POST",
+                    f"/api/v1/activities/{warm_activity}/bookings",
+                    {"Authorization": f"Bearer {token}", "Idempotency-Key": f"warm-{i}"},
+                    {},
+                )
+                for i, token in enumerate(tokens[:300])
+            ],
+        )
         pids = process_tree(server.pid)
         meter = Meter(pids)
 
@@ -426,7 +446,7 @@ async def measure(
 
         stop(server)
         server = None
-        lock = read_lock_stats(stats_file)
+        lock = read_lock_stats(stats_file, activity_id)
         async with db.session(write=False) as session:
             # other work on the server (a test suite) may hold connections: pgbench gets what is free
             free = (

@@ -31,15 +31,16 @@ MAX_BATCH = 256  # requests in one transaction; the rest wait for the next
 
 # -- the batches of one process ------------------------------------------------------------------
 
-STATS = {"batches": 0, "requests": 0, "lock_held_s": 0.0, "lock_held_max_s": 0.0}
+FIGURES = ("batches", "requests", "lock_held_s", "lock_held_max_s")
+STATS: dict[int, dict[str, float]] = {}  # activity id → its batches' figures in this process
 
 
 def write_stats() -> None:
     """For the booking benchmark: with LINLI_BOOKING_STATS_FILE set, the process's figures go to
-    `<that path>.<pid>` as it shuts down (how many batches, requests, and how long the lock was
-    held in all and at most)."""
+    `<that path>.<pid>` as it shuts down, per activity (how many batches, requests, and how long
+    the lock was held in all and at most)."""
     path = os.environ.get("LINLI_BOOKING_STATS_FILE")
-    if path and STATS["batches"]:
+    if path and STATS:
         with open(f"{path}.{os.getpid()}", "w", encoding="utf-8") as out:
             json.dump(STATS, out)
 
@@ -97,10 +98,11 @@ class Bookings:
             return
         if locked_at is not None:
             held = time.perf_counter() - locked_at
-            STATS["batches"] += 1
-            STATS["requests"] += len(batch)
-            STATS["lock_held_s"] += held
-            STATS["lock_held_max_s"] = max(STATS["lock_held_max_s"], held)
+            stats = STATS.setdefault(activity_id, dict.fromkeys(FIGURES, 0))
+            stats["batches"] += 1
+            stats["requests"] += len(batch)
+            stats["lock_held_s"] += held
+            stats["lock_held_max_s"] = max(stats["lock_held_max_s"], held)
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             _settle(future, outcome=outcome)
 
