@@ -3,20 +3,22 @@ of a burst; one at a time at the desk and in the demo).
 
 `book_many(session, activity_id, asks)` judges a batch of booking requests for one activity by
 every rule, in arrival order, and writes the confirmed and waitlisted ones in the caller's
-transaction with the same dozen statements whatever the batch's size:
+transaction with the same few statements whatever the batch's size:
 
-- before the lock, reads: the activity with its community's zone, its space and the community's
-  reminder rule; the callers with their member record and role; their Idempotency-Keys (on
-  PostgreSQL each key's advisory lock first, so that a duplicate still running is refused); the
-  attendees; their no-show blocks; the shares that brought the callers; attendees already booked.
+- the reads: the activity with its community's zone, its space and the community's reminder
+  rule; the callers with their member record and role; their Idempotency-Keys (on PostgreSQL with
+  each key's advisory lock, so that a duplicate still running is refused); the attendees; their
+  no-show blocks; attendees already booked; the shares that brought the callers.
 - under the activity's row lock: the window re-checked, seats taken or waitlist places given in
   arrival order from the counters on the row (`taken`, `waiting`: a waitlist position needs no
   count), then the bookings (their ids are the arrival order), their attendees, the reminders
   (outbox jobs), the answers kept for the Idempotency-Keys, and the counters; the caller commits.
-  On PostgreSQL that is two statements before the commit (the lock, which also draws the
-  bookings' ids, and every write at once, as arrays), so the lock is held for three round trips
-  whatever the batch's size; on SQLite the write transaction is the lock, and the writes go one
-  statement each.
+
+On PostgreSQL that is two statements and the commit: the reads are one statement, which takes the
+lock last and draws the bookings' ids under it (`booking_sql.READS_POSTGRESQL`), and every write
+is another, as arrays; so a batch is four round trips with BEGIN, three of them under the lock,
+whatever its size. On SQLite the reads go statement by statement before the lock, the write
+transaction is the lock, and the writes go one statement each.
 
 Each request gets its own answer or error; a request refused by a rule never fails the others.
 The answers are built before the lock and finished under it with the id, status and position.
@@ -105,9 +107,9 @@ async def book_many(
 ) -> tuple[list[Outcome], float | None]:
     """Judge and write `asks` (arrival order) for one activity in the session's transaction; the
     caller commits. Returns an Outcome per Ask and when the activity's row lock was taken
-    (`time.perf_counter()`, None if it was not: nothing to write). Who already holds a booking is
-    read before the lock, and again under it when someone did (or with `recheck_held`: after a
-    race with another process)."""
+    (`time.perf_counter()`, None if it was not). Who already holds a booking is read with the rest
+    (on PostgreSQL in the statement that waits for the lock, as of its start), and again under the
+    lock when someone did (or with `recheck_held`: after a race with another process)."""
     now = clock.now()
     conn = await session.connection()
     dialect = conn.dialect.name

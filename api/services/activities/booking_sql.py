@@ -1,5 +1,6 @@
 """The statements of a booking batch (booking_batch.py), built once so that each runs from
-SQLAlchemy's compiled cache; on PostgreSQL the lock and the writes are one statement each."""
+SQLAlchemy's compiled cache; on PostgreSQL the reads with the lock, and the writes, are one
+statement each."""
 
 from __future__ import annotations
 
@@ -89,13 +90,17 @@ CALLERS = (
 )
 
 
-# PostgreSQL: everything the rules need, read before the lock in one statement (one round trip
-# whatever the batch's size): the activity (a row, none if there is no such activity) and, as JSON
-# arrays of objects, the callers, the members the bookings are for (named, or the callers
-# themselves), their no-show blocks, who of them already holds a booking, the callers' stored
-# Idempotency-Keys, each key's advisory lock (taken here: a duplicate still running holds it) and
-# the shares that brought the callers. The arrays are bound as arrays, so the statement's text is
-# the same whatever the batch's size and is prepared once per connection.
+# PostgreSQL: everything the rules need, and the lock, in one statement (one round trip whatever
+# the batch's size): the activity (a row, none if there is no such activity) with the lock's columns
+# (`locked_*`: the row as it is once the lock is granted, and `locked_ids`, ids for the batch's
+# bookings drawn under the lock), and, as JSON arrays of objects, the callers, the members the
+# bookings are for (named, or the callers themselves), their no-show blocks, who of them already
+# holds a booking, the callers' stored Idempotency-Keys, each key's advisory lock (taken here: a
+# duplicate still running holds it) and the shares that brought the callers. Those are read as of
+# the statement's start, before any wait for the lock: a booking another process made meanwhile is
+# caught by the unique index on active attendees (burst.py runs the batch again, reading under the
+# lock). The arrays are bound as arrays, so the statement's text is the same whatever the batch's
+# size and is prepared once per connection.
 def _array(name: str, of: Any = BigInteger) -> Any:
     return bindparam(name, type_=postgresql.ARRAY(of))
 
