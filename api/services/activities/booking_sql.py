@@ -70,24 +70,42 @@ ACTIVITY = (
     .outerjoin(ActivityPolicy, ActivityPolicy.community_id == Activity.community_id)
     .where(Activity.id == bindparam("a"))
 )
-CALLERS = (
-    select(
-        User.id,
-        User.display_name,
-        User.is_platform_admin,
-        Member.id.label("member_id"),
-        Member.household_id,
-        CommunityMembership.role,
-    )
-    .outerjoin(
-        Member, and_(Member.user_id == User.id, Member.community_id == bindparam("c"), Member.status == "active")
-    )
-    .outerjoin(
-        CommunityMembership,
-        and_(CommunityMembership.user_id == User.id, CommunityMembership.community_id == bindparam("c")),
-    )
-    .where(User.id.in_(bindparam("users", expanding=True)))
+
+# a stored Idempotency-Key's answer, and whether it has expired (`now`)
+KEY_COLUMNS = (
+    IdempotencyKey.id,
+    IdempotencyKey.user_id,
+    IdempotencyKey.key,
+    IdempotencyKey.fingerprint,
+    IdempotencyKey.status_code,
+    IdempotencyKey.response_body,
+    (IdempotencyKey.expires_at <= bindparam("now")).label("expired"),
 )
+
+
+def _callers(community: Any, users: Any) -> Any:
+    """The callers (`users`: a condition on `User.id`) with their member record and role in
+    `community`."""
+    return (
+        select(
+            User.id,
+            User.display_name,
+            User.is_platform_admin,
+            Member.id.label("member_id"),
+            Member.household_id,
+            CommunityMembership.role,
+        )
+        .select_from(User)
+        .outerjoin(Member, and_(Member.user_id == User.id, Member.community_id == community, Member.status == "active"))
+        .outerjoin(
+            CommunityMembership,
+            and_(CommunityMembership.user_id == User.id, CommunityMembership.community_id == community),
+        )
+        .where(users)
+    )
+
+
+CALLERS = _callers(bindparam("c"), User.id.in_(bindparam("users", expanding=True)))
 
 
 # PostgreSQL: everything the rules need, and the lock, in one statement (one round trip whatever
@@ -114,24 +132,7 @@ def _all(cte: CTE, *order: Any) -> ScalarSelect[Any]:
 def _reads_postgresql() -> Any:
     act = ACTIVITY.cte("act")
     community = select(act.c.community_id).scalar_subquery()
-    callers = (
-        select(
-            User.id,
-            User.display_name,
-            User.is_platform_admin,
-            Member.id.label("member_id"),
-            Member.household_id,
-            CommunityMembership.role,
-        )
-        .select_from(User)
-        .outerjoin(Member, and_(Member.user_id == User.id, Member.community_id == community, Member.status == "active"))
-        .outerjoin(
-            CommunityMembership,
-            and_(CommunityMembership.user_id == User.id, CommunityMembership.community_id == community),
-        )
-        .where(User.id == any_(_array("users")))
-        .cte("callers")
-    )
+    callers = _callers(community, User.id == any_(_array("users"))).cte("callers")
     members = (
         select(Member.id, Member.household_id, Member.display_name, Member.kind, Member.birth_year, Member.user_id)
         .where(
@@ -162,15 +163,7 @@ def _reads_postgresql() -> Any:
     locks = select(wanted.c.k, func.pg_try_advisory_xact_lock(wanted.c.k).label("got")).cte("locks")
     pairs = func.unnest(_array("k_users"), _array("k_keys", Text)).table_valued("user_id", "key").render_derived()
     keys = (
-        select(
-            IdempotencyKey.id,
-            IdempotencyKey.user_id,
-            IdempotencyKey.key,
-            IdempotencyKey.fingerprint,
-            IdempotencyKey.status_code,
-            IdempotencyKey.response_body,
-            (IdempotencyKey.expires_at <= bindparam("now")).label("expired"),
-        )
+        select(*KEY_COLUMNS)
         .select_from(IdempotencyKey)
         .join(pairs, and_(IdempotencyKey.user_id == pairs.c.user_id, IdempotencyKey.key == pairs.c.key))
         .cte("keys")
@@ -204,15 +197,9 @@ def _reads_postgresql() -> Any:
     ).select_from(act.join(locked, true()))
 
 
-KEYS = select(
-    IdempotencyKey.id,
-    IdempotencyKey.user_id,
-    IdempotencyKey.key,
-    IdempotencyKey.fingerprint,
-    IdempotencyKey.status_code,
-    IdempotencyKey.response_body,
-    (IdempotencyKey.expires_at <= bindparam("now")).label("expired"),
-).where(tuple_(IdempotencyKey.user_id, IdempotencyKey.key).in_(bindparam("pairs", expanding=True)))
+KEYS = select(*KEY_COLUMNS).where(
+    tuple_(IdempotencyKey.user_id, IdempotencyKey.key).in_(bindparam("pairs", expanding=True))
+)
 MEMBERS = select(
     Member.id, Member.household_id, Member.display_name, Member.kind, Member.birth_year, Member.user_id
 ).where(Member.id.in_(bindparam("ids", expanding=True)), Member.status == "active")

@@ -9,7 +9,8 @@ A batch that the database refuses as a whole (a unique index caught a race with 
 is run again with the bookings already held read under the lock, then, should it still fail, one
 request at a time, so that only the request at fault gets the error.
 
-Each batch is `booking_batch.book_many`: every rule for every request, a dozen statements.
+Each batch is `booking_batch.book_many`: every rule for every request, the same few statements
+whatever its size (on PostgreSQL two and the commit).
 """
 
 from __future__ import annotations
