@@ -55,7 +55,7 @@ from api.routers import (
     volunteers,
 )
 from api.schemas.common import has_control
-from api.services.activities import burst
+from api.services.activities import booking_batch, burst
 from api.services.idempotency import IdempotentReplay
 from api.services.notifications import catalogue
 from api.storage import Storage, build_storage
@@ -361,6 +361,10 @@ def create_app(
             from workers.runner import Worker
 
             worker_task = asyncio.create_task(Worker(db, settings, wechat).run_forever(stop))
+        try:
+            await booking_batch.warm_up(db)
+        except Exception as exc:  # the database out of reach at start-up: requests will say so (503)
+            log.warning("booking statements not warmed up: %s", exc)
         # everything imported and built so far lives as long as the process: moved out of the
         # cyclic collector's sight, its full collections stop walking it (a year's report makes
         # enough objects to trigger several; bench/reports.py: ~0.15 s of CPU less per report)
