@@ -258,6 +258,40 @@ async def test_a_retried_booking_replays_its_first_answer(client, b):
     assert (other.status_code, other.json()["error"]["code"]) == (422, "idempotency_key_mismatch")
 
 
+async def test_a_booking_whose_key_is_still_in_flight_is_told_to_wait(client, db, b, is_postgres):
+    if not is_postgres:
+        pytest.skip("on SQLite writers are serialised: the duplicate waits, then replays")
+    from api.services import idempotency
+
+    a = await activity(client, b.staff, b.b, capacity=2)
+    key = {"Idempotency-Key": "book-busy"}
+    # another connection is still working on the same key (it holds the key's advisory lock)
+    async with db.session() as in_flight:
+        path = f"/api/v1/activities/{a['id']}/bookings"
+        await idempotency.begin(in_flight, b.chen.user_id, "book-busy", idempotency.fingerprint("POST", path, b"{}"))
+        busy = await book(client, b.chen, a["id"], [b.xiaoyu], **key)
+        assert (busy.status_code, busy.json()["error"]["code"]) == (409, "idempotency_in_flight")
+        assert (await detail(client, b.chen, a["id"]))["taken"] == 0
+        await in_flight.rollback()
+    retry = await book(client, b.chen, a["id"], [b.xiaoyu], **key)
+    assert (retry.status_code, retry.json()["status"]) == (201, "confirmed")
+    assert "idempotent-replayed" not in retry.headers
+
+
+async def test_an_expired_booking_key_is_a_new_request(client, b):
+    a = await activity(client, b.staff, b.b, capacity=2)
+    key = {"Idempotency-Key": "book-old"}
+    first = await book(client, b.chen, a["id"], [b.xiaoyu], **key)
+    assert first.status_code == 201
+    clock.freeze(NOW + timedelta(hours=25))  # the key's answer was kept for 24 hours
+    again = await book(client, b.chen, a["id"], [b.xiaoyu], **key)
+    assert "idempotent-replayed" not in again.headers  # judged anew: 小雨 already holds a booking
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "already_booked")
+    other = await book(client, b.chen, a["id"], [b.xiaoshu], **key)  # the old answer is gone with its key
+    assert (other.status_code, other.json()["status"]) == (201, "confirmed")
+    assert (await detail(client, b.chen, a["id"]))["taken"] == 2
+
+
 # -- waitlist and cancellation -------------------------------------------------------------------
 
 
