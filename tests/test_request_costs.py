@@ -1,4 +1,6 @@
 """What every request pays, kept small: GET /me reads with one statement and no connection ping;
+on PostgreSQL a batch of bookings is two statements (the reads with the lock, the writes) whatever
+its size;
 a pooled connection the server dropped is replaced as it is taken (the one safe retry, before the
 transaction has run anything), so a PostgreSQL restart or a killed backend costs no request a 503.
 A database out of reach is still a 503 (tests/test_api_contract.py, tests/test_outage.py)."""
@@ -14,7 +16,8 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
-from tests.factories import community, join, login, platform_admin
+from api.services.activities import burst
+from tests.factories import activity, book, community, join, login, platform_admin
 
 
 async def _admin(url: str) -> asyncpg.Connection:
@@ -65,6 +68,39 @@ async def test_get_me_reads_with_one_statement_and_pings_nothing(client, db, is_
 
 
 @pytest.mark.postgres
+async def test_a_batch_of_bookings_is_two_statements_whatever_its_size(client, db, is_postgres):
+    if not is_postgres:
+        pytest.skip("PostgreSQL only: on SQLite the batch's statements go one by one (one writer)")
+    root = await platform_admin(client, db)
+    b = (await community(client, root))["id"]
+    residents = [await login(client, f"resident{i}") for i in range(12)]
+    for i, person in enumerate(residents):
+        await join(client, person, b, room=f"{101 + i}")
+    a = await activity(client, root, b, capacity=5)
+
+    statements: list[str] = []
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    before = int(burst.STATS.get(a["id"], {}).get("batches", 0))  # (another test's activity may have had its id)
+    engine = db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", executed)
+    try:
+        answers = await asyncio.gather(
+            *(book(client, person, a["id"], **{"Idempotency-Key": f"k{i}"}) for i, person in enumerate(residents))
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", executed)
+    assert [r.status_code for r in answers] == [201] * 12
+    assert sorted(r.json()["status"] for r in answers) == ["confirmed"] * 5 + ["waitlisted"] * 7
+    batches = int(burst.STATS[a["id"]]["batches"]) - before
+    assert batches < 12  # requests that arrived together went together
+    reads = [s for s in statements if "pg_try_advisory_xact_lock" in s]
+    writes = [s for s in statements if s.lstrip().startswith("WITH b AS")]
+    assert len(reads) == len(writes) == batches and len(statements) == 2 * batches, statements
+
+
 async def test_connections_killed_in_the_pool_are_replaced_without_a_503(app, client, db, database_url, is_postgres):
     if not is_postgres:
         pytest.skip("SQLite has no connections to drop")
