@@ -278,6 +278,31 @@ async def test_a_booking_whose_key_is_still_in_flight_is_told_to_wait(client, db
     assert "idempotent-replayed" not in retry.headers
 
 
+async def test_a_duplicate_in_another_batch_is_told_to_wait_not_booked(client, db, b, is_postgres):
+    """The duplicate's batch (another process's, say) holds both the key's advisory lock and the
+    activity's row lock: the key is tried first, so this request is refused, not booked anew."""
+    if not is_postgres:
+        pytest.skip("on SQLite writers are serialised: the duplicate waits, then replays")
+    import asyncio
+
+    from sqlalchemy import text
+
+    from api.services import idempotency
+
+    a = await activity(client, b.staff, b.b, capacity=2)
+    path = f"/api/v1/activities/{a['id']}/bookings"
+    async with db.session() as other:
+        await idempotency.begin(other, b.chen.user_id, "book-twice", idempotency.fingerprint("POST", path, b"{}"))
+        await other.execute(text("SELECT id FROM activities WHERE id = :a FOR UPDATE"), {"a": a["id"]})
+        pending = asyncio.create_task(book(client, b.chen, a["id"], [b.xiaoyu], **{"Idempotency-Key": "book-twice"}))
+        await asyncio.sleep(0.3)
+        assert not pending.done()  # waiting for the row lock
+        await other.rollback()
+    busy = await pending
+    assert (busy.status_code, busy.json()["error"]["code"]) == (409, "idempotency_in_flight")
+    assert (await detail(client, b.chen, a["id"]))["taken"] == 0
+
+
 async def test_an_expired_booking_key_is_a_new_request(client, b):
     a = await activity(client, b.staff, b.b, capacity=2)
     key = {"Idempotency-Key": "book-old"}

@@ -101,6 +101,25 @@ async def test_a_batch_of_bookings_is_two_statements_whatever_its_size(client, d
     assert len(reads) == len(writes) == batches and len(statements) == 2 * batches, statements
 
 
+async def test_the_booking_read_is_prepared_as_a_process_starts_and_touches_nothing(client, db, is_postgres):
+    from api.services.activities import booking_batch
+
+    root = await platform_admin(client, db)
+    a = await activity(client, root, (await community(client, root))["id"])
+    sequence = "SELECT last_value, is_called FROM bookings_id_seq" if is_postgres else "SELECT 1"
+
+    async def state() -> tuple[Any, ...]:
+        async with db.session() as session:
+            row = await session.execute(text("SELECT taken, updated_at FROM activities WHERE id = :a"), {"a": a["id"]})
+            ids = (await session.execute(text(sequence))).one()
+            return (*row.one(), *ids)
+
+    before = await state()
+    await booking_batch.warm_up(db)  # (SQLite: nothing to prepare)
+    assert await state() == before  # no activity locked or changed, no booking id drawn
+
+
+@pytest.mark.postgres
 async def test_connections_killed_in_the_pool_are_replaced_without_a_503(app, client, db, database_url, is_postgres):
     if not is_postgres:
         pytest.skip("SQLite has no connections to drop")

@@ -15,10 +15,16 @@ transaction with the same few statements whatever the batch's size:
   (outbox jobs), the answers kept for the Idempotency-Keys, and the counters; the caller commits.
 
 On PostgreSQL that is two statements and the commit: the reads are one statement, which takes the
-lock last and draws the bookings' ids under it (`booking_sql.READS_POSTGRESQL`), and every write
-is another, as arrays; so a batch is four round trips with BEGIN, three of them under the lock,
-whatever its size. On SQLite the reads go statement by statement before the lock, the write
-transaction is the lock, and the writes go one statement each.
+keys' advisory locks, then the row lock, and draws the bookings' ids under it
+(`booking_sql.READS_POSTGRESQL`), and every write is another, as arrays; so a batch is four round
+trips with BEGIN, three of them under the lock, whatever its size (a desk booking's household, an
+expired key's deletion, an activity moved meanwhile or a booking held are read or written under it
+too, each a statement more). On SQLite the reads go statement by statement before the lock, the
+write transaction is the lock, and the writes go one statement each.
+
+Every batch on PostgreSQL takes the lock, even one with nothing to write (only replays or
+refusals), and draws an id per request: ids of refused requests are never used (positions are
+counted, not taken from ids).
 
 Each request gets its own answer or error; a request refused by a rule never fails the others.
 The answers are built before the lock and finished under it with the id, status and position.

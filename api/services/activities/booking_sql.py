@@ -113,12 +113,13 @@ CALLERS = _callers(bindparam("c"), User.id.in_(bindparam("users", expanding=True
 # (`locked_*`: the row as it is once the lock is granted, and `locked_ids`, ids for the batch's
 # bookings drawn under the lock), and, as JSON arrays of objects, the callers, the members the
 # bookings are for (named, or the callers themselves), their no-show blocks, who of them already
-# holds a booking, the callers' stored Idempotency-Keys, each key's advisory lock (taken here: a
-# duplicate still running holds it) and the shares that brought the callers. Those are read as of
-# the statement's start, before any wait for the lock: a booking another process made meanwhile is
-# caught by the unique index on active attendees (burst.py runs the batch again, reading under the
-# lock). The arrays are bound as arrays, so the statement's text is the same whatever the batch's
-# size and is prepared once per connection.
+# holds a booking, the callers' stored Idempotency-Keys, each key's advisory lock (taken before the
+# row lock: a duplicate still running holds it) and the shares that brought the callers. Those are
+# read as of the statement's start, before any wait for the row lock, as they were read before it
+# when they were statements of their own: a booking or a key another process stored meanwhile is
+# caught by the unique indexes (burst.py then runs the batch again, with the bookings held read
+# again under the lock). The arrays are bound as arrays, so the statement's text is the same
+# whatever the batch's size and is prepared once per connection.
 def _array(name: str, of: Any = BigInteger) -> Any:
     return bindparam(name, type_=postgresql.ARRAY(of))
 
@@ -139,7 +140,7 @@ def _reads_postgresql() -> Any:
             Member.status == "active",
             or_(Member.id == any_(_array("ids")), Member.id.in_(select(callers.c.member_id))),
         )
-        .cte("members")
+        .cte("attendees")
     )
     blocks = (
         select(BookingBlock.member_id, BookingBlock.until, BookingBlock.no_shows)
@@ -168,8 +169,9 @@ def _reads_postgresql() -> Any:
         .join(pairs, and_(IdempotencyKey.user_id == pairs.c.user_id, IdempotencyKey.key == pairs.c.key))
         .cte("keys")
     )
-    # the lock, last: the row as it is once granted, and ids for the batch's bookings drawn under
-    # it (so that ids follow the order in which batches got the lock, across processes)
+    # the lock, after the keys' advisory locks: the row as it is once granted, and ids for the
+    # batch's bookings drawn under it (so that ids follow the order in which batches got the lock,
+    # across processes)
     ids = (
         select(func.array_agg(func.nextval(literal_column("'bookings_id_seq'"))))
         .select_from(func.generate_series(1, bindparam("n")))
@@ -177,13 +179,15 @@ def _reads_postgresql() -> Any:
     )
     locked = (
         update(Activity)
-        .where(Activity.id == bindparam("a"))
-        .values(taken=Activity.taken)
+        # the keys' advisory locks first (a condition that is always true, but needs them), as
+        # before the row lock: a duplicate in another process's batch is told to wait, not booked
+        .where(Activity.id == bindparam("a"), select(func.count()).select_from(locks).scalar_subquery() >= 0)
+        .values(taken=Activity.taken, updated_at=Activity.updated_at)  # (not the column's onupdate)
         .returning(*(getattr(Activity, name).label(f"locked_{name}") for name in LOCKED), ids.label("locked_ids"))
         .cte("locked")
     )
     opens = booking_opens(ShareOpen.user_id == any_(_array("users")), bindparam("a"), bindparam("since"))
-    shares = opens.order_by(None).cte("shares")
+    shares = opens.order_by(None).cte("opened")
     return select(
         *act.c,
         *locked.c,

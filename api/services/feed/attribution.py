@@ -5,11 +5,11 @@
   it was opened;
 - a new resident, to the last share of the community they opened before they were one.
 
-Read before any lock: one indexed lookup."""
+One indexed lookup each; a booking batch reads its callers' in the batch's read statement
+(`booking_opens`, on PostgreSQL with the rest the rules need)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, or_, select
@@ -37,7 +37,7 @@ def booking_opens(
 ) -> Select[int, int, datetime, int]:
     """The opens since `since` (the window's start), by the users that `users` selects (a
     condition on `ShareOpen.user_id`), of shares of the activity and of the posts about it; the
-    last opened first. The booking batch reads them in its one statement on PostgreSQL."""
+    last opened first: for each user, the first of theirs is the share that brought the booking."""
     about = select(Post.id).where(Post.activity_id == activity_id)
     return (
         select(ShareOpen.user_id, ShareOpen.share_id, ShareOpen.opened_at, ShareOpen.id)
@@ -49,20 +49,6 @@ def booking_opens(
         )
         .order_by(ShareOpen.opened_at.desc(), ShareOpen.id.desc())
     )
-
-
-async def shares_for_bookings(session: AsyncSession, user_ids: Sequence[int], activity_id: int) -> dict[int, int]:
-    """For each of `user_ids`, the share of the activity, or of a post about it, that they opened
-    last within the window; users who opened none are left out. One statement for a whole batch
-    of bookings."""
-    if not user_ids:
-        return {}
-    users = ShareOpen.user_id.in_(sorted(set(user_ids)))
-    rows = await session.execute(booking_opens(users, activity_id, clock.now() - ATTRIBUTION_WINDOW))
-    last: dict[int, int] = {}
-    for user_id, share_id, _, _ in rows:
-        last.setdefault(user_id, share_id)
-    return last
 
 
 async def last_share_opened(
