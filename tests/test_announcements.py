@@ -3,7 +3,7 @@ delivery counts, edits and withdrawal, fan-out in batches, and nobody outside th
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
@@ -335,10 +335,13 @@ async def test_only_staff_write_and_audiences_are_checked(client, app, b):
             path, json={"title": "t", "body": "b", "audience": audience}, headers=b.staff.headers
         )
         assert (response.status_code, response.json()["error"]["code"]) == (status, code), audience
-    naive = await client.post(  # a date picker's local time: 09:00 where the community is
-        path, json={"title": "t", "body": "b", "publish_at": "2026-12-01T09:00:00"}, headers=b.staff.headers
+    # a date picker's local time: 09:00 where the community is (Shanghai, UTC+8), the day after
+    # tomorrow (a fixed date would be in the past one day: published at once, not at 09:00)
+    day = (clock.now() + timedelta(days=2)).astimezone(timezone(timedelta(hours=8))).date()
+    naive = await client.post(
+        path, json={"title": "t", "body": "b", "publish_at": f"{day}T09:00:00"}, headers=b.staff.headers
     )
-    assert naive.status_code == 201 and naive.json()["publish_at"] == "2026-12-01T09:00:00+08:00"
+    assert naive.status_code == 201 and naive.json()["publish_at"] == f"{day}T09:00:00+08:00"
     await client.post(f"/api/v1/announcements/{naive.json()['id']}/withdraw", headers=b.staff.headers)
     blank = await client.post(path, json={"title": "   ", "body": "b"}, headers=b.staff.headers)
     assert blank.status_code == 422
