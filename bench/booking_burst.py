@@ -179,7 +179,23 @@ COMMIT;
 SINGLE_UPDATE_SCRIPT = "UPDATE activities SET taken = taken + 1 WHERE id = :activity AND taken + 1 <= capacity;\n"
 
 
-async def pgbench_activity(db: Database, community_id: int, capacity: int, title: str = "pgbench") -> int:
+def booking_requests(
+    activity_id: int, tokens: list[str], key_prefix: str
+) -> list[tuple[str, str, dict[str, str], dict[str, Any] | None]]:
+    """One booking of `activity_id` per token (for the caller alone), each with its own
+    Idempotency-Key, as the load generator sends them."""
+    return [
+        (
+            "POST",
+            f"/api/v1/activities/{activity_id}/bookings",
+            {"Authorization": f"Bearer {token}", "Idempotency-Key": f"{key_prefix}-{i}"},
+            {},
+        )
+        for i, token in enumerate(tokens)
+    ]
+
+
+async def another_activity(db: Database, community_id: int, capacity: int, title: str = "pgbench") -> int:
     """An activity of its own (for pgbench, or the warm-up), a week later than the burst's, open
     for booking."""
     now = clock.now()
@@ -283,7 +299,9 @@ class Meter:
 
 
 async def warm_up(
-    port: int, me: list[tuple[str, str, dict[str, str], None]], bookings: list[tuple[str, str, dict[str, str], Any]]
+    port: int,
+    me: list[tuple[str, str, dict[str, str], None]],
+    bookings: list[tuple[str, str, dict[str, str], dict[str, Any] | None]],
 ) -> None:
     """A few requests nobody counts, over enough connections that every server process gets some:
     each process's database connections, caches, the login's path and the booking path (bookings
@@ -343,8 +361,8 @@ async def measure(
         await upgrade(db.engine)
         seeding = time.perf_counter()
         community_id, activity_id, user_ids = await seed(db, residents)
-        transaction_activity = await pgbench_activity(db, community_id, CAPACITY)
-        update_activity = await pgbench_activity(db, community_id, 2_000_000_000)
+        transaction_activity = await another_activity(db, community_id, CAPACITY)
+        update_activity = await another_activity(db, community_id, 2_000_000_000)
         async with db.session() as session:
             await session.execute(text("ANALYZE"))
             await session.commit()
@@ -358,32 +376,12 @@ async def measure(
         port = free_port()
         server = start_server(url, port, workers=processes, env={"LINLI_BOOKING_STATS_FILE": stats_file})
         await wait_ready(port)
-        warm_activity = await pgbench_activity(db, community_id, 2_000_000, title="warm-up")
-        await warm_up(
-            port,
-            me,
-            [
-                (
-                    "POST",
-                    f"/api/v1/activities/{warm_activity}/bookings",
-                    {"Authorization": f"Bearer {token}", "Idempotency-Key": f"warm-{i}"},
-                    {},
-                )
-                for i, token in enumerate(tokens[:300])
-            ],
-        )
+        warm_activity = await another_activity(db, community_id, 2_000_000, title="warm-up")
+        await warm_up(port, me, booking_requests(warm_activity, tokens[:300], "warm"))
         pids = process_tree(server.pid)
         meter = Meter(pids)
 
-        bookings: list[tuple[str, str, dict[str, str], dict[str, Any] | None]] = [
-            (
-                "POST",
-                f"/api/v1/activities/{activity_id}/bookings",
-                {"Authorization": f"Bearer {token}", "Idempotency-Key": f"burst-{i}"},
-                {},
-            )
-            for i, token in enumerate(tokens)
-        ]
+        bookings = booking_requests(activity_id, tokens, "burst")
         meter.start()
         elapsed, results = await burst(port, concurrency, bookings)
         booking_cpu = meter.stop(len(bookings))

@@ -17,7 +17,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from api.services.activities import burst
-from tests.factories import activity, book, community, join, login, platform_admin
+from tests.factories import Person, activity, book, community, join, login, platform_admin
 
 
 async def _admin(url: str) -> asyncpg.Connection:
@@ -33,6 +33,16 @@ async def _app_backends(admin: asyncpg.Connection) -> set[int]:
         "AND backend_type = 'client backend'"
     )
     return {row["pid"] for row in rows}
+
+
+async def _residents(client: Any, db: Any, n: int) -> tuple[Person, int, list[Person]]:
+    """A platform admin, a community and `n` residents of it, each in a household of their own."""
+    root = await platform_admin(client, db)
+    b = (await community(client, root))["id"]
+    people = [await login(client, f"resident{i}") for i in range(n)]
+    for i, person in enumerate(people):
+        await join(client, person, b, room=str(101 + i))
+    return root, b, people
 
 
 async def test_get_me_reads_with_one_statement_and_pings_nothing(client, db, is_postgres, monkeypatch):
@@ -71,11 +81,7 @@ async def test_get_me_reads_with_one_statement_and_pings_nothing(client, db, is_
 async def test_a_batch_of_bookings_is_two_statements_whatever_its_size(client, db, is_postgres):
     if not is_postgres:
         pytest.skip("PostgreSQL only: on SQLite the batch's statements go one by one (one writer)")
-    root = await platform_admin(client, db)
-    b = (await community(client, root))["id"]
-    residents = [await login(client, f"resident{i}") for i in range(12)]
-    for i, person in enumerate(residents):
-        await join(client, person, b, room=f"{101 + i}")
+    root, b, residents = await _residents(client, db, 12)
     a = await activity(client, root, b, capacity=5)
 
     statements: list[str] = []
@@ -101,21 +107,23 @@ async def test_a_batch_of_bookings_is_two_statements_whatever_its_size(client, d
     assert len(reads) == len(writes) == batches and len(statements) == 2 * batches, statements
 
 
+@pytest.mark.postgres
 async def test_the_booking_read_is_prepared_as_a_process_starts_and_touches_nothing(client, db, is_postgres):
+    if not is_postgres:
+        pytest.skip("PostgreSQL only: on SQLite there is nothing to prepare")
     from api.services.activities import booking_batch
 
     root = await platform_admin(client, db)
     a = await activity(client, root, (await community(client, root))["id"])
-    sequence = "SELECT last_value, is_called FROM bookings_id_seq" if is_postgres else "SELECT 1"
 
     async def state() -> tuple[Any, ...]:
         async with db.session() as session:
             row = await session.execute(text("SELECT taken, updated_at FROM activities WHERE id = :a"), {"a": a["id"]})
-            ids = (await session.execute(text(sequence))).one()
+            ids = (await session.execute(text("SELECT last_value, is_called FROM bookings_id_seq"))).one()
             return (*row.one(), *ids)
 
     before = await state()
-    await booking_batch.warm_up(db)  # (SQLite: nothing to prepare)
+    await booking_batch.warm_up(db)
     assert await state() == before  # no activity locked or changed, no booking id drawn
 
 
@@ -123,11 +131,7 @@ async def test_the_booking_read_is_prepared_as_a_process_starts_and_touches_noth
 async def test_connections_killed_in_the_pool_are_replaced_without_a_503(app, client, db, database_url, is_postgres):
     if not is_postgres:
         pytest.skip("SQLite has no connections to drop")
-    root = await platform_admin(client, db)
-    b = (await community(client, root))["id"]
-    people = [await login(client, f"p{n}") for n in range(8)]
-    for n, person in enumerate(people):
-        await join(client, person, b, room=str(101 + n))
+    *_, people = await _residents(client, db, 8)
     new_connections = Counter[str]()
 
     def connected(*_args: Any) -> None:

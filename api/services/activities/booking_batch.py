@@ -447,10 +447,9 @@ async def _read_postgresql(conn: AsyncConnection, activity_id: int, asks: list[A
         return None
     seats = SimpleNamespace(**{name: getattr(row, f"locked_{name}") for name in (*sql.LOCKED, "ids")})
     blocks: dict[int, Any] = {}
-    for found in row.blocks:
-        block = SimpleNamespace(**{**found, "until": datetime.fromisoformat(found["until"]).astimezone(UTC)})
-        if block.member_id not in blocks or block.until > blocks[block.member_id].until:
-            blocks[block.member_id] = block
+    for found in row.blocks:  # the one lasting longest first
+        until = datetime.fromisoformat(found["until"]).astimezone(UTC)
+        blocks.setdefault(found["member_id"], SimpleNamespace(**{**found, "until": until}))
     shares: dict[int, int] = {}
     for opened in row.shares:  # the last opened first
         shares.setdefault(opened["user_id"], opened["share_id"])
@@ -488,11 +487,11 @@ async def _read(conn: AsyncConnection, activity_id: int, asks: list[Ask], now: d
         held = {
             r.member_id: r.booking_id for r in await conn.execute(sql.HELD, {"a": activity_id, "ids": sorted(members)})
         }
-    app_users = [a.user_id for a in asks if a.on_behalf_of is None and a.user_id in callers]
-    opens = booking_opens(ShareOpen.user_id.in_(sorted(set(app_users))), activity_id, now - ATTRIBUTION_WINDOW)
+    app_users = {a.user_id for a in asks if a.on_behalf_of is None and a.user_id in callers}
     shares: dict[int, int] = {}
     if app_users:
-        for user_id, share_id, _, _ in await conn.execute(opens):
+        opens = booking_opens(ShareOpen.user_id.in_(sorted(app_users)), activity_id, now - ATTRIBUTION_WINDOW)
+        for user_id, share_id, _, _ in await conn.execute(opens):  # the last opened first
             shares.setdefault(user_id, share_id)
     return _Reads(act, callers, members, blocks, held, keys, set(), shares)
 

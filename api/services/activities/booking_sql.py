@@ -193,7 +193,7 @@ def _reads_postgresql() -> Any:
         *locked.c,
         _all(callers).label("callers"),
         _all(members).label("members"),
-        _all(blocks).label("blocks"),
+        _all(blocks, blocks.c.until.desc()).label("blocks"),  # the one lasting longest first
         _all(held).label("held"),
         _all(locks).label("locks"),
         _all(keys).label("keys"),
