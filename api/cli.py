@@ -43,9 +43,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _worker() -> None:
+    from api.media.storage import build_storage
     from api.services.notifications import catalogue
-    from api.storage import build_storage
-    from api.wechat import WeChatClient, build_http_client
+    from api.wechat.client import WeChatClient, build_http_client
     from workers import jobs  # noqa: F401 - registers the handlers
     from workers.runner import Worker
 
@@ -79,8 +79,8 @@ async def _migrate() -> None:
 
 
 async def _demo(if_empty: bool) -> bool:
-    from api.demo import load_demo
-    from api.storage import build_storage
+    from api.demo.loader import load_demo
+    from api.media.storage import build_storage
 
     settings = get_settings()
     storage = build_storage(settings)  # the demo's photos go where the service will serve them from

@@ -24,7 +24,7 @@ from api.errors import Unauthorized
 from api.pagination import MAX_ID
 from api.security import TokenClaims, verify_access_token
 from api.services import idempotency, zones
-from api.wechat import WeChatClient
+from api.wechat.client import WeChatClient
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 F = TypeVar("F", bound=Callable[..., Any])

@@ -31,6 +31,7 @@ from api.console import web as console_web
 from api.db.session import Database
 from api.errors import AppError, error_body
 from api.logging import configure_logging, request_id_var
+from api.media.storage import Storage, build_storage
 from api.routers import (
     activities,
     announcements,
@@ -58,9 +59,8 @@ from api.schemas.common import has_control
 from api.services.activities import booking_batch, burst
 from api.services.idempotency import IdempotentReplay
 from api.services.notifications import catalogue
-from api.storage import Storage, build_storage
 from api.validation import describe
-from api.wechat import WeChatClient, build_http_client
+from api.wechat.client import WeChatClient, build_http_client
 
 log = logging.getLogger("linli.api")
 

@@ -61,7 +61,7 @@ from api.db.models import (  # noqa: E402
     User,
 )
 from api.db.session import Database  # noqa: E402
-from api.demo import load_demo  # noqa: E402
+from api.demo.loader import load_demo  # noqa: E402
 from api.main import create_app, shutdown  # noqa: E402
 from bench.loadgen import SECRET, fresh_database  # noqa: E402
 

@@ -1,5 +1,5 @@
 """Announcement fan-out benchmark: one announcement to N residents on PostgreSQL, WeChat faked
-in-process (fake mode: the real client and delivery code, answered by api/wechat_fake.py).
+in-process (fake mode: the real client and delivery code, answered by api/wechat/fake.py).
 
 Measures, from the staff's POST:
 - the request's own latency (it only writes the announcement and one job);

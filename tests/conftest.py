@@ -1,6 +1,6 @@
 """Test harness: a real database per run (SQLite file by default, a fresh PostgreSQL database when
 LINLI_TEST_DATABASE_URL is set), migrated with Alembic; tables emptied after every test; the app
-driven over HTTP through httpx's ASGI transport; WeChat faked in-process (api.wechat_fake)."""
+driven over HTTP through httpx's ASGI transport; WeChat faked in-process (api.wechat.fake)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from api.db.base import Base
 from api.db.migrate import upgrade
 from api.db.session import Database
 from api.main import create_app, shutdown
-from api.wechat_fake import FakeWeChat
+from api.wechat.fake import FakeWeChat
 from tests.contract import api_client
 from tests.live_servers import crowd  # noqa: F401 - the fixture: in-process, or real server processes
 

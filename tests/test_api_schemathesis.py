@@ -39,7 +39,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.python import asgi
 from sqlalchemy import text
 
-from api.demo import load_demo
+from api.demo.loader import load_demo
 from api.main import create_app, shutdown
 from api.pagination import MAX_ID
 from tests.conftest import _empty_tables, make_settings

@@ -270,7 +270,7 @@ async def test_access_token_is_fetched_once_under_concurrent_demand(real_wechat)
 async def test_token_is_shared_by_separate_processes(real_wechat, database_url):
     """Two WeChat clients with their own engines (as two processes would have) refresh once."""
     from api.db.session import Database
-    from api.wechat import WeChatClient
+    from api.wechat.client import WeChatClient
 
     _, fake, application = real_wechat
     settings = application.state.settings

@@ -285,7 +285,7 @@ async def test_the_text_check_decides_and_staff_moderate_the_unsure(client, app,
 
 
 async def test_a_photo_waits_for_its_verdict_and_a_risky_one_refuses_the_concern(client, app, w):
-    from api.wechat import fake_wechat
+    from api.wechat.client import fake_wechat
 
     fake = fake_wechat(app.state.wechat.http)
     assert fake is not None

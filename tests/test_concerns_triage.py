@@ -546,7 +546,7 @@ async def test_deadlines_are_kept_to_the_minute_and_run_out_when_it_is_over(clie
 
 
 async def test_the_reports_count_the_concerns_raised_but_those_refused_for_their_text_or_a_photo(client, app, w):
-    from api.wechat import fake_wechat
+    from api.wechat.client import fake_wechat
 
     fake = fake_wechat(app.state.wechat.http)
     assert fake is not None

@@ -319,7 +319,7 @@ async def test_a_background_request_of_a_signed_out_page_returns_to_the_page_not
 
 
 async def test_the_code_of_a_ticket_is_asked_of_wechat_once(console, app):
-    from api.wechat import fake_wechat
+    from api.wechat.client import fake_wechat
 
     fake = fake_wechat(app.state.http)
     assert fake is not None

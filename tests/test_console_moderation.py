@@ -14,7 +14,7 @@ import httpx
 from PIL import Image
 
 from api import clock
-from api.wechat import fake_wechat
+from api.wechat.client import fake_wechat
 from tests.factories import Person, community, grant, join, login, platform_admin
 from workers import jobs  # noqa: F401 - registers the handlers
 from workers.runner import Worker

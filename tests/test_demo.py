@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from api import clock
-from api.demo import load_demo
-from api.demo_history import MONTHLY_TARGETS
+from api.demo.history import MONTHLY_TARGETS
+from api.demo.loader import load_demo
 from api.services.reports.periods import Span
 from api.services.reports.registry import TARGETABLE
 from tests.factories import login
@@ -431,7 +431,7 @@ async def test_demo_governance_has_every_state_consistent_timelines_and_two_meet
     ids=["today", "first-of-month", "sunday-night"],
 )
 async def test_demo_votes_an_election_an_open_poll_a_consultation_and_a_survey(client, db, now):
-    from api.demo_votes import register
+    from api.demo.votes import register
     from api.services.votes.common import area_text
 
     if now is not None:

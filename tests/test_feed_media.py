@@ -26,16 +26,17 @@ from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 from sqlalchemy import func, select, update
 
-from api import clock, images
+from api import clock
 from api.db.models import Media, OutboxJob
 from api.main import create_app, shutdown
-from api.s3_fake import FakeS3
+from api.media import images
+from api.media.storage import S3Storage
 from api.services.feed.callback import DEV_PUSH_AES_KEY, DEV_PUSH_TOKEN
-from api.storage import S3Storage
-from api.wechat import fake_wechat
+from api.wechat.client import fake_wechat
 from tests.conftest import _empty_tables, make_settings, real_wechat_app
 from tests.contract import api_client
 from tests.factories import Person, community, grant, join, login, platform_admin
+from tests.s3_fake import FakeS3
 from workers import jobs  # noqa: F401 - registers the handlers
 from workers.jobs.feed import process_media
 from workers.registry import Registry, registry
@@ -243,7 +244,7 @@ async def test_every_rendition_is_upright_and_free_of_exif_and_the_upload_is_dro
     assert view["status"] in ("checking", "approved"), view["error"]  # fake mode's verdict may come in the same run
     assert view["error"] is None
     assert set(view["urls"]) == {"large", "feed", "thumb"}
-    # api/images.py: large ≤ 2048 on the longest side, feed ≤ 1080, thumb a 320 square
+    # api/media/images.py: large ≤ 2048 on the longest side, feed ≤ 1080, thumb a 320 square
     sizes = {"large": (1024, 2048), "feed": (540, 1080), "thumb": (320, 320)}
     storage = db.storage
     keys = []
@@ -759,7 +760,7 @@ async def test_a_verdict_for_a_trace_id_never_recorded_is_given_up_after_five_mi
 
 
 def wechat_encrypt(message: bytes, appid: str, timestamp: str, nonce: str) -> tuple[str, str]:
-    """(Encrypt, msg_signature) made here from WECHAT.md's description, with nothing of api.wechat_push:
+    """(Encrypt, msg_signature) made here from WECHAT.md's description, with nothing of api.wechat.push:
     AES-256-CBC, key = base64(EncodingAESKey + "="), IV = its first 16 bytes, PKCS#7 to 32 bytes, over
     16 random bytes + 4-byte big-endian length + message + appid; sha1 of the sorted four strings."""
     key = base64.b64decode(PUSH_AES_KEY + "=")

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from api import clock
-from api.wechat import fake_wechat
+from api.wechat.client import fake_wechat
 from tests.conftest import make_settings, real_wechat_app
 from tests.factories import Person, activity, add_child, book, community, grant, join, login, platform_admin
 from workers import jobs  # noqa: F401 - registers the handlers

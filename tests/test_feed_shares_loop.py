@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import clock
 from api.db.models import Post
-from api.wechat_fake import FakeWeChat
+from api.wechat.fake import FakeWeChat
 from tests.conftest import make_settings, real_wechat_app
 from tests.factories import Person, activity, add_child, book, community, grant, join, login, platform_admin
 from workers import jobs  # noqa: F401 - registers the handlers

@@ -1,4 +1,4 @@
-"""api.images on its own: pictures built in memory with Pillow, read back the way a phone would.
+"""api.media.images on its own: pictures built in memory with Pillow, read back the way a phone would.
 
 What matters most is privacy (nothing but pixels leaves process()) and that hostile bytes only ever
 end in ImageRejected, refused from the header where decoding would cost memory.
@@ -19,8 +19,8 @@ import pytest
 from PIL import Image, ImageChops, ImageCms, ImageFile, ImageStat
 from PIL.TiffImagePlugin import IFDRational
 
-from api import images
-from api.images import ImageRejected, Inspected, Rendition, inspect, process, sniff
+from api.media import images
+from api.media.images import ImageRejected, Inspected, Rendition, inspect, process, sniff
 
 T = TypeVar("T")
 MB = 1024 * 1024

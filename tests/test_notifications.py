@@ -20,7 +20,7 @@ from api.db.session import Database
 from api.services.notifications import cancel_scheduled, catalogue, notify, schedule
 from api.services.notifications.catalogue import NotificationKind
 from api.services.notifications.delivery import reserve_send_slot
-from api.wechat import WeChatClient
+from api.wechat.client import WeChatClient
 from tests.conftest import real_wechat_app
 from tests.factories import Person, community, grant, join, login, platform_admin, subscribe
 from workers import jobs  # noqa: F401 - registers the handlers

@@ -15,8 +15,7 @@ import httpx
 import pytest
 
 from api import clock
-from api.s3_fake import FakeS3
-from api.storage import (
+from api.media.storage import (
     EMPTY_SHA256,
     Credentials,
     LocalStorage,
@@ -31,6 +30,7 @@ from api.storage import (
     validate_key,
 )
 from tests.conftest import make_settings
+from tests.s3_fake import FakeS3
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 ACCESS_KEY = "AKIDLINLITEST"

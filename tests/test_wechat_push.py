@@ -1,4 +1,4 @@
-"""WeChat's message push in safe mode (api.wechat_push), and the content-security and mini-program
+"""WeChat's message push in safe mode (api.wechat.push), and the content-security and mini-program
 code calls of the WeChat client against the in-process fake WeChat in real mode."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from api import wechat_push
-from api.wechat import TextVerdict, WeChatError, WeChatUnavailable
-from api.wechat_fake import FakeWeChat
-from api.wechat_push import PushError
+from api.wechat import push as wechat_push
+from api.wechat.client import TextVerdict, WeChatError, WeChatUnavailable
+from api.wechat.fake import FakeWeChat
+from api.wechat.push import PushError
 
-# -- a vector made here, with WeChat's documented algorithm and nothing from api.wechat_push ------
+# -- a vector made here, with WeChat's documented algorithm and nothing from api.wechat.push ------
 
 TOKEN = "linli-push-token"
 AES_KEY = "kWxPmHq3Lr8tZ2vYc5NbJd7Fg9Ks4Ae6Tu1Wo0Xi2Mp"  # 43 characters

@@ -28,7 +28,7 @@ from api import clock
 from api.config import Settings
 from api.db.models import OutboxJob
 from api.db.session import Database
-from api.wechat import WeChatClient
+from api.wechat.client import WeChatClient
 from workers.outbox import backoff, enqueue
 from workers.registry import Registry, registry
 

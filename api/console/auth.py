@@ -16,7 +16,7 @@ from api.deps import IdPath, SessionDep, SettingsDep, WeChatDep, writes
 from api.errors import AppError
 from api.services import console_auth
 from api.services.feed.shares import ENV_VERSION  # the code opens the same version as shares do
-from api.wechat import WeChatError, WeChatUnavailable
+from api.wechat.client import WeChatError, WeChatUnavailable
 
 router = APIRouter(prefix=web.PREFIX, include_in_schema=False)
 

@@ -22,7 +22,7 @@ from sqlalchemy.util import await_only
 from api.config import Settings, get_settings
 
 if TYPE_CHECKING:
-    from api.storage import Storage
+    from api.media.storage import Storage
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 

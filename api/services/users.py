@@ -13,7 +13,7 @@ from api.db.models import Community, CommunityMembership, Member, User
 from api.db.session import Database
 from api.db.upsert import insert_ignore
 from api.errors import AppError, BadRequest, Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
-from api.wechat import WeChatClient, WeChatError, WeChatUnavailable
+from api.wechat.client import WeChatClient, WeChatError, WeChatUnavailable
 
 
 def _wechat_login_error(exc: WeChatError | WeChatUnavailable) -> AppError:

@@ -15,11 +15,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock, wechat_push
+from api import clock
 from api.config import Settings
 from api.db.session import settings_of
 from api.errors import AppError, Forbidden
 from api.services.feed import media
+from api.wechat import push as wechat_push
 from workers.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ async def late_verdict(session: AsyncSession, payload: dict[str, Any]) -> str:
 
 async def deliver_fake_pushes(ctx: Any) -> int:
     """Fake mode: hand the fake WeChat's pending pushes to the callback handling, as WeChat would."""
-    from api.wechat import fake_wechat
+    from api.wechat.client import fake_wechat
 
     fake = fake_wechat(ctx.wechat.http) if ctx.wechat is not None else None
     if fake is None:

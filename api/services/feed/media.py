@@ -25,14 +25,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock, images
+from api import clock
 from api.config import Settings
 from api.db.models import ConcernMedia, Media, PollParticipation, PostMedia, User
 from api.db.session import settings_of, storage_of
 from api.errors import AppError, Conflict, NotFound, TooManyRequests, Unprocessable
+from api.media import images
+from api.media.storage import LocalStorage, Storage
 from api.services.access import RANK, is_staff, require_reader, role_in
 from api.services.activities.common import community_tz
-from api.storage import LocalStorage, Storage
 from workers.outbox import enqueue
 
 RENDITIONS = ("large", "feed", "thumb")
@@ -331,7 +332,7 @@ _threads_lock = threading.Lock()
 async def _start_check(ctx: Any, work: _Work) -> tuple[str, str | None, str | None]:
     """Ask WeChat to check the photo (feed size: what others will see). A WeChat refusal sends the
     photo to staff; WeChat being away is retried by the job."""
-    from api.wechat import WeChatError
+    from api.wechat.client import WeChatError
 
     if ctx.wechat is None or work.uploader_openid is None:
         return "review", None, "no_check"

@@ -210,7 +210,7 @@ async def check_text(ctx: Any, kind: str, item_id: int) -> None:
     """WeChat's text check of a post or comment, in the worker. WeChat refusing to judge it (a
     user not seen lately, say) sends it to staff; WeChat being away is retried, and after the last
     attempt it goes to staff as well."""
-    from api.wechat import WeChatError, WeChatUnavailable
+    from api.wechat.client import WeChatError, WeChatUnavailable
 
     model = Post if kind == "post" else Comment
     async with ctx.db.session(write=False) as reader:

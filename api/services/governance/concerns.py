@@ -168,7 +168,7 @@ async def check_text(ctx: Any, kind: str, item_id: int) -> None:
     """WeChat's text check of a concern (its title and text) or a comment on one, in the worker.
     WeChat refusing to judge sends it to staff; WeChat being away is retried, and after the last
     attempt it goes to staff as well. Nothing is held open while WeChat answers."""
-    from api.wechat import WeChatError, WeChatUnavailable
+    from api.wechat.client import WeChatError, WeChatUnavailable
 
     model: type[Concern] | type[ConcernComment] = Concern if kind == "concern" else ConcernComment
     async with ctx.db.session(write=False) as reader:

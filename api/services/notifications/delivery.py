@@ -33,7 +33,7 @@ from api.db.session import Database
 from api.db.upsert import insert_ignore
 from api.services.notifications import catalogue
 from api.services.notifications.core import DELIVER_JOB, push_time, quiet_window
-from api.wechat import TOKEN_INVALID, WeChatClient, WeChatError, WeChatUnavailable
+from api.wechat.client import TOKEN_INVALID, WeChatClient, WeChatError, WeChatUnavailable
 from workers import outbox
 
 log = logging.getLogger(__name__)

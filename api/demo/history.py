@@ -94,7 +94,7 @@ MONTHLY_TARGETS: dict[str, float] = {
 }
 CONTRACT_MONTHS = 12
 HISTORY_DAYS = 90  # the contract began on the first of the month this many days ago
-QUIET_DAYS = 14  # the last two weeks belong to the feed's activities (api/demo_feed.py)
+QUIET_DAYS = 14  # the last two weeks belong to the feed's activities (api/demo/feed.py)
 
 # the gender households gave (optional: the others left it blank)
 GENDERS: dict[str, str] = {

@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from api import clock, wechat_push
+from api import clock
+from api.wechat import push as wechat_push
 
 # WECHAT.md's limits of subscribe-message data values, by keyword type
 _FIELD_LIMITS = {"thing": 20, "phrase": 5, "number": 32, "character_string": 32, "phone_number": 17, "letter": 32}

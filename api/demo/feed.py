@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock, images
+from api import clock
 from api.db.models import (
     Activity,
     Booking,
@@ -36,6 +36,7 @@ from api.db.models import (
     User,
 )
 from api.db.session import storage_of
+from api.media import images
 from api.services import households
 from api.services.feed.shares import new_token
 

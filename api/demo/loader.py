@@ -8,11 +8,11 @@ queue; the volunteers' month of opening duty (Tue–Sun 14:00–18:00) from a we
 shift at the reading club, and three weeks already served with approved service records (the
 last day's waiting for review); four activities already held, with albums of generated photos,
 likes, comments, a post waiting for review, shares, their opens, a booking from a share and a
-newcomer who joined from one (`api/demo_feed.py`); and for the reports, the street office's service
+newcomer who joined from one (`api/demo/feed.py`); and for the reports, the street office's service
 project with its targets and three months of history since the contract began — activities tagged
 with the project and a service type, check-ins, loans, duty served, notices read
-(`api/demo_history.py`); the concerns and five-party meetings (`api/demo_governance.py`); and the
-votes (`api/demo_votes.py`): the compound's flats with their areas and owners, a finished courtyard
+(`api/demo/history.py`); the concerns and five-party meetings (`api/demo/governance.py`); and the
+votes (`api/demo/votes.py`): the compound's flats with their areas and owners, a finished courtyard
 committee election, an open household poll on the rooftop garden, a finished owners' consultation
 with area figures and a needs survey with 40 responses. Log in with `dev:<name>` in fake mode."""
 
@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock, demo_governance, demo_history, demo_votes
+from api import clock
 from api.db.models import (
     Activity,
     Book,
@@ -43,8 +43,11 @@ from api.db.models import (
     User,
 )
 from api.db.session import Database, settings_of
-from api.demo_books import catalogue as demo_books
-from api.demo_feed import record_and_share
+from api.demo import governance as demo_governance
+from api.demo import history as demo_history
+from api.demo import votes as demo_votes
+from api.demo.books import catalogue as demo_books
+from api.demo.feed import record_and_share
 from api.schemas.communities import WEEKDAYS
 from api.services import communities, households
 from api.services.activities import bookings, manage

@@ -7,7 +7,7 @@ with S3's status and XML error code, so a client that works against it has a goo
 working against COS or MinIO.
 
 The signature check is written here again from the specification, on purpose not with the helpers
-of api.storage: a canonicalisation bug in the client then shows up as a refused request instead of
+of api.media.storage: a canonicalisation bug in the client then shows up as a refused request instead of
 being repeated on both sides.
 
 Path-style addressing only: /{bucket}/{key}. Objects: PUT, GET, HEAD, DELETE.

@@ -25,7 +25,7 @@ from api.db.session import Database
 from api.db.upsert import insert_ignore
 
 if TYPE_CHECKING:
-    from api.wechat_fake import FakeWeChat
+    from api.wechat.fake import FakeWeChat
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +344,7 @@ def build_http_client(settings: Settings) -> httpx.AsyncClient:
     """The one shared client; fake mode routes it to the in-process fake WeChat server."""
     timeout = httpx.Timeout(settings.wechat_timeout_seconds, connect=min(3.0, settings.wechat_timeout_seconds))
     if settings.wechat_mode == "fake":
-        from api.wechat_fake import FakeWeChat
+        from api.wechat.fake import FakeWeChat
 
         fake = FakeWeChat(
             appid=settings.wechat_appid,
