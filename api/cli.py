@@ -1,4 +1,5 @@
-"""`linli`: serve the API, run the worker, migrate, load demo data, make the first admin."""
+"""`linli`: serve the API, run the worker, migrate, load demo data, make the first admin, back up and
+restore."""
 
 from __future__ import annotations
 
@@ -112,6 +113,41 @@ async def _create_admin(openid: str) -> int:
         await db.dispose()
 
 
+def _backup(dest: str) -> int:
+    from pathlib import Path
+
+    from api.db.backup import BackupError, backup
+
+    try:
+        manifest = asyncio.run(backup(get_settings(), Path(dest)))
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    rows = sum(table["rows"] for table in manifest["tables"].values())
+    photos = sum(1 for name in manifest["files"] if name.startswith("media/"))
+    print(f"backup written to {dest}: migration {manifest['revision']}, {rows} rows, {photos} photo files")
+    if manifest["media"]["storage"] != "local":
+        print(manifest["media"]["note"])
+    return 0
+
+
+def _restore(src: str) -> int:
+    from pathlib import Path
+
+    from api.db.backup import BackupError, restore
+    from api.db.migrate import head_revision
+
+    try:
+        manifest = asyncio.run(restore(get_settings(), Path(src)))
+    except BackupError as exc:
+        print(f"restore failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {src} (taken {manifest['created_at']}); counts and checksums match the backup")
+    if manifest["revision"] != head_revision():
+        print(f"the backup is at migration {manifest['revision']}: run `linli migrate` before starting the service")
+    return 0
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -137,12 +173,20 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--if-empty", action="store_true", help="only when the database has no community yet")
     admin = sub.add_parser("create-admin", help="make a WeChat openid a platform admin")
     admin.add_argument("openid")
+    backup = sub.add_parser("backup", help="copy the database and local photos to a new directory")
+    backup.add_argument("dest", help="a directory that does not exist yet (or is empty)")
+    restore = sub.add_parser("restore", help="restore a backup into an empty database and photo store")
+    restore.add_argument("src", help="a directory written by `linli backup`")
     args = parser.parse_args(argv)
 
     settings = get_settings()
     configure_logging(settings.log_level)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "backup":
+        return _backup(args.dest)
+    if args.command == "restore":
+        return _restore(args.src)
     if args.command == "worker":
         asyncio.run(_worker())
     elif args.command == "migrate":
