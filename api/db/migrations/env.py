@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from api.config import get_settings
 from api.db import models  # noqa: F401 - registers every table on Base.metadata
 from api.db.base import Base
+from api.db.migrate import check_foreign_keys, sqlite_foreign_keys
 from api.db.session import create_engine
 
 config = context.config
@@ -35,8 +36,17 @@ async def _run_async(url: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(_run)
-            await connection.commit()
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:  # see api.db.migrate.sqlite_foreign_keys
+                await connection.run_sync(sqlite_foreign_keys, False)
+            try:
+                await connection.run_sync(_run)
+                if sqlite:
+                    await connection.run_sync(check_foreign_keys)
+                await connection.commit()
+            finally:
+                if sqlite:
+                    await connection.run_sync(sqlite_foreign_keys, True)
     finally:
         await engine.dispose()
 
