@@ -11,6 +11,7 @@ import signal
 import sys
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.config import get_settings
 from api.db.migrate import upgrade
@@ -120,7 +121,7 @@ def _backup(dest: str) -> int:
 
     try:
         manifest = asyncio.run(backup(get_settings(), Path(dest)))
-    except BackupError as exc:
+    except (BackupError, OSError, SQLAlchemyError) as exc:  # what the operator can act on, without a traceback
         print(f"backup failed: {exc}", file=sys.stderr)
         return 1
     rows = sum(table["rows"] for table in manifest["tables"].values())
@@ -139,7 +140,7 @@ def _restore(src: str) -> int:
 
     try:
         manifest = asyncio.run(restore(get_settings(), Path(src)))
-    except BackupError as exc:
+    except (BackupError, OSError, SQLAlchemyError) as exc:  # what the operator can act on, without a traceback
         print(f"restore failed: {exc}", file=sys.stderr)
         return 1
     print(f"restored {src} (taken {manifest['created_at']}); counts and checksums match the backup")

@@ -37,6 +37,10 @@ from tests.factories import login
 
 @pytest.fixture(autouse=True)
 def _pg_tools() -> None:
+    require_pg_tools()
+
+
+def require_pg_tools() -> None:
     if PG_URL and not (shutil.which("pg_dump") and shutil.which("pg_restore")):
         if os.environ.get("CI") == "true":
             pytest.fail("pg_dump and pg_restore must be on the PATH in CI")
@@ -350,3 +354,15 @@ def test_backup_needs_a_new_directory(installations: Any, tmp_path: Path) -> Non
     assert code == 1
     assert "not an empty directory" in err
     assert [path.name for path in (tmp_path / "taken").iterdir()] == ["notes.txt"]
+
+
+def test_a_failed_backup_leaves_nothing_behind(installations: Any, tmp_path: Path) -> None:
+    source = installations()  # an empty PostgreSQL database, or no SQLite file at all
+    url = make_url(source.url)
+    if url.get_backend_name() == "postgresql":
+        source.url = url.set(database=url.database + "_missing").render_as_string(hide_password=False)
+
+    code, _, err = source.linli("backup", str(tmp_path / "backup"))
+    assert code == 1
+    assert err.startswith("backup failed:")
+    assert not (tmp_path / "backup").exists()

@@ -1,6 +1,8 @@
 """Upgrading a database that holds the previous release's demo data: `linli migrate` takes it to
 head, every row is still there, and the new migration's backfill is right (0014: each activity's
-`waiting` is its waitlisted bookings, which the API shows as `waitlist`).
+`waiting` is its waitlisted bookings, which the API shows as `waitlist`). On SQLite this caught
+0014 emptying bookings (api.db.migrate.sqlite_foreign_keys). A backup of that release restores as
+it was and then migrates the same way.
 
 The previous release is the commit before the newest migration; its demo data, written by that
 release's own code, is tests/fixtures/release_0013_demo.sql.gz (tests/fixtures/make_release_fixture.sh
@@ -27,11 +29,13 @@ from api.cli import main
 from api.config import get_settings
 from api.db.base import Base
 from api.db.migrate import current_revision, head_revision, upgrade
+from api.db.models import Activity
 from api.db.session import Database
 from api.main import create_app, shutdown
 from tests.conftest import create_database, make_settings
 from tests.contract import api_client
 from tests.factories import login
+from tests.test_backup import Installation, require_pg_tools
 
 FIXTURE = Path(__file__).parent / "fixtures" / "release_0013_demo.sql.gz"
 RELEASE_REVISION = "0013_audit"
@@ -174,3 +178,38 @@ async def test_the_previous_releases_demo_data_migrates_to_head(release_database
                 assert body["taken"] == facts["confirmed_seats"].get(activity_id, 0), activity_id
     finally:
         await shutdown(app)
+
+
+async def test_a_backup_of_the_previous_release_restores_as_it_was_then_migrates(
+    release_database: tuple[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    require_pg_tools()
+    url, facts = release_database
+    source = Installation(url, None, tmp_path / "media-source")
+    code, _, err = await asyncio.to_thread(source.linli, "backup", str(tmp_path / "backup"))
+    assert code == 0, err
+
+    target_url, cleanup = await create_database()
+    try:
+        target = Installation(target_url, cleanup, tmp_path / "media-target")
+        code, out, err = await asyncio.to_thread(target.linli, "restore", str(tmp_path / "backup"))
+        assert code == 0, err
+        assert f"the backup is at migration {RELEASE_REVISION}: run `linli migrate`" in out
+        db = Database(target_url)
+        try:
+            assert await current_revision(db.engine) == RELEASE_REVISION  # restored as it was, not migrated
+        finally:
+            await db.dispose()
+
+        code, _, err = await asyncio.to_thread(target.linli, "migrate")
+        assert code == 0, err
+        db = Database(target_url)
+        try:
+            assert await current_revision(db.engine) == head_revision()
+            async with db.session(write=False) as session:
+                rows = (await session.execute(select(Activity.id, Activity.waiting))).all()
+        finally:
+            await db.dispose()
+        assert {activity_id: waiting for activity_id, waiting in rows if waiting} == facts["waitlisted"]
+    finally:
+        await cleanup()

@@ -273,8 +273,16 @@ async def _backup_postgresql(url: URL, engine: AsyncEngine, dest: Path) -> tuple
 
 async def backup(settings: Settings, dest: Path) -> dict[str, Any]:
     """Write a backup of the configured database and photo store to the new directory `dest`;
-    returns its manifest."""
+    returns its manifest. A backup that fails removes what it wrote, so the name can be used again."""
     await asyncio.to_thread(_prepare_dest, dest)
+    try:
+        return await _backup(settings, dest)
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, dest, True)
+        raise
+
+
+async def _backup(settings: Settings, dest: Path) -> dict[str, Any]:
     url = make_url(settings.database_url)
     engine_name = url.get_backend_name()
     if engine_name == "sqlite":
@@ -345,7 +353,8 @@ def _check_files(src: Path, manifest: dict[str, Any]) -> None:
     damaged = []
     for relative, expected in sorted(manifest["files"].items()):
         path = src / relative
-        if ".." in Path(relative).parts or not path.is_file() or sha256_file(path) != expected:
+        outside = Path(relative).is_absolute() or ".." in Path(relative).parts
+        if outside or not path.is_file() or sha256_file(path) != expected:
             damaged.append(relative)
     if damaged:
         raise BackupError("the backup is damaged: missing or changed files: " + ", ".join(damaged))
