@@ -87,4 +87,8 @@ def moto_s3() -> Iterator[MotoS3]:
     try:
         yield moto
     finally:
+        # the boto3 clients' kept-alive connections first: each holds one of the server's request
+        # threads, which the interpreter would otherwise wait for at exit
+        client.close()
+        iam.close()
         server.stop()

@@ -20,6 +20,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from botocore.utils import percent_encode
 
 from api.media.storage import (
+    EMPTY_SHA256,
     UNSIGNED_PAYLOAD,
     Credentials,
     amz_date,
@@ -243,27 +244,55 @@ def test_signer_matches_the_aws_test_suite(case, botocore_at) -> None:
     assert authorization.endswith(f"Signature={published}")
 
 
-def test_signer_matches_the_aws_s3_examples() -> None:
-    """S3's own documented examples (Amazon S3 API reference: "GET Object" signed in the header, and
-    the presigned URL), where the payload hash header and UNSIGNED-PAYLOAD come in."""
-    aws = Credentials("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "us-east-1")
-    when = datetime(2013, 5, 24, tzinfo=UTC)
+# S3's own examples (Amazon S3 API reference, "Signature Calculations for the Authorization Header:
+# Transferring Payload in a Single Chunk" and "Authenticating Requests: Using Query Parameters"),
+# where the payload hash header and UNSIGNED-PAYLOAD come in
+AWS = Credentials("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "us-east-1")
+AWS_HOST = "examplebucket.s3.amazonaws.com"
+AWS_WHEN = datetime(2013, 5, 24, 0, 0, tzinfo=UTC)
+
+
+def test_sigv4_get_object_example() -> None:
     headers = sign_headers(
         "GET",
-        "examplebucket.s3.amazonaws.com",
+        AWS_HOST,
         "/test.txt",
-        credentials=aws,
-        when=when,
-        payload_hash=hashlib.sha256(b"").hexdigest(),
+        credentials=AWS,
+        when=AWS_WHEN,
+        payload_hash=EMPTY_SHA256,
         headers={"Range": "bytes=0-9"},
     )
-    assert headers["authorization"].endswith(
+    assert headers["x-amz-date"] == "20130524T000000Z"
+    assert headers["x-amz-content-sha256"] == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert headers["authorization"] == (
+        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
         "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
     )
-    query = presign(
-        "GET", "examplebucket.s3.amazonaws.com", "/test.txt", credentials=aws, when=when, expires_seconds=86400
+
+
+def test_sigv4_canonical_request_of_the_example() -> None:
+    signed = {
+        "host": AWS_HOST,
+        "range": "bytes=0-9",
+        "x-amz-content-sha256": EMPTY_SHA256,
+        "x-amz-date": "20130524T000000Z",
+    }
+    assert canonical_request("GET", "/test.txt", [], signed, EMPTY_SHA256) == (
+        "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\n"
+        f"x-amz-content-sha256:{EMPTY_SHA256}\nx-amz-date:20130524T000000Z\n\n"
+        f"host;range;x-amz-content-sha256;x-amz-date\n{EMPTY_SHA256}"
     )
-    assert query.endswith("&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404")
+
+
+def test_sigv4_presigned_url_example() -> None:
+    query = presign("GET", AWS_HOST, "/test.txt", credentials=AWS, when=AWS_WHEN, expires_seconds=86400)
+    assert query == (
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+        "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+        "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+    )
 
 
 # -- random requests against botocore's S3 signers -----------------------------------------------
