@@ -20,10 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 REGION = "ap-guangzhou"
 ALLOW_S3 = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
@@ -64,31 +62,38 @@ class MotoS3:
 
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[MotoS3]:
+    # imported here: moto and boto3 take a while to load, and most test runs never start the server
+    import boto3
+    from moto.server import ThreadedMotoServer
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # authentication is off until reset-auth turns it on: the IAM user is made first
-    setup = {"endpoint_url": endpoint, "region_name": "us-east-1"}
-    iam = boto3.client("iam", aws_access_key_id="setup", aws_secret_access_key="setup", **setup)
-    iam.create_user(UserName="linli")
-    iam.put_user_policy(UserName="linli", PolicyName="s3", PolicyDocument=json.dumps(ALLOW_S3))
-    key = iam.create_access_key(UserName="linli")["AccessKey"]
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=key["AccessKeyId"],
-        aws_secret_access_key=key["SecretAccessKey"],
-    )
-    moto = MotoS3(endpoint, key["AccessKeyId"], key["SecretAccessKey"], REGION, client)
-    moto._auth_after(0)
+    opened: list[Any] = []  # boto3 clients, closed before the server stops (see below)
     try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        # authentication is off until reset-auth turns it on: the IAM user is made first
+        setup = {"endpoint_url": endpoint, "region_name": "us-east-1"}
+        iam = boto3.client("iam", aws_access_key_id="setup", aws_secret_access_key="setup", **setup)
+        opened.append(iam)
+        iam.create_user(UserName="linli")
+        iam.put_user_policy(UserName="linli", PolicyName="s3", PolicyDocument=json.dumps(ALLOW_S3))
+        key = iam.create_access_key(UserName="linli")["AccessKey"]
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+        )
+        opened.append(client)
+        moto = MotoS3(endpoint, key["AccessKeyId"], key["SecretAccessKey"], REGION, client)
+        moto._auth_after(0)
         yield moto
     finally:
         # the boto3 clients' kept-alive connections first: each holds one of the server's request
         # threads, which the interpreter would otherwise wait for at exit
-        client.close()
-        iam.close()
+        for opened_client in opened:
+            opened_client.close()
         server.stop()

@@ -297,7 +297,7 @@ def test_sigv4_presigned_url_example() -> None:
 
 # -- random requests against botocore's S3 signers -----------------------------------------------
 
-SEED = int(os.environ.get("LINLI_SIGV4_SEED", "20150830"))
+SEED = int(os.environ.get("LINLI_TEST_SIGV4_SEED", "20150830"))
 CASES = 300
 REGIONS = ["us-east-1", "ap-guangzhou", "ap-shanghai", "eu-west-3", "cn-north-1", "me-central-1"]
 # what a key may hold on S3 beyond the app's own plain keys: spaces, reserved and percent signs,
@@ -355,7 +355,7 @@ def botocore_url(host: str, path: str) -> str:
 
 
 def test_header_signing_agrees_with_botocore_on_random_requests(botocore_at) -> None:
-    print(f"SigV4 random cases: seed {SEED} (set LINLI_SIGV4_SEED to replay another)")
+    print(f"SigV4 random cases: seed {SEED} (set LINLI_TEST_SIGV4_SEED to replay another)")
     rng = random.Random(SEED)
     for case in range(CASES):
         method, host, path, params, headers, body, credentials, when = random_request(rng)
@@ -392,7 +392,7 @@ def test_header_signing_agrees_with_botocore_on_random_requests(botocore_at) -> 
 
 
 def test_presigned_urls_agree_with_botocore_on_random_requests(botocore_at) -> None:
-    print(f"SigV4 random cases: seed {SEED} (set LINLI_SIGV4_SEED to replay another)")
+    print(f"SigV4 random cases: seed {SEED} (set LINLI_TEST_SIGV4_SEED to replay another)")
     rng = random.Random(SEED + 1)
     for case in range(CASES):
         method, host, path, params, _, _, credentials, when = random_request(rng)
