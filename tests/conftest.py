@@ -25,6 +25,7 @@ from api.main import create_app, shutdown
 from api.wechat.fake import FakeWeChat
 from tests.contract import api_client
 from tests.live_servers import crowd  # noqa: F401 - the fixture: in-process, or real server processes
+from tests.s3_server import moto_s3  # noqa: F401 - the fixture: moto's S3 server, once per session
 
 PG_URL = os.environ.get("LINLI_TEST_DATABASE_URL")
 TEST_SECRET = "test-secret-" + "x" * 32

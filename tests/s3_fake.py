@@ -11,6 +11,12 @@ of api.media.storage: a canonicalisation bug in the client then shows up as a re
 being repeated on both sides.
 
 Path-style addressing only: /{bucket}/{key}. Objects: PUT, GET, HEAD, DELETE.
+
+Why it stays beside moto's server (tests/s3_server.py, where the storage suite and the S3 upload
+flow run): moto checks the signature of a header-signed request but not a presigned URL's, nor its
+expiry, the request's age, the body against x-amz-content-sha256, unsigned x-amz-* headers or the
+region in the credential scope; and a test cannot make moto fail on demand. Those refusals, which
+a phone's URL and the app's error handling depend on, are tested here (tests/test_storage.py).
 """
 
 from __future__ import annotations

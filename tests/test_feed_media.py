@@ -1,6 +1,6 @@
 """Photos through the HTTP API: the upload judged by its bytes, the worker's renditions read back
 (no EXIF, no GPS, turned upright, the documented sizes) from the served URL and from the store
-itself, on local disk and on S3 (the in-process FakeS3); refusals that store nothing; the signed
+itself, on local disk and on S3 (moto's S3 server, tests/s3_server.py); refusals that store nothing; the signed
 file URLs; and WeChat's image check answered by its message push (safe mode), in real and fake mode."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import struct
 import threading
 import zlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from api.wechat.client import fake_wechat
 from tests.conftest import _empty_tables, make_settings, real_wechat_app
 from tests.contract import api_client
 from tests.factories import Person, community, grant, join, login, platform_admin
-from tests.s3_fake import FakeS3
+from tests.s3_server import MotoS3
 from workers import jobs  # noqa: F401 - registers the handlers
 from workers.jobs.feed import process_media
 from workers.registry import Registry, registry
@@ -50,12 +51,6 @@ RED, BLUE = (230, 20, 20), (20, 60, 200)
 PUSH_TOKEN = "linli-push-token"
 PUSH_AES_KEY = "kWxPmHq3Lr8tZ2vYc5NbJd7Fg9Ks4Ae6Tu1Wo0Xi2Mp"  # 43 characters, 32 bytes
 PUBLIC_URL = "https://linli.test"
-
-S3_ACCESS_KEY = "AKIDLINLITEST"
-S3_SECRET_KEY = "linli-test-s3-secret"
-S3_REGION = "ap-guangzhou"
-S3_BUCKET = "linli-photos"
-S3_ENDPOINT = "https://cos.test"
 
 
 @pytest.fixture(autouse=True)
@@ -549,24 +544,38 @@ async def test_only_the_uploader_and_staff_see_a_photo_before_it_is_posted(clien
 # -- S3-compatible storage --------------------------------------------------------------------------
 
 
+@dataclass
+class S3Run:
+    client: httpx.AsyncClient
+    app: Any
+    moto: MotoS3
+    bucket: str
+    calls: list[str]  # the methods of the requests the app sent to S3
+
+
 @pytest.fixture
-async def s3(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Any, FakeS3]]:
-    fake = FakeS3(S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION, buckets={S3_BUCKET: {}})
+async def s3(database_url: str, tmp_path: Path, moto_s3: MotoS3) -> AsyncIterator[S3Run]:
+    bucket = moto_s3.new_bucket()
     settings = make_settings(
         database_url,
         media_dir=str(tmp_path / "unused"),
         storage="s3",
-        s3_endpoint=S3_ENDPOINT,
-        s3_bucket=S3_BUCKET,
-        s3_region=S3_REGION,
-        s3_access_key=S3_ACCESS_KEY,
-        s3_secret_key=S3_SECRET_KEY,
+        s3_endpoint=moto_s3.endpoint,
+        s3_bucket=bucket,
+        s3_region=moto_s3.region,
+        s3_access_key=moto_s3.access_key,
+        s3_secret_key=moto_s3.secret_key,
     )
-    s3_http = httpx.AsyncClient(transport=httpx.MockTransport(fake.handle))
+    calls: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        calls.append(request.method)
+
+    s3_http = httpx.AsyncClient(event_hooks={"request": [record]})
     app = create_app(settings, storage=S3Storage(settings, s3_http))
     try:
         async with api_client(app) as client:
-            yield client, app, fake
+            yield S3Run(client, app, moto_s3, bucket, calls)
     finally:
         await _empty_tables(app.state.db)
         await shutdown(app)
@@ -574,13 +583,13 @@ async def s3(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[httpx.Asy
     assert not (tmp_path / "unused").exists()  # nothing went to local disk
 
 
-async def test_s3_renditions_are_free_of_exif_and_served_by_presigned_urls(s3):
-    client, app, fake = s3
+async def test_s3_renditions_are_free_of_exif_and_served_by_presigned_urls(s3: S3Run):
+    client, app = s3.client, s3.app
     place = await Place().build(client, app.state.db)
     response = await upload(client, place.chen, place.b, phone_photo((400, 200)))
     assert response.status_code == 202, response.text
-    bucket = fake.buckets[S3_BUCKET]
-    (incoming,) = bucket
+    # the upload as it came waits under incoming/: the prefix of the README's lifecycle rule
+    (incoming,) = s3.moto.keys(s3.bucket)
     assert incoming.startswith("incoming/")
 
     await worker(app).run_until_idle()
@@ -588,37 +597,34 @@ async def test_s3_renditions_are_free_of_exif_and_served_by_presigned_urls(s3):
     view = await media_of(client, place.chen, response.json()["id"])
     sizes = {"large": (200, 400), "feed": (200, 400), "thumb": (320, 320)}
     assert set(view["urls"]) == set(sizes)
-    phone = httpx.AsyncClient(transport=httpx.MockTransport(fake.handle))  # no credentials, only the URL
-    try:
-        for name, url in view["urls"].items():
-            parts = urlsplit(url)
-            assert f"{parts.scheme}://{parts.netloc}" == S3_ENDPOINT
-            assert parts.path.startswith(f"/{S3_BUCKET}/media/{place.b}/") and parts.path.endswith(f"/{name}.jpg")
-            query = parse_qs(parts.query)
-            assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
-            assert query["X-Amz-Expires"] == [str(TTL)] and "X-Amz-Signature" in query
-            key = parts.path.removeprefix(f"/{S3_BUCKET}/")
-            stored = fake.object(S3_BUCKET, key)
-            assert stored is not None
-            read_clean(stored.data, sizes[name])
-            served = await phone.get(url)
-            assert served.status_code == 200
-            assert served.content == stored.data
-            assert served.headers["content-type"] == "image/jpeg"
-        # the upload as it came is gone from the bucket: three renditions are all there is
-        assert sorted(bucket) == sorted(urlsplit(u).path.removeprefix(f"/{S3_BUCKET}/") for u in view["urls"].values())
-        # the API does not serve S3 keys itself
-        response = await client.get(FILES + next(iter(bucket)), params={"exp": int(NOW.timestamp()) + 60, "sig": "x"})
-        assert response.status_code == 404 and error_code(response) == "file_not_found"
-        clock.advance(timedelta(seconds=TTL + 1))
-        expired = await phone.get(view["urls"]["thumb"])
-        assert expired.status_code == 403 and "<Code>AccessDenied</Code>" in expired.text
-    finally:
-        await phone.aclose()
+    for name, url in view["urls"].items():
+        parts = urlsplit(url)
+        assert f"{parts.scheme}://{parts.netloc}" == s3.moto.endpoint
+        assert parts.path.startswith(f"/{s3.bucket}/media/{place.b}/") and parts.path.endswith(f"/{name}.jpg")
+        query = parse_qs(parts.query)
+        assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+        assert query["X-Amz-Expires"] == [str(TTL)] and "X-Amz-Signature" in query
+        key = parts.path.removeprefix(f"/{s3.bucket}/")
+        stored = s3.moto.client.get_object(Bucket=s3.bucket, Key=key)  # read back by boto3, not by us
+        data = stored["Body"].read()
+        assert stored["ContentType"] == "image/jpeg"
+        read_clean(data, sizes[name])
+        served = s3.moto.presigned_get(url)  # a phone: no credentials, only the URL, over HTTP
+        assert served.status_code == 200
+        assert served.content == data
+        assert served.headers["content-type"] == "image/jpeg"
+    # the upload as it came is gone from the bucket: three renditions are all there is, none of them
+    # under the lifecycle rule's prefix
+    keys = s3.moto.keys(s3.bucket)
+    assert keys == sorted(urlsplit(u).path.removeprefix(f"/{s3.bucket}/") for u in view["urls"].values())
+    assert not [key for key in keys if key.startswith("incoming/")]
+    # the API does not serve S3 keys itself
+    response = await client.get(FILES + keys[0], params={"exp": int(NOW.timestamp()) + 60, "sig": "x"})
+    assert response.status_code == 404 and error_code(response) == "file_not_found"
 
 
-async def test_s3_refusals_store_nothing(s3):
-    client, app, fake = s3
+async def test_s3_refusals_store_nothing(s3: S3Run):
+    client, app = s3.client, s3.app
     place = await Place().build(client, app.state.db)
     for data, status, code in (
         (b"not a photo at all", 415, "media_type_unsupported"),
@@ -626,8 +632,8 @@ async def test_s3_refusals_store_nothing(s3):
     ):
         response = await upload(client, place.chen, place.b, data)
         assert response.status_code == status and error_code(response) == code
-    assert fake.buckets[S3_BUCKET] == {}
-    assert not [call for call in fake.calls if call[0] == "PUT"]
+    assert s3.moto.keys(s3.bucket) == []
+    assert "PUT" not in s3.calls
     assert await media_rows(app) == 0
 
 
