@@ -105,10 +105,26 @@ PHOTO_SECONDS = Histogram(
 )
 
 
+# (method, route, status) → its counter and histogram: the labels looked up once per combination
+# (each lookup takes a lock), one dict look-up per request after that
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    status_text = str(status)
-    HTTP_REQUESTS.labels(method, route, status_text).inc()
-    HTTP_SECONDS.labels(method, route, status_text).observe(seconds)
+    if method not in _METHODS:  # any token is a method to the HTTP parser: one series for the odd ones
+        method = "OTHER"
+    series = _request_series.get((method, route, status))
+    if series is None:
+        labels = (method, route, str(status))
+        series = _request_series[(method, route, status)] = (
+            HTTP_REQUESTS.labels(*labels),
+            HTTP_SECONDS.labels(*labels),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def route_of(scope: Mapping[str, Any]) -> str:

@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import text, update
 
-from api import clock
+from api import clock, metrics
 from api.db.models import OutboxJob
 from api.main import create_app, shutdown
 from api.services.notifications import catalogue
@@ -134,6 +134,7 @@ async def test_a_request_shows_in_the_histogram_by_route_template_and_status(gua
     lost = await client.get("/no/such/page/555")
     assert lost.status_code == 404
     assert (await client.get("/console/static/console.css")).status_code == 200
+    assert (await client.request("BREW", "/healthz")).status_code == 405
 
     after = await scrape(client)
     assert delta(before, after, "linli_http_requests_total", **labels) == 1
@@ -145,6 +146,8 @@ async def test_a_request_shows_in_the_histogram_by_route_template_and_status(gua
     assert delta(before, after, "linli_http_requests_total", **unmatched) == 1
     static = {"method": "GET", "route": "/console/static/{path}", "status": "200"}
     assert delta(before, after, "linli_http_requests_total", **static) == 1
+    odd = {"method": "OTHER", "route": "/healthz", "status": "405"}  # any token is a method: one series for them
+    assert delta(before, after, "linli_http_requests_total", **odd) == 1
     # never a raw path: no series per id
     assert not [key for key in after if any("987654" in v or "555" in v for _k, v in key[1])]
     # the scrape before this one is counted too, under its own route
@@ -191,6 +194,38 @@ async def test_a_database_outage_leaves_the_process_metrics_and_database_up_0():
             assert not [key for key in samples if key[0].startswith("linli_outbox_")]
     finally:
         await shutdown(application)
+
+
+async def test_the_pool_gauges_show_connections_held_and_callers_waiting(guarded, is_postgres):
+    client, app = guarded
+    engine = app.state.db.engine
+    async with engine.connect() as held:
+        await held.execute(text("SELECT 1"))
+        # the scrape's own connection has come back by the time the page is written: one is out
+        assert value(await scrape(client), "linli_db_pool_in_use") == 1
+    assert value(await scrape(client), "linli_db_pool_in_use") == 0
+
+    # every connection the pool may open taken (api.db.session: 20 on PostgreSQL; SQLAlchemy's
+    # 5 + 10 overflow on SQLite), then one more asked for
+    capacity = 20 if is_postgres else 15
+    connections = [await engine.connect() for _ in range(capacity)]
+    try:
+        for connection in connections:
+            await connection.execute(text("SELECT 1"))
+        waiting = asyncio.create_task(engine.connect().start())
+        for _ in range(STARTUP_TRIES):  # the moment to scrape: once that one is inside the checkout
+            if value(parse(metrics.exposition().decode()), "linli_db_pool_waiting") >= 1:
+                break
+            await asyncio.sleep(0.01)
+        samples = await scrape(client)  # its own query waits too, gives up after 3 s, and says so
+        assert value(samples, "linli_db_pool_waiting") == 1
+        assert value(samples, "linli_db_pool_in_use") == capacity
+        assert value(samples, "linli_database_up") == 0
+    finally:
+        for connection in connections:
+            await connection.close()
+    await (await waiting).close()
+    assert value(await scrape(client), "linli_db_pool_waiting") == 0
 
 
 # -- jobs, pushes, photos ----------------------------------------------------------------------------
