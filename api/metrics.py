@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -40,6 +40,10 @@ from sqlalchemy import and_, case, event, func, select
 from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
 
 from api import clock
+from api.db.models import OutboxJob
+
+if TYPE_CHECKING:
+    from api.db.session import Database
 
 log = logging.getLogger("linli.metrics")
 
@@ -147,7 +151,8 @@ class MeteredPool(AsyncAdaptedQueuePool):
 
     The pool tells how many connections are out (`checkedout()`) but not who waits for one: the
     wait happens inside `connect()`, so that is where it is counted. The in-use gauge is set from
-    the pool's own count whenever it changes (a checkout, a return), so it cannot drift."""
+    the pool's own count whenever it changes (a checkout, a return), so it cannot drift. The
+    gauges are the process's, as is its one Database (the API's, or the worker's)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -188,12 +193,10 @@ class _Snapshot(Collector):
         return iter(self.families)
 
 
-async def database_families(db: Any) -> list[GaugeMetricFamily]:
+async def database_families(db: Database) -> list[GaugeMetricFamily]:
     """The outbox as the database has it now, in one grouped query (its done jobs are kept
     LINLI_OUTBOX_KEEP_DONE_DAYS, so the table stays small); if the database does not answer
     within a few seconds, only `linli_database_up 0`."""
-    from api.db.models import OutboxJob
-
     now = clock.now()
     due = case((and_(OutboxJob.status == "pending", OutboxJob.run_at <= now), OutboxJob.run_at))
     query = select(OutboxJob.kind, OutboxJob.status, func.count(), func.min(due)).group_by(
