@@ -7,8 +7,12 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
+import shutil
 import signal
 import sys
+import tempfile
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,6 +22,7 @@ from api.db.migrate import upgrade
 from api.db.models import User
 from api.db.session import Database
 from api.logging import configure_logging
+from api.metrics import MULTIPROC_ENV
 
 log = logging.getLogger("linli.cli")
 
@@ -27,25 +32,45 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    workers = args.workers or settings.web_concurrency
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - only what is printed
     print(f"staff console: http://{shown}:{args.port}/console   API docs: http://{shown}:{args.port}/docs", flush=True)
-    # each worker is a process of its own, started from the import string: its own app, pool and
-    # lifespan (so its own gc.freeze() after start-up, and its own embedded worker if that is on)
-    uvicorn.run(
-        "api.main:build_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=True,
-        log_config=None,
-        access_log=False,
-    )
+    # Several processes answer on one port, and a scrape of /metrics reaches any one of them: each
+    # writes its metrics into files in one directory, and the one that answers adds them all up
+    # (prometheus-client's multiprocess mode). The directory is this run's: made empty now (counts
+    # left by an earlier run would be added in), removed at the end unless the operator chose it.
+    made: str | None = None
+    if workers > 1:
+        directory = os.environ.get(MULTIPROC_ENV) or ""
+        if directory:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            for stale in Path(directory).glob("*.db"):
+                stale.unlink()
+        else:
+            directory = made = tempfile.mkdtemp(prefix="linli-metrics-")
+        os.environ[MULTIPROC_ENV] = directory  # inherited by the server processes, which import afresh
+    try:
+        # each worker is a process of its own, started from the import string: its own app, pool and
+        # lifespan (so its own gc.freeze() after start-up, and its own embedded worker if that is on)
+        uvicorn.run(
+            "api.main:build_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=workers,
+            proxy_headers=True,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
     return 0
 
 
 async def _worker() -> None:
     from api.media.storage import build_storage
+    from api.metrics import serve_worker_metrics
     from api.services.notifications import catalogue
     from api.wechat.client import WeChatClient, build_http_client
     from workers import jobs  # noqa: F401 - registers the handlers
@@ -60,11 +85,21 @@ async def _worker() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    metrics_server = None
+    if settings.worker_metrics_port:
+        metrics_server = await serve_worker_metrics(
+            settings.worker_metrics_host, settings.worker_metrics_port, settings.metrics_token.get_secret_value()
+        )
+        where = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
+        print(f"worker metrics: http://{where}/metrics", flush=True)
     gc.collect()  # as the API at start-up: what is loaded now is kept for good, out of the collector's way
     gc.freeze()
     try:
         await Worker(db, settings, WeChatClient(settings, http, db)).run_forever(stop)
     finally:
+        if metrics_server is not None:
+            metrics_server.close()
+            await metrics_server.wait_closed()
         await http.aclose()
         close = getattr(storage, "aclose", None)
         if close is not None:
@@ -165,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--workers",
         type=_positive,
-        default=1,
-        help="server processes sharing the port (default 1); each has its own database pool",
+        default=None,
+        help="server processes sharing the port (default LINLI_WEB_CONCURRENCY, 1); each has its own database pool",
     )
     sub.add_parser("worker", help="run the outbox worker until SIGTERM")
     sub.add_parser("migrate", help="upgrade the database to the newest migration")

@@ -78,6 +78,15 @@ class Settings(BaseSettings):
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
 
+    # /metrics (the API's, and the worker's): readable with `Authorization: Bearer <token>`; with no
+    # token, only from this machine (loopback, not through a proxy)
+    metrics_token: SecretStr = SecretStr("")
+    # the worker serves its own /metrics on this port (0: not at all), on this address
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
+    # server processes `linli serve` starts when --workers is not given
+    web_concurrency: int = Field(default=1, ge=1, le=64)
+
     # Request bodies past this are refused (413) before they are read or parsed, for anyone: the
     # photo upload and the catalogue import bound their own
     max_json_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)

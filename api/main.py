@@ -25,11 +25,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import console, localtime, openapi
+from api import console, localtime, metrics, openapi
 from api.config import Settings, get_settings
 from api.console import web as console_web
 from api.db.session import Database
-from api.errors import AppError, error_body
+from api.errors import AppError, Unauthorized, error_body
 from api.logging import configure_logging, request_id_var
 from api.media.storage import Storage, build_storage
 from api.routers import (
@@ -122,7 +122,8 @@ def outage_response(request_id: str) -> JSONResponse:
 
 class RequestContextMiddleware:
     """Gives every request an X-Request-ID (the client's, if sane) and the deployment's time zone
-    until it names its community, logs one JSON line per request, and turns anything unhandled into
+    until it names its community, logs one JSON line per request and counts it for /metrics (by
+    route template and status; /metrics itself included), and turns anything unhandled into
     an answer in the error envelope without a stack trace: 503 with Retry-After when the database
     is out of reach, 500 otherwise."""
 
@@ -138,6 +139,7 @@ class RequestContextMiddleware:
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
+        metrics.HTTP_IN_FLIGHT.inc()
         status = 500
         response_started = False
 
@@ -176,13 +178,18 @@ class RequestContextMiddleware:
                     )
                 await response(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            route = metrics.route_of(scope)  # routing has filled scope["route"] in by now
+            metrics.HTTP_IN_FLIGHT.dec()
+            metrics.observe_request(scope["method"], route, status, elapsed)
             log.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
+                    "route": route,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "duration_ms": round(elapsed * 1000, 1),
                 },
             )
             request_id_var.reset(token)
@@ -377,6 +384,7 @@ def create_app(
             if worker_task is not None:
                 await worker_task
             await shutdown(app)
+            metrics.forget_process()
 
     app = FastAPI(
         title="Linli 邻里",
@@ -450,9 +458,23 @@ def create_app(
     ]
     for prefix, router in mounted:
         app.include_router(router, prefix=prefix)
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     openapi.install(app, mounted)
     console.install(app)
     return app
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus's page: this server's metrics and the outbox as the database has it (api.metrics).
+    Not in the OpenAPI: it is for the operator's Prometheus, not for the mini-program."""
+    settings: Settings = request.app.state.settings
+    client = request.scope.get("client")
+    if not metrics.allowed(
+        request.scope["headers"], client[0] if client else None, settings.metrics_token.get_secret_value()
+    ):
+        raise Unauthorized(metrics.REFUSED_CODE, metrics.REFUSED_MESSAGE)
+    families = await metrics.database_families(request.app.state.db)
+    return Response(metrics.exposition(families), media_type=metrics.CONTENT_TYPE)
 
 
 async def shutdown(app: FastAPI) -> None:

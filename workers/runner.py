@@ -17,6 +17,7 @@ import math
 import os
 import random
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
+from api import clock, metrics
 from api.config import Settings
 from api.db.models import OutboxJob
 from api.db.session import Database
@@ -157,7 +158,18 @@ class Worker:
     # -- running --------------------------------------------------------------------------
 
     async def run_job(self, job: ClaimedJob) -> bool:
-        """Run one claimed job; True if it succeeded."""
+        """Run one claimed job; True if it succeeded. Counted for /metrics by kind and outcome."""
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            outcome = await self._run(job)
+        finally:
+            metrics.WORKER_JOBS.labels(job.kind, outcome).inc()
+            metrics.WORKER_JOB_SECONDS.labels(job.kind).observe(time.perf_counter() - started)
+        return outcome == "done"
+
+    async def _run(self, job: ClaimedJob) -> str:
+        """Run one claimed job; its outcome: done, failed (will retry), dead, rescheduled or lost."""
         handler = self.registry.handlers.get(job.kind)
         async with self.db.session(write=True) as session:
             try:
@@ -180,18 +192,17 @@ class Worker:
                     # another worker took the job over after our lease ran out: its run counts
                     await session.rollback()
                     log.warning("job lease lost; result discarded", extra={"job_id": job.id, "kind": job.kind})
-                    return False
+                    return "lost"
                 await session.commit()
                 log.info("job done", extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts})
-                return True
+                return "done"
             except RescheduleJob as later:
                 await session.rollback()
                 await self._reschedule(job, later)
-                return False
+                return "rescheduled"
             except Exception as exc:  # any failure of the handler is recorded on the job
                 await session.rollback()
-                await self._record_failure(job, exc)
-                return False
+                return "dead" if await self._record_failure(job, exc) else "failed"
 
     async def _reschedule(self, job: ClaimedJob, later: RescheduleJob) -> None:
         async with self.db.session(write=True) as session:
@@ -210,7 +221,8 @@ class Worker:
             await session.commit()
         log.info("job rescheduled", extra={"job_id": job.id, "kind": job.kind, "run_at": later.run_at.isoformat()})
 
-    async def _record_failure(self, job: ClaimedJob, exc: BaseException) -> None:
+    async def _record_failure(self, job: ClaimedJob, exc: BaseException) -> bool:
+        """Record a failed run: retried after a backoff, or parked dead (True) after its last attempt."""
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
         dead = isinstance(exc, PermanentJobError) or job.attempts >= job.max_attempts
         now = clock.now()
@@ -231,6 +243,7 @@ class Worker:
             extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts, "error": error},
             exc_info=dead and not isinstance(exc, PermanentJobError),
         )
+        return dead
 
     def backoff(self, attempts: int) -> timedelta:
         return backoff(self.settings, attempts)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.util import await_only
 
 from api.config import Settings, get_settings
+from api.metrics import MeteredPool
 
 if TYPE_CHECKING:
     from api.media.storage import Storage
@@ -38,6 +39,8 @@ def create_engine(database_url: str, *, echo: bool = False, connect_timeout: flo
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        if url.database and url.database != ":memory:":
+            kwargs["poolclass"] = MeteredPool  # the pool a file gets anyway, counted for /metrics
         engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
@@ -47,7 +50,13 @@ def create_engine(database_url: str, *, echo: bool = False, connect_timeout: flo
     # Last in, first out: the connection handed out is the one used last, whose statements are
     # already prepared (asyncpg prepares each statement once per connection: a round trip, and
     # the type look-ups of a new statement), rather than the one idle longest.
-    kwargs.update(pool_size=20, max_overflow=0, pool_use_lifo=True, connect_args={"timeout": connect_timeout})
+    kwargs.update(
+        pool_size=20,
+        max_overflow=0,
+        pool_use_lifo=True,
+        connect_args={"timeout": connect_timeout},
+        poolclass=MeteredPool,  # SQLAlchemy's asyncio pool, counted for /metrics (api.metrics)
+    )
     engine = create_async_engine(url, **kwargs)
     if url.get_driver_name() == "asyncpg":
         _configure_postgresql(engine)

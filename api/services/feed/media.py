@@ -15,6 +15,7 @@ import functools
 import math
 import secrets
 import threading
+import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
+from api import clock, metrics
 from api.config import Settings
 from api.db.models import ConcernMedia, Media, PollParticipation, PostMedia, User
 from api.db.session import settings_of, storage_of
@@ -293,10 +294,13 @@ async def _renditions(ctx: Any, work: _Work) -> list[images.Rendition] | str:
         if data is None:
             return "upload_missing"
         decode = functools.partial(images.process, data, max_pixels=ctx.settings.media_max_pixels)
+        started = time.perf_counter()
         try:
             return await asyncio.get_running_loop().run_in_executor(_decode_threads(limit), decode)
         except images.ImageRejected as exc:
             return exc.code
+        finally:
+            metrics.PHOTO_SECONDS.observe(time.perf_counter() - started)
 
 
 def decode_slots(limit: int) -> asyncio.Semaphore:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import clock
+from api import clock, metrics
 from api.config import Settings
 from api.db.models import Community, Delivery, DeliveryAttempt, Notification, SendSlot, SubscriptionCredit, User
 from api.db.session import Database
@@ -282,6 +282,10 @@ async def deliver(db: Database, wechat: WeChatClient, settings: Settings, delive
                 dedup_key=f"delivery:{delivery_id}:retry:{claim.attempt}",
             )
         await session.commit()
+    # counted here, as it happens, rather than read from the deliveries table at scrape time: the
+    # table only grows, a counter gives Prometheus rates (errors per minute by errcode), and it is
+    # the worker that pushes, so its /metrics shows them
+    metrics.DELIVERIES.labels(status, "" if errcode is None else str(errcode)).inc()
     log.log(
         logging.INFO if status in ("sent", "no_credit") else logging.WARNING,
         "delivery attempted",
