@@ -33,6 +33,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     configure_logging(settings.log_level)
     workers = args.workers or settings.web_concurrency
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        # correct (each process waits its turn for the write lock), but slower than one: say so
+        log.warning("%d server processes on SQLite, which has one writer: one process serves it better", workers)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - only what is printed
     print(f"staff console: http://{shown}:{args.port}/console   API docs: http://{shown}:{args.port}/docs", flush=True)
     # Several processes answer on one port, and a scrape of /metrics reaches any one of them: each
@@ -40,14 +43,13 @@ def _serve(args: argparse.Namespace) -> int:
     # (prometheus-client's multiprocess mode). The directory is this run's: made empty now (counts
     # left by an earlier run would be added in), removed at the end unless the operator chose it.
     made: str | None = None
-    if workers > 1:
-        directory = os.environ.get(MULTIPROC_ENV) or ""
-        if directory:
-            Path(directory).mkdir(parents=True, exist_ok=True)
-            for stale in Path(directory).glob("*.db"):
-                stale.unlink()
-        else:
-            directory = made = tempfile.mkdtemp(prefix="linli-metrics-")
+    directory = os.environ.get(MULTIPROC_ENV) or ""
+    if directory:  # the operator's (with one process too): emptied all the same
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+    elif workers > 1:
+        directory = made = tempfile.mkdtemp(prefix="linli-metrics-")
         os.environ[MULTIPROC_ENV] = directory  # inherited by the server processes, which import afresh
     try:
         # each worker is a process of its own, started from the import string: its own app, pool and

@@ -263,22 +263,26 @@ def forget_process() -> None:
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
-def allowed(headers: Iterable[tuple[bytes, bytes]], client_host: str | None, token: str) -> bool:
+def allowed(
+    headers: Iterable[tuple[bytes, bytes]], client_host: str | None, token: str, *, loopback: bool = True
+) -> bool:
     """Whether a scrape may read the metrics.
 
     With a token set: only with `Authorization: Bearer <token>` (compared in constant time).
-    Without: only from loopback, and only when no proxy header is present. The address is the one
-    uvicorn reports, which with proxy_headers is taken from X-Forwarded-For when the connection
-    comes from a trusted proxy (loopback by default); a reverse proxy on this machine would make
-    every internet request look local, so a request that passed through one (it carries
-    X-Forwarded-For, Forwarded or X-Real-IP) is never treated as local. A proxy that adds none of
-    these cannot be told apart: set a token whenever the port is reachable through a proxy."""
+    Without: nobody when `loopback` is false (the API in production, whose port sits behind the
+    internet's reverse proxy); otherwise only from loopback, and only when no proxy header is
+    present. The address is the one uvicorn reports, which with proxy_headers is taken from
+    X-Forwarded-For when the connection comes from a trusted proxy (loopback by default); a reverse
+    proxy on this machine would make every internet request look local, so a request that passed
+    through one (it carries X-Forwarded-For, Forwarded or X-Real-IP) is never treated as local. A
+    proxy that adds none of these cannot be told apart: set a token whenever the port is reachable
+    through a proxy."""
     names = {name.lower(): value for name, value in headers}
     if token:
         given = names.get(b"authorization", b"")
         scheme, _, value = given.partition(b" ")
         return scheme.lower() == b"bearer" and hmac.compare_digest(value.strip(), token.encode())
-    if any(name in names for name in _FORWARDED):
+    if not loopback or any(name in names for name in _FORWARDED):
         return False
     return client_host in _LOOPBACK
 

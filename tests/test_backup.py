@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -262,7 +263,9 @@ def test_a_backup_taken_while_the_app_writes_restores_with_matching_counts(insta
     thread = threading.Thread(target=writer)
     thread.start()
     try:
+        deadline = time.monotonic() + 60
         while len(written) < 20:
+            assert thread.is_alive() and time.monotonic() < deadline, "the writer stopped before writing 20 users"
             threading.Event().wait(0.01)
         before = len(written)
         code, _, err = source.linli("backup", str(tmp_path / "backup"))

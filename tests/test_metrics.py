@@ -120,6 +120,32 @@ async def test_without_a_token_only_loopback_not_through_a_proxy_may_read(app, c
         assert (await outside.get("/metrics", headers={"Authorization": "Bearer anything"})).status_code == 401
 
 
+async def test_in_production_only_the_token_opens_the_apis_metrics(database_url):
+    # the API's port is where the reverse proxy sends the internet: a proxy that adds no
+    # X-Forwarded-For would make every caller look local, so loopback alone opens nothing there
+    production = {
+        "environment": "production",
+        "jwt_secret": "a" * 48,
+        "wechat_mode": "real",
+        "wechat_appid": "wx1234567890",
+        "wechat_secret": "real-secret",
+        "data_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        "wechat_push_token": "push-token",
+        "wechat_push_aes_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        "public_url": "https://linli.example.org",
+    }
+    for token, headers, status in (("", {}, 401), (TOKEN, {}, 401), (TOKEN, BEARER, 200)):
+        application = create_app(make_settings(database_url, metrics_token=token, **production))
+        try:
+            async with api_client(application) as c:
+                answer = await c.get("/metrics", headers=headers)
+                assert answer.status_code == status, (token, headers)
+                if status == 401:
+                    assert answer.json()["error"]["code"] == "metrics_unauthorized"
+        finally:
+            await shutdown(application)
+
+
 # -- what a request leaves -----------------------------------------------------------------------
 
 

@@ -85,7 +85,7 @@ async def _copy_rows(source: Path, url: str) -> None:
     writer = create_async_engine(url)
     try:
         async with reader.connect() as read, writer.begin() as write:
-            # foreign keys are checked as a whole once the rows are in, not row by row in table order
+            # foreign-key triggers off while the rows go in (they are the fixture's, consistent as made)
             await write.execute(text("SET LOCAL session_replication_role = replica"))
             for model_table in Base.metadata.sorted_tables:
                 name = model_table.name

@@ -10,7 +10,7 @@ migration revision, the row count and a checksum of every table, and a sha256 of
 The counts and checksums describe the same snapshot as the dump. On PostgreSQL they are read in a
 REPEATABLE READ transaction whose snapshot `pg_dump --snapshot` shares; on SQLite they are read
 from the copy. A checksum is only compared within one engine: rows are hashed as the driver returns
-them, in primary-key order.
+them, in any order.
 
 A restore goes into an empty database only: SQLite, a file that is missing or holds no tables;
 PostgreSQL, a database whose schema has no tables, views or sequences (create it with createdb).
@@ -89,17 +89,9 @@ def _normalise(value: Any) -> Any:
     return str(value)
 
 
-def _table_keys(connection: Connection) -> list[tuple[str, list[str]]]:
-    """Every table of the default schema with the columns that order its rows (the primary key, or
-    all columns for a table without one)."""
-    inspector = inspect(connection)
-    found = []
-    for name in sorted(inspector.get_table_names()):
-        keys = inspector.get_pk_constraint(name).get("constrained_columns") or [
-            column["name"] for column in inspector.get_columns(name)
-        ]
-        found.append((name, keys))
-    return found
+def _table_names(connection: Connection) -> list[str]:
+    """Every table of the default schema."""
+    return sorted(inspect(connection).get_table_names())
 
 
 async def table_summary(connection: AsyncConnection) -> Tables:
@@ -107,17 +99,18 @@ async def table_summary(connection: AsyncConnection) -> Tables:
     quote = connection.dialect.identifier_preparer.quote
     counts: dict[str, int] = {}
     checksums: dict[str, str] = {}
-    for name, keys in await connection.run_sync(_table_keys):
-        digest = hashlib.sha256()
-        count = 0
-        order = ", ".join(quote(key) for key in keys)
-        result = await connection.stream(text(f"SELECT * FROM {quote(name)} ORDER BY {order}"))  # noqa: S608 - names from the catalogue
+    for name in await connection.run_sync(_table_names):
+        # Each row is hashed on its own and the table's checksum is taken over the sorted row
+        # hashes: the same rows give the same checksum in whatever order the server returns them
+        # (a text key sorts by the database's collation, which a restore onto another server may
+        # not share).
+        rows: list[bytes] = []
+        result = await connection.stream(text(f"SELECT * FROM {quote(name)}"))  # noqa: S608 - names from the catalogue
         async for row in result:
-            digest.update(json.dumps([_normalise(v) for v in row], ensure_ascii=False).encode())
-            digest.update(b"\n")
-            count += 1
-        counts[name] = count
-        checksums[name] = digest.hexdigest()
+            rows.append(hashlib.sha256(json.dumps([_normalise(v) for v in row], ensure_ascii=False).encode()).digest())
+        rows.sort()
+        counts[name] = len(rows)
+        checksums[name] = hashlib.sha256(b"".join(rows)).hexdigest()
     return Tables(counts, checksums)
 
 
@@ -261,6 +254,9 @@ async def _backup_postgresql(url: URL, engine: AsyncEngine, dest: Path) -> tuple
         # pg_dump reads the snapshot of this transaction, which stays open until the counts are read
         connection = await connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         async with connection.begin():
+            # the transaction sits idle while pg_dump runs: a server that ends idle transactions
+            # (common on managed PostgreSQL) would end it, and the snapshot with it
+            await connection.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
             snapshot = (await connection.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
             await _run(
                 [pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={dest / PG_FILE}"], _libpq_env(url)
@@ -328,7 +324,12 @@ def _copy_media_out(root: Path, target: Path) -> dict[str, str]:
         relative = path.relative_to(root).as_posix()
         copy = target / relative
         copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, copy)
+        try:
+            shutil.copyfile(path, copy)
+        except FileNotFoundError:
+            # deleted since it was listed (a risky photo dropped, an upload swept): the database
+            # was copied before, so the backup may hold a row for it, as it would a moment later
+            continue
         files[f"{MEDIA}/{relative}"] = sha256_file(copy)
     return files
 

@@ -40,10 +40,13 @@ async def _run_async(url: str) -> None:
             if sqlite:  # see api.db.migrate.sqlite_foreign_keys
                 await connection.run_sync(sqlite_foreign_keys, False)
             try:
-                await connection.run_sync(_run)
-                if sqlite:
-                    await connection.run_sync(check_foreign_keys)
-                await connection.commit()
+                # one outer transaction, as `linli migrate` has: alembic then leaves committing to
+                # it, so a failed foreign-key check rolls every migration of the run back (on its
+                # own, alembic commits each SQLite migration as it goes)
+                async with connection.begin():
+                    await connection.run_sync(_run)
+                    if sqlite:
+                        await connection.run_sync(check_foreign_keys)
             finally:
                 if sqlite:
                     await connection.run_sync(sqlite_foreign_keys, True)
