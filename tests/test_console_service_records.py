@@ -21,7 +21,7 @@ from sqlalchemy import select
 from api import clock
 from api.db.models import Member
 from api.services.communities import drop_memberships_without_member
-from api.services.volunteers.records import EXPORT_COLUMNS
+from api.services.volunteers.totals import EXPORT_COLUMNS
 from tests.factories import Person, community, grant, join, login
 from tests.test_volunteers import V
 from tests.test_volunteers import _now as _now  # the frozen clock: Tuesday 1 December 2026, 10:00

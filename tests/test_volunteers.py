@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from api import clock
 from api.db.models import ServiceRecord, VolunteerProfile
 from api.services.volunteers.common import credited_minutes
-from api.services.volunteers.records import EXPORT_COLUMNS
+from api.services.volunteers.totals import EXPORT_COLUMNS
 from tests.conftest import make_settings
 from tests.factories import Person, activity, book, community, grant, join, login, platform_admin
 from workers import jobs  # noqa: F401 - registers the handlers

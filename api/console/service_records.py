@@ -3,8 +3,9 @@ approve and reject (a reason), overdue ones flagged; the records of a volunteer 
 record's page with its corrections before and after it and the correction form (a new linked record
 with a reason: approved records never change); the export (XLSX) of a period and a volunteer's
 certificate (PDF); the crediting policy. Every read and change goes through the services the API
-calls (`services.volunteers.records`, `review`, `common`); nobody reviews or corrects their own
-records there, so a forged request is refused even though the pages offer no button for it."""
+calls (`services.volunteers.records`, `totals`, `review`, `common`); nobody reviews or corrects
+their own records there, so a forged request is refused even though the pages offer no button for
+it."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from api.deps import IdPath
 from api.documents import xlsx
 from api.errors import AppError
 from api.schemas.volunteers import PolicyWrite, RecordCorrection, RecordReview
-from api.services.volunteers import common, records, review
+from api.services.volunteers import common, records, review, totals
 
 router = APIRouter(prefix=web.PREFIX + "/c/{community_id}/volunteers", include_in_schema=False)
 
@@ -245,7 +246,7 @@ async def export(
     period_from: Annotated[str, Query(alias="from", max_length=10)] = "",
     period_to: Annotated[str, Query(alias="to", max_length=10)] = "",
 ) -> Response:
-    """The approved records of the period (by the day of service) as a workbook (`records.export`:
+    """The approved records of the period (by the day of service) as a workbook (`totals.export`:
     the national record's columns; ID numbers in full only for admins)."""
     errors: dict[str, str] = {}
     first, last = _day(period_from, "from", errors), _day(period_to, "to", errors)
@@ -256,7 +257,7 @@ async def export(
             desk, values={"volunteer_id": "", "from": period_from, "to": period_to}, export_errors=errors
         )
         return web.render(request, "volunteers/records_files.html", context, status_code=422, desk=desk)
-    data = await records.export(desk.session, desk.viewer.user, desk.community.id, first, last, "xlsx")
+    data = await totals.export(desk.session, desk.viewer.user, desk.community.id, first, last, "xlsx")
     name = f"service-records-{first or 'start'}-{last or 'now'}.xlsx"
     return Response(
         data, media_type=xlsx.CONTENT_TYPE, headers={"Content-Disposition": f'attachment; filename="{name}"'}
@@ -274,7 +275,7 @@ class CertificateForm(BaseModel):
 @router.post("/records/certificates", dependencies=[web.CsrfChecked])
 async def issue(request: Request, desk: web.DeskDep, form: Annotated[CertificateForm, Form()]) -> Response:
     """Issue (or find: the same hours keep their number) a volunteer's certificate for the period
-    (`records.certificate` through `review.issue_certificate`), then download it."""
+    (`totals.certificate` through `review.issue_certificate`), then download it."""
     session, user = desk.session, desk.viewer.user
     values = {"volunteer_id": form.volunteer_id, "from": form.period_from, "to": form.period_to}
     errors: dict[str, str] = {}

@@ -27,7 +27,7 @@ from api.errors import AppError
 from api.schemas.communities import WEEKDAYS
 from api.schemas.volunteers import RuleCreate, RuleEnd, ShiftCancel, ShiftCreate, TeamCreate
 from api.services.activities import planning
-from api.services.volunteers import rota, shifts, teams
+from api.services.volunteers import rota, shifts, signups, teams
 
 T = TypeVar("T")
 
@@ -482,7 +482,7 @@ async def _on_site(request: Request, desk: web.Desk, shift_id: int, form: OnSite
     volunteer = _number(form.volunteer_id, "volunteer_id", errors)
     if volunteer is None:
         raise AppError("validation_error", "请选择要确认的志愿者", status=422)
-    confirm = shifts.check_out if leaving else shifts.check_in
+    confirm = signups.check_out if leaving else signups.check_in
     await confirm(desk.session, desk.viewer.user, shift_id, None, volunteer)
     return web.render(request, "volunteers/_duty_people.html", await _people_context(desk, shift_id), desk=desk)
 
@@ -491,7 +491,7 @@ async def _on_site(request: Request, desk: web.Desk, shift_id: int, form: OnSite
 async def confirm_checkin(
     shift_id: IdPath, request: Request, desk: web.DeskDep, form: Annotated[OnSiteForm, Form()]
 ) -> Response:
-    """Staff confirm a volunteer's check-in (`shifts.check_in` for someone without a phone)."""
+    """Staff confirm a volunteer's check-in (`signups.check_in` for someone without a phone)."""
     return await _on_site(request, desk, shift_id, form, leaving=False)
 
 
@@ -499,7 +499,7 @@ async def confirm_checkin(
 async def confirm_checkout(
     shift_id: IdPath, request: Request, desk: web.DeskDep, form: Annotated[OnSiteForm, Form()]
 ) -> Response:
-    """Staff confirm a volunteer's check-out (`shifts.check_out`): the service record waits for review."""
+    """Staff confirm a volunteer's check-out (`signups.check_out`): the service record waits for review."""
     return await _on_site(request, desk, shift_id, form, leaving=True)
 
 

@@ -51,11 +51,12 @@ from api.demo.feed import record_and_share
 from api.schemas.communities import WEEKDAYS
 from api.services import communities, households
 from api.services.activities import bookings, manage
-from api.services.library import circulation
+from api.services.library import circulation, holds, reminders
 from api.services.notifications import announcements, cancel_scheduled, catalogue, subscriptions
 from api.services.volunteers import common as volunteers_common
 from api.services.volunteers import records as volunteer_records
 from api.services.volunteers import shifts as volunteer_shifts
+from api.services.volunteers import signups
 from api.services.volunteers import teams as volunteer_teams
 
 # (login name, display name, building, unit, room, [(child or elder name, kind, age)]): ages, not years,
@@ -254,11 +255,11 @@ async def _library(session: AsyncSession, community: Community, project: Service
     # 小北's book was borrowed seventeen days ago: three days overdue
     late = await session.get(Loan, loans[-1]["id"])
     assert late is not None
-    await cancel_scheduled(session, circulation.due_key(late))  # no "due soon" for a book long overdue
+    await cancel_scheduled(session, reminders.due_key(late))  # no "due soon" for a book long overdue
     late.borrowed_at -= timedelta(days=17)
     late.due_at -= timedelta(days=17)
     for login, name in HOLDING:
-        await circulation.place_hold(session, users[login], ids[HELD_TITLE], await member(login, name))
+        await holds.place_hold(session, users[login], ids[HELD_TITLE], await member(login, name))
 
 
 # a week at the composite space: (days from today, local start, minutes, title, category, capacity,
@@ -437,7 +438,7 @@ async def _volunteers(session: AsyncSession, community: Community) -> None:
     )
     for shift in upcoming[:6]:  # this week's duty is half taken
         on_duty = SERVED[WEEKDAYS[shift.start_at.astimezone(tz).weekday()]][0]
-        await volunteer_shifts.sign_up(session, users[on_duty], shift.id, None)
+        await signups.sign_up(session, users[on_duty], shift.id, None)
     club = (
         await session.execute(
             select(Activity).where(Activity.community_id == community.id, Activity.title == "周六读书会：《小王子》")
@@ -450,7 +451,7 @@ async def _volunteers(session: AsyncSession, community: Community) -> None:
         {"role": "读书会签到引导", "place": "复合空间儿童阅读角", "start_at": club.start_at - timedelta(minutes=30),
          "end_at": club.end_at, "needed": 2, "team_id": teams["公益志愿队"], "activity_id": club.id},
     )  # fmt: skip
-    await volunteer_shifts.sign_up(session, users["liu"], helper.id, None)  # liu may scan the club's codes
+    await signups.sign_up(session, users["liu"], helper.id, None)  # liu may scan the club's codes
 
     # three weeks of duty already served (made as the rule would have, minus the sign-up flow)
     rule = await session.get(ShiftRule, made["id"])

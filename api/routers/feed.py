@@ -42,7 +42,7 @@ from api.schemas.feed import (
     ShareOpened,
     ShareRead,
 )
-from api.services.feed import callback, follows, loop, media, posts, reading, shares
+from api.services.feed import callback, follows, loop, media, posts, reactions, reading, shares
 
 router = APIRouter(tags=["feed"])
 public = APIRouter(tags=["feed"])
@@ -197,13 +197,13 @@ async def hide_post(post_id: IdPath, body: HideRequest, user: CurrentUser, sessi
 
 @router.post("/posts/{post_id}/like", response_model=PostRead, summary="点赞（重复点赞不变）")
 async def like(post_id: IdPath, user: CurrentUser, session: SessionDep) -> PostRead:
-    await posts.like(session, user, post_id, True)
+    await reactions.like(session, user, post_id, True)
     return await _post_view(session, user, post_id)
 
 
 @router.delete("/posts/{post_id}/like", response_model=PostRead, summary="取消点赞")
 async def unlike(post_id: IdPath, user: CurrentUser, session: SessionDep) -> PostRead:
-    await posts.like(session, user, post_id, False)
+    await reactions.like(session, user, post_id, False)
     return await _post_view(session, user, post_id)
 
 
@@ -211,12 +211,12 @@ async def unlike(post_id: IdPath, user: CurrentUser, session: SessionDep) -> Pos
 async def add_comment(
     post_id: IdPath, body: CommentCreate, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
-    return await idem.respond(CommentRead(**await posts.add_comment(session, user, post_id, body.body)))
+    return await idem.respond(CommentRead(**await reactions.add_comment(session, user, post_id, body.body)))
 
 
 @router.get("/posts/{post_id}/comments", response_model=list[CommentRead], summary="评论")
 async def list_comments(post_id: IdPath, user: CurrentUser, session: SessionDep) -> list[CommentRead]:
-    return [CommentRead(**c) for c in await posts.comments(session, user, post_id)]
+    return [CommentRead(**c) for c in await reactions.comments(session, user, post_id)]
 
 
 @router.post("/comments/{comment_id}/moderate", response_model=CommentRead, summary="审核评论（社工）")
@@ -226,7 +226,7 @@ async def moderate_comment(comment_id: IdPath, body: Decision, user: CurrentUser
 
 @router.post("/posts/{post_id}/report", status_code=204, summary="举报（重复举报只算一次）")
 async def report(post_id: IdPath, body: ReportCreate, user: CurrentUser, session: SessionDep) -> Response:
-    await posts.report(session, user, post_id, body.reason)
+    await reactions.report(session, user, post_id, body.reason)
     return Response(status_code=204)
 
 

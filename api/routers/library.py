@@ -30,7 +30,7 @@ from api.schemas.library import (
     ReturnRequest,
     Shelf,
 )
-from api.services.library import books, circulation, desk, importer
+from api.services.library import books, circulation, desk, holds, importer
 
 router = APIRouter(tags=["library"])
 
@@ -202,17 +202,17 @@ async def renew(loan_id: IdPath, user: CurrentUser, session: SessionDep, idem: I
 async def place_hold(
     book_id: IdPath, body: HoldRequest, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
-    return await idem.respond(HoldRead(**await circulation.place_hold(session, user, book_id, body.member_id)))
+    return await idem.respond(HoldRead(**await holds.place_hold(session, user, book_id, body.member_id)))
 
 
 @router.get("/holds/{hold_id}", response_model=HoldRead, summary="预约详情与排队位置")
 async def get_hold(hold_id: IdPath, user: CurrentUser, session: SessionDep) -> HoldRead:
-    return HoldRead(**await circulation.get_hold(session, user, hold_id))
+    return HoldRead(**await holds.get_hold(session, user, hold_id))
 
 
 @router.post("/holds/{hold_id}/cancel", response_model=HoldRead, summary="取消预约")
 async def cancel_hold(hold_id: IdPath, user: CurrentUser, session: SessionDep, idem: IdempotencyDep) -> JSONResponse:
-    return await idem.respond(HoldRead(**await circulation.cancel_hold(session, user, hold_id)), 200)
+    return await idem.respond(HoldRead(**await holds.cancel_hold(session, user, hold_id)), 200)
 
 
 @router.get(

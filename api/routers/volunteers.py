@@ -42,7 +42,7 @@ from api.schemas.volunteers import (
     TeamCreate,
     TeamRead,
 )
-from api.services.volunteers import common, records, shifts, teams
+from api.services.volunteers import common, records, shifts, signups, teams, totals
 
 router = APIRouter(tags=["volunteers"])
 public = APIRouter(tags=["volunteers"])
@@ -225,17 +225,17 @@ async def get_shift(shift_id: IdPath, user: CurrentUser, session: SessionDep) ->
 async def sign_up(
     shift_id: IdPath, body: SignupRequest, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
-    return await idem.respond(ShiftRead(**await shifts.sign_up(session, user, shift_id, body.volunteer_id)))
+    return await idem.respond(ShiftRead(**await signups.sign_up(session, user, shift_id, body.volunteer_id)))
 
 
 @router.post("/signups/{signup_id}/withdraw", response_model=ShiftRead, summary="退出报名（截止时间前）")
 async def withdraw(signup_id: IdPath, user: CurrentUser, session: SessionDep, idem: IdempotencyDep) -> JSONResponse:
-    return await idem.respond(ShiftRead(**await shifts.withdraw(session, user, signup_id)), 200)
+    return await idem.respond(ShiftRead(**await signups.withdraw(session, user, signup_id)), 200)
 
 
 @router.get("/shifts/{shift_id}/code", response_model=ShiftCode, summary="现场签到码（社工或队长的屏幕，每分钟更换）")
 async def shift_code(shift_id: IdPath, user: CurrentUser, session: SessionDep) -> ShiftCode:
-    return ShiftCode(**await shifts.current_code(session, user, shift_id))
+    return ShiftCode(**await signups.current_code(session, user, shift_id))
 
 
 @router.post("/shifts/{shift_id}/checkin", response_model=SignupRead, summary="值班签到（扫码，或队长/社工确认）")
@@ -243,7 +243,7 @@ async def check_in(
     shift_id: IdPath, body: OnSite, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     return await idem.respond(
-        SignupRead(**await shifts.check_in(session, user, shift_id, body.code, body.volunteer_id)), 200
+        SignupRead(**await signups.check_in(session, user, shift_id, body.code, body.volunteer_id)), 200
     )
 
 
@@ -252,7 +252,7 @@ async def check_out(
     shift_id: IdPath, body: OnSite, user: CurrentUser, session: SessionDep, idem: IdempotencyDep
 ) -> JSONResponse:
     return await idem.respond(
-        SignupRead(**await shifts.check_out(session, user, shift_id, body.code, body.volunteer_id)), 200
+        SignupRead(**await signups.check_out(session, user, shift_id, body.code, body.volunteer_id)), 200
     )
 
 
@@ -261,7 +261,7 @@ async def check_out(
 
 @router.get("/me/service-records", response_model=MyRecords, summary="我的志愿服务记录与时长（按月、按年）")
 async def my_records(community_id: CommunityQuery, user: CurrentUser, session: SessionDep) -> MyRecords:
-    return MyRecords(**await records.my_records(session, user, community_id))
+    return MyRecords(**await totals.my_records(session, user, community_id))
 
 
 @router.get(
@@ -279,7 +279,7 @@ async def certificate(
     period_from: Annotated[date | None, Query(alias="from", ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
     period_to: Annotated[date | None, Query(alias="to", ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
 ) -> Response:
-    data, number = await records.certificate(session, user, community_id, period_from, period_to)
+    data, number = await totals.certificate(session, user, community_id, period_from, period_to)
     return Response(
         data,
         media_type="application/pdf",
@@ -292,7 +292,7 @@ async def certificate(
 
 @public.get("/certificates/{number}", response_model=CertificateCheck, summary="核验志愿服务证明（无需登录）")
 async def verify(number: Annotated[str, Path(min_length=4, max_length=16)], session: SessionDep) -> CertificateCheck:
-    return CertificateCheck(**await records.verify(session, number))
+    return CertificateCheck(**await totals.verify(session, number))
 
 
 @router.get(
@@ -354,7 +354,7 @@ async def export(
     period_to: Annotated[date | None, Query(alias="to", ge=date(2000, 1, 1), le=date(2100, 12, 31))] = None,
     format: Literal["xlsx", "csv"] = "xlsx",
 ) -> Response:
-    data = await records.export(session, user, community_id, period_from, period_to, format)
+    data = await totals.export(session, user, community_id, period_from, period_to, format)
     media_type = csvfile.CONTENT_TYPE if format == "csv" else xlsx.CONTENT_TYPE
     return Response(
         data,
@@ -370,7 +370,7 @@ async def rankings(
     session: SessionDep,
     team_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[RankRead]:
-    return [RankRead(**r) for r in await records.rankings(session, user, community_id, team_id)]
+    return [RankRead(**r) for r in await totals.rankings(session, user, community_id, team_id)]
 
 
 @router.get("/communities/{community_id}/volunteer-policy", response_model=PolicyRead, summary="时长记录规则")

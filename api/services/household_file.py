@@ -23,9 +23,10 @@ from api.services import households, phones
 from api.services.access import require_staff
 from api.services.activities import booking_rules, bookings
 from api.services.activities.common import place_of
-from api.services.library.circulation import hold_view, loan_view
+from api.services.library.circulation import loan_view
+from api.services.library.holds import hold_view
 from api.services.volunteers.common import hours
-from api.services.volunteers.records import counted
+from api.services.volunteers.totals import counted
 
 PER_PAGE = 20
 HISTORY_PER_PAGE = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from api.services.volunteers import records, shifts
+from api.services.volunteers import records, shifts, signups
 from workers.registry import job
 from workers.runner import JobContext
 
@@ -13,7 +13,7 @@ from workers.runner import JobContext
 @job("volunteers.close_shifts", every=timedelta(minutes=10))
 async def close_shifts(ctx: JobContext, _payload: dict[str, Any]) -> None:
     """Forgotten check-outs are closed at the shift's end and flagged; no-shows marked absent."""
-    await shifts.close_ended(ctx.session)
+    await signups.close_ended(ctx.session)
 
 
 @job("volunteers.extend_rules", every=timedelta(hours=6))

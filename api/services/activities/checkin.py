@@ -39,7 +39,7 @@ from api.services.activities.common import (
     my_member,
     place_of,
 )
-from api.services.volunteers import shifts
+from api.services.volunteers import signups
 
 ON_DUTY_ONLY = "只有社工或本活动正在值班（已签到）的志愿者可以"
 
@@ -81,7 +81,7 @@ async def booking_code(session: AsyncSession, user: User, booking_id: int) -> di
 async def _on_duty(session: AsyncSession, user: User, activity: Activity) -> bool:
     """A volunteer on duty at this activity: checked in, not yet out, on a shift that staff
     attached to it (the rule is the volunteers'; they use it for scanning too)."""
-    return await shifts.on_duty_at(session, user, activity.id)
+    return await signups.on_duty_at(session, user, activity.id)
 
 
 async def _staff_or_on_duty(session: AsyncSession, user: User, activity: Activity, doing: str) -> bool:

@@ -35,6 +35,8 @@ from api.media import images
 from api.media.storage import LocalStorage, Storage
 from api.services.access import RANK, is_staff, require_reader, role_in
 from api.services.activities.common import community_tz
+from api.services.feed.checks import settle
+from api.services.governance.concern_checks import settle_concerns_of
 from workers.outbox import enqueue
 
 RENDITIONS = ("large", "feed", "thumb")
@@ -385,16 +387,12 @@ async def drop_renditions(session: AsyncSession, key: str) -> None:
 
 
 async def settle_posts_of(session: AsyncSession, media_ids: list[int]) -> None:
-    from api.services.feed.posts import settle
-
     post_ids = (
         await session.execute(select(PostMedia.post_id).where(PostMedia.media_id.in_(media_ids)).distinct())
     ).scalars()
     for post_id in sorted(post_ids):
         await settle(session, post_id)
-    from api.services.governance.concerns import settle_concerns_of  # photos of concerns settle them too
-
-    await settle_concerns_of(session, media_ids)
+    await settle_concerns_of(session, media_ids)  # photos of concerns settle them too
 
 
 UPLOAD_KEPT = timedelta(days=2)

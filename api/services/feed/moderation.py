@@ -17,8 +17,8 @@ from api.db.models import Comment, Media, Post, PostMedia, PostReport, User
 from api.errors import NotFound
 from api.services.access import require_staff
 from api.services.feed import reading
+from api.services.feed.checks import LABELS
 from api.services.feed.media import RENDITIONS, photo_view
-from api.services.feed.posts import LABELS
 
 # WeChat's content labels (WECHAT.md), as staff read them
 LABEL_NAMES = {100: "正常", **LABELS}

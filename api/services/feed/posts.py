@@ -1,4 +1,4 @@
-"""Posts (动态): writing them, their moderation, likes, comments and reports.
+"""Posts (动态): writing them, their text check, and staff's moderation of posts and comments.
 
 A resident's post is seen by others only once its text passed WeChat's text check and each of its
 photos WeChat's image check; where a check is unsure, staff decide; where it is risky, the post
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import clock
@@ -18,39 +18,25 @@ from api.db.models import (
     Activity,
     BookingAttendee,
     Comment,
-    CommunityMembership,
     Media,
     Member,
     Post,
-    PostLike,
     PostMedia,
     PostMember,
     PostReport,
     User,
 )
-from api.db.upsert import insert_ignore, toggle_mark
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
-from api.services.access import RANK, is_staff, reader_role, require_reader, require_staff
+from api.services.access import is_staff, reader_role, require_reader, require_staff
 from api.services.activities.common import my_member
+from api.services.feed import reading
+from api.services.feed.checks import _tell_author, settle
 from api.services.feed.media import RENDITIONS, claim_photos
-from api.services.feed.reading import unnamed
-from api.services.notifications import notify
+from api.services.feed.reactions import _comment_read, _set_comment_status, _settle_comment, _with_author, comment_view
 from workers.outbox import enqueue
 
 MAX_PHOTOS = 9
-REPORTS_TO_HOLD = 3  # distinct reports that take a post down until staff look at it
 TEXT_SCENE = {"post": 4, "comment": 2}  # WeChat's scenes: social log, comment
-LABELS = {
-    10001: "广告",
-    20001: "时政",
-    20002: "色情",
-    20003: "辱骂",
-    20006: "违法犯罪",
-    20008: "欺诈",
-    20012: "低俗",
-    20013: "版权",
-    21000: "其他",
-}
 
 
 async def _attended(session: AsyncSession, member: Member, activity_id: int) -> bool:
@@ -155,57 +141,6 @@ async def _tagged(
     return members
 
 
-async def _tell_author(session: AsyncSession, post: Post, reason: str, cause: str) -> None:
-    """The author hears why their post is not (or no longer) shown; `cause`: rejected or hidden."""
-    if post.author_id is not None:
-        await notify(
-            session,
-            [post.author_id],
-            "post.rejected",
-            {"post_id": post.id, "reason": reason},
-            f"post:{post.id}:{cause}",
-            community_id=post.community_id,
-        )
-
-
-async def settle(session: AsyncSession, post_id: int) -> Post | None:
-    """The post's status from its checks: refused if its text or a photo is risky (or a photo
-    could not be read), for staff if any check was unsure, visible once everything passed. The
-    post is locked first, so that two verdicts arriving together see each other."""
-    post = await session.get(Post, post_id, with_for_update=True, populate_existing=True)
-    if post is None or post.status not in ("checking", "review"):
-        return post
-    statuses = list(
-        (
-            await session.execute(
-                select(Media.status).join(PostMedia, PostMedia.media_id == Media.id).where(PostMedia.post_id == post_id)
-            )
-        ).scalars()
-    )
-    before = post.status
-    if post.text_verdict == "risky" or any(s in ("rejected", "failed") for s in statuses):
-        post.status = "rejected"
-        post.moderation_note = post.moderation_note or _reason(post, statuses)
-    elif post.text_verdict == "review" or "review" in statuses:
-        post.status = "review"
-    elif post.text_verdict == "pass" and all(s == "approved" for s in statuses):
-        post.status = "visible"
-        post.visible_at = clock.now()
-    await session.flush()
-    if post.status != before and post.status == "rejected":
-        await _tell_author(session, post, post.moderation_note or "内容未通过审核", "rejected")
-    return post
-
-
-def _reason(post: Post, statuses: list[str]) -> str:
-    if post.text_verdict == "risky":
-        label = LABELS.get(post.text_label or 0, "不适宜发布")
-        return f"文字内容涉及{label}，未通过安全检查"
-    if "failed" in statuses:
-        return "有照片无法读取，请换一张再发"
-    return "有照片未通过安全检查"
-
-
 async def check_text(ctx: Any, kind: str, item_id: int) -> None:
     """WeChat's text check of a post or comment, in the worker. WeChat refusing to judge it (a
     user not seen lately, say) sends it to staff; WeChat being away is retried, and after the last
@@ -247,8 +182,6 @@ async def check_text(ctx: Any, kind: str, item_id: int) -> None:
 async def moderation_queue(session: AsyncSession, user: User, community_id: int) -> dict[str, Any]:
     """What waits for staff: posts the checks were unsure of or that residents reported, and
     comments the check was unsure of; oldest first."""
-    from api.services.feed import reading
-
     await require_staff(session, user, community_id)
     waiting = await reading.rows_of(
         session,
@@ -378,143 +311,6 @@ async def update_post(session: AsyncSession, user: User, post_id: int, fields: d
     return post
 
 
-# -- likes, comments, reports ----------------------------------------------------------------------
-
-
-async def seeable_post(session: AsyncSession, user: User, post_id: int) -> tuple[Post, bool]:
-    """The post if the caller may see it: visible ones to anyone of its community, the others to
-    their author and staff; everyone else gets 404. Also whether the caller is staff there."""
-    post = await session.get(Post, post_id)
-    role = await reader_role(session, user, post.community_id) if post is not None else None
-    if post is None or role is None:
-        raise NotFound("post_not_found", "找不到这条动态")
-    staff = RANK[role] >= RANK["staff"]
-    if post.status != "visible" and not staff and post.author_id != user.id:
-        raise NotFound("post_not_found", "找不到这条动态")
-    return post, staff
-
-
-async def _visible_post(session: AsyncSession, user: User, post_id: int) -> Post:
-    post, _ = await seeable_post(session, user, post_id)
-    if post.status != "visible":
-        raise Conflict("post_not_visible", "这条动态还在审核中")
-    return post
-
-
-async def like(session: AsyncSession, user: User, post_id: int, liked: bool) -> Post:
-    """Like or unlike; doing it twice changes nothing."""
-    post = await _visible_post(session, user, post_id)
-    await toggle_mark(
-        session,
-        PostLike,
-        {"post_id": post.id, "user_id": user.id},
-        liked,
-        Post.like_count,
-        post.id,
-        extra={"created_at": clock.now()},
-    )
-    await session.refresh(post)
-    return post
-
-
-async def add_comment(session: AsyncSession, user: User, post_id: int, body: str) -> dict[str, Any]:
-    """A comment on a visible post, checked like posts (staff comments are not); answered as its
-    author sees it."""
-    post = await _visible_post(session, user, post_id)
-    staff = await is_staff(session, user, post.community_id)
-    comment = Comment(post_id=post.id, author_id=user.id, body=body, status="checking")
-    if staff:
-        comment.text_verdict = "pass"
-    session.add(comment)
-    await session.flush()
-    if staff:
-        await _settle_comment(session, comment)
-    else:
-        await enqueue(
-            session, "feed.check_text", {"kind": "comment", "id": comment.id}, dedup_key=f"comment:{comment.id}:text"
-        )
-    return await _comment_read(session, user, comment, post.community_id, staff)
-
-
-async def _settle_comment(session: AsyncSession, comment: Comment) -> None:
-    if comment.status != "checking":  # staff decided before the check answered: their decision stands
-        return
-    target = {"pass": "visible", "review": "review", "risky": "rejected"}.get(comment.text_verdict or "", "checking")
-    await _set_comment_status(session, comment, target)
-
-
-async def _set_comment_status(session: AsyncSession, comment: Comment, status: str) -> None:
-    was_counted = comment.status == "visible"
-    comment.status = status
-    await session.flush()
-    change = (status == "visible") - was_counted
-    if change:
-        await session.execute(
-            update(Post)
-            .where(Post.id == comment.post_id)
-            .values(comment_count=Post.comment_count + change)
-            .execution_options(synchronize_session=False)
-        )
-
-
-def _with_author(query: Select[Any], community_id: int) -> Select[Any]:
-    """`query` over comments, with their author's name, avatar and whether they are staff of the
-    community (platform admins too) — in the same statement."""
-    staff_role = (
-        select(CommunityMembership.id)
-        .where(
-            CommunityMembership.user_id == Comment.author_id,
-            CommunityMembership.community_id == community_id,
-            CommunityMembership.role.in_([role for role, rank in RANK.items() if rank >= RANK["staff"]]),
-        )
-        .exists()
-    )
-    return query.add_columns(
-        User.display_name, User.avatar_url, (User.is_platform_admin | staff_role).label("by_staff")
-    ).outerjoin(User, User.id == Comment.author_id)
-
-
-def comment_view(row: Any, user: User, staff: bool) -> dict[str, Any]:
-    """A comment as its reader gets it (`row`: the comment with its author, from `_with_author`):
-    its state only for its author and staff."""
-    comment, name, avatar, by_staff = row
-    own = comment.author_id == user.id
-    return {
-        "id": comment.id,
-        "post_id": comment.post_id,
-        "author": {
-            "id": comment.author_id,
-            "name": name or unnamed(bool(by_staff)),
-            "avatar_url": avatar,
-            "staff": bool(by_staff),
-        },
-        "body": comment.body,
-        "created_at": comment.created_at,
-        "status": comment.status if (own or staff) else None,
-    }
-
-
-async def _comment_read(
-    session: AsyncSession, user: User, comment: Comment, community_id: int, staff: bool
-) -> dict[str, Any]:
-    row = (await session.execute(_with_author(select(Comment), community_id).where(Comment.id == comment.id))).one()
-    return comment_view(row, user, staff)
-
-
-async def comments(session: AsyncSession, user: User, post_id: int) -> list[dict[str, Any]]:
-    """Visible comments, and the caller's own whatever their state (staff see all), oldest first."""
-    post, staff = await seeable_post(session, user, post_id)
-    query = (
-        _with_author(select(Comment), post.community_id)
-        .where(Comment.post_id == post.id)
-        .order_by(Comment.id)
-        .limit(500)
-    )
-    if not staff:
-        query = query.where((Comment.status == "visible") | (Comment.author_id == user.id))
-    return [comment_view(row, user, staff) for row in (await session.execute(query)).all()]
-
-
 async def moderate_comment(session: AsyncSession, user: User, comment_id: int, approve: bool) -> dict[str, Any]:
     """Staff let a comment waiting for them be seen, or refuse it; answered as staff see it."""
     missing = NotFound("comment_not_found", "找不到这条评论")
@@ -530,22 +326,3 @@ async def moderate_comment(session: AsyncSession, user: User, comment_id: int, a
     refused = "hidden" if comment.status == "visible" else "rejected"
     await _set_comment_status(session, comment, "visible" if approve else refused)
     return await _comment_read(session, user, comment, post.community_id, True)
-
-
-async def report(session: AsyncSession, user: User, post_id: int, reason: str) -> Post:
-    """A resident reports a post; at the third distinct report it waits for staff, out of sight.
-    Reporting twice counts once."""
-    post = await _visible_post(session, user, post_id)
-    added = await insert_ignore(
-        session,
-        PostReport,
-        {"post_id": post.id, "user_id": user.id, "reason": reason, "created_at": clock.now()},
-        ["post_id", "user_id"],
-    )
-    if added:
-        post = await session.get(Post, post.id, with_for_update=True, populate_existing=True) or post
-        post.report_count += 1
-        if post.report_count >= REPORTS_TO_HOLD and post.status == "visible" and not post.by_staff:
-            post.status = "review"
-        await session.flush()
-    return post

@@ -23,7 +23,7 @@ from api.db.base import IdType
 from api.db.models import Activity, Media, Member, Post, PostLike, PostMedia, PostMember, User
 from api.errors import NotFound
 from api.pagination import after_time_and_id, encode_cursor
-from api.services.access import is_staff, reader_role, require_reader
+from api.services.access import RANK, is_staff, reader_role, require_reader
 from api.services.activities.browse import visible_activity
 from api.services.activities.common import my_member
 from api.services.feed.media import RENDITIONS, photo_view
@@ -228,8 +228,6 @@ async def feed(session: AsyncSession, user: User, community_id: int, cursor: str
 
 async def post_detail(session: AsyncSession, user: User, post_id: int) -> dict[str, Any]:
     """One post, for whoever may see it (`seeable_post`), with its photos in every size."""
-    from api.services.feed.posts import seeable_post
-
     post, staff = await seeable_post(session, user, post_id)
     (view,) = await views(session, user, [await row_of(session, post.id)], staff=staff, sizes=RENDITIONS)
     return view
@@ -274,3 +272,16 @@ async def growth_album(
         "items": await views(session, user, page, staff=staff),
         "next_cursor": next_cursor,
     }
+
+
+async def seeable_post(session: AsyncSession, user: User, post_id: int) -> tuple[Post, bool]:
+    """The post if the caller may see it: visible ones to anyone of its community, the others to
+    their author and staff; everyone else gets 404. Also whether the caller is staff there."""
+    post = await session.get(Post, post_id)
+    role = await reader_role(session, user, post.community_id) if post is not None else None
+    if post is None or role is None:
+        raise NotFound("post_not_found", "找不到这条动态")
+    staff = RANK[role] >= RANK["staff"]
+    if post.status != "visible" and not staff and post.author_id != user.id:
+        raise NotFound("post_not_found", "找不到这条动态")
+    return post, staff

@@ -23,8 +23,9 @@ from api.db.session import settings_of, storage_of
 from api.db.upsert import insert_ignore
 from api.errors import NotFound
 from api.services.access import RANK, get_community, reader_role
-from api.services.activities.browse import visible_activity
+from api.services.activities.browse import activity_detail, visible_activity
 from api.services.feed.media import public_url
+from api.services.feed.reading import row_of, seeable_post, views
 from workers.outbox import enqueue
 
 SHARE_PAGE = "pages/share/index"
@@ -40,8 +41,6 @@ def new_token() -> str:
 async def create_share(session: AsyncSession, user: User, target: str, target_id: int) -> dict[str, Any]:
     """Share what the caller can see. Sharing the same thing again hands out the same token and
     code, so each person's share is counted as one."""
-    from api.services.feed.posts import seeable_post
-
     if target == "activity":
         activity, _ = await visible_activity(session, user, target_id)
         if activity.status != "published":
@@ -126,9 +125,6 @@ async def open_share(session: AsyncSession, user: User, token: str) -> dict[str,
     """Resolve a share for whoever opens it: counted once per viewer per day (the sharer's own
     opens are not), and answered with what the viewer may see. A community-only post (and every
     post showing children) is answered to outsiders with `members_only` and nothing of the post."""
-    from api.services.activities.browse import activity_detail
-    from api.services.feed.reading import row_of, views
-
     share = (await session.execute(select(Share).where(Share.token == token))).scalar_one_or_none()
     if share is None:
         raise NotFound("share_not_found", "这个分享已失效")

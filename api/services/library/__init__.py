@@ -1,3 +1,3 @@
 """The reading corner's library (图书借阅): the catalogue (`books`), importing a sheet
-(`importer`), lending and holds (`circulation`, never a copy lent twice), and the staff's desk
-(`desk`)."""
+(`importer`), lending (`circulation`, never a copy lent twice), holds (`holds`), the loans'
+reminders (`reminders`), and the staff's desk (`desk`)."""

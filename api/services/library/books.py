@@ -14,7 +14,7 @@ from api.db.models import Book, BookCopy, Hold, Loan, Member, Space, User
 from api.errors import Conflict, NotFound, Unprocessable
 from api.pagination import cursor_int, decode_cursor, encode_cursor
 from api.services.access import is_staff, require_member, require_staff
-from api.services.library import circulation
+from api.services.library import holds
 from api.services.library import isbn as isbns
 from api.services.library.common import lock_book, my_member
 
@@ -114,7 +114,7 @@ async def update_copy(session: AsyncSession, user: User, copy_id: int, fields: d
                 details={"state": copy.state},
             )
         if state == "available":
-            await circulation.pass_on(session, copy.id, copy.state)
+            await holds.pass_on(session, copy.id, copy.state)
         else:
             copy.state = state
             await session.flush()

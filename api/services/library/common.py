@@ -27,6 +27,7 @@ DEFAULT_POLICY: dict[str, Any] = {
 }
 DUE_SOON = timedelta(days=2)
 MAX_CLOSED_DAYS = 60  # a due date is moved past at most this many closed days
+UNSYNCED = {"synchronize_session": False}  # loans' and holds' conditional UPDATEs
 
 
 @dataclass(frozen=True)

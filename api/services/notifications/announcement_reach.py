@@ -1,7 +1,7 @@
 """Whom an announcement would reach, before anything is saved: the console's audience picker
 shows staff how many households and people a choice reaches (and how many of them may get a
 WeChat message) while they compose. The count runs the very query the fan-out notifies by
-(`announcements.recipients_of`), so the number shown is the number of inbox entries it makes."""
+(`announcement_audience.recipients_of`), so the number shown is the number of inbox entries it makes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from api.db.session import settings_of
 from api.services import household_file
 from api.services.access import require_staff
 from api.services.notifications import catalogue
-from api.services.notifications.announcements import recipients_of, resolve_audience
+from api.services.notifications.announcement_audience import recipients_of, resolve_audience
 
 ACTIVITY_CHOICES = 60  # activities offered in the picker
 RECENT_ACTIVITIES = timedelta(days=30)  # ended this long ago still offered (a follow-up notice)

@@ -54,7 +54,7 @@ from api.schemas.communities import WEEKDAYS
 from api.services.governance.common import MINUTE
 from api.services.notifications.announcements import announcement_of, cause_key
 from api.services.reports.periods import Span
-from api.services.volunteers.records import counted
+from api.services.volunteers.totals import counted
 from api.services.votes.common import standing_of
 
 

@@ -1,7 +1,7 @@
 """What the console's review of service records reads besides `records`: the queue with who
 recorded each record, the records of a month or a volunteer (reviewed ones too), one record with
 its corrections before and after it, the volunteers who have records, and the certificate staff
-hand out for a volunteer (issued by `records.certificate`, then fetched by its number).
+hand out for a volunteer (issued by `totals.certificate`, then fetched by its number).
 
 The rules stay in `records`: reviewing, correcting and issuing go through it, and nobody reviews
 or corrects their own records there."""
@@ -21,7 +21,7 @@ from api.documents import pdf
 from api.errors import NotFound, Unprocessable
 from api.services.access import get_community, require_staff
 from api.services.activities import planning
-from api.services.volunteers import records
+from api.services.volunteers import records, totals
 from api.services.volunteers.common import hours
 
 STATUS_LABELS = {"pending": "待审核", "approved": "已通过", "rejected": "未通过"}
@@ -228,7 +228,7 @@ async def issue_certificate(
     volunteer = await session.get(User, volunteer_id) if has_records is not None else None
     if volunteer is None:
         raise NotFound("volunteer_not_found", "这位志愿者在本社区没有服务记录")
-    _, number = await records.issue(session, volunteer, community_id, period_from, period_to)
+    _, number = await totals.issue(session, volunteer, community_id, period_from, period_to)
     return number
 
 

@@ -23,7 +23,7 @@ from api.services import households
 from api.services.access import require_staff
 from api.services.activities.common import community_tz
 from api.services.activities.planning import monday_of, today
-from api.services.volunteers import shifts, teams
+from api.services.volunteers import shifts, signups, teams
 
 # the shifts of one week a page shows at most (a community runs a few a day)
 WEEK_LIMIT = 500
@@ -291,16 +291,16 @@ def shift_qr_text(shift_id: int, code: str) -> str:
 
 
 async def duty_code(session: AsyncSession, user: User, community_id: int, shift_id: int) -> dict[str, Any]:
-    """The on-duty screen's code of this minute (`shifts.current_code`, as the API's
+    """The on-duty screen's code of this minute (`signups.current_code`, as the API's
     GET /shifts/{id}/code) and the text of its QR code. None for a cancelled shift."""
     shift = await community_shift(session, user, community_id, shift_id)
     if shift.cancelled_at is not None:
         raise Conflict("shift_cancelled", "这个岗位已经取消了")
-    code = await shifts.current_code(session, user, shift_id)
+    code = await signups.current_code(session, user, shift_id)
     return {
         **code,
         "qr_text": shift_qr_text(shift_id, code["code"]),
-        "opens_at": shift.start_at - shifts.CHECKIN_EARLY,
+        "opens_at": shift.start_at - signups.CHECKIN_EARLY,
         "closes_at": shift.end_at,
     }
 
