@@ -14,9 +14,9 @@ from api.db.models import Book, BookCopy, Hold, Loan, Member, Space, User
 from api.errors import Conflict, NotFound, Unprocessable
 from api.pagination import cursor_int, decode_cursor, encode_cursor
 from api.services.access import is_staff, require_member, require_staff
-from api.services.library import holds
 from api.services.library import isbn as isbns
 from api.services.library.common import lock_book, my_member
+from api.services.library.holds import pass_on
 
 STAFF_STATES = ("available", "repair", "lost", "withdrawn")  # what staff may set by hand
 CLEARABLE = frozenset({"isbn", "year", "cover_url", "age_min", "age_max"})  # null clears these; elsewhere it is ignored
@@ -114,7 +114,7 @@ async def update_copy(session: AsyncSession, user: User, copy_id: int, fields: d
                 details={"state": copy.state},
             )
         if state == "available":
-            await holds.pass_on(session, copy.id, copy.state)
+            await pass_on(session, copy.id, copy.state)
         else:
             copy.state = state
             await session.flush()
