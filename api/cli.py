@@ -72,7 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def _worker() -> None:
     from api.media.storage import build_storage
-    from api.metrics import serve_worker_metrics
+    from api.metrics import WorkerMetricsServer
     from api.services.notifications import catalogue
     from api.wechat.client import WeChatClient, build_http_client
     from workers import jobs  # noqa: F401 - registers the handlers
@@ -89,7 +89,7 @@ async def _worker() -> None:
         loop.add_signal_handler(sig, stop.set)
     metrics_server = None
     if settings.worker_metrics_port:
-        metrics_server = await serve_worker_metrics(
+        metrics_server = WorkerMetricsServer(
             settings.worker_metrics_host, settings.worker_metrics_port, settings.metrics_token.get_secret_value()
         )
         where = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
@@ -100,8 +100,7 @@ async def _worker() -> None:
         await Worker(db, settings, WeChatClient(settings, http, db)).run_forever(stop)
     finally:
         if metrics_server is not None:
-            metrics_server.close()
-            await metrics_server.wait_closed()
+            await metrics_server.stop()
         await http.aclose()
         close = getattr(storage, "aclose", None)
         if close is not None:

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -41,6 +45,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
 
 from api import clock
 from api.db.models import OutboxJob
+from api.errors import error_body
 
 if TYPE_CHECKING:
     from api.db.session import Database
@@ -294,59 +299,57 @@ REFUSED_MESSAGE = "需要监控令牌，或从本机访问"
 
 # -- the worker's endpoint -------------------------------------------------------------------------
 
-_MAX_HEADER_BYTES = 16 * 1024
 _READ_TIMEOUT_SECONDS = 5.0
 
 
-async def serve_worker_metrics(host: str, port: int, token: str) -> asyncio.Server:
-    """The worker's /metrics on `host`:`port`, with the API's rule for who may read it. A tiny
-    HTTP/1.1 server on the worker's own event loop (one request per connection, then closed):
-    Prometheus asks for one page every few seconds, and prometheus-client's own server has no
-    way to check a token."""
-    return await asyncio.start_server(lambda r, w: _answer(r, w, token), host, port)
+class _QuietHandler(WSGIRequestHandler):
+    timeout = _READ_TIMEOUT_SECONDS  # a client that sends nothing is dropped, not waited on
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # wsgiref writes every request to stderr; Prometheus's scrape every few seconds is not news
 
 
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, token: str) -> None:
-    import json
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
 
-    from api.errors import error_body
 
-    try:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _READ_TIMEOUT_SECONDS)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-            return
-        if len(head) > _MAX_HEADER_BYTES:
-            return
-        request_line, *lines = head.decode("latin-1").split("\r\n")
-        parts = request_line.split(" ")
+def _worker_metrics_app(token: str) -> Any:
+    """The WSGI app behind the worker's port: /metrics with the API's rule for who may read it."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         headers = [
-            (name.strip().lower().encode("latin-1"), value.strip().encode("latin-1"))
-            for name, sep, value in (line.partition(":") for line in lines if line)
-            if sep
+            (key[5:].replace("_", "-").lower().encode("latin-1"), str(value).encode("latin-1"))
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
         ]
-        peer = writer.get_extra_info("peername")
-        client = peer[0] if isinstance(peer, tuple) else None
-        extra: dict[str, str] = {}
-        if len(parts) != 3 or parts[0] != "GET" or parts[1].split("?")[0] != "/metrics":
-            body = json.dumps(error_body("not_found", "找不到该资源"), ensure_ascii=False).encode()
-            status, content_type = 404, ""
-        elif not allowed(headers, client, token):
-            body = json.dumps(error_body(REFUSED_CODE, REFUSED_MESSAGE), ensure_ascii=False).encode()
-            status, content_type, extra = 401, "", {"WWW-Authenticate": "Bearer"}
+        extra: list[tuple[str, str]] = []
+        content_type = "application/json"
+        if environ.get("REQUEST_METHOD") != "GET" or environ.get("PATH_INFO") != "/metrics":
+            status, data = "404 Not Found", json.dumps(error_body("not_found", "找不到该资源"), ensure_ascii=False)
+        elif not allowed(headers, environ.get("REMOTE_ADDR"), token):
+            status, data = "401 Unauthorized", json.dumps(error_body(REFUSED_CODE, REFUSED_MESSAGE), ensure_ascii=False)
+            extra.append(("WWW-Authenticate", "Bearer"))
         else:
-            status, body, content_type = 200, exposition(), CONTENT_TYPE_LATEST
-        reason = {200: "OK", 401: "Unauthorized", 404: "Not Found"}[status]
-        lines_out = [
-            f"HTTP/1.1 {status} {reason}",
-            f"Content-Type: {content_type or 'application/json'}",
-            f"Content-Length: {len(body)}",
-            "Connection: close",
-            *(f"{name}: {value}" for name, value in extra.items()),
-        ]
-        writer.write(("\r\n".join(lines_out) + "\r\n\r\n").encode("latin-1") + body)
-        await writer.drain()
-    except (ConnectionError, OSError):
-        return
-    finally:
-        writer.close()
+            status, data, content_type = "200 OK", "", CONTENT_TYPE_LATEST
+        body = data.encode() if data else exposition()
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body))), *extra])
+        return [body]
+
+    return app
+
+
+class WorkerMetricsServer:
+    """The worker's /metrics on `host`:`port`: the standard library's WSGI server in a thread of its
+    own (prometheus-client's own server is the same, but has no way to check a token), so a busy
+    event loop does not delay a scrape and the scrape does not touch the loop."""
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.server = make_server(
+            host, port, _worker_metrics_app(token), server_class=_ThreadingServer, handler_class=_QuietHandler
+        )
+        self.thread = threading.Thread(target=self.server.serve_forever, name="worker-metrics", daemon=True)
+        self.thread.start()
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.server.shutdown)
+        self.server.server_close()
