@@ -8,18 +8,22 @@ from api.config import DEFAULT_JWT_SECRET, Settings
 GOOD_SECRET = "a" * 48
 
 
+# settings production accepts (any test may start from them)
+PRODUCTION = {
+    "environment": "production",
+    "jwt_secret": GOOD_SECRET,
+    "wechat_mode": "real",
+    "wechat_appid": "wx1234567890",
+    "wechat_secret": "real-secret",
+    "data_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    "wechat_push_token": "push-token",
+    "wechat_push_aes_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+    "public_url": "https://linli.example.org",
+}
+
+
 def production(**overrides):
-    values = {
-        "environment": "production",
-        "jwt_secret": GOOD_SECRET,
-        "wechat_mode": "real",
-        "wechat_appid": "wx1234567890",
-        "wechat_secret": "real-secret",
-        "data_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        "wechat_push_token": "push-token",
-        "wechat_push_aes_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
-        "public_url": "https://linli.example.org",
-    }
+    values = {**PRODUCTION}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

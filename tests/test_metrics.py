@@ -33,6 +33,7 @@ from tests.conftest import MEDIA_DIR, TEST_SECRET, _empty_tables, make_settings,
 from tests.contract import api_client
 from tests.factories import subscribe
 from tests.live_servers import ROOT
+from tests.test_config import PRODUCTION
 from tests.test_feed_media import Place, small_jpeg, upload
 from tests.test_notifications import HELLO, SEND, TEMPLATE, Env, _setup
 from workers import jobs  # noqa: F401 - registers the handlers
@@ -123,19 +124,8 @@ async def test_without_a_token_only_loopback_not_through_a_proxy_may_read(app, c
 async def test_in_production_only_the_token_opens_the_apis_metrics(database_url):
     # the API's port is where the reverse proxy sends the internet: a proxy that adds no
     # X-Forwarded-For would make every caller look local, so loopback alone opens nothing there
-    production = {
-        "environment": "production",
-        "jwt_secret": "a" * 48,
-        "wechat_mode": "real",
-        "wechat_appid": "wx1234567890",
-        "wechat_secret": "real-secret",
-        "data_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        "wechat_push_token": "push-token",
-        "wechat_push_aes_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
-        "public_url": "https://linli.example.org",
-    }
     for token, headers, status in (("", {}, 401), (TOKEN, {}, 401), (TOKEN, BEARER, 200)):
-        application = create_app(make_settings(database_url, metrics_token=token, **production))
+        application = create_app(make_settings(database_url, metrics_token=token, **PRODUCTION))
         try:
             async with api_client(application) as c:
                 answer = await c.get("/metrics", headers=headers)
