@@ -151,8 +151,6 @@ async def _create_admin(openid: str) -> int:
 
 
 def _backup(dest: str) -> int:
-    from pathlib import Path
-
     from api.db.backup import BackupError, backup
 
     try:
@@ -169,8 +167,6 @@ def _backup(dest: str) -> int:
 
 
 def _restore(src: str) -> int:
-    from pathlib import Path
-
     from api.db.backup import BackupError, restore
     from api.db.migrate import head_revision
 

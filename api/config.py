@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, ge=1)
 
     # /metrics (the API's, and the worker's): readable with `Authorization: Bearer <token>`; with no
-    # token, only from this machine (loopback, not through a proxy)
+    # token, only from this machine (loopback, not through a proxy), and the API's not in production
     metrics_token: SecretStr = SecretStr("")
     # the worker serves its own /metrics on this port (0: not at all), on this address
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)

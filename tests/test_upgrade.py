@@ -1,7 +1,7 @@
 """Upgrading a database that holds the previous release's demo data: `linli migrate` takes it to
 head, every row is still there, and the new migration's backfill is right (0014: each activity's
 `waiting` is its waitlisted bookings, which the API shows as `waitlist`). On SQLite this caught
-0014 emptying bookings (api.db.migrate.sqlite_foreign_keys). A backup of that release restores as
+0014 emptying bookings (api.db.migrate.migrating). A backup of that release restores as
 it was and then migrates the same way.
 
 The previous release is the commit before the newest migration; its demo data, written by that

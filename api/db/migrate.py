@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
@@ -9,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -24,13 +26,8 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def sqlite_foreign_keys(connection: Connection, on: bool) -> None:
-    """Turn SQLite's foreign keys on or off for this connection, outside any transaction (inside
-    one the pragma does nothing).
-
-    Off while migrating: SQLite alters a table by copying it and dropping the original, and with
-    foreign keys on, that DROP deletes the rows of every table whose key cascades from it (0014
-    altering activities emptied bookings). `check_foreign_keys` checks the result instead."""
+def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    # a pragma that does nothing inside a transaction: set on the driver's connection, before one
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
@@ -38,12 +35,34 @@ def sqlite_foreign_keys(connection: Connection, on: bool) -> None:
         cursor.close()
 
 
-def check_foreign_keys(connection: Connection) -> None:
-    """Fail (and so roll back the migration) if it left rows whose foreign key points nowhere."""
+def _check_foreign_keys(connection: Connection) -> None:
     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
     if broken:
         tables = sorted({row[0] for row in broken})
         raise RuntimeError(f"the migration left rows with dangling foreign keys in {', '.join(tables)}")
+
+
+@asynccontextmanager
+async def migrating(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in one transaction for a run of migrations (`linli migrate`, `alembic upgrade`):
+    alembic leaves committing to it, so a run that fails leaves the database as it was.
+
+    On SQLite, with foreign keys off: SQLite alters a table by copying it and dropping the original,
+    and with foreign keys on, that DROP deletes the rows of every table whose key cascades from it
+    (0014 altering activities emptied bookings). Rows left pointing nowhere fail the run instead,
+    before it commits."""
+    sqlite = engine.dialect.name == "sqlite"
+    async with engine.connect() as connection:
+        if sqlite:
+            await connection.run_sync(_sqlite_foreign_keys, False)
+        try:
+            async with connection.begin():
+                yield connection
+                if sqlite:
+                    await connection.run_sync(_check_foreign_keys)
+        finally:
+            if sqlite:
+                await connection.run_sync(_sqlite_foreign_keys, True)
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
@@ -51,19 +70,9 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
-        if connection.dialect.name == "sqlite":
-            check_foreign_keys(connection)
 
-    sqlite = engine.dialect.name == "sqlite"
-    async with engine.connect() as connection:
-        if sqlite:
-            await connection.run_sync(sqlite_foreign_keys, False)
-        try:
-            async with connection.begin():
-                await connection.run_sync(_upgrade)
-        finally:
-            if sqlite:
-                await connection.run_sync(sqlite_foreign_keys, True)
+    async with migrating(engine) as connection:
+        await connection.run_sync(_upgrade)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from api.config import get_settings
 from api.db import models  # noqa: F401 - registers every table on Base.metadata
 from api.db.base import Base
-from api.db.migrate import check_foreign_keys, sqlite_foreign_keys
+from api.db.migrate import migrating
 from api.db.session import create_engine
 
 config = context.config
@@ -35,21 +35,8 @@ def _run(connection: Connection) -> None:
 async def _run_async(url: str) -> None:
     engine = create_engine(url)
     try:
-        async with engine.connect() as connection:
-            sqlite = connection.dialect.name == "sqlite"
-            if sqlite:  # see api.db.migrate.sqlite_foreign_keys
-                await connection.run_sync(sqlite_foreign_keys, False)
-            try:
-                # one outer transaction, as `linli migrate` has: alembic then leaves committing to
-                # it, so a failed foreign-key check rolls every migration of the run back (on its
-                # own, alembic commits each SQLite migration as it goes)
-                async with connection.begin():
-                    await connection.run_sync(_run)
-                    if sqlite:
-                        await connection.run_sync(check_foreign_keys)
-            finally:
-                if sqlite:
-                    await connection.run_sync(sqlite_foreign_keys, True)
+        async with migrating(engine) as connection:  # as `linli migrate`: one transaction
+            await connection.run_sync(_run)
     finally:
         await engine.dispose()
 
