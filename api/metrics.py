@@ -325,13 +325,18 @@ def _worker_metrics_app(token: str) -> Any:
         extra: list[tuple[str, str]] = []
         content_type = "application/json"
         if environ.get("REQUEST_METHOD") != "GET" or environ.get("PATH_INFO") != "/metrics":
-            status, data = "404 Not Found", json.dumps(error_body("not_found", "找不到该资源"), ensure_ascii=False)
+            status, body = (
+                "404 Not Found",
+                json.dumps(error_body("not_found", "找不到该资源"), ensure_ascii=False).encode(),
+            )
         elif not allowed(headers, environ.get("REMOTE_ADDR"), token):
-            status, data = "401 Unauthorized", json.dumps(error_body(REFUSED_CODE, REFUSED_MESSAGE), ensure_ascii=False)
+            status, body = (
+                "401 Unauthorized",
+                json.dumps(error_body(REFUSED_CODE, REFUSED_MESSAGE), ensure_ascii=False).encode(),
+            )
             extra.append(("WWW-Authenticate", "Bearer"))
         else:
-            status, data, content_type = "200 OK", "", CONTENT_TYPE_LATEST
-        body = data.encode() if data else exposition()
+            status, body, content_type = "200 OK", exposition(), CONTENT_TYPE
         start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body))), *extra])
         return [body]
 

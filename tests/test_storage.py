@@ -184,7 +184,8 @@ async def test_bad_keys_are_refused(store: Store, key: str) -> None:
         await store.storage.delete(key)
     with pytest.raises(ValueError):
         store.storage.url(key)
-    assert store.calls == []  # refused before anything was sent
+    if store.moto is not None:  # (the local store sends nothing anywhere)
+        assert store.calls == []  # refused before anything was sent
 
 
 def test_good_keys() -> None:

@@ -47,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from api import clock
 from api.config import Settings
-from api.db.migrate import alembic_config, head_revision
+from api.db.migrate import alembic_config, head_revision, revision_of
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -112,12 +112,6 @@ async def table_summary(connection: AsyncConnection) -> Tables:
         counts[name] = len(rows)
         checksums[name] = hashlib.sha256(b"".join(rows)).hexdigest()
     return Tables(counts, checksums)
-
-
-async def _current_revision(connection: AsyncConnection) -> str | None:
-    if not await connection.run_sync(lambda c: inspect(c).has_table("alembic_version")):
-        return None
-    return (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -242,7 +236,7 @@ async def _backup_sqlite(url: URL, dest: Path) -> tuple[Tables, str | None]:
     try:
         async with engine.connect() as connection:
             tables = await table_summary(connection)
-            revision = await _current_revision(connection)
+            revision = await connection.run_sync(revision_of)
     finally:
         await engine.dispose()
     return tables, revision
@@ -262,7 +256,7 @@ async def _backup_postgresql(url: URL, engine: AsyncEngine, dest: Path) -> tuple
                 [pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={dest / PG_FILE}"], _libpq_env(url)
             )
             tables = await table_summary(connection)
-            revision = await _current_revision(connection)
+            revision = await connection.run_sync(revision_of)
     await asyncio.to_thread(_fsync, dest / PG_FILE)
     return tables, revision
 
@@ -285,7 +279,7 @@ async def _backup(settings: Settings, dest: Path) -> dict[str, Any]:
         tables, revision = await _backup_sqlite(url, dest)
         database_file = SQLITE_FILE
     elif engine_name == "postgresql":
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, connect_args={"timeout": settings.database_connect_timeout_seconds})
         try:
             tables, revision = await _backup_postgresql(url, engine, dest)
         finally:
@@ -387,7 +381,7 @@ async def _sqlite_is_empty(path: Path) -> bool:
     engine = _sqlite_engine(path)
     try:
         async with engine.connect() as connection:
-            names: list[str] = await connection.run_sync(lambda c: inspect(c).get_table_names())
+            names: list[str] = await connection.run_sync(_table_names)
             return not names
     finally:
         await engine.dispose()
@@ -464,7 +458,7 @@ async def restore(settings: Settings, src: Path) -> dict[str, Any]:
         await asyncio.to_thread(_copy_sqlite_in, src / SQLITE_FILE, target)
         engine = _sqlite_engine(target)
     else:
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, connect_args={"timeout": settings.database_connect_timeout_seconds})
         try:
             if not await _postgresql_is_empty(engine):
                 raise BackupError(f"the database {url.database} is not empty: restore into a new one (createdb)")
